@@ -1,0 +1,1 @@
+"""Platform adapters: they translate between a platform and the engine, and decide nothing."""

@@ -1,0 +1,57 @@
+"""The composition root: the one place concrete parts are wired together.
+
+The CLI, the server and the tests all build their engine here, so tests run the same wiring with
+a temporary database, a fake clock and fake platform servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from adapters.settings import Settings
+from bot.clock import Clock, SystemClock
+from bot.context import Deps, Directory
+from bot.engine import Engine
+from storage import Database, upgrade
+
+log = logging.getLogger("align")
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    clock: Clock
+    engine: Engine
+
+
+def secret_bytes(settings: Settings, db_url: str) -> bytes:
+    """ALIGN_SECRET, or for a local console database a stable key derived from its URL, so the
+    zero-setup `make run` works; servers log a warning when it is missing."""
+    if settings.secret:
+        return settings.secret.encode()
+    return hashlib.sha256(b"align-local:" + db_url.encode()).digest()
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    directory: Directory | None = None,
+    migrate: bool = True,
+) -> App:
+    settings = settings or Settings()
+    if migrate:
+        upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    clock = clock or SystemClock()
+    deps = Deps(
+        db=db,
+        clock=clock,
+        secret=secret_bytes(settings, settings.database_url),
+        admins=settings.admin_set(),
+        directory=directory,
+    )
+    return App(settings=settings, db=db, clock=clock, engine=Engine(deps))

@@ -1,0 +1,122 @@
+"""The `align` command: chat, run, migrate, serve and the operator tools."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+
+import click
+
+from adapters.settings import Settings
+
+
+def _default_user() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:  # getpass fails without a passwd entry (some containers)
+        return "me"
+
+
+def _where(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option("--user", default=_default_user, show_default="$USER")(f)
+    f = click.option("--channel", default="general", show_default=True)(f)
+    f = click.option("--workspace", default="local", show_default=True)(f)
+    return f
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug output to stderr.")
+def main(verbose: bool) -> None:
+    """Align: decisions, a scored roadmap, questions and polls — in Slack, Teams or here."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@_where
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per command.")
+def chat(workspace: str, channel: str, user: str, as_json: bool) -> None:
+    """Chat with Align in the terminal (reads piped standard input too)."""
+    from adapters.bootstrap import build
+    from adapters.console.repl import Console, console_actor, interactive_lines
+
+    app = build(Settings())
+    console = Console(app.engine, console_actor(workspace, channel, user), as_json=as_json)
+    runtime = _start_runtime(app, console)
+    try:
+        if sys.stdin.isatty():
+            console.run(interactive_lines(console))
+        else:
+            console.run(sys.stdin)
+    finally:
+        if runtime is not None:
+            runtime.stop()
+
+
+def _start_runtime(app: object, console: object) -> object | None:
+    """Start the scheduler and outbox delivery to this terminal when that part is installed."""
+    try:
+        from adapters.console.runtime import start_console_runtime
+    except ImportError:
+        return None
+    return start_console_runtime(app, console)
+
+
+@main.command()
+@click.argument("command")
+@_where
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def run(command: str, workspace: str, channel: str, user: str, as_json: bool) -> None:
+    """Run one Align command and print the answer; exit status 1 when it failed."""
+    from adapters.bootstrap import build
+    from adapters.console.repl import console_actor, emit
+
+    app = build(Settings())
+    reply = app.engine.handle(console_actor(workspace, channel, user), command)
+    emit(reply, as_json=as_json, out=sys.stdout)
+    sys.exit(0 if reply.ok else 1)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest (serve and chat do this on start)."""
+    from storage.migrate import current, upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    click.echo(f"Database at revision {current(settings.database_url)}.")
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="As the README's Markdown table.")
+def commands(markdown: bool) -> None:
+    """List every command's usage line (the README's table comes from here)."""
+    from bot import grammar
+
+    if markdown:
+        click.echo(grammar.markdown_table())
+    else:
+        for verb in grammar.VERBS:
+            click.echo(f"{verb.usage}\n    {verb.summary}")
+
+
+def _register_optional() -> None:
+    """Commands of the platform parts; each lives with its adapter."""
+    for module, name in (
+        ("adapters.server", "serve"),
+        ("adapters.teams.package", "teams_package"),
+        ("adapters.schedule_cli", "schedule"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        main.add_command(getattr(mod, name))
+
+
+_register_optional()

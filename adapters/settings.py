@@ -1,0 +1,28 @@
+"""Configuration from the environment or a `.env` file (see README, "Configuration")."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
+    port: int = Field(3000, alias="ALIGN_PORT")
+    secret: str = Field("", alias="ALIGN_SECRET")
+    admins: str = Field("", alias="ALIGN_ADMINS")
+    slack_signing_secret: str = Field("", alias="SLACK_SIGNING_SECRET")
+    slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")
+    slack_client_id: str = Field("", alias="SLACK_CLIENT_ID")
+    slack_client_secret: str = Field("", alias="SLACK_CLIENT_SECRET")
+    slack_app_token: str = Field("", alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    microsoft_app_id: str = Field("", alias="MICROSOFT_APP_ID")
+    microsoft_app_password: str = Field("", alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str = Field("", alias="MICROSOFT_APP_TENANT_ID")
+    microsoft_app_type: str = Field("MultiTenant", alias="MICROSOFT_APP_TYPE")
+
+    def admin_set(self) -> frozenset[str]:
+        return frozenset(a.strip().lstrip("@") for a in self.admins.split(",") if a.strip())

@@ -1,0 +1,384 @@
+"""Decisions: record, list and search, change status (with supersede links), show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from bot.common import (
+    audit,
+    channel_tz,
+    clean_tag,
+    day,
+    describe_change,
+    history,
+    load,
+    tags_of,
+    when,
+)
+from bot.context import Actor, Deps, Event
+from bot.errors import Conflict, UsageError
+from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
+from bot.timeparse import parse_when
+from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
+from storage.db import UnitOfWork
+from storage.models import Decision, DecisionTag, Poll, Question
+
+STATUSES = ("proposed", "accepted", "rejected", "superseded")
+LIST_LIMIT = 50
+
+
+def snapshot(decision: Decision) -> dict[str, Any]:
+    return {
+        "title": decision.title,
+        "rationale": decision.rationale,
+        "status": decision.status,
+        "owner": decision.owner,
+        "tags": tags_of(decision),
+    }
+
+
+def create(
+    deps: Deps,
+    session: UnitOfWork,
+    actor: Actor,
+    *,
+    title: str,
+    rationale: str | None = None,
+    owner: str | None = None,
+    tags: list[str] | None = None,
+    status: str = "accepted",
+    question_id: int | None = None,
+    poll_id: int | None = None,
+    frozen_tally: dict[str, Any] | None = None,
+) -> Decision:
+    """Record a decision in the caller's transaction (used by `decide`, `answer … decide` and
+    `close … decide`, so the decision and its cause commit together)."""
+    now = deps.clock.now()
+    decision = Decision(
+        workspace=actor.workspace,
+        channel=actor.channel,
+        number=deps.db.next_number(session, actor.workspace, "D"),
+        title=title,
+        rationale=rationale,
+        status=status,
+        owner=owner,
+        created_by=actor.user,
+        created_at=now,
+        updated_at=now,
+        question_id=question_id,
+        poll_id=poll_id,
+        frozen_tally=frozen_tally,
+    )
+    decision.tags = [DecisionTag(tag=t) for t in sorted(set(tags or []))]
+    session.add(decision)
+    session.flush()
+    audit(
+        session,
+        actor,
+        now=now,
+        action="create",
+        kind="decision",
+        obj=decision,
+        after=snapshot(decision),
+    )
+    deps.emit(
+        session,
+        Event(
+            "decision.recorded",
+            actor.workspace,
+            actor.channel,
+            actor.platform,
+            {"id": f"D-{decision.number}", **snapshot(decision)},
+        ),
+    )
+    return decision
+
+
+def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    before, after = split_pipe(cmd.args)
+    title = join_text(before)
+    rationale = join_text(after) if after is not None else None
+    if not title:
+        raise UsageError("A decision needs a title.", verb="decide")
+    status = (cmd.option("status") or "accepted").lower()
+    if status not in ("proposed", "accepted", "rejected"):
+        raise UsageError(
+            "A new decision's status is proposed, accepted or rejected.", verb="decide"
+        )
+    owner_text = cmd.option("owner")
+    owner = (
+        parse_user(owner_text, verb="decide", mentions=actor.mention_map()) if owner_text else None
+    )
+    tags = [clean_tag(t) for t in cmd.options.get("tag", []) if clean_tag(t)]
+    with deps.db.uow() as session:
+        decision = create(
+            deps,
+            session,
+            actor,
+            title=title,
+            rationale=rationale or None,
+            owner=owner,
+            tags=tags,
+            status=status,
+        )
+        reply = view(session, actor, decision, full=False)
+    reply.text = f"Recorded D-{decision.number}: {decision.title}"
+    reply.kind = "decision"
+    return reply
+
+
+def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = [w for w in cmd.words() if w]
+    with deps.db.uow() as session:
+        tz = channel_tz(session, actor)
+        stmt = select(Decision).where(
+            Decision.workspace == actor.workspace, Decision.channel == actor.channel
+        )
+        for word in words:
+            pattern = f"%{word.lower()}%"
+            stmt = stmt.where(or_(Decision.title.ilike(pattern), Decision.rationale.ilike(pattern)))
+        for tag in cmd.options.get("tag", []):
+            stmt = stmt.where(Decision.tags.any(DecisionTag.tag == clean_tag(tag)))
+        status = cmd.option("status")
+        if status:
+            if status.lower() not in STATUSES:
+                raise UsageError(f"Status is one of {', '.join(STATUSES)}.", verb="decisions")
+            stmt = stmt.where(Decision.status == status.lower())
+        since = cmd.option("since")
+        if since:
+            moment = parse_since(since, deps, tz)
+            stmt = stmt.where(Decision.created_at >= moment)
+        rows = list(
+            session.execute(
+                stmt.order_by(Decision.created_at.desc(), Decision.number.desc())
+            ).scalars()
+        )
+        lines = tuple(
+            Line(
+                f"D-{d.number}",
+                d.title,
+                f"{d.status} · {day(d.created_at, tz)}"
+                + (f" · {mention(d.owner)}" if d.owner else ""),
+            )
+            for d in rows
+        )
+        data = {"decisions": [_json(d) for d in rows]}
+    title = "Decisions" + (f" matching “{' '.join(words)}”" if words else "")
+    return Reply(
+        ok=True,
+        kind="list",
+        text=f"{len(rows)} decision(s)",
+        blocks=[
+            Heading(title),
+            ListBlock(
+                lines,
+                empty="No decisions match.",
+                more_hint="Narrow it with words, tag: or since:.",
+            ),
+        ],
+        data=data,
+    )
+
+
+def parse_since(text: str, deps: Deps, tz: str) -> Any:
+    """`since:2w` means two weeks ago (a duration looks back); dates and days are as typed."""
+    now = deps.clock.now()
+    ahead = parse_when(text, now=now, tz=tz, verb="decisions")
+    if ahead > now and text.strip()[-1:].lower() in "mhdw" and text.strip()[:1].isdigit():
+        return now - (ahead - now)
+    if ahead > now:
+        # A weekday name means the last one, not the next.
+        from datetime import timedelta
+
+        return ahead - timedelta(days=7)
+    return ahead
+
+
+def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = cmd.words()
+    if len(words) != 2:
+        raise UsageError("Give a decision id and a status.", verb="status")
+    ref = parse_ref(words[0], verb="status", expect="D")
+    new_status = words[1].lower()
+    if new_status not in STATUSES:
+        raise UsageError(f"Status is one of {', '.join(STATUSES)}.", verb="status")
+    by_text = cmd.option("by")
+    if by_text and new_status != "superseded":
+        raise UsageError("by: goes with superseded.", verb="status")
+    with deps.db.uow() as session:
+        now = deps.clock.now()
+        decision = load(session, actor, ref, for_update=True)
+        before = snapshot(decision)
+        if by_text:
+            by_ref = parse_ref(by_text, verb="status", expect="D")
+            if by_ref == ref:
+                raise UsageError("A decision cannot supersede itself.", verb="status")
+            newer = load(session, actor, by_ref)
+            decision.superseded_by_id = newer.id
+            audit(
+                session,
+                actor,
+                now=now,
+                action="supersedes",
+                kind="decision",
+                obj=newer,
+                after={"supersedes": str(ref)},
+            )
+        elif new_status != "superseded":
+            decision.superseded_by_id = None
+        if decision.status == new_status and not by_text:
+            raise Conflict(f"{ref} is already {new_status}.")
+        decision.status = new_status
+        decision.updated_at = now
+        audit(
+            session,
+            actor,
+            now=now,
+            action="status",
+            kind="decision",
+            obj=decision,
+            before=before,
+            after=snapshot(decision) | ({"superseded_by": by_text.upper()} if by_text else {}),
+        )
+        deps.emit(
+            session,
+            Event(
+                "decision.changed",
+                actor.workspace,
+                actor.channel,
+                actor.platform,
+                {"id": str(ref), **snapshot(decision)},
+            ),
+        )
+        reply = view(session, actor, decision, full=False)
+    reply.text = f"{ref} is now {new_status}" + (f" (by {by_text.upper()})" if by_text else "")
+    return reply
+
+
+def _json(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": f"D-{decision.number}",
+        "title": decision.title,
+        "rationale": decision.rationale,
+        "status": decision.status,
+        "owner": decision.owner,
+        "tags": tags_of(decision),
+        "created_by": decision.created_by,
+        "created_at": decision.created_at.isoformat(),
+    }
+
+
+def links(session: UnitOfWork, decision: Decision) -> dict[str, Any]:
+    """Everything this decision is connected to, both directions."""
+    out: dict[str, Any] = {}
+    if decision.superseded_by_id:
+        newer = session.get(Decision, decision.superseded_by_id)
+        if newer:
+            out["superseded_by"] = f"D-{newer.number}"
+    older = (
+        session.execute(select(Decision.number).where(Decision.superseded_by_id == decision.id))
+        .scalars()
+        .all()
+    )
+    if older:
+        out["supersedes"] = [f"D-{n}" for n in sorted(older)]
+    if decision.question_id:
+        question = session.get(Question, decision.question_id)
+        if question:
+            out["question"] = f"Q-{question.number}"
+    if decision.poll_id:
+        poll = session.get(Poll, decision.poll_id)
+        if poll:
+            out["poll"] = f"P-{poll.number}"
+    return out
+
+
+def view(session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
+    tz = channel_tz(session, actor)
+    ref = f"D-{decision.number}"
+    linked = links(session, decision)
+    fields = [
+        ("Status", decision.status),
+        ("Owner", mention(decision.owner)),
+        ("Date", day(decision.created_at, tz)),
+        ("By", mention(decision.created_by)),
+    ]
+    if decision.tags:
+        fields.append(("Tags", ", ".join(tags_of(decision))))
+    blocks: list[Any] = [Heading(f"{ref} · {decision.title}")]
+    blocks.append(Section(decision.rationale or "_No rationale recorded._", tuple(fields)))
+    link_text = []
+    if "superseded_by" in linked:
+        link_text.append(f"superseded by {linked['superseded_by']}")
+    if "supersedes" in linked:
+        link_text.append(f"supersedes {', '.join(linked['supersedes'])}")
+    if "question" in linked:
+        link_text.append(f"answers {linked['question']}")
+    if "poll" in linked:
+        link_text.append(f"from poll {linked['poll']}")
+    if link_text:
+        blocks.append(Context("Links: " + "; ".join(link_text)))
+    data = _json(decision) | {"links": linked}
+    if decision.frozen_tally:
+        data["tally"] = decision.frozen_tally
+        winner = decision.frozen_tally.get("winner")
+        blocks.append(
+            Context(
+                f"Frozen tally of {linked.get('poll', 'the poll')}: winner "
+                f"{winner if winner else 'none (tie)'}; ranking "
+                + " > ".join(decision.frozen_tally.get("ranking", []))
+            )
+        )
+    if full:
+        entries = history(session, "decision", decision.id)
+        blocks.append(Divider())
+        blocks.append(
+            ListBlock(
+                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
+                title="History",
+            )
+        )
+        data["history"] = [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in entries
+        ]
+    return Reply(
+        ok=True, kind="decision", text=f"{ref}: {decision.title}", blocks=blocks, data=data
+    )
+
+
+def edit(
+    deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, cmd: Command
+) -> dict[str, Any]:
+    """Apply `edit D-n field:value…`; returns the before snapshot for the audit row."""
+    before = snapshot(decision)
+    for key, values in cmd.options.items():
+        value = values[-1]
+        if key == "title":
+            decision.title = value.strip()
+        elif key == "rationale":
+            decision.rationale = value.strip() or None
+        elif key == "owner":
+            decision.owner = parse_user(value, verb="edit", mentions=actor.mention_map())
+        elif key in ("tag", "tags"):
+            tags = sorted({clean_tag(t) for v in values for t in v.split(",") if clean_tag(t)})
+            decision.tags = [DecisionTag(tag=t) for t in tags]
+        else:
+            raise UsageError(
+                f"A decision has no `{key}` to edit; use title, rationale, owner or tags.",
+                verb="edit",
+            )
+    if not decision.title:
+        raise UsageError("The title cannot be empty.", verb="edit")
+    return before
+
+
+__all__ = ["cmd_decide", "cmd_decisions", "cmd_status", "create", "edit", "view"]

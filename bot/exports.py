@@ -1,0 +1,223 @@
+"""`export`: the channel's records as a file — Markdown (MADR for decisions), CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from bot import decisions, items, polls, questions
+from bot.common import channel_tz, day
+from bot.context import Actor, Deps
+from bot.errors import UsageError
+from bot.parser import Command
+from bot.views import Context, OutFile, Reply, Section
+from storage.db import UnitOfWork
+from storage.models import Decision, Item, Poll, Question
+
+KINDS = ("decisions", "items", "questions", "polls")
+FORMATS = ("md", "csv", "json")
+MIME = {"md": "text/markdown", "csv": "text/csv", "json": "application/json"}
+
+
+def cmd_export(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = [w.lower() for w in cmd.words()]
+    if len(words) != 1 or words[0] not in KINDS:
+        raise UsageError("Export decisions, items, questions or polls.", verb="export")
+    kind = words[0]
+    fmt = (cmd.option("format") or ("md" if kind == "decisions" else "csv")).lower()
+    if fmt not in FORMATS:
+        raise UsageError("format is md, csv or json.", verb="export")
+    with deps.db.uow() as session:
+        rows = ROWS[kind](deps, session, actor)
+        if fmt == "md":
+            content = madr(session, actor) if kind == "decisions" else _markdown_table(kind, rows)
+        elif fmt == "csv":
+            content = _csv(rows)
+        else:
+            content = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
+    filename = f"{kind}-{actor.channel.strip('#')[:40]}.{fmt}".replace("/", "_")
+    return Reply(
+        ok=True,
+        kind="file",
+        text=f"Exported {len(rows)} {kind} as {fmt}",
+        blocks=[
+            Section(f"Exported {len(rows)} {kind} as `{filename}`."),
+            Context("The file holds this channel's records only."),
+        ],
+        data={"count": len(rows), "format": fmt, "filename": filename},
+        file=OutFile(filename, MIME[fmt], content),
+    )
+
+
+def _decisions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Decision)
+        .where(Decision.workspace == actor.workspace, Decision.channel == actor.channel)
+        .order_by(Decision.number)
+    ).scalars()
+    out = []
+    for d in rows:
+        linked = decisions.links(session, d)
+        out.append(
+            {
+                "id": f"D-{d.number}",
+                "title": d.title,
+                "status": d.status,
+                "rationale": d.rationale or "",
+                "owner": d.owner or "",
+                "tags": ",".join(t.tag for t in d.tags),
+                "created_by": d.created_by,
+                "created_at": d.created_at.isoformat(),
+                "superseded_by": linked.get("superseded_by", ""),
+                "supersedes": ",".join(linked.get("supersedes", [])),
+                "question": linked.get("question", ""),
+                "poll": linked.get("poll", ""),
+            }
+        )
+    return out
+
+
+def _items(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Item)
+        .where(Item.workspace == actor.workspace, Item.channel == actor.channel)
+        .order_by(Item.number)
+    ).scalars()
+    out = []
+    for item in rows:
+        score = items.score_of(item)
+        out.append(
+            {
+                "id": f"I-{item.number}",
+                "title": item.title,
+                "lane": item.lane,
+                "rice": round(score.rice, 2) if score.rice is not None else "",
+                **{k: v if v is not None else "" for k, v in score.medians.items()},
+                "scorers": score.scorers,
+                "vote_rank": item.vote_rank or "",
+                "tags": ",".join(t.tag for t in item.tags),
+                "created_at": item.created_at.isoformat(),
+            }
+        )
+    return out
+
+
+def _questions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Question)
+        .where(Question.workspace == actor.workspace, Question.channel == actor.channel)
+        .order_by(Question.number)
+    ).scalars()
+    return [
+        {k: ("" if v is None else v) for k, v in questions.snapshot(q).items()}
+        | {"id": f"Q-{q.number}", "created_at": q.created_at.isoformat()}
+        for q in rows
+    ]
+
+
+def _polls(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Poll)
+        .where(Poll.workspace == actor.workspace, Poll.channel == actor.channel)
+        .order_by(Poll.number)
+    ).scalars()
+    out = []
+    for poll in rows:
+        res = poll.result if poll.closed_at and poll.result else polls.results(deps, session, poll)
+        out.append(
+            {
+                "id": f"P-{poll.number}",
+                "question": poll.question,
+                "mode": res["mode"],
+                "anonymous": poll.anonymous,
+                "options": " | ".join(o.text for o in poll.options),
+                "winner": res["winner"] or "",
+                "ranking": " > ".join(res["ranking"]),
+                "voted": res["participation"]["voted"],
+                "closed_at": poll.closed_at.isoformat() if poll.closed_at else "",
+            }
+        )
+    return out
+
+
+ROWS = {"decisions": _decisions, "items": _items, "questions": _questions, "polls": _polls}
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _markdown_table(kind: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f"# {kind.capitalize()}\n\nNone yet.\n"
+    head = list(rows[0])
+    lines = [f"# {kind.capitalize()}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[h]).replace("|", "\\|") for h in head) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def madr(session: UnitOfWork, actor: Actor) -> str:
+    """Decisions in the MADR layout (status, date, deciders, context, decision, links), one
+    record after another, so ADR tooling and people read the same file."""
+    tz = channel_tz(session, actor)
+    records = (
+        session.execute(
+            select(Decision)
+            .where(Decision.workspace == actor.workspace, Decision.channel == actor.channel)
+            .order_by(Decision.number)
+        )
+        .scalars()
+        .all()
+    )
+    parts: list[str] = []
+    for d in records:
+        linked = decisions.links(session, d)
+        deciders = sorted({u for u in (d.owner, d.created_by) if u})
+        lines = [
+            f"# D-{d.number}: {d.title}",
+            "",
+            f"* Status: {d.status}",
+            f"* Date: {day(d.created_at, tz)}",
+            f"* Deciders: {', '.join('@' + u for u in deciders)}",
+        ]
+        if d.tags:
+            lines.append(f"* Tags: {', '.join(t.tag for t in d.tags)}")
+        lines += [
+            "",
+            "## Context and Problem Statement",
+            "",
+            d.rationale or "No context recorded.",
+            "",
+            "## Decision Outcome",
+            "",
+            f"Chosen: {d.title}",
+            "",
+        ]
+        link_lines = []
+        if "superseded_by" in linked:
+            link_lines.append(
+                f"* Superseded by [{linked['superseded_by']}](#{linked['superseded_by'].lower()})"
+            )
+        for older in linked.get("supersedes", []):
+            link_lines.append(f"* Supersedes [{older}](#{older.lower()})")
+        if "question" in linked:
+            link_lines.append(f"* Answers {linked['question']}")
+        if "poll" in linked:
+            link_lines.append(f"* Decided by poll {linked['poll']}")
+        if link_lines:
+            lines += ["## Links", "", *link_lines, ""]
+        parts.append("\n".join(lines))
+    if not parts:
+        return "# Decision log\n\nNo decisions recorded yet.\n"
+    return "\n---\n\n".join(parts)

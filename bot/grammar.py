@@ -1,0 +1,213 @@
+"""The verbs of Align's one grammar: usage lines, summaries and the options each verb accepts.
+
+This is the single place a usage line is written. `help`, every error reply, the README's command
+table (`align commands --markdown`) and the Teams app manifest's command list are all read from it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    usage: str
+    summary: str
+    options: frozenset[str] = field(default_factory=frozenset)
+    example: str | None = None
+    group: str = "decisions"
+
+
+def _opts(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb(
+        "help",
+        "help [verb]",
+        "Shows the commands, or one command's usage and an example.",
+        group="general",
+        example="help poll",
+    ),
+    Verb(
+        "decide",
+        "decide <title> [| <rationale>] [owner:@u] [tag:x]... [status:proposed]",
+        "Records a decision (default status accepted).",
+        _opts("owner", "tag", "status"),
+        example="decide Launch in EU first | GDPR work is done owner:@ana tag:launch",
+    ),
+    Verb(
+        "decisions",
+        "decisions [words] [tag:x] [status:x] [since:date]",
+        "Lists or searches decisions, newest first.",
+        _opts("tag", "status", "since"),
+        example="decisions pricing since:2w",
+    ),
+    Verb(
+        "show",
+        "show <ID>",
+        "Shows one decision, item, question or poll in full, with history.",
+        group="general",
+        example="show D-12",
+    ),
+    Verb(
+        "status",
+        "status <D-ID> proposed|accepted|rejected|superseded [by:D-ID]",
+        "Changes a decision's status; superseded by:D-9 links both ways.",
+        _opts("by"),
+        example="status D-3 superseded by:D-9",
+    ),
+    Verb(
+        "item",
+        "item <title> [reach:N impact:N confidence:N% effort:N] [lane:now|next|later] [tag:x]",
+        "Adds a backlog item, optionally with your RICE score.",
+        _opts("reach", "impact", "confidence", "effort", "lane", "tag"),
+        group="roadmap",
+        example="item SSO login reach:800 impact:2 confidence:80% effort:3 lane:next",
+    ),
+    Verb(
+        "score",
+        "score <I-ID> [reach:N] [impact:N] [confidence:N%] [effort:N]",
+        "Gives your RICE inputs (impact: 3, 2, 1, 0.5 or 0.25); the item uses the median.",
+        _opts("reach", "impact", "confidence", "effort"),
+        group="roadmap",
+        example="score I-7 impact:1 effort:2",
+    ),
+    Verb(
+        "move",
+        "move <I-ID> now|next|later|done",
+        "Moves an item between roadmap lanes.",
+        group="roadmap",
+        example="move I-7 now",
+    ),
+    Verb(
+        "priorities",
+        "priorities [by:rice|votes] [lane:x]",
+        "The ranked backlog.",
+        _opts("by", "lane"),
+        group="roadmap",
+        example="priorities by:votes",
+    ),
+    Verb("roadmap", "roadmap", "Now / Next / Later, each lane ranked.", group="roadmap"),
+    Verb(
+        "ask",
+        "ask <question> [owner:@u] [due:time]",
+        "Opens a question.",
+        _opts("owner", "due"),
+        group="questions",
+        example="ask Which regions need data residency? owner:@ben due:fri",
+    ),
+    Verb(
+        "questions",
+        "questions [open|overdue|mine|all]",
+        "Lists questions (default open).",
+        group="questions",
+    ),
+    Verb(
+        "answer",
+        "answer <Q-ID> <text> [decide]",
+        "Answers a question; with decide also records a linked decision.",
+        group="questions",
+        example="answer Q-3 EU and UK only decide",
+    ),
+    Verb(
+        "poll",
+        'poll "<question>" "<option>" "<option>"... [mode:single|multi|ranked|dots:N] '
+        "[method:schulze|borda|irv] [anonymous] [closes:time]",
+        "Opens a poll with 2 to 25 options (default single; ranked counts by Schulze).",
+        _opts("mode", "method", "closes"),
+        group="polls",
+        example='poll "Ship date or scope?" "Date" "Scope" mode:ranked closes:fri',
+    ),
+    Verb(
+        "prioritize",
+        "prioritize <I-ID> <I-ID>... [mode:ranked|dots:N] [closes:time]",
+        "Opens a poll over backlog items; its result feeds priorities by:votes.",
+        _opts("mode", "method", "closes"),
+        group="polls",
+        example="prioritize I-1 I-2 I-3 mode:dots:5",
+    ),
+    Verb(
+        "vote",
+        "vote <P-ID> <choice>...",
+        "Votes: option numbers or texts; ranked: in order of preference; dots: 1=5 3=2.",
+        group="polls",
+        example="vote P-4 2",
+    ),
+    Verb("results", "results <P-ID>", "The current tally and who has voted.", group="polls"),
+    Verb(
+        "close",
+        "close <P-ID> [decide]",
+        "Closes a poll now (creator or admin); decide also records the result as a decision.",
+        group="polls",
+        example="close P-4 decide",
+    ),
+    Verb(
+        "edit",
+        "edit <ID> field:value...",
+        'Edits title, rationale, owner, tags, due or closes; add:"…" adds a poll option.',
+        _opts("title", "rationale", "owner", "tag", "tags", "due", "closes", "add", "text"),
+        group="general",
+        example='edit D-4 title:"Launch in EU and UK first"',
+    ),
+    Verb(
+        "nudge",
+        "nudge <P-ID|Q-ID>",
+        "Reminds who has not voted yet, or the question's owner.",
+        group="polls",
+    ),
+    Verb(
+        "digest",
+        "digest [now] | digest weekly <day> <HH:MM> [tz:Area/City] | digest off | digest status",
+        "Posts the roadmap digest now, or schedules it weekly.",
+        _opts("tz"),
+        group="digest",
+        example="digest weekly mon 09:00 tz:Europe/Berlin",
+    ),
+    Verb(
+        "webhook",
+        "webhook add <https-url> [events:decision,poll,digest] | webhook list | webhook remove <n>",
+        "Sends this channel's events as signed JSON to another tool.",
+        _opts("events"),
+        group="digest",
+        example="webhook add https://example.com/hook events:decision",
+    ),
+    Verb(
+        "export",
+        "export decisions|items|questions|polls [format:md|csv|json]",
+        "The channel's records as a file (decisions in Markdown follow MADR).",
+        _opts("format"),
+        group="general",
+        example="export decisions format:md",
+    ),
+)
+
+BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}
+VERB_NAMES: tuple[str, ...] = tuple(verb.name for verb in VERBS)
+
+
+def verb(name: str) -> Verb:
+    return BY_NAME[name]
+
+
+def usage(name: str | None) -> str | None:
+    if name is None or name not in BY_NAME:
+        return None
+    return "Usage: " + BY_NAME[name].usage
+
+
+def closest(word: str) -> str | None:
+    """The verb a typo most likely meant, if any is close enough."""
+    matches = difflib.get_close_matches(word.lower(), VERB_NAMES, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def markdown_table() -> str:
+    """The command table for the README, generated so the two never disagree."""
+    lines = ["| command | what it does |", "|---|---|"]
+    for v in VERBS:
+        lines.append(f"| `{v.usage.replace('|', chr(92) + '|')}` | {v.summary} |")
+    return "\n".join(lines)

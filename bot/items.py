@@ -1,0 +1,421 @@
+"""The backlog: items with RICE scores per scorer, lanes, priorities and the roadmap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.common import (
+    audit,
+    channel_tz,
+    clean_tag,
+    describe_change,
+    history,
+    load,
+    tags_of,
+    when,
+)
+from bot.context import Actor, Deps, Event
+from bot.errors import Conflict, UsageError
+from bot.parser import Command, join_text, parse_ref
+from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
+from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
+from storage.db import UnitOfWork
+from storage.models import Item, ItemScore, ItemTag
+
+LANES = ("now", "next", "later")
+ALL_LANES = (*LANES, "done")
+
+
+def parse_inputs(cmd: Command, verb: str) -> Inputs:
+    values: dict[str, float] = {}
+    for name in INPUTS:
+        raw = cmd.option(name)
+        if raw is None:
+            continue
+        text = raw.strip().rstrip("%") if name == "confidence" else raw.strip()
+        try:
+            number = float(text)
+        except ValueError as exc:
+            raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb) from exc
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb)
+        if name == "impact" and number not in IMPACT_SCALE:
+            raise UsageError(f"Impact {raw} is not allowed. {IMPACT_HELP}", verb=verb)
+        if name == "confidence" and not 0 <= number <= 100:
+            raise UsageError("Confidence is a percentage from 0% to 100%.", verb=verb)
+        if name == "reach" and number < 0:
+            raise UsageError("Reach cannot be negative.", verb=verb)
+        if name == "effort" and number <= 0:
+            raise UsageError("Effort must be more than 0 (person-months).", verb=verb)
+        values[name] = number
+    return Inputs(**values)
+
+
+def score_of(item: Item) -> Score:
+    return combine([Inputs(s.reach, s.impact, s.confidence, s.effort) for s in item.scores])
+
+
+def snapshot(item: Item) -> dict[str, Any]:
+    score = score_of(item)
+    return {
+        "title": item.title,
+        "lane": item.lane,
+        "tags": tags_of(item),
+        "rice": round(score.rice, 2) if score.rice is not None else None,
+    }
+
+
+def cmd_item(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    title = join_text(cmd.args)
+    if not title:
+        raise UsageError("An item needs a title.", verb="item")
+    lane = (cmd.option("lane") or "later").lower()
+    if lane not in LANES:
+        raise UsageError("lane is now, next or later.", verb="item")
+    inputs = parse_inputs(cmd, "item")
+    tags = sorted({clean_tag(t) for t in cmd.options.get("tag", []) if clean_tag(t)})
+    with deps.db.uow() as session:
+        now = deps.clock.now()
+        item = Item(
+            workspace=actor.workspace,
+            channel=actor.channel,
+            number=deps.db.next_number(session, actor.workspace, "I"),
+            title=title,
+            lane=lane,
+            created_by=actor.user,
+            created_at=now,
+            updated_at=now,
+        )
+        item.tags = [ItemTag(tag=t) for t in tags]
+        if inputs != Inputs():
+            item.scores = [ItemScore(scorer=actor.user, updated_at=now, **vars(inputs))]
+        session.add(item)
+        session.flush()
+        audit(session, actor, now=now, action="create", kind="item", obj=item, after=snapshot(item))
+        deps.emit(
+            session,
+            Event(
+                "item.added",
+                actor.workspace,
+                actor.channel,
+                actor.platform,
+                {"id": f"I-{item.number}", **snapshot(item)},
+            ),
+        )
+        reply = view(session, actor, item, full=False)
+    reply.text = f"Added I-{item.number}: {item.title} ({lane})"
+    return reply
+
+
+def cmd_score(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = cmd.words()
+    if len(words) != 1:
+        raise UsageError(
+            "Give one item id and at least one of reach, impact, confidence, effort.", verb="score"
+        )
+    ref = parse_ref(words[0], verb="score", expect="I")
+    inputs = parse_inputs(cmd, "score")
+    if inputs == Inputs():
+        raise UsageError("Give at least one of reach, impact, confidence, effort.", verb="score")
+    with deps.db.uow() as session:
+        now = deps.clock.now()
+        item = load(session, actor, ref, for_update=True)
+        before = snapshot(item)
+        mine = next((s for s in item.scores if s.scorer == actor.user), None)
+        if mine is None:
+            mine = ItemScore(scorer=actor.user, updated_at=now)
+            item.scores.append(mine)
+        for name in INPUTS:
+            value = getattr(inputs, name)
+            if value is not None:
+                setattr(mine, name, value)
+        mine.updated_at = now
+        item.updated_at = now
+        session.flush()
+        session.refresh(item)
+        after = snapshot(item) | {
+            "scorer": actor.user,
+            "inputs": {k: v for k, v in vars(inputs).items() if v is not None},
+        }
+        audit(
+            session,
+            actor,
+            now=now,
+            action="score",
+            kind="item",
+            obj=item,
+            before=before,
+            after=after,
+        )
+        deps.emit(
+            session,
+            Event(
+                "item.scored",
+                actor.workspace,
+                actor.channel,
+                actor.platform,
+                {"id": str(ref), "before": before["rice"], "after": after["rice"]},
+            ),
+        )
+        reply = view(session, actor, item, full=False)
+    reply.text = f"Scored {ref}: RICE {format_number(score_of_rice(reply))}"
+    return reply
+
+
+def score_of_rice(reply: Reply) -> float | None:
+    rice = reply.data.get("rice")
+    return float(rice) if rice is not None else None
+
+
+def cmd_move(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = cmd.words()
+    if len(words) != 2:
+        raise UsageError("Give an item id and a lane.", verb="move")
+    ref = parse_ref(words[0], verb="move", expect="I")
+    lane = words[1].lower()
+    if lane not in ALL_LANES:
+        raise UsageError("The lane is now, next, later or done.", verb="move")
+    with deps.db.uow() as session:
+        now = deps.clock.now()
+        item = load(session, actor, ref, for_update=True)
+        if item.lane == lane:
+            raise Conflict(f"{ref} is already in {lane}.")
+        before = snapshot(item)
+        item.lane = lane
+        item.updated_at = now
+        audit(
+            session,
+            actor,
+            now=now,
+            action="move",
+            kind="item",
+            obj=item,
+            before=before,
+            after=snapshot(item),
+        )
+        deps.emit(
+            session,
+            Event(
+                "item.moved",
+                actor.workspace,
+                actor.channel,
+                actor.platform,
+                {"id": str(ref), "from": before["lane"], "to": lane},
+            ),
+        )
+    return Reply(
+        ok=True,
+        kind="text",
+        text=f"Moved {ref} {item.title}: {before['lane']} → {lane}",
+        blocks=[Section(f"Moved *{ref}* {item.title}: {before['lane']} → *{lane}*")],
+        data={"id": str(ref), "lane": lane, "from": before["lane"]},
+    )
+
+
+def ranked_items(
+    session: UnitOfWork, actor: Actor, *, lanes: tuple[str, ...], by: str = "rice"
+) -> list[tuple[Item, Score]]:
+    """Items of the channel in order: by RICE (unscored last) or by the latest vote result."""
+    rows = (
+        session.execute(
+            select(Item).where(
+                Item.workspace == actor.workspace,
+                Item.channel == actor.channel,
+                Item.lane.in_(lanes),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    scored = [(item, score_of(item)) for item in rows]
+    if by == "votes":
+        scored.sort(
+            key=lambda pair: (
+                pair[0].vote_rank is None,
+                pair[0].vote_rank or 0,
+                -(pair[1].rice or -1),
+                pair[0].number,
+            )
+        )
+    else:
+        scored.sort(key=lambda pair: (pair[1].rice is None, -(pair[1].rice or 0), pair[0].number))
+    return scored
+
+
+def _line(item: Item, score: Score, *, by: str) -> Line:
+    meta = [f"RICE {format_number(score.rice)}"]
+    if item.vote_rank is not None:
+        meta.append(f"vote #{item.vote_rank}")
+    if score.disagreements:
+        meta.append("⚠ scorers disagree")
+    return Line(f"I-{item.number}", item.title, " · ".join(meta))
+
+
+def _item_json(item: Item, score: Score) -> dict[str, Any]:
+    return {
+        "id": f"I-{item.number}",
+        "title": item.title,
+        "lane": item.lane,
+        "rice": round(score.rice, 2) if score.rice is not None else None,
+        "vote_rank": item.vote_rank,
+        "tags": tags_of(item),
+    }
+
+
+def cmd_priorities(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    if cmd.words():
+        raise UsageError(f"`{cmd.words()[0][:30]}` is not an option here.", verb="priorities")
+    by = (cmd.option("by") or "rice").lower()
+    if by not in ("rice", "votes"):
+        raise UsageError("by: is rice or votes.", verb="priorities")
+    lane = cmd.option("lane")
+    if lane and lane.lower() not in ALL_LANES:
+        raise UsageError("lane is now, next, later or done.", verb="priorities")
+    lanes = (lane.lower(),) if lane else LANES
+    with deps.db.uow() as session:
+        ranked = ranked_items(session, actor, lanes=lanes, by=by)
+    lines = tuple(_line(item, score, by=by) for item, score in ranked)
+    return Reply(
+        ok=True,
+        kind="list",
+        text=f"{len(ranked)} item(s) by {by}",
+        blocks=[
+            Heading(f"Priorities by {by}" + (f" · {lane}" if lane else "")),
+            ListBlock(
+                lines,
+                empty="The backlog is empty. Add one with `item <title>`.",
+                more_hint="Filter with lane:now.",
+            ),
+        ],
+        data={"by": by, "items": [_item_json(i, s) for i, s in ranked]},
+    )
+
+
+def roadmap_blocks(
+    session: UnitOfWork, actor: Actor, lanes: tuple[str, ...] = LANES
+) -> tuple[list[Any], dict[str, Any]]:
+    blocks: list[Any] = []
+    data: dict[str, Any] = {}
+    for lane in lanes:
+        ranked = ranked_items(session, actor, lanes=(lane,))
+        blocks.append(
+            ListBlock(
+                tuple(_line(i, s, by="rice") for i, s in ranked), title=lane.capitalize(), empty="—"
+            )
+        )
+        data[lane] = [_item_json(i, s) for i, s in ranked]
+    return blocks, data
+
+
+def cmd_roadmap(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    if cmd.args or cmd.options:
+        raise UsageError("roadmap takes no arguments.", verb="roadmap")
+    with deps.db.uow() as session:
+        blocks, data = roadmap_blocks(session, actor)
+    total = sum(len(v) for v in data.values())
+    return Reply(
+        ok=True,
+        kind="roadmap",
+        text=f"Roadmap: {total} item(s)",
+        blocks=[Heading("Roadmap"), *blocks],
+        data={"lanes": data},
+    )
+
+
+def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
+    tz = channel_tz(session, actor)
+    ref = f"I-{item.number}"
+    score = score_of(item)
+    fields = [
+        ("Lane", item.lane),
+        ("RICE", format_number(score.rice)),
+        ("Scorers", str(score.scorers)),
+    ]
+    fields += [
+        (
+            name.capitalize(),
+            format_number(score.medians[name])
+            + ("%" if name == "confidence" and score.medians[name] is not None else ""),
+        )
+        for name in INPUTS
+    ]
+    if item.vote_rank is not None:
+        fields.append(("Vote rank", f"#{item.vote_rank}"))
+    if item.tags:
+        fields.append(("Tags", ", ".join(tags_of(item))))
+    blocks: list[Any] = [Heading(f"{ref} · {item.title}"), Section("", tuple(fields))]
+    if score.disagreements:
+        spread = "; ".join(
+            f"{name} {format_number(lo)}–{format_number(hi)}"
+            for name, (lo, hi) in score.disagreements.items()
+        )
+        blocks.append(Context(f"⚠ Scorers disagree widely: {spread}. Worth a conversation."))
+    data = _item_json(item, score) | {
+        "medians": score.medians,
+        "disagreement": {k: list(v) for k, v in score.disagreements.items()},
+        "scores": [
+            {
+                "scorer": s.scorer,
+                "reach": s.reach,
+                "impact": s.impact,
+                "confidence": s.confidence,
+                "effort": s.effort,
+            }
+            for s in item.scores
+        ],
+    }
+    if full:
+        if item.scores:
+            blocks.append(
+                ListBlock(
+                    tuple(
+                        Line(
+                            mention(s.scorer),
+                            " · ".join(f"{n} {format_number(getattr(s, n))}" for n in INPUTS),
+                        )
+                        for s in item.scores
+                    ),
+                    title="Scores",
+                )
+            )
+        entries = history(session, "item", item.id)
+        blocks.append(Divider())
+        blocks.append(
+            ListBlock(
+                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
+                title="History",
+            )
+        )
+        data["history"] = [
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in entries
+        ]
+    return Reply(ok=True, kind="item", text=f"{ref}: {item.title}", blocks=blocks, data=data)
+
+
+def edit(deps: Deps, session: UnitOfWork, actor: Actor, item: Item, cmd: Command) -> dict[str, Any]:
+    before = snapshot(item)
+    for key, values in cmd.options.items():
+        value = values[-1]
+        if key == "title":
+            item.title = value.strip()
+        elif key in ("tag", "tags"):
+            tags = sorted({clean_tag(t) for v in values for t in v.split(",") if clean_tag(t)})
+            item.tags = [ItemTag(tag=t) for t in tags]
+        else:
+            raise UsageError(
+                f"An item has no `{key}` to edit; use title or tags (move changes "
+                "the lane, score the RICE inputs).",
+                verb="edit",
+            )
+    if not item.title:
+        raise UsageError("The title cannot be empty.", verb="edit")
+    return before

@@ -1,0 +1,194 @@
+"""The one parser: a line of text into a verb, positional tokens and `key:value` options.
+
+It knows the contract's token forms — straight and smart quotes, `key:value` (with a quoted value),
+Slack/Teams/console mentions, object ids — and nothing about what a verb does with them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot import grammar
+from bot.errors import UnknownVerb, UsageError
+
+QUOTES = {'"': '"”“', "“": '”“"', "”": '”“"', "‘": "’"}
+_OPTION = re.compile(r"^([A-Za-z][A-Za-z_]*):(.*)$", re.S)
+_ID = re.compile(r"^([DIQPdiqp])-(\d{1,9})$")
+_SLACK_MENTION = re.compile(r"^<@([A-Za-z0-9._:-]+)(?:\|[^>]*)?>$")
+_TEAMS_MENTION = re.compile(r"^<at>(.*?)</at>$", re.S)
+_CONSOLE_MENTION = re.compile(r"^@([\w.\-:]+)$")
+KINDS = {"D": "decision", "I": "item", "Q": "question", "P": "poll"}
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    quoted: bool = False
+    pipe: bool = False
+
+
+@dataclass
+class Command:
+    verb: str
+    args: list[Token]
+    options: dict[str, list[str]] = field(default_factory=dict)
+    raw: str = ""
+
+    def option(self, key: str) -> str | None:
+        values = self.options.get(key)
+        return values[-1] if values else None
+
+    def words(self) -> list[str]:
+        return [t.text for t in self.args if not t.pipe]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An object id as typed: `D-12` is Ref("D", 12)."""
+
+    prefix: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.number}"
+
+    @property
+    def kind(self) -> str:
+        return KINDS[self.prefix]
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a command line into tokens, honouring quotes, pipes and platform markup."""
+    tokens: list[Token] = []
+    buf: list[str] = []
+    quoted = False
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        nonlocal buf, quoted
+        if buf or quoted:
+            tokens.append(Token("".join(buf), quoted=quoted))
+        buf, quoted = [], False
+
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            flush()
+            i += 1
+        elif ch == "|":
+            flush()
+            tokens.append(Token("|", pipe=True))
+            i += 1
+        elif ch == "<" and not buf:
+            end_tag = "</at>" if text.startswith("<at>", i) else ">"
+            end = text.find(end_tag, i + 1)
+            if end == -1:
+                buf.append(ch)
+                i += 1
+            else:
+                buf.append(text[i : end + len(end_tag)])
+                i = end + len(end_tag)
+        elif ch in QUOTES and (not buf or (buf[-1] == ":" and _OPTION.match("".join(buf)))):
+            closers = QUOTES[ch]
+            j = i + 1
+            while j < n and not (
+                text[j] in closers
+                and (ch != "‘" or j + 1 == n or text[j + 1].isspace() or text[j + 1] in '”"')
+            ):
+                j += 1
+            if j >= n:
+                raise UsageError(f"A quote was opened but not closed: {text[i : i + 30]}…")
+            # Alone it is quoted text; after `key:` it is the option's value.
+            quoted = quoted or not buf
+            buf.append(text[i + 1 : j])
+            i = j + 1
+        else:
+            buf.append(ch)
+            i += 1
+    flush()
+    return tokens
+
+
+def parse(text: str) -> Command:
+    """Parse one line. Options are recognised only for keys the verb accepts; other
+    `word:word` tokens stay text, so "decide Ship at 10:00" keeps its time."""
+    stripped = text.strip()
+    if stripped.lower().startswith("/align"):
+        stripped = stripped[len("/align") :].strip()
+    tokens = tokenize(stripped)
+    if not tokens:
+        return Command("help", [], {}, raw=text)
+    head = tokens[0]
+    name = head.text.lower()
+    if head.quoted or head.pipe or name not in grammar.BY_NAME:
+        suggestion = closest = grammar.closest(name) if not head.pipe else None
+        hint = f" Did you mean `{closest}`?" if closest else ""
+        raise UnknownVerb(
+            f"I don't know `{head.text[:40]}`.{hint} Commands: {', '.join(grammar.VERB_NAMES)}.",
+            suggestion=suggestion,
+        )
+    spec = grammar.BY_NAME[name]
+    args: list[Token] = []
+    options: dict[str, list[str]] = {}
+    for token in tokens[1:]:
+        match = None if (token.quoted or token.pipe) else _OPTION.match(token.text)
+        if match and match.group(1).lower() in spec.options:
+            key, value = match.group(1).lower(), match.group(2)
+            if value == "":
+                raise UsageError(f"`{key}:` needs a value.", verb=name)
+            options.setdefault(key, []).append(value)
+        else:
+            args.append(token)
+    return Command(name, args, options, raw=text)
+
+
+def parse_ref(text: str, *, verb: str, expect: str | None = None) -> Ref:
+    """Read an object id (`d-12` works too); `expect` limits it to one prefix, e.g. "P"."""
+    match = _ID.match(text.strip())
+    if not match:
+        what = {
+            "D": "a decision id like D-12",
+            "I": "an item id like I-7",
+            "Q": "a question id like Q-3",
+            "P": "a poll id like P-5",
+        }.get(expect or "", "an id like D-12, I-7, Q-3 or P-5")
+        raise UsageError(f"`{text[:40]}` is not {what}.", verb=verb)
+    ref = Ref(match.group(1).upper(), int(match.group(2)))
+    if expect and ref.prefix not in expect:
+        raise UsageError(
+            f"{ref} is not {'a poll' if expect == 'P' else 'the right kind'} id.", verb=verb
+        )
+    return ref
+
+
+def parse_user(text: str, *, verb: str, mentions: dict[str, str] | None = None) -> str:
+    """A person, from any surface's mention form, as the platform's user id."""
+    text = text.strip()
+    for pattern in (_SLACK_MENTION, _CONSOLE_MENTION):
+        match = pattern.match(text)
+        if match:
+            return match.group(1)
+    match = _TEAMS_MENTION.match(text)
+    if match:
+        name = match.group(1).strip()
+        if mentions and name in mentions:
+            return mentions[name]
+        raise UsageError(f"I can't tell who <at>{name}</at> is.", verb=verb)
+    raise UsageError(f"`{text[:40]}` is not a person; mention them like @ana.", verb=verb)
+
+
+def is_ref(text: str) -> bool:
+    return bool(_ID.match(text.strip()))
+
+
+def join_text(tokens: list[Token]) -> str:
+    return " ".join(t.text for t in tokens).strip()
+
+
+def split_pipe(tokens: list[Token]) -> tuple[list[Token], list[Token] | None]:
+    """Text before the first `|` and after it (None when there is no pipe)."""
+    for index, token in enumerate(tokens):
+        if token.pipe:
+            return tokens[:index], [t for t in tokens[index + 1 :]]
+    return tokens, None

@@ -1,0 +1,70 @@
+"""RICE scoring: each scorer's inputs kept, the item's score from the median of each input.
+
+RICE = reach × impact × confidence ÷ effort (Intercom). Taking the median per input, not the mean
+of scores, keeps one outlier from dragging the item, and lets two people score different inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from statistics import median
+
+IMPACT_SCALE = (3.0, 2.0, 1.0, 0.5, 0.25)
+INPUTS = ("reach", "impact", "confidence", "effort")
+IMPACT_HELP = (
+    "Impact uses Intercom's scale: 3 (massive), 2 (high), 1 (medium), 0.5 (low), 0.25 (minimal)."
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    reach: float | None = None
+    impact: float | None = None
+    confidence: float | None = None
+    effort: float | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    medians: dict[str, float | None]
+    rice: float | None
+    scorers: int
+    disagreements: dict[str, tuple[float, float]]
+
+
+def combine(inputs: Sequence[Inputs]) -> Score:
+    medians: dict[str, float | None] = {}
+    disagreements: dict[str, tuple[float, float]] = {}
+    for name in INPUTS:
+        values = [getattr(i, name) for i in inputs if getattr(i, name) is not None]
+        medians[name] = float(median(values)) if values else None
+        if len(values) >= 2 and _wide(name, values):
+            disagreements[name] = (min(values), max(values))
+    rice = None
+    if all(medians[name] is not None for name in INPUTS):
+        reach, impact, confidence, effort = (medians[n] or 0.0 for n in INPUTS)
+        rice = reach * impact * (confidence / 100.0) / effort if effort else None
+    return Score(medians, rice, len(inputs), disagreements)
+
+
+def _wide(name: str, values: Iterable[float]) -> bool:
+    """Scorers disagree widely: confidence 30+ points apart; impact two or more steps apart on
+    the scale; reach and effort a factor of two or more apart."""
+    values = list(values)
+    low, high = min(values), max(values)
+    if name == "confidence":
+        return high - low >= 30
+    if name == "impact":
+        return abs(IMPACT_SCALE.index(high) - IMPACT_SCALE.index(low)) >= 2
+    if low <= 0:
+        return high > 0
+    return high / low >= 2
+
+
+def format_number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")

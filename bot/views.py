@@ -1,0 +1,163 @@
+"""The engine's answers: a platform-neutral document that each adapter renders.
+
+A `Reply` carries a small vocabulary of blocks (heading, section, fields, bars, list, context,
+divider, actions, form) plus the JSON contract of `commands.md` in `data`. Slack renders it as
+Block Kit, Teams as an Adaptive Card, the console as text — one renderer per platform over this
+vocabulary, not one per command. People appear as `<@user id>`; each adapter shows them its way.
+Buttons carry the very command a user could type, so a click and a typed line are one path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    type: Literal["heading"] = "heading"
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+    fields: tuple[tuple[str, str], ...] = ()
+    type: Literal["section"] = "section"
+
+
+@dataclass(frozen=True)
+class BarRow:
+    label: str
+    value: str
+    fraction: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Bars:
+    rows: tuple[BarRow, ...]
+    type: Literal["bars"] = "bars"
+
+
+@dataclass(frozen=True)
+class Line:
+    ref: str
+    text: str
+    meta: str = ""
+
+
+@dataclass(frozen=True)
+class ListBlock:
+    lines: tuple[Line, ...]
+    title: str = ""
+    empty: str = "Nothing here yet."
+    more_hint: str = ""
+    type: Literal["list"] = "list"
+
+
+@dataclass(frozen=True)
+class Context:
+    text: str
+    type: Literal["context"] = "context"
+
+
+@dataclass(frozen=True)
+class Pre:
+    """Fixed-width text, for tables such as a pairwise matrix."""
+
+    text: str
+    type: Literal["pre"] = "pre"
+
+
+@dataclass(frozen=True)
+class Divider:
+    type: Literal["divider"] = "divider"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    command: str
+    style: Literal["default", "primary", "danger"] = "default"
+
+
+@dataclass(frozen=True)
+class Actions:
+    buttons: tuple[Button, ...]
+    type: Literal["actions"] = "actions"
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a ballot form: a choice among options or a number."""
+
+    name: str
+    label: str
+    kind: Literal["choice", "number"]
+    choices: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """A ballot to fill in (ranked or dots). Submitting builds `vote <poll> …` from the fields."""
+
+    poll: str
+    mode: Literal["ranked", "dots"]
+    title: str
+    fields: tuple[FormField, ...]
+    budget: int | None = None
+    submit_label: str = "Vote"
+    type: Literal["form"] = "form"
+
+
+Block = Heading | Section | Bars | ListBlock | Context | Pre | Divider | Actions | Form
+
+
+@dataclass(frozen=True)
+class OutFile:
+    filename: str
+    mime: str
+    content: str
+
+
+@dataclass
+class Reply:
+    """What the engine answers. `text` is the one-line gist (fallback text, notifications)."""
+
+    ok: bool
+    kind: str
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    usage: str | None = None
+    file: OutFile | None = None
+    ephemeral: bool = False
+    poll: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract: always `ok`; `error` on failure; the view's own fields."""
+        out: dict[str, Any] = {"ok": self.ok, "kind": self.kind}
+        if not self.ok:
+            out["error"] = self.error
+            if self.usage:
+                out["usage"] = self.usage
+        out.update(self.data)
+        out["text"] = self.text
+        if self.file is not None:
+            out["file"] = asdict(self.file)
+        return out
+
+
+def mention(user: str | None) -> str:
+    return f"<@{user}>" if user else "nobody"
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A text bar, the same in every surface: ██████░░░░."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled)

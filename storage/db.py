@@ -1,0 +1,108 @@
+"""The database handle and the unit of work.
+
+SQLite is the zero-setup default, so it must survive a threaded server: WAL lets readers run
+beside a writer, `BEGIN IMMEDIATE` takes the write lock at the start of each transaction (two
+deferred transactions that both upgrade to writing would deadlock and fail at once instead of
+waiting), and a busy timeout makes the waiting patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import Counter
+
+DEFAULT_URL = "sqlite:///align.db"
+
+UnitOfWork = Session
+"""A session inside one transaction: committed when the block ends, rolled back on error."""
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use psycopg 3 for them, the driver we ship."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str, **kw: Any) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        **kw,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """One engine and its session factory; the single place connections are made."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(self.url, echo=echo)
+        else:
+            self.engine = create_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                echo=echo,
+                pool_pre_ping=True,
+            )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def uow(self) -> Iterator[Session]:
+        """A transaction: everything in the block is committed together or not at all."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def next_number(self, session: Session, workspace: str, kind: str) -> int:
+        """Hand out the next number of a kind in a workspace, atomically, never reusing one.
+
+        One upsert statement: concurrent callers queue on the row lock and each gets its own
+        number; a rolled-back transaction gives its number back only because nobody saw it.
+        """
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = (
+            dialect_insert(Counter)
+            .values(workspace=workspace, kind=kind, last=1)
+            .on_conflict_do_update(
+                index_elements=[Counter.workspace, Counter.kind],
+                set_={"last": Counter.last + 1},
+            )
+            .returning(Counter.last)
+        )
+        return int(session.execute(stmt).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "normalize_url"]

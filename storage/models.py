@@ -1,0 +1,384 @@
+"""The tables of Align, as SQLAlchemy 2 typed models.
+
+Every user-visible object carries `workspace` and `channel`: visibility is enforced by always
+filtering on both. Numbers (`D-12`) come from `Counter`, one row per workspace and kind, so they
+are never reused even when rows are deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Json = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Counter(Base):
+    """Last number handed out per workspace and kind ("D", "I", "Q", "P")."""
+
+    __tablename__ = "counters"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Channel(Base):
+    """Per-channel settings: the time zone times are read in, and when its last digest went out."""
+
+    __tablename__ = "channels"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tz: Mapped[str | None] = mapped_column(String(64))
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    platform: Mapped[str | None] = mapped_column(String(16))
+
+
+class Member(Base):
+    """People seen in a channel (or synced from the platform): who a poll's participation counts."""
+
+    __tablename__ = "members"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user: Mapped[str] = mapped_column(String(120), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Profile(Base):
+    """Cached facts about a person from their platform (name, time zone, admin), with expiry."""
+
+    __tablename__ = "profiles"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    user: Mapped[str] = mapped_column(String(120), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("workspace", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(120))
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("decisions.id", ondelete="SET NULL")
+    )
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
+    poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id", ondelete="SET NULL"))
+    frozen_tally: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    tags: Mapped[list[DecisionTag]] = relationship(
+        cascade="all, delete-orphan", order_by="DecisionTag.tag", lazy="selectin"
+    )
+
+    __mapper_args__ = {"eager_defaults": False}
+
+
+Index("ix_decisions_scope", Decision.workspace, Decision.channel, Decision.created_at)
+
+
+class DecisionTag(Base):
+    __tablename__ = "decision_tags"
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("workspace", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    lane: Mapped[str] = mapped_column(String(8), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    vote_poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id", ondelete="SET NULL"))
+    vote_rank: Mapped[int | None] = mapped_column(Integer)
+    vote_score: Mapped[float | None] = mapped_column(Float)
+    tags: Mapped[list[ItemTag]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemTag.tag", lazy="selectin"
+    )
+    scores: Mapped[list[ItemScore]] = relationship(
+        cascade="all, delete-orphan", order_by="ItemScore.updated_at", lazy="selectin"
+    )
+
+
+Index("ix_items_scope", Item.workspace, Item.channel, Item.lane)
+
+
+class ItemTag(Base):
+    __tablename__ = "item_tags"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ItemScore(Base):
+    """One scorer's RICE inputs for one item; the item's score is the median of each input."""
+
+    __tablename__ = "item_scores"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    scorer: Mapped[str] = mapped_column(String(120), primary_key=True)
+    reach: Mapped[float | None] = mapped_column(Float)
+    impact: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    effort: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Question(Base):
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("workspace", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    owner: Mapped[str | None] = mapped_column(String(120))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(120))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The decision recorded from this; no foreign key, as decisions point back here (a cycle).
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+Index("ix_questions_scope", Question.workspace, Question.channel, Question.status)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+    __table_args__ = (UniqueConstraint("workspace", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    question: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(String(12), nullable=False, default="poll")
+    mode: Mapped[str] = mapped_column(String(8), nullable=False)
+    budget: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str | None] = mapped_column(String(12))
+    anonymous: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(120))
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The decision recorded from this; no foreign key, as decisions point back here (a cycle).
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    options: Mapped[list[PollOption]] = relationship(
+        cascade="all, delete-orphan", order_by="PollOption.position", lazy="selectin"
+    )
+
+
+Index("ix_polls_scope", Poll.workspace, Poll.channel, Poll.closed_at)
+
+
+class PollOption(Base):
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+
+
+class Ballot(Base):
+    """A voter's current ballot. `voter_key` is the user id, or for anonymous polls a keyed hash.
+
+    The primary key is random and there is no timestamp, so nothing orders ballots against the
+    participation rows of anonymous polls.
+    """
+
+    __tablename__ = "ballots"
+    __table_args__ = (UniqueConstraint("poll_id", "voter_key"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
+    voter_key: Mapped[str] = mapped_column(String(120), nullable=False)
+    choice: Mapped[Any] = mapped_column(Json, nullable=False)
+
+
+class Participation(Base):
+    """Who has voted in a poll, kept apart from ballots so non-voters can be nudged."""
+
+    __tablename__ = "participation"
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(120), primary_key=True)
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class PollMessage(Base):
+    """Where a poll is shown on a platform, so the message can be updated in place after votes."""
+
+    __tablename__ = "poll_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    conversation: Mapped[str] = mapped_column(String(300), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class AuditEntry(Base):
+    """Every change: who, when, what, before and after. `show` reads an object's history here."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = mapped_column(String(120), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    object_kind: Mapped[str] = mapped_column(String(12), nullable=False)
+    object_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    object_ref: Mapped[str] = mapped_column(String(16), nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    after: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+Index("ix_audit_object", AuditEntry.object_kind, AuditEntry.object_id)
+Index("ix_audit_scope", AuditEntry.workspace, AuditEntry.channel, AuditEntry.at)
+
+
+class OutboxMessage(Base):
+    """A message that is not a direct reply, written with its cause and delivered later, once."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(300), nullable=False)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+
+
+class Schedule(Base):
+    """A channel's weekly digest: local day and time in a named zone, so DST never shifts it."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("workspace", "channel", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    weekday: Mapped[int] = mapped_column(Integer, nullable=False)
+    at_time: Mapped[str] = mapped_column(String(5), nullable=False)
+    tz: Mapped[str] = mapped_column(String(64), nullable=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ScheduleRun(Base):
+    """The claim on one (channel, job, period): the unique key makes a run happen once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("workspace", "channel", "job", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    job: Mapped[str] = mapped_column(String(32), nullable=False)
+    period: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("workspace", "channel", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    events: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConversationRef(Base):
+    """How to reach a conversation later (Teams ConversationReference, Slack channel + team)."""
+
+    __tablename__ = "conversation_refs"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(300), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    reference: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ProcessedEvent(Base):
+    """Platform event ids already handled, so a retried delivery does nothing twice."""
+
+    __tablename__ = "processed_events"
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
