@@ -13,12 +13,15 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
+
 from bot import decisions, exports, grammar, items, polls, questions
 from bot.common import audit, channel_tz, load, seen, when
 from bot.context import Actor, Deps
 from bot.errors import AlignError, Conflict, UnknownVerb, UsageError
 from bot.parser import Command, parse, parse_ref
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from storage.models import PollMessage
 
 log = logging.getLogger("align.engine")
 
@@ -117,6 +120,35 @@ class Engine:
                 return polls.poll_view(self.deps, session, actor, load(session, actor, ref))
         except AlignError as exc:
             return self.error_reply(exc, "results")
+
+    def remember_poll_message(
+        self, actor: Actor, poll: str, *, conversation: str, message_id: str
+    ) -> None:
+        """Note where a poll was posted on a platform, so later votes can update it in place."""
+        ref = parse_ref(poll, verb="results", expect="P")
+        with self.deps.db.uow() as session:
+            found = load(session, actor, ref)
+            session.add(
+                PollMessage(
+                    poll_id=found.id,
+                    platform=actor.platform,
+                    conversation=conversation,
+                    message_id=message_id,
+                    created_at=self.deps.clock.now(),
+                )
+            )
+
+    def poll_messages(self, actor: Actor, poll: str) -> list[tuple[str, str]]:
+        """(conversation, message id) of every posting of this poll on the actor's platform."""
+        ref = parse_ref(poll, verb="results", expect="P")
+        with self.deps.db.uow() as session:
+            found = load(session, actor, ref)
+            rows = session.execute(
+                select(PollMessage.conversation, PollMessage.message_id)
+                .where(PollMessage.poll_id == found.id, PollMessage.platform == actor.platform)
+                .order_by(PollMessage.id)
+            ).all()
+        return [(c, m) for c, m in rows]
 
     def _remember(self, actor: Actor) -> None:
         with self.deps.db.uow() as session:

@@ -299,20 +299,27 @@ def _option_index(poll: Poll, text: str, verb: str = "vote") -> int:
     )
 
 
-def _choice_texts(tokens: Sequence[Token]) -> list[str]:
-    """Choices as typed: quoted texts and numbers stand alone; bare words join into one text."""
+def _choice_texts(poll: Poll, tokens: Sequence[Token]) -> list[str]:
+    """Choices as typed: quoted texts, numbers and `x=n` stand alone; a run of bare words is one
+    option's text when it names one (`vote P-1 Ship it`), else one choice per word."""
     out: list[str] = []
     words: list[str] = []
+
+    def flush() -> None:
+        if not words:
+            return
+        joined = " ".join(words)
+        names = {o.text.lower() for o in poll.options}
+        out.extend([joined] if len(words) == 1 or joined.lower() in names else words)
+        words.clear()
+
     for token in tokens:
         if token.quoted or token.text.isdigit() or "=" in token.text or token.text[:1] in "+-~":
-            if words:
-                out.append(" ".join(words))
-                words = []
+            flush()
             out.append(token.text)
         else:
             words.append(token.text)
-    if words:
-        out.append(" ".join(words))
+    flush()
     return out
 
 
@@ -321,7 +328,7 @@ def parse_ballot(poll: Poll, tokens: Sequence[Token], current: Any = None) -> An
     dots [[i, points]…]. Refuses anything the mode does not allow, with the reason."""
     if not tokens:
         raise UsageError(f"Give your choice for P-{poll.number}.", verb="vote")
-    choices = _choice_texts(tokens)
+    choices = _choice_texts(poll, tokens)
     if poll.mode == "single":
         if len(choices) != 1:
             raise UsageError(f"P-{poll.number} takes one choice.", verb="vote")

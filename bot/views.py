@@ -161,3 +161,56 @@ def bar(fraction: float, width: int = 20) -> str:
     fraction = min(max(fraction, 0.0), 1.0)
     filled = round(fraction * width)
     return "█" * filled + "░" * (width - filled)
+
+
+_BLOCK_TYPES: dict[str, type] = {
+    "heading": Heading,
+    "section": Section,
+    "bars": Bars,
+    "list": ListBlock,
+    "context": Context,
+    "pre": Pre,
+    "divider": Divider,
+    "actions": Actions,
+    "form": Form,
+}
+
+
+def reply_to_payload(reply: Reply) -> dict[str, Any]:
+    """A Reply as plain JSON, for the outbox: it is rendered per platform only when sent."""
+    return asdict(reply)
+
+
+def reply_from_payload(payload: dict[str, Any]) -> Reply:
+    """The inverse of `reply_to_payload`."""
+    blocks: list[Block] = []
+    for raw in payload.get("blocks", []):
+        raw = dict(raw)
+        kind = raw.pop("type")
+        if kind == "section":
+            raw["fields"] = tuple(tuple(f) for f in raw.get("fields", ()))
+        elif kind == "bars":
+            raw["rows"] = tuple(BarRow(**r) for r in raw["rows"])
+        elif kind == "list":
+            raw["lines"] = tuple(Line(**line) for line in raw["lines"])
+        elif kind == "actions":
+            raw["buttons"] = tuple(Button(**b) for b in raw["buttons"])
+        elif kind == "form":
+            raw["fields"] = tuple(
+                FormField(**(f | {"choices": tuple(tuple(c) for c in f.get("choices", ()))}))
+                for f in raw["fields"]
+            )
+        blocks.append(_BLOCK_TYPES[kind](**raw))
+    file = payload.get("file")
+    return Reply(
+        ok=payload["ok"],
+        kind=payload["kind"],
+        text=payload["text"],
+        blocks=blocks,
+        data=payload.get("data", {}),
+        error=payload.get("error"),
+        usage=payload.get("usage"),
+        file=OutFile(**file) if file else None,
+        ephemeral=payload.get("ephemeral", False),
+        poll=payload.get("poll"),
+    )

@@ -1,0 +1,93 @@
+"""`align serve`: one aiohttp server for Slack, Teams and health checks, plus the scheduler and
+the outbox dispatcher. Each platform mounts its own routes; this module only assembles them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+from aiohttp import web
+
+from adapters.bootstrap import App, build
+from adapters.settings import Settings
+
+log = logging.getLogger("align.server")
+
+Mount = Callable[[web.Application, App], Awaitable[None] | None]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app: App = request.app["align"]
+    await asyncio.get_running_loop().run_in_executor(None, _ping, app)
+    return web.json_response({"ok": True})
+
+
+def _ping(app: App) -> None:
+    from sqlalchemy import text
+
+    with app.db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _mounts() -> list[Mount]:
+    """The platform parts present in this build (each adapter package provides `mount`)."""
+    found: list[Mount] = []
+    for module in ("adapters.slack.http", "adapters.teams.http", "adapters.runtime"):
+        try:
+            mod = __import__(module, fromlist=["mount"])
+        except ImportError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        found.append(mod.mount)
+    return found
+
+
+async def create_web_app(app: App, *, mounts: list[Mount] | None = None) -> web.Application:
+    """The aiohttp application with every platform's routes; tests start it on 127.0.0.1."""
+    web_app = web.Application()
+    web_app["align"] = app
+    web_app.router.add_get("/healthz", healthz)
+    for mount in _mounts() if mounts is None else mounts:
+        result = mount(web_app, app)
+        if asyncio.iscoroutine(result):
+            await result
+    return web_app
+
+
+@click.command()
+@click.option("--socket", is_flag=True, help="Use Slack Socket Mode (SLACK_APP_TOKEN) for Slack.")
+@click.option("--port", type=int, default=None, help="Port (default ALIGN_PORT or 3000).")
+def serve(socket: bool, port: int | None) -> None:
+    """Run the Slack and Teams endpoints, the scheduler and the outbox dispatcher."""
+    settings = Settings()
+    app = build(settings)
+    if not settings.secret:
+        log.warning(
+            "ALIGN_SECRET is not set: anonymous ballots and webhook signatures use a "
+            "key derived from the database URL. Set ALIGN_SECRET in production."
+        )
+
+    async def main() -> None:
+        web_app = await create_web_app(app)
+        web_app["socket_mode"] = socket
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, "0.0.0.0", port or settings.port)
+        await site.start()
+        click.echo(
+            f"Align listening on :{port or settings.port}"
+            + (" (Slack over Socket Mode)" if socket else "")
+        )
+        starters: list[Any] = web_app.get("socket_starters", [])
+        for start in starters:
+            await start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
