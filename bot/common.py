@@ -7,11 +7,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
+from bot.changes import describe_change
 from bot.context import Actor
 from bot.errors import NotFound
 from bot.parser import Ref
 from bot.timeparse import format_local
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, upsert
 from storage.models import AuditEntry, Channel, Decision, Item, Member, Poll, Question
 
 MODELS: dict[str, Any] = {"D": Decision, "I": Item, "Q": Question, "P": Poll}
@@ -77,24 +78,6 @@ def history(session: UnitOfWork, kind: str, object_id: int) -> list[AuditEntry]:
     return list(session.execute(stmt).scalars())
 
 
-def describe_change(entry: AuditEntry) -> str:
-    """One history line: `edit: title "A" → "B"`."""
-    before, after = entry.before or {}, entry.after or {}
-    changes = []
-    for key in after:
-        if key in before and before[key] != after[key]:
-            changes.append(f"{key} {_short(before[key])} → {_short(after[key])}")
-        elif key not in before and entry.action not in ("create",):
-            changes.append(f"{key} {_short(after[key])}")
-    detail = "; ".join(changes)
-    return f"{entry.action}" + (f": {detail}" if detail else "")
-
-
-def _short(value: Any) -> str:
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return f'"{text[:60]}"' if isinstance(value, str) else text[:60]
-
-
 def channel_settings(session: UnitOfWork, actor: Actor) -> Channel:
     found = session.get(Channel, (actor.workspace, actor.channel))
     if found is None:
@@ -113,14 +96,14 @@ def channel_tz(session: UnitOfWork, actor: Actor) -> str:
 
 
 def seen(session: UnitOfWork, actor: Actor, now: datetime) -> None:
-    """Remember that this person is in this channel (participation counts them)."""
-    member = session.get(Member, (actor.workspace, actor.channel, actor.user))
-    if member is None:
-        session.add(
-            Member(workspace=actor.workspace, channel=actor.channel, user=actor.user, last_seen=now)
-        )
-    else:
-        member.last_seen = now
+    """Remember that this person is in this channel (participation counts them). One upsert, so
+    two first commands of a person at once cannot both insert the row."""
+    upsert(
+        session,
+        Member,
+        {"workspace": actor.workspace, "channel": actor.channel, "user": actor.user},
+        {"last_seen": now},
+    )
 
 
 def when(moment: datetime | None, tz: str) -> str:
@@ -137,3 +120,19 @@ def tags_of(obj: Any) -> list[str]:
 
 def clean_tag(text: str) -> str:
     return text.strip().lstrip("#").lower()[:64]
+
+
+__all__ = [
+    "audit",
+    "channel_settings",
+    "channel_tz",
+    "clean_tag",
+    "day",
+    "describe_change",
+    "history",
+    "load",
+    "ref_of",
+    "seen",
+    "tags_of",
+    "when",
+]

@@ -20,7 +20,7 @@ from bot.common import (
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
-from bot.timeparse import parse_when
+from bot.timeparse import parse_since
 from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, DecisionTag, Poll, Question
@@ -148,7 +148,7 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             stmt = stmt.where(Decision.status == status.lower())
         since = cmd.option("since")
         if since:
-            moment = parse_since(since, deps, tz)
+            moment = parse_since(since, now=deps.clock.now(), tz=tz, verb="decisions")
             stmt = stmt.where(Decision.created_at >= moment)
         rows = list(
             session.execute(
@@ -180,20 +180,6 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         ],
         data=data,
     )
-
-
-def parse_since(text: str, deps: Deps, tz: str) -> Any:
-    """`since:2w` means two weeks ago (a duration looks back); dates and days are as typed."""
-    now = deps.clock.now()
-    ahead = parse_when(text, now=now, tz=tz, verb="decisions")
-    if ahead > now and text.strip()[-1:].lower() in "mhdw" and text.strip()[:1].isdigit():
-        return now - (ahead - now)
-    if ahead > now:
-        # A weekday name means the last one, not the next.
-        from datetime import timedelta
-
-        return ahead - timedelta(days=7)
-    return ahead
 
 
 def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -336,7 +322,9 @@ def view(session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -
         blocks.append(Divider())
         blocks.append(
             ListBlock(
-                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
+                tuple(
+                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
+                ),
                 title="History",
             )
         )

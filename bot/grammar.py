@@ -91,7 +91,13 @@ VERBS: tuple[Verb, ...] = (
         group="roadmap",
         example="priorities by:votes",
     ),
-    Verb("roadmap", "roadmap", "Now / Next / Later, each lane ranked.", group="roadmap"),
+    Verb(
+        "roadmap",
+        "roadmap",
+        "Now / Next / Later, each lane ranked.",
+        group="roadmap",
+        example="roadmap",
+    ),
     Verb(
         "ask",
         "ask <question> [owner:@u] [due:time]",
@@ -105,6 +111,7 @@ VERBS: tuple[Verb, ...] = (
         "questions [open|overdue|mine|all]",
         "Lists questions (default open).",
         group="questions",
+        example="questions overdue",
     ),
     Verb(
         "answer",
@@ -137,7 +144,13 @@ VERBS: tuple[Verb, ...] = (
         group="polls",
         example="vote P-4 2",
     ),
-    Verb("results", "results <P-ID>", "The current tally and who has voted.", group="polls"),
+    Verb(
+        "results",
+        "results <P-ID>",
+        "The current tally and who has voted.",
+        group="polls",
+        example="results P-4",
+    ),
     Verb(
         "close",
         "close <P-ID> [decide]",
@@ -158,6 +171,7 @@ VERBS: tuple[Verb, ...] = (
         "nudge <P-ID|Q-ID>",
         "Reminds who has not voted yet, or the question's owner.",
         group="polls",
+        example="nudge P-4",
     ),
     Verb(
         "digest",

@@ -28,29 +28,37 @@ LANES = ("now", "next", "later")
 ALL_LANES = (*LANES, "done")
 
 
+MAX_REACH = 1e12
+EFFORT_RANGE = (0.01, 1e6)
+
+
 def parse_inputs(cmd: Command, verb: str) -> Inputs:
     values: dict[str, float] = {}
     for name in INPUTS:
         raw = cmd.option(name)
-        if raw is None:
-            continue
-        text = raw.strip().rstrip("%") if name == "confidence" else raw.strip()
-        try:
-            number = float(text)
-        except ValueError as exc:
-            raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb) from exc
-        if number != number or number in (float("inf"), float("-inf")):
-            raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb)
-        if name == "impact" and number not in IMPACT_SCALE:
-            raise UsageError(f"Impact {raw} is not allowed. {IMPACT_HELP}", verb=verb)
-        if name == "confidence" and not 0 <= number <= 100:
-            raise UsageError("Confidence is a percentage from 0% to 100%.", verb=verb)
-        if name == "reach" and number < 0:
-            raise UsageError("Reach cannot be negative.", verb=verb)
-        if name == "effort" and number <= 0:
-            raise UsageError("Effort must be more than 0 (person-months).", verb=verb)
-        values[name] = number
+        if raw is not None:
+            values[name] = _input(name, raw, verb)
     return Inputs(**values)
+
+
+def _input(name: str, raw: str, verb: str) -> float:
+    """One RICE input, checked against its scale; bounded so a score is always a finite number."""
+    text = raw.strip().rstrip("%") if name == "confidence" else raw.strip()
+    try:
+        number = float(text)
+    except ValueError as exc:
+        raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb) from exc
+    if number != number or number in (float("inf"), float("-inf")):
+        raise UsageError(f"{name} must be a number, not `{raw[:20]}`.", verb=verb)
+    if name == "impact" and number not in IMPACT_SCALE:
+        raise UsageError(f"Impact {raw[:20]} is not allowed. {IMPACT_HELP}", verb=verb)
+    if name == "confidence" and not 0 <= number <= 100:
+        raise UsageError("Confidence is a percentage from 0% to 100%.", verb=verb)
+    if name == "reach" and not 0 <= number <= MAX_REACH:
+        raise UsageError("Reach counts people or events: from 0 to 1,000,000,000,000.", verb=verb)
+    if name == "effort" and not EFFORT_RANGE[0] <= number <= EFFORT_RANGE[1]:
+        raise UsageError("Effort is in person-months: from 0.01 to 1,000,000.", verb=verb)
+    return number
 
 
 def score_of(item: Item) -> Score:
@@ -384,7 +392,9 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
         blocks.append(Divider())
         blocks.append(
             ListBlock(
-                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
+                tuple(
+                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
+                ),
                 title="History",
             )
         )

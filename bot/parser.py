@@ -14,6 +14,7 @@ from bot.errors import UnknownVerb, UsageError
 
 QUOTES = {'"': '"”“', "“": '”“"', "”": '”“"', "‘": "’"}
 _OPTION = re.compile(r"^([A-Za-z][A-Za-z_]*):(.*)$", re.S)
+_PREFIX = re.compile(r"^/align(?:\s|$)", re.I)
 _ID = re.compile(r"^([DIQPdiqp])-(\d{1,9})$")
 _SLACK_MENTION = re.compile(r"^<@([A-Za-z0-9._:-]+)(?:\|[^>]*)?>$")
 _TEAMS_MENTION = re.compile(r"^<at>(.*?)</at>$", re.S)
@@ -80,7 +81,7 @@ def tokenize(text: str) -> list[Token]:
             flush()
             tokens.append(Token("|", pipe=True))
             i += 1
-        elif ch == "<" and not buf:
+        elif ch == "<" and _markup_may_start(buf):
             end_tag = "</at>" if text.startswith("<at>", i) else ">"
             end = text.find(end_tag, i + 1)
             if end == -1:
@@ -89,7 +90,7 @@ def tokenize(text: str) -> list[Token]:
             else:
                 buf.append(text[i : end + len(end_tag)])
                 i = end + len(end_tag)
-        elif ch in QUOTES and (not buf or (buf[-1] == ":" and _OPTION.match("".join(buf)))):
+        elif ch in QUOTES and _markup_may_start(buf):
             closers = QUOTES[ch]
             j = i + 1
             while j < n and not (
@@ -110,24 +111,29 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _markup_may_start(buf: list[str]) -> bool:
+    """Quotes and platform markup open a token, or an option's value right after `key:`."""
+    return not buf or (buf[-1] == ":" and bool(_OPTION.match("".join(buf))))
+
+
+def strip_prefix(text: str) -> str:
+    """Drop a leading `/align` (typed in the console or pasted from Slack), but not `/aligned`."""
+    stripped = text.strip()
+    if _PREFIX.match(stripped):
+        return stripped[len("/align") :].strip()
+    return stripped
+
+
 def parse(text: str) -> Command:
     """Parse one line. Options are recognised only for keys the verb accepts; other
     `word:word` tokens stay text, so "decide Ship at 10:00" keeps its time."""
-    stripped = text.strip()
-    if stripped.lower().startswith("/align"):
-        stripped = stripped[len("/align") :].strip()
-    tokens = tokenize(stripped)
+    tokens = tokenize(strip_prefix(text))
     if not tokens:
         return Command("help", [], {}, raw=text)
     head = tokens[0]
-    name = head.text.lower()
-    if head.quoted or head.pipe or name not in grammar.BY_NAME:
-        suggestion = closest = grammar.closest(name) if not head.pipe else None
-        hint = f" Did you mean `{closest}`?" if closest else ""
-        raise UnknownVerb(
-            f"I don't know `{head.text[:40]}`.{hint} Commands: {', '.join(grammar.VERB_NAMES)}.",
-            suggestion=suggestion,
-        )
+    name = head.text.strip().lower()
+    if head.pipe or name not in grammar.BY_NAME:
+        raise _unknown(head.text)
     spec = grammar.BY_NAME[name]
     args: list[Token] = []
     options: dict[str, list[str]] = {}
@@ -143,22 +149,35 @@ def parse(text: str) -> Command:
     return Command(name, args, options, raw=text)
 
 
+def _unknown(word: str) -> UnknownVerb:
+    suggestion = grammar.closest(word) if word.strip() and word != "|" else None
+    hint = f" Did you mean `{suggestion}`?" if suggestion else ""
+    return UnknownVerb(
+        f"I don't know `{word[:40]}`.{hint} Commands: {', '.join(grammar.VERB_NAMES)}.",
+        suggestion=suggestion,
+    )
+
+
+_ID_EXAMPLES = {"D": "D-12", "I": "I-7", "Q": "Q-3", "P": "P-5"}
+
+
+def _wanted(expect: str | None) -> str:
+    """`PQ` → "a poll or question id like P-5 or Q-3"."""
+    prefixes = expect or "DIQP"
+    noun = " or ".join(KINDS[p] for p in prefixes) + " id" if expect else "id"
+    article = "an" if noun[0] in "aeiou" else "a"
+    examples = " or ".join(", ".join(_ID_EXAMPLES[p] for p in prefixes).rsplit(", ", 1))
+    return f"{article} {noun} like {examples}"
+
+
 def parse_ref(text: str, *, verb: str, expect: str | None = None) -> Ref:
-    """Read an object id (`d-12` works too); `expect` limits it to one prefix, e.g. "P"."""
+    """Read an object id (`d-12` works too); `expect` limits it to some prefixes, e.g. "PQ"."""
     match = _ID.match(text.strip())
     if not match:
-        what = {
-            "D": "a decision id like D-12",
-            "I": "an item id like I-7",
-            "Q": "a question id like Q-3",
-            "P": "a poll id like P-5",
-        }.get(expect or "", "an id like D-12, I-7, Q-3 or P-5")
-        raise UsageError(f"`{text[:40]}` is not {what}.", verb=verb)
+        raise UsageError(f"`{text[:40]}` is not {_wanted(expect)}.", verb=verb)
     ref = Ref(match.group(1).upper(), int(match.group(2)))
     if expect and ref.prefix not in expect:
-        raise UsageError(
-            f"{ref} is not {'a poll' if expect == 'P' else 'the right kind'} id.", verb=verb
-        )
+        raise UsageError(f"{ref} is not {_wanted(expect)}.", verb=verb)
     return ref
 
 

@@ -225,7 +225,9 @@ def view(session: UnitOfWork, actor: Actor, question: Question, *, full: bool) -
         blocks.append(Divider())
         blocks.append(
             ListBlock(
-                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
+                tuple(
+                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
+                ),
                 title="History",
             )
         )

@@ -2,8 +2,12 @@
 
 Accepted: `2026-12-01`, `2026-12-01T17:00` (or with a space), `fri`, `friday 17:00`, `17:00`,
 `today`, `tomorrow`, and durations `30m`, `48h`, `3d`, `2w`. A day without a time means 17:00
-that day — the end of the working day, which is what "due Friday" means to a team. The grammar is
-small and fixed, so a general natural-language date library would only add ambiguity.
+that day — the end of the working day, which is what "due Friday" means to a team. Days and weeks
+count on the wall clock (`3d` from Friday 09:00 is Monday 09:00 even across a DST change); minutes
+and hours are elapsed time. The grammar is small and fixed, so a general natural-language date
+library would only add ambiguity.
+
+`parse_since` reads the same words looking back, for filters like `since:2w`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2}))?$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 TIME_HELP = "Use a date (2026-12-01), a day (fri, friday 17:00), a time (17:00) or 3d, 48h, 2w."
+SINCE_HELP = "Use a date (2026-11-01), a day (mon, yesterday) or how long ago (3d, 48h, 2w)."
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -59,31 +64,16 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
     local_now = now.astimezone(local_zone)
     lowered = raw.lower()
 
-    match = _DURATION.match(lowered)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)[0]
-        delta = {
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-            "d": timedelta(days=amount),
-            "w": timedelta(weeks=amount),
-        }[unit]
-        return (now + delta).astimezone(UTC)
+    duration = parse_duration(lowered)
+    if duration is not None:
+        return shift(now, duration, local_zone)
 
     match = _DATE.match(raw)
     if match:
-        year, month, day = (int(match.group(i)) for i in (1, 2, 3))
         clock = END_OF_DAY
         if match.group(4) is not None:
-            clock_or_none = parse_clock(f"{match.group(4)}:{match.group(5)}")
-            if clock_or_none is None:
-                raise UsageError(f"`{raw}` has no such time of day. {TIME_HELP}", verb=verb)
-            clock = clock_or_none
-        try:
-            day_date = date(year, month, day)
-        except ValueError as exc:
-            raise UsageError(f"`{raw}` is not a date. {TIME_HELP}", verb=verb) from exc
-        return _at(day_date, clock, local_zone)
+            clock = _clock_or_fail(f"{match.group(4)}:{match.group(5)}", raw, verb)
+        return _at(_date_or_fail(match, raw, verb), clock, local_zone)
 
     parts = lowered.split()
     clock = parse_clock(parts[-1]) if parts else None
@@ -113,13 +103,100 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
     raise UsageError(f"I can't read `{raw[:40]}` as a time. {TIME_HELP}", verb=verb)
 
 
+def parse_duration(text: str) -> timedelta | None:
+    """`30m`, `48h`, `3d`, `2w` as a timedelta; None if the text is not a duration."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        return None
+    amount, unit = int(match.group(1)), match.group(2)[0].lower()
+    return {
+        "m": timedelta(minutes=amount),
+        "h": timedelta(hours=amount),
+        "d": timedelta(days=amount),
+        "w": timedelta(weeks=amount),
+    }[unit]
+
+
+def shift(moment: datetime, delta: timedelta, local_zone: ZoneInfo) -> datetime:
+    """`moment + delta`: whole days on the local wall clock, anything shorter as elapsed time."""
+    if delta % timedelta(days=1):
+        return _utc(moment + delta)
+    wall = moment.astimezone(local_zone).replace(tzinfo=None) + delta
+    return _at(wall.date(), wall.time(), local_zone)
+
+
+def parse_since(text: str, *, now: datetime, tz: str | None, verb: str | None = None) -> datetime:
+    """The start of a look-back window, in UTC: `2w` two weeks ago, `mon` the start of the
+    latest Monday (today, if it is Monday), `2026-11-01` the start of that day, `yesterday`,
+    `today`, and a date or day with a time at that time."""
+    raw = text.strip()
+    local_zone = zone(tz)
+    duration = parse_duration(raw)
+    if duration is not None:
+        return shift(now, -duration, local_zone)
+    match = _DATE.match(raw)
+    if match:
+        clock = time(0, 0)
+        if match.group(4) is not None:
+            clock = _clock_or_fail(f"{match.group(4)}:{match.group(5)}", raw, verb)
+        return _at(_date_or_fail(match, raw, verb), clock, local_zone)
+    found = _last_day(raw.lower().split(), now=now, local_zone=local_zone)
+    if found is None:
+        raise UsageError(f"I can't read `{raw[:40]}` as a starting time. {SINCE_HELP}", verb=verb)
+    return found
+
+
+def _last_day(parts: list[str], *, now: datetime, local_zone: ZoneInfo) -> datetime | None:
+    """`mon`, `yesterday 9:00`, `17:00` looking back: the latest such moment not after now."""
+    clock = parse_clock(parts[-1]) if parts else None
+    words = parts[:-1] if clock else parts
+    today = now.astimezone(local_zone).date()
+    if clock and not words:
+        candidate = _at(today, clock, local_zone)
+        return candidate if candidate <= now else _at(today - timedelta(days=1), clock, local_zone)
+    if len(words) != 1:
+        return None
+    back = {"today": 0, "yesterday": 1}.get(words[0])
+    wanted = weekday(words[0])
+    if back is None and wanted is not None:
+        back = (today.weekday() - wanted) % 7
+    if back is None:
+        return None
+    moment = _at(today - timedelta(days=back), clock or time(0, 0), local_zone)
+    if moment > now and wanted is not None:  # `wed 17:00` on Wednesday morning: last week's
+        moment = _at(today - timedelta(days=back + 7), clock or time(0, 0), local_zone)
+    return moment
+
+
+def _clock_or_fail(text: str, raw: str, verb: str | None) -> time:
+    clock = parse_clock(text)
+    if clock is None:
+        raise UsageError(f"`{raw}` has no such time of day. {TIME_HELP}", verb=verb)
+    return clock
+
+
+def _date_or_fail(match: re.Match[str], raw: str, verb: str | None) -> date:
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError as exc:
+        raise UsageError(f"`{raw}` is not a date. {TIME_HELP}", verb=verb) from exc
+
+
 def _at(day: date, clock: time, local_zone: ZoneInfo) -> datetime:
     """Local wall-clock time to UTC; a time skipped by DST moves forward like a wall clock does."""
     local = datetime.combine(day, clock, tzinfo=local_zone)
-    as_utc = local.astimezone(UTC)
+    as_utc = _utc(local)
     if as_utc.astimezone(local_zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        as_utc = (local + timedelta(hours=1)).astimezone(UTC)
+        as_utc = _utc(local + timedelta(hours=1))
     return as_utc
+
+
+def _utc(moment: datetime) -> datetime:
+    """To UTC; a moment off the calendar's ends (year 1 or 9999 in some zone) is a user error."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise UsageError(f"That time is out of range. {TIME_HELP}") from exc
 
 
 def format_local(moment: datetime, tz: str | None, *, with_zone: bool = True) -> str:

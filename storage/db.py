@@ -105,4 +105,16 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "normalize_url"]
+def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert a row, or update `values` on the row with this primary `key`, in one statement."""
+    bind = session.get_bind()
+    dialect_insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(model)
+        .values(**key, **values)
+        .on_conflict_do_update(index_elements=list(key), set_=values)
+    )
+    session.execute(stmt)
+
+
+__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "normalize_url", "upsert"]

@@ -55,9 +55,10 @@ def render(reply: Reply) -> str:
                 out.append(f"{block.title}:")
             if not block.lines:
                 out.append(f"  {block.empty}")
+            width = min(max((len(plain(line.ref)) for line in block.lines), default=6), 12)
             for line in block.lines[:LIST_LIMIT]:
                 meta = f"  ({plain(line.meta)})" if line.meta else ""
-                out.append(f"  {plain(line.ref):<6} {plain(line.text)}{meta}")
+                out.append(f"  {plain(line.ref):<{width}} {plain(line.text)}{meta}")
             if len(block.lines) > LIST_LIMIT:
                 hint = f" {block.more_hint}" if block.more_hint else ""
                 out.append(f"  … and {len(block.lines) - LIST_LIMIT} more.{hint}")
