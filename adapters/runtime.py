@@ -1,0 +1,277 @@
+"""The background half of `align serve`: the scheduler tick and the outbox dispatcher.
+
+APScheduler only wakes the process (an interval job); what is due is decided by the engine from
+the injected clock (`bot.schedules.tick`), and claimed in the database, so several processes on one
+PostgreSQL database never send a digest twice. APScheduler itself is not trusted to coordinate
+processes.
+
+The `Dispatcher` delivers outbox rows (see `bot/outbox.py` for the claim → send → mark protocol):
+
+- per-channel pacing (Slack about 1 message per second per channel, Teams 7 per second per
+  conversation), kept in the dispatcher;
+- exponential backoff with full jitter on failures, the platform's Retry-After on 429, a
+  permanent failure recorded (`failed`, `last_error`) and shown by `digest status`;
+- every send carries the row's stable idempotency key (`Outgoing.idempotency_key`). Delivery is at
+  least once with that key: a process killed after a send and before its mark resends the row once
+  after the lease expires, with the same key.
+
+Platform packages register their senders in `web_app["senders"]` from their own `mount`;
+`mount` here collects them at startup (whatever the mount order) and adds the webhook sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from adapters.bootstrap import App
+from adapters.delivery import DeliveryError, Outgoing, Sender
+from bot import outbox, schedules
+from bot.views import reply_from_payload
+
+log = logging.getLogger("align.runtime")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+PACING: dict[str, float] = {"slack": 1.0, "teams": 1 / 7, "webhook": 0.0, "console": 0.0}
+"""Seconds between two messages to one channel of a platform (its documented rate limit)."""
+
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 900.0
+TICK_SECONDS = 30
+DISPATCH_SECONDS = 2
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Dispatcher:
+    """Delivers due outbox rows through the senders, one platform each."""
+
+    def __init__(
+        self,
+        app: App,
+        senders: dict[str, Sender],
+        *,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 50,
+        pacing: dict[str, float] | None = None,
+        max_attempts: int = outbox.MAX_ATTEMPTS,
+    ) -> None:
+        self.app = app
+        self.senders = senders
+        self.worker_id = worker_id or default_worker_id()
+        self.rng = rng or random.Random()
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self.lease = lease
+        self.batch = batch
+        self.pacing = PACING | (pacing or {})
+        self.max_attempts = max_attempts
+        # (platform, channel) -> the earliest moment the next message may go there.
+        self._next_slot: dict[tuple[str, str], Any] = {}
+
+    async def run_once(self) -> int:
+        """Deliver every due row once (claim → send → mark); return how many were sent."""
+        sent = 0
+        for _ in range(1000):  # a bound, not a expected count: each round takes fresh rows
+            claimed = await asyncio.to_thread(self._claim)
+            if not claimed:
+                break
+            groups: dict[tuple[str, str], list[outbox.Claimed]] = {}
+            for row in claimed:
+                groups.setdefault((row.platform, row.channel), []).append(row)
+            counts = await asyncio.gather(*(self._deliver(k, rows) for k, rows in groups.items()))
+            sent += sum(counts)
+        return sent
+
+    # ------------------------------------------------------------ steps, each its own transaction
+
+    def _claim(self) -> list[outbox.Claimed]:
+        with self.app.db.uow() as session:
+            return outbox.claim(
+                session,
+                worker=self.worker_id,
+                platforms=sorted(self.senders),
+                now=self.app.clock.now(),
+                lease=self.lease,
+                limit=self.batch,
+            )
+
+    def _mark_sent(self, row: outbox.Claimed) -> bool:
+        with self.app.db.uow() as session:
+            ok = outbox.mark_sent(session, row.id, worker=self.worker_id, now=self.app.clock.now())
+        if not ok:
+            log.warning("outbox %s sent but its lease was lost; another worker owns it", row.id)
+        return ok
+
+    def _reschedule(self, row: outbox.Claimed, delay: float, error: str, permanent: bool) -> str:
+        with self.app.db.uow() as session:
+            return outbox.reschedule(
+                session,
+                row.id,
+                worker=self.worker_id,
+                at=self.app.clock.now() + timedelta(seconds=delay),
+                error=error,
+                permanent=permanent,
+                max_attempts=self.max_attempts,
+            )
+
+    def _release(self, rows: list[outbox.Claimed], not_before: Any) -> None:
+        with self.app.db.uow() as session:
+            outbox.release(
+                session, [r.id for r in rows], worker=self.worker_id, not_before=not_before
+            )
+
+    # ------------------------------------------------------------ one channel, in order
+
+    async def _deliver(self, key: tuple[str, str], rows: list[outbox.Claimed]) -> int:
+        sender = self.senders[key[0]]
+        interval = self.pacing.get(key[0], 0.0)
+        sent = 0
+        for index, row in enumerate(rows):
+            await self._pace(key)
+            message = Outgoing(
+                workspace=row.workspace,
+                channel=row.channel,
+                platform=row.platform,
+                reply=reply_from_payload(row.payload),
+                idempotency_key=row.key,
+            )
+            try:
+                await sender.send(message)
+            except DeliveryError as exc:
+                delay = self._delay(row.attempts, exc.retry_after)
+                if exc.retry_after is not None:
+                    # The platform asked this whole channel to wait; the rest of the batch too.
+                    not_before = self.app.clock.now() + timedelta(seconds=exc.retry_after)
+                    self._next_slot[key] = not_before
+                    await asyncio.to_thread(self._reschedule, row, delay, str(exc), False)
+                    await asyncio.to_thread(self._release, rows[index + 1 :], not_before)
+                    return sent
+                status = await asyncio.to_thread(
+                    self._reschedule, row, delay, str(exc), exc.permanent
+                )
+                log.warning("outbox %s to %s: %s (%s)", row.id, key, exc, status)
+                continue
+            except Exception as exc:  # a bug in a sender: retried like a transient failure
+                log.exception("outbox %s: sender %s crashed", row.id, key[0])
+                delay = self._delay(row.attempts, None)
+                await asyncio.to_thread(
+                    self._reschedule, row, delay, f"{type(exc).__name__}: {exc}", False
+                )
+                continue
+            self._next_slot[key] = self.app.clock.now() + timedelta(seconds=interval)
+            if await asyncio.to_thread(self._mark_sent, row):
+                sent += 1
+        return sent
+
+    async def _pace(self, key: tuple[str, str]) -> None:
+        slot = self._next_slot.get(key)
+        if slot is None:
+            return
+        wait = (slot - self.app.clock.now()).total_seconds()
+        if wait > 0:
+            await self.sleep(wait)
+
+    def _delay(self, attempts: int, retry_after: float | None) -> float:
+        """Retry-After when the platform gave one; else exponential backoff with full jitter."""
+        if retry_after is not None:
+            return max(0.0, float(retry_after))
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+        return max(1.0, self.rng.uniform(0, ceiling))
+
+
+class Runtime:
+    """The scheduler tick plus the dispatcher, woken by APScheduler inside an asyncio loop."""
+
+    def __init__(self, app: App, senders: dict[str, Sender], **dispatcher: Any) -> None:
+        self.app = app
+        self.dispatcher = Dispatcher(app, senders, **dispatcher)
+        self._scheduler: Any = None
+        self._ticking = asyncio.Lock()
+        self._dispatching = asyncio.Lock()
+
+    async def tick(self) -> schedules.TickReport:
+        """Decide what is due now (digests, auto-close, reminders, nudges) and queue it."""
+        async with self._ticking:
+            deps = self.app.engine.deps
+            return await asyncio.to_thread(schedules.tick, deps, self.app.clock.now())
+
+    async def dispatch(self) -> int:
+        async with self._dispatching:
+            return await self.dispatcher.run_once()
+
+    async def tick_and_dispatch(self) -> int:
+        await self.tick()
+        return await self.dispatch()
+
+    async def _safe(self, job: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("background job failed; it runs again at the next wake-up")
+
+    def start(self, *, tick_seconds: int = TICK_SECONDS, dispatch_seconds: int = DISPATCH_SECONDS):
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        scheduler.add_job(self._safe, "interval", args=[self.tick], seconds=tick_seconds, **common)
+        scheduler.add_job(
+            self._safe, "interval", args=[self.dispatch], seconds=dispatch_seconds, **common
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        # Catch up at once on start: a run missed while the process was down goes out now.
+        asyncio.get_running_loop().create_task(self._safe(self.tick_and_dispatch))
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+
+def mount(web_app: web.Application, app: App) -> None:
+    """Start the scheduler and the dispatcher with the server, stop them with it."""
+
+    running: list[Runtime] = []
+
+    async def on_startup(web_app: web.Application) -> None:
+        from adapters.webhook_sender import WebhookSender
+
+        senders: dict[str, Sender] = web_app["senders"]
+        if "webhook" not in senders:
+            senders["webhook"] = WebhookSender(app.engine.deps.secret)
+        runtime = Runtime(app, senders)
+        running.append(runtime)
+        runtime.start()
+        log.info("scheduler and outbox dispatcher started for %s", ", ".join(sorted(senders)))
+
+    async def on_cleanup(web_app: web.Application) -> None:
+        while running:
+            running.pop().stop()
+        for sender in web_app["senders"].values():
+            close = getattr(sender, "aclose", None)
+            if close is not None:
+                await close()
+
+    # Created now, before the app is frozen; platform mounts add to it in any order.
+    web_app.setdefault("senders", {})
+    web_app.on_startup.append(on_startup)
+    web_app.on_cleanup.append(on_cleanup)
+
+
+__all__ = ["PACING", "Dispatcher", "Runtime", "mount"]
