@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import decisions, exports, grammar, items, polls, questions
+from bot import decisions, digest, exports, grammar, items, polls, questions, webhooks
 from bot.common import audit, channel_tz, load, seen, when
 from bot.context import Actor, Deps
 from bot.errors import AlignError, Conflict, UnknownVerb, UsageError
@@ -55,6 +55,8 @@ class Engine:
             "edit": cmd_edit,
             "nudge": cmd_nudge,
             "export": exports.cmd_export,
+            "digest": digest.cmd_digest,
+            "webhook": webhooks.cmd_webhook,
         }
 
     def register(self, verb: str, handler: Handler) -> None:
