@@ -1,0 +1,179 @@
+"""Slack's way into `align serve`: Bolt at `POST /slack/events`, OAuth install routes, Socket Mode.
+
+`mount` builds one Bolt `AsyncApp` — with OAuth settings when installs.py offers them
+(SLACK_CLIENT_ID/SECRET), else the single-workspace SLACK_BOT_TOKEN — whose Web API client points
+at SLACK_API_URL and retries rate limits and server errors. The same app serves HTTP and, with
+`align serve --socket`, Socket Mode. It also registers the outbox's Slack sender.
+
+Events API retries are answered once: a middleware claims each `event_id` in `processed_events`
+(insert; a conflict means a delivery already handled it) before any listener runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.bootstrap import App
+from adapters.slack.client import web_client
+from adapters.slack.delivery import SlackSender
+from adapters.slack.listeners import SlackBot
+from adapters.slack.people import SlackDirectory
+from adapters.slack.workers import Workers
+from storage.models import ProcessedEvent
+
+log = logging.getLogger("align.slack")
+
+EVENTS_PATH = "/slack/events"
+SHUTDOWN_GRACE = 5.0
+
+
+def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
+    try:
+        from adapters.slack.installs import oauth_settings
+    except ImportError:  # the installs module is optional: single-workspace only
+        return None
+    return oauth_settings(app)
+
+
+def build_bolt(app: App) -> AsyncApp:
+    """The Bolt app: OAuth installs when configured, else the one bot token."""
+    settings = app.settings
+    oauth = _oauth_settings(app)
+    return AsyncApp(
+        signing_secret=settings.slack_signing_secret or "",
+        client=web_client(settings, token=None if oauth else settings.slack_bot_token),
+        oauth_settings=oauth,
+        process_before_response=False,
+        # With only an app token (Socket Mode), requests are not signed; Bolt skips the check.
+        request_verification_enabled=bool(settings.slack_signing_secret),
+        name="align",
+    )
+
+
+class SlackRuntime:
+    """Everything Slack in one running server: Bolt, its listeners, their threads."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.workers = Workers()
+        previous = app.engine.deps.directory
+        self.directory = previous if isinstance(previous, SlackDirectory) else None
+        if self.directory is None:
+            self.directory = SlackDirectory(fallback=previous)
+            app.engine.deps.directory = self.directory
+        self.bolt = build_bolt(app)
+        self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
+        self.bolt.middleware(self._dedupe_events)
+        self.bot.register()
+        self.sender = SlackSender(
+            app, installation_store=self.bolt.installation_store, live=self.bot.live
+        )
+        self.socket: AsyncSocketModeHandler | None = None
+
+    # -- Events API retries ----------------------------------------------------------------
+
+    async def _dedupe_events(
+        self, body: dict[str, Any], request: AsyncBoltRequest, next: Any
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await self.workers.run(self._claim_event, str(event_id)):
+            retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+            log.info("event %s already handled (retry %s): skipped", event_id, retry)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    def _claim_event(self, event_id: str) -> bool:
+        db = self.app.db
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(ProcessedEvent)
+            .values(event_id=event_id[:200], platform="slack", received_at=self.app.clock.now())
+            .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+        )
+        with db.uow() as session:
+            return session.execute(stmt).rowcount == 1
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle_events(self, request: web.Request) -> web.Response:
+        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def handle_oauth(self, request: web.Request) -> web.Response:
+        flow = self.bolt.oauth_flow
+        if flow is None:
+            raise web.HTTPNotFound()
+        bolt_request = await to_bolt_request(request)
+        if request.path == flow.install_path:
+            response = await flow.handle_installation(bolt_request)
+        else:
+            response = await flow.handle_callback(bolt_request)
+        return await to_aiohttp_response(response)
+
+    # -- Socket Mode -----------------------------------------------------------------------
+
+    async def start_socket_mode(self) -> None:
+        token = self.app.settings.slack_app_token
+        if not token:
+            raise RuntimeError("`align serve --socket` needs SLACK_APP_TOKEN (xapp-…)")
+        self.socket = AsyncSocketModeHandler(self.bolt, token)
+        await self.socket.connect_async()
+        log.info("Slack Socket Mode connected")
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+        try:
+            await _wait(self.workers.idle(), SHUTDOWN_GRACE)
+        finally:
+            self.workers.close()
+
+
+async def _wait(coro: Any, timeout: float) -> None:
+    import asyncio
+
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except TimeoutError:
+        log.warning("Slack work still running at shutdown was abandoned")
+
+
+def mount(web_app: web.Application, app: App) -> None:
+    """Add Slack to the server when it is configured (a signing secret or an app token)."""
+    settings = app.settings
+    if not (settings.slack_signing_secret or settings.slack_app_token):
+        log.info("Slack is not configured (SLACK_SIGNING_SECRET / SLACK_APP_TOKEN): not mounted")
+        return
+    runtime = SlackRuntime(app)
+    web_app["slack"] = runtime
+    if settings.slack_signing_secret:
+        web_app.router.add_post(EVENTS_PATH, runtime.handle_events)
+    flow = runtime.bolt.oauth_flow
+    if flow is not None:
+        known = {r.canonical for r in web_app.router.resources()}
+        for path in (flow.install_path, flow.redirect_uri_path):
+            if path not in known:
+                web_app.router.add_get(path, runtime.handle_oauth)
+    web_app.setdefault("senders", {})["slack"] = runtime.sender
+
+    async def start_socket_mode() -> None:
+        if web_app.get("socket_mode"):
+            await runtime.start_socket_mode()
+
+    web_app.setdefault("socket_starters", []).append(start_socket_mode)
+
+    async def close(_: web.Application) -> None:
+        await runtime.close()
+
+    web_app.on_cleanup.append(close)

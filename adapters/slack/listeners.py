@@ -1,0 +1,401 @@
+"""What Align does with each Slack request: ack first, then engine work off the event loop.
+
+Every listener acks at once (an empty 200) and hands the rest to a background task, so Slack's
+three seconds hold however slow the database is; only a modal submission waits for the engine
+before its ack, because Slack shows validation errors only in that response. The engine runs in
+`Workers`' threads; replies go out after the ack — channel messages with `chat.postMessage` (so
+polls have a ts to update), errors and confirmations ephemerally through `response_url`.
+
+Adapters decide nothing: a typed line and a button click both become `engine.handle(actor, text)`
+(buttons carry the command text), a modal becomes `engine.submit_form`, and the listeners only
+choose where a reply is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.bootstrap import App
+from adapters.slack import blocks
+from adapters.slack.live_polls import LivePolls
+from adapters.slack.people import People, Person, SlackDirectory
+from adapters.slack.workers import Workers
+from bot import home
+from bot.context import Actor
+from bot.views import Reply
+
+log = logging.getLogger("align.slack")
+
+Respond = Callable[..., Awaitable[Any]]
+CODE_BLOCK_LIMIT = 2800
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
+
+def workspace_of(context: AsyncBoltContext) -> str:
+    """`slack:<team>`; an org-wide (Enterprise Grid) install is one workspace: `slack:<org>`."""
+    if context.is_enterprise_install and context.enterprise_id:
+        return f"slack:{context.enterprise_id}"
+    return f"slack:{context.team_id}"
+
+
+def unescape(text: str) -> str:
+    """Slack escapes &, < and > in command text; the engine reads what the person typed."""
+    for entity, char in _ENTITIES:
+        text = text.replace(entity, char)
+    return text
+
+
+class SlackBot:
+    """The listeners of one Bolt app, and the services they share."""
+
+    def __init__(
+        self,
+        app: App,
+        bolt: AsyncApp,
+        *,
+        workers: Workers,
+        directory: SlackDirectory,
+    ) -> None:
+        self.app = app
+        self.engine = app.engine
+        self.bolt = bolt
+        self.workers = workers
+        self.directory = directory
+        self.people = People(app, workers)
+        self.live = LivePolls(app, workers)
+
+    def register(self) -> None:
+        bolt = self.bolt
+        bolt.command(re.compile(r"^/"))(self.on_command)
+        bolt.action(re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$"))(self.on_button)
+        bolt.action(blocks.FORM_ACTION)(self.on_form_button)
+        bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
+        bolt.event("app_home_opened")(self.on_home_opened)
+        if bolt.installation_store is not None:
+            # Forget the workspace's tokens; its decisions, polls and history stay.
+            bolt.event("app_uninstalled")(bolt.default_app_uninstalled_event_listener())
+            bolt.event("tokens_revoked")(bolt.default_tokens_revoked_event_listener())
+        else:
+            bolt.event("app_uninstalled")(self.on_uninstalled_single)
+            bolt.event("tokens_revoked")(self.on_uninstalled_single)
+
+    # ------------------------------------------------------------------ who is asking
+
+    async def actor(self, client: AsyncWebClient, context: AsyncBoltContext, channel: str) -> Actor:
+        workspace = workspace_of(context)
+        user = context.user_id or ""
+        person = await self.people.person(client, workspace, user) if user else Person()
+        return Actor(
+            workspace=workspace,
+            channel=channel,
+            user=user,
+            is_admin=person.is_admin,
+            tz=person.tz,
+            platform="slack",
+        )
+
+    # ------------------------------------------------------------------ listeners
+
+    async def on_command(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        command: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: Respond,
+    ) -> None:
+        await ack()
+        text = unescape(command.get("text") or "")
+        channel = command.get("channel_id") or context.channel_id or ""
+        self.workers.spawn(self._run_command(text, context, client, respond, channel))
+
+    async def on_button(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: Respond,
+    ) -> None:
+        await ack()
+        channel = context.channel_id
+        if not channel:  # a button outside a channel (App Home): nowhere to run it
+            return
+        self.workers.spawn(
+            self._run_command(str(action.get("value") or ""), context, client, respond, channel)
+        )
+
+    async def on_form_button(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: Respond,
+    ) -> None:
+        await ack()
+        channel = context.channel_id
+        if channel:
+            self.workers.spawn(
+                self._open_ballot(
+                    str(action.get("value") or ""), body.get("trigger_id", ""), context, client,
+                    respond, channel,
+                )
+            )  # fmt: skip
+
+    async def on_ballot(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """A ranked or dots ballot submitted: checked before the ack, so errors show inline."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            poll, mode, channel = str(meta["poll"]), str(meta["mode"]), str(meta["channel"])
+        except (ValueError, KeyError, TypeError):
+            await ack()
+            return
+        values = blocks.submitted_values(view)
+        errors = blocks.ballot_errors(mode, meta.get("budget"), values)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        # No users.info here: a vote needs neither admin rights nor a time zone, and this ack
+        # must not wait on a network call.
+        actor = Actor(
+            workspace=workspace_of(context),
+            channel=channel,
+            user=context.user_id or "",
+            platform="slack",
+        )
+        reply = await self.workers.run(self.engine.submit_form, actor, poll, mode, values)
+        if not reply.ok:
+            first = next(iter(values), "rank1" if mode == "ranked" else "option1")
+            await ack(response_action="errors", errors={first: reply.error or reply.text})
+            return
+        await ack()
+        self.live.changed(client, actor, reply.poll or poll)
+        self.workers.spawn(self._ephemeral(client, actor, reply))
+
+    async def on_home_opened(
+        self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        self.workers.spawn(self._publish_home(str(event["user"]), context, client))
+
+    async def on_uninstalled_single(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        log.warning(
+            "%s received for %s; single-workspace token in use, nothing to forget",
+            event.get("type"),
+            workspace_of(context),
+        )
+
+    # ------------------------------------------------------------------ the work after the ack
+
+    async def _run_command(
+        self,
+        text: str,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: Respond,
+        channel: str,
+    ) -> None:
+        actor: Actor | None = None
+        try:
+            actor = await self.actor(client, context, channel)
+            await self.directory.refresh(
+                client, actor.workspace, channel, bot_user=context.bot_user_id
+            )
+            reply = await self.workers.run(self.engine.handle, actor, text)
+            await self.deliver(reply, actor, client, respond)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("slack command failed [ref %s] %r", ref, text[:80])
+            await self._respond_safely(
+                respond,
+                text=f"Something went wrong on our side (ref {ref}). Please try again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    async def deliver(
+        self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
+    ) -> None:
+        """Show a reply where it belongs: errors, help, exports and vote receipts to the asker only;
+        everything else to the channel, as the bot, so polls can be updated in place."""
+        if reply.file is not None:
+            await self._send_file(reply, actor, client, respond)
+            return
+        if not reply.ok or reply.ephemeral:
+            await self._private(reply, actor, client, respond)
+            return
+        if reply.poll and "vote" in reply.data:
+            self.live.changed(client, actor, reply.poll)
+            await self._private(reply, actor, client, respond, text_only=True)
+            return
+        body = blocks.message(reply)
+        ts: str | None = None
+        try:
+            posted = await client.chat_postMessage(
+                channel=actor.channel, unfurl_links=False, unfurl_media=False, **body
+            )
+            ts = posted.get("ts")
+        except SlackApiError as exc:
+            # Not a member of the channel (or a DM between two people): answer through the
+            # command's response_url instead; such a message cannot be updated later.
+            log.info("chat.postMessage %s: %s", actor.channel, exc.response.get("error"))
+            if respond is None:
+                raise
+            await respond(response_type="in_channel", replace_original=False, **body)
+        if reply.poll:
+            if ts and reply.kind == "poll" and blocks.has_ballot(reply):
+                await self.workers.run(
+                    self.engine.remember_poll_message,
+                    actor,
+                    reply.poll,
+                    conversation=actor.channel,
+                    message_id=ts,
+                )
+            if not reply.text.startswith("Opened "):  # an edit or a close: older postings too
+                self.live.changed(client, actor, reply.poll)
+
+    async def _private(
+        self,
+        reply: Reply,
+        actor: Actor,
+        client: AsyncWebClient,
+        respond: Respond | None,
+        *,
+        text_only: bool = False,
+    ) -> None:
+        body: dict[str, Any] = (
+            {"text": blocks.fallback_text(reply)} if text_only else blocks.message(reply)
+        )
+        if respond is not None:
+            try:
+                await respond(response_type="ephemeral", replace_original=False, **body)
+                return
+            except ValueError:  # no response_url on this request
+                pass
+        await client.chat_postEphemeral(channel=actor.channel, user=actor.user, **body)
+
+    async def _ephemeral(self, client: AsyncWebClient, actor: Actor, reply: Reply) -> None:
+        try:
+            await client.chat_postEphemeral(
+                channel=actor.channel, user=actor.user, text=blocks.fallback_text(reply)
+            )
+        except SlackApiError as exc:
+            log.info("chat.postEphemeral %s: %s", actor.channel, exc.response.get("error"))
+
+    async def _send_file(
+        self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
+    ) -> None:
+        """An export, to the asker, as a code block cut to fit one message.
+
+        Uploading with files_upload_v2 would need the files:write scope for every install (and
+        the bot in the channel); the full file stays one `align run … export` away.
+        """
+        assert reply.file is not None
+        content = blocks.escape(reply.file.content)
+        shown = blocks.clip(content, CODE_BLOCK_LIMIT).replace("```", "'''")
+        body_blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{reply.file.filename}*"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"```{shown}```"}},
+        ]
+        if len(content) > len(shown):
+            note = (
+                f"Showing {len(shown):,} of {len(content):,} characters. For the whole file run "
+                f"`align run --workspace {actor.workspace} --channel {actor.channel} "
+                f'"export …"` on the server, or narrow the export.'
+            )
+            body_blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        body = {"text": blocks.fallback_text(reply), "blocks": body_blocks}
+        if respond is not None:
+            try:
+                await respond(response_type="ephemeral", replace_original=False, **body)
+                return
+            except ValueError:
+                pass
+        await client.chat_postEphemeral(channel=actor.channel, user=actor.user, **body)
+
+    async def _open_ballot(
+        self,
+        poll: str,
+        trigger_id: str,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: Respond,
+        channel: str,
+    ) -> None:
+        """The Vote button of a ranked or dots poll: the modal, built from the poll as it is now
+        (it may have gained options since it was posted). No users.info first: the trigger_id
+        expires three seconds after the click."""
+        actor = Actor(
+            workspace=workspace_of(context),
+            channel=channel,
+            user=context.user_id or "",
+            platform="slack",
+        )
+        try:
+            reply = await self.workers.run(self.engine.view_poll, actor, poll)
+            form = blocks.find_form(reply)
+            if form is None:
+                if reply.ok:
+                    reply = Reply(
+                        ok=False,
+                        kind="error",
+                        text=f"{poll} is closed.",
+                        error=f"{poll} is closed; the result is final.",
+                        ephemeral=True,
+                    )
+                await self._private(reply, actor, client, respond)
+                return
+            await client.views_open(
+                trigger_id=trigger_id, view=blocks.ballot_modal(form, channel=channel)
+            )
+        except SlackApiError as exc:
+            log.warning("views.open for %s: %s", poll, exc.response.get("error"))
+            await self._respond_safely(
+                respond,
+                text=f"The ballot could not be opened; type `vote {poll} …` instead "
+                f"(`help vote` shows how).",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    async def _publish_home(
+        self, user: str, context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        try:
+            workspace = workspace_of(context)
+            person = await self.people.person(client, workspace, user)
+            reply = await self.workers.run(
+                home.home, self.app.engine.deps, workspace, user, tz=person.tz
+            )
+            view = {"type": "home", "blocks": blocks.render(reply, limit=blocks.VIEW_BLOCKS)}
+            await client.views_publish(user_id=user, view=view)
+        except Exception:
+            log.exception("publishing App Home for %s failed", user)
+
+    @staticmethod
+    async def _respond_safely(respond: Respond | None, **body: Any) -> None:
+        if respond is None:
+            return
+        try:
+            await respond(**body)
+        except Exception:
+            log.exception("response_url post failed")
