@@ -1,0 +1,246 @@
+"""The outbox dispatcher: pacing per channel, Retry-After, backoff, permanent failures, a crash
+between send and mark, and two dispatchers on one database delivering each row once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import pytest
+
+from adapters.bootstrap import App, build
+from adapters.delivery import DeliveryError, Outgoing
+from adapters.runtime import Dispatcher
+from bot import outbox
+from bot.clock import FakeClock
+from bot.views import Reply, Section
+from tests.conftest import Chat, make_settings
+from tests.time.helpers import Recorder, deliver, outbox_rows, rate_limited
+
+
+def put(
+    app: App, n: int, *, channel: str = "C1", platform: str = "slack", prefix: str = "m"
+) -> None:
+    with app.db.uow() as session:
+        for i in range(n):
+            outbox.enqueue(
+                session,
+                workspace="slack:T1",
+                channel=channel,
+                platform=platform,
+                kind="digest",
+                reply=Reply(ok=True, kind="digest", text=f"{prefix}{i}", blocks=[Section("x")]),
+                key=f"{prefix}:{channel}:{i}",
+                now=app.clock.now(),
+            )
+
+
+def test_enqueue_is_idempotent_on_its_key(app: App) -> None:
+    reply = Reply(ok=True, kind="nudge", text="hi")
+    with app.db.uow() as session:
+        args = dict(workspace="w", channel="c", platform="slack", kind="nudge", reply=reply)
+        assert outbox.enqueue(session, **args, key="k", now=app.clock.now()) is True
+        assert outbox.enqueue(session, **args, key="k", now=app.clock.now()) is False
+    assert len(outbox_rows(app)) == 1
+
+
+def test_a_rollback_leaves_no_outbox_row(app: App) -> None:
+    with pytest.raises(RuntimeError), app.db.uow() as session:
+        outbox.enqueue(
+            session,
+            workspace="w",
+            channel="c",
+            platform="slack",
+            kind="nudge",
+            reply=Reply(ok=True, kind="nudge", text="hi"),
+            key="k",
+            now=app.clock.now(),
+        )
+        raise RuntimeError("the cause failed")
+    assert outbox_rows(app) == []
+
+
+def test_slack_is_paced_per_channel_and_teams_faster(app: App, clock: FakeClock) -> None:
+    put(app, 3, channel="C1")
+    put(app, 1, channel="C2")
+    put(app, 3, channel="19:conv", platform="teams", prefix="t")
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 3))
+        clock.advance(timedelta(seconds=seconds))
+
+    slack, teams = Recorder("slack", clock), Recorder("teams", clock)
+    sent = asyncio.run(
+        Dispatcher(app, {"slack": slack, "teams": teams}, sleep=fake_sleep).run_once()
+    )
+    assert sent == 7
+    c1 = [at for at, m in slack.sent if m.channel == "C1"]
+    assert all(b - a >= timedelta(seconds=1) for a, b in zip(c1, c1[1:], strict=False))
+    t = [at for at, _ in teams.sent]
+    assert all(b - a >= timedelta(seconds=1 / 7) for a, b in zip(t, t[1:], strict=False))
+    assert max(sleeps) <= 1.0
+    assert [m.reply.text for _, m in slack.sent if m.channel == "C1"] == ["m0", "m1", "m2"]
+
+
+def test_429_waits_for_retry_after_then_delivers(app: App, clock: FakeClock) -> None:
+    put(app, 2)
+
+    def first_call_limited(message: Outgoing, call: int) -> None:
+        if call == 1:
+            raise rate_limited(30)
+
+    slack = Recorder("slack", clock, fail=first_call_limited)
+    senders = {"slack": slack}
+    assert deliver(app, senders) == 0
+    # The platform asked the whole channel to wait 30 s: neither message is tried before then.
+    clock.advance(timedelta(seconds=29))
+    assert deliver(app, senders) == 0
+    assert slack.calls == 1
+    clock.advance(timedelta(seconds=1))
+    assert deliver(app, senders) == 2
+    assert slack.texts == ["m0", "m1"]
+    rows = outbox_rows(app)
+    assert [r.status for r in rows] == ["sent", "sent"]
+    assert [r.attempts for r in rows] == [2, 1]  # the released one was not counted as tried
+
+
+def test_transient_failures_back_off_exponentially_with_jitter(app: App, clock: FakeClock) -> None:
+    put(app, 1)
+
+    def always_down(message: Outgoing, call: int) -> None:
+        raise DeliveryError("HTTP 503")
+
+    slack = Recorder("slack", clock, fail=always_down)
+    delays = []
+    for attempt in range(1, 6):
+        assert deliver(app, {"slack": slack}, rng=random.Random(attempt)) == 0
+        (row,) = outbox_rows(app)
+        delay = (row.next_attempt_at - clock.now()).total_seconds()
+        assert 1.0 <= delay <= 2.0 * 2 ** (attempt - 1)
+        delays.append(delay)
+        clock.set(row.next_attempt_at)
+    assert row.attempts == 5 and row.status == "pending"
+    assert row.last_error == "HTTP 503"
+
+
+def test_a_permanent_failure_is_recorded_and_shown_in_digest_status(
+    chat: Chat, app: App, clock: FakeClock
+) -> None:
+    chat.ok("digest weekly thu 09:00")
+    clock.set(clock.now() + timedelta(days=1))  # Thursday 09:00
+
+    from tests.time.helpers import tick
+
+    assert tick(app).digests == 1
+
+    def gone(message: Outgoing, call: int) -> None:
+        raise DeliveryError("channel_not_found", permanent=True)
+
+    console = Recorder("console", clock, fail=gone)
+    assert deliver(app, {"console": console}) == 0
+    assert deliver(app, {"console": console}) == 0
+    assert console.calls == 1  # failed rows are never tried again
+    (row,) = outbox_rows(app)
+    assert (row.status, row.last_error) == ("failed", "channel_not_found")
+    status = chat.ok("digest status")
+    assert status.data["failures"][0]["error"] == "channel_not_found"
+    assert status.data["failures"][0]["kind"] == "digest"
+
+
+def test_attempts_run_out_into_failed(app: App, clock: FakeClock) -> None:
+    put(app, 1)
+
+    def down(message: Outgoing, call: int) -> None:
+        raise DeliveryError("timeout")
+
+    slack = Recorder("slack", clock, fail=down)
+    for _ in range(3):
+        deliver(app, {"slack": slack}, max_attempts=3)
+        clock.advance(timedelta(hours=1))
+    (row,) = outbox_rows(app)
+    assert row.status == "failed"
+    assert row.last_error == "gave up after 3 attempts: timeout"
+    assert slack.calls == 3
+
+
+class Crash(BaseException):
+    """The process dies: not an error the dispatcher may catch."""
+
+
+def test_a_crash_between_send_and_mark_resends_once_with_the_same_key(
+    app: App, clock: FakeClock
+) -> None:
+    put(app, 1)
+    delivered: list[str] = []
+
+    def sent_then_crash(message: Outgoing, call: int) -> None:
+        delivered.append(message.idempotency_key)  # the platform got it…
+        if len(delivered) == 1:
+            raise Crash()  # …and the process died before marking it sent
+
+    crashing = Recorder("slack", clock, fail=sent_then_crash)
+    lease = timedelta(minutes=2)
+    with pytest.raises(Crash):
+        deliver(app, {"slack": crashing}, worker_id="first", lease=lease)
+    (row,) = outbox_rows(app)
+    assert (row.status, row.claimed_by) == ("pending", "first")
+
+    # A restarted process: nothing while the dead worker's lease holds…
+    restarted = Recorder("slack", clock, fail=sent_then_crash)
+    assert deliver(app, {"slack": restarted}, worker_id="second", lease=lease) == 0
+    clock.advance(lease)
+    # …then exactly one resend, with the same key, and it is marked sent.
+    assert deliver(app, {"slack": restarted}, worker_id="second", lease=lease) == 1
+    clock.advance(timedelta(hours=1))
+    assert deliver(app, {"slack": restarted}, worker_id="third", lease=lease) == 0
+    assert delivered == ["m:C1:0", "m:C1:0"]
+    (row,) = outbox_rows(app)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_two_dispatchers_on_one_database_deliver_each_row_once(
+    db_url: str, clock: FakeClock
+) -> None:
+    """Two processes (two apps, two connection pools) race over the same rows."""
+    first = build(make_settings(db_url), clock=clock)
+    second = build(make_settings(db_url), clock=clock, migrate=False)
+    try:
+        for channel in ("C1", "C2", "C3", "C4", "C5"):
+            put(first, 12, channel=channel)
+        recorder = Recorder("slack", clock)
+        no_pacing = {"slack": 0.0}
+
+        async def race() -> list[int]:
+            return list(
+                await asyncio.gather(
+                    Dispatcher(
+                        first, {"slack": recorder}, worker_id="a", batch=7, pacing=no_pacing
+                    ).run_once(),
+                    Dispatcher(
+                        second, {"slack": recorder}, worker_id="b", batch=7, pacing=no_pacing
+                    ).run_once(),
+                )
+            )
+
+        counts = asyncio.run(race())
+        assert sum(counts) == 60
+        assert len(recorder.keys) == 60
+        assert len(set(recorder.keys)) == 60
+        rows = outbox_rows(first)
+        assert {r.status for r in rows} == {"sent"}
+        assert {r.attempts for r in rows} == {1}
+        assert asyncio.run(Dispatcher(second, {"slack": recorder}).run_once()) == 0
+    finally:
+        first.db.dispose()
+        second.db.dispose()
+
+
+def test_rows_of_platforms_without_a_sender_are_left_alone(app: App, clock: FakeClock) -> None:
+    put(app, 1, platform="teams", prefix="t")
+    put(app, 1, platform="slack")
+    slack = Recorder("slack", clock)
+    assert deliver(app, {"slack": slack}) == 1
+    teams_row = outbox_rows(app, platform="teams")[0]
+    assert (teams_row.status, teams_row.claimed_by, teams_row.attempts) == ("pending", None, 0)
