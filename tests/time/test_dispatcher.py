@@ -4,6 +4,7 @@ between send and mark, and two dispatchers on one database delivering each row o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import timedelta
 
@@ -77,9 +78,9 @@ def test_slack_is_paced_per_channel_and_teams_faster(app: App, clock: FakeClock)
     )
     assert sent == 7
     c1 = [at for at, m in slack.sent if m.channel == "C1"]
-    assert all(b - a >= timedelta(seconds=1) for a, b in zip(c1, c1[1:], strict=False))
+    assert all(b - a >= timedelta(seconds=1) for a, b in itertools.pairwise(c1))
     t = [at for at, _ in teams.sent]
-    assert all(b - a >= timedelta(seconds=1 / 7) for a, b in zip(t, t[1:], strict=False))
+    assert all(b - a >= timedelta(seconds=1 / 7) for a, b in itertools.pairwise(t))
     assert max(sleeps) <= 1.0
     assert [m.reply.text for _, m in slack.sent if m.channel == "C1"] == ["m0", "m1", "m2"]
 
