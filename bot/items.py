@@ -22,7 +22,7 @@ from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
 from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
-from storage.models import Item, ItemScore, ItemTag
+from storage.models import Item, ItemScore, ItemTag, Poll
 
 LANES = ("now", "next", "later")
 ALL_LANES = (*LANES, "done")
@@ -344,13 +344,14 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
     fields += [
         (
             name.capitalize(),
-            format_number(score.medians[name])
-            + ("%" if name == "confidence" and score.medians[name] is not None else ""),
+            _input_text(name, score.medians[name]),
         )
         for name in INPUTS
     ]
+    vote_poll = session.get(Poll, item.vote_poll_id) if item.vote_poll_id else None
     if item.vote_rank is not None:
-        fields.append(("Vote rank", f"#{item.vote_rank}"))
+        where = f" in P-{vote_poll.number}" if vote_poll else ""
+        fields.append(("Vote rank", f"#{item.vote_rank}{where}"))
     if item.tags:
         fields.append(("Tags", ", ".join(tags_of(item))))
     blocks: list[Any] = [Heading(f"{ref} · {item.title}"), Section("", tuple(fields))]
@@ -363,6 +364,7 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
     data = _item_json(item, score) | {
         "medians": score.medians,
         "disagreement": {k: list(v) for k, v in score.disagreements.items()},
+        "vote_poll": f"P-{vote_poll.number}" if vote_poll else None,
         "scores": [
             {
                 "scorer": s.scorer,
@@ -381,7 +383,7 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
                     tuple(
                         Line(
                             mention(s.scorer),
-                            " · ".join(f"{n} {format_number(getattr(s, n))}" for n in INPUTS),
+                            " · ".join(f"{n} {_input_text(n, getattr(s, n))}" for n in INPUTS),
                         )
                         for s in item.scores
                     ),
@@ -409,6 +411,12 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
             for e in entries
         ]
     return Reply(ok=True, kind="item", text=f"{ref}: {item.title}", blocks=blocks, data=data)
+
+
+def _input_text(name: str, value: float | None) -> str:
+    """`80%` for a confidence, the plain number otherwise, — when not given."""
+    percent = "%" if name == "confidence" and value is not None else ""
+    return format_number(value) + percent
 
 
 def edit(deps: Deps, session: UnitOfWork, actor: Actor, item: Item, cmd: Command) -> dict[str, Any]:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import decisions, tally
-from bot.common import audit, channel_tz, day, describe_change, history, load, when
+from bot.common import audit, channel_tz, describe_change, history, load, when
 from bot.context import Actor, Deps, Event
-from bot.errors import Conflict, Forbidden, UsageError
+from bot.errors import Conflict, Forbidden, NotFound, UsageError
 from bot.parser import Command, Ref, Token, parse_ref
 from bot.timeparse import parse_when
 from bot.views import (
@@ -41,7 +44,7 @@ from bot.views import (
     mention,
 )
 from storage.db import UnitOfWork
-from storage.models import Ballot, Item, Member, Participation, Poll, PollOption
+from storage.models import Ballot, Decision, Item, Member, Participation, Poll, PollOption
 
 MODES = ("single", "multi", "ranked", "dots")
 METHODS = ("schulze", "borda", "irv")
@@ -323,9 +326,14 @@ def _choice_texts(poll: Poll, tokens: Sequence[Token]) -> list[str]:
     return out
 
 
-def parse_ballot(poll: Poll, tokens: Sequence[Token], current: Any = None) -> Any:
+def parse_ballot(
+    poll: Poll, tokens: Sequence[Token], current: Callable[[], Any] | None = None
+) -> Any:
     """The stored form of a ballot: single [i]; multi sorted [i…]; ranked [i…] in order;
-    dots [[i, points]…]. Refuses anything the mode does not allow, with the reason."""
+    dots [[i, points]…]. Refuses anything the mode does not allow, with the reason.
+
+    `current` reads the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
+    need it, so a plain vote never reads back anyone's earlier choice."""
     if not tokens:
         raise UsageError(f"Give your choice for P-{poll.number}.", verb="vote")
     choices = _choice_texts(poll, tokens)
@@ -334,12 +342,11 @@ def parse_ballot(poll: Poll, tokens: Sequence[Token], current: Any = None) -> An
             raise UsageError(f"P-{poll.number} takes one choice.", verb="vote")
         return [_option_index(poll, choices[0])]
     if poll.mode == "multi":
-        picked = set(current or [])
+        toggles = any(c[:1] in "+-~" and c[1:].strip() for c in choices)
+        picked = set((current() if toggles and current else None) or [])
         plain: set[int] = set()
-        toggles = False
         for choice in choices:
             if choice[:1] in "+-~" and choice[1:].strip():
-                toggles = True
                 index = _option_index(poll, choice[1:])
                 if choice[0] == "+":
                     picked.add(index)
@@ -348,7 +355,10 @@ def parse_ballot(poll: Poll, tokens: Sequence[Token], current: Any = None) -> An
                 else:
                     picked ^= {index}
             else:
-                plain.add(_option_index(poll, choice))
+                index = _option_index(poll, choice)
+                if index in plain:
+                    raise UsageError(f"Option {index + 1} is picked twice.", verb="vote")
+                plain.add(index)
         result = sorted(picked | plain) if toggles else sorted(plain)
         if not result:
             raise UsageError(
@@ -411,9 +421,17 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
         poll = _load_for_vote(session, actor, ref)
         _ensure_open(session, actor, poll, now)
         key = voter_key(deps, poll, actor.user)
-        current = session.execute(
-            select(Ballot.choice).where(Ballot.poll_id == poll.id, Ballot.voter_key == key)
-        ).scalar_one_or_none()
+        mine = (Ballot.poll_id == poll.id, Ballot.voter_key == key)
+        # A count, not the ballot's id: nothing a log shows here identifies the ballot.
+        changed = bool(
+            session.execute(select(func.count()).select_from(Ballot).where(*mine)).scalar_one()
+        )
+
+        def current() -> Any:
+            if poll.anonymous:
+                return _read_unlogged_choice(session, deps.db.dialect, poll.id, key)
+            return session.execute(select(Ballot.choice).where(*mine)).scalar_one_or_none()
+
         choice = parse_ballot(poll, tokens, current)
         _upsert(
             deps,
@@ -423,6 +441,13 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             [Ballot.poll_id, Ballot.voter_key],
             {"choice": choice},
         )
+        if poll.anonymous and deps.db.dialect == "sqlite":
+            # SQLite's hidden rowid counts up in insertion order, just as participation and the
+            # audit trail do; a random one leaves nothing to line ballots up with voters by.
+            session.execute(
+                sql("UPDATE ballots SET rowid = :rowid WHERE poll_id = :poll AND voter_key = :key"),
+                {"rowid": secrets.randbits(62), "poll": poll.id, "key": key},
+            )
         _upsert(
             deps,
             session,
@@ -440,22 +465,57 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             obj=poll,
             after=None if poll.anonymous else {"choice": describe_ballot(poll, choice)},
         )
-        changed = current is not None
-        summary = "your vote is secret" if poll.anonymous else describe_ballot(poll, choice)
         reply = poll_view(deps, session, actor, poll)
-    reply.text = f"{'Changed' if changed else 'Recorded'} your vote on P-{poll.number}: {summary}"
+    verb = "Changed" if changed else "Recorded"
+    if poll.anonymous:
+        # The choice stays out of the reply, so no surface or log shows it beside the voter.
+        reply.text = f"{verb} your vote on P-{poll.number}: your vote is secret"
+        reply.ephemeral = True
+    else:
+        reply.text = f"{verb} your vote on P-{poll.number}: {describe_ballot(poll, choice)}"
+        reply.data["voted"] = describe_ballot(poll, choice)
     reply.data["vote"] = {"changed": changed}
-    reply.data["voted"] = describe_ballot(poll, choice)
     return reply
 
 
+def _read_unlogged_choice(session: UnitOfWork, dialect: str, poll_id: int, key: str) -> Any:
+    """An anonymous voter's stored ballot, read on the transaction's own DBAPI cursor.
+
+    SQLAlchemy's debug log (`echo="debug"`) prints every row it fetches, and this row, read
+    in the voter's own request, would sit in the log beside their user id. Only multi-choice
+    toggles (`vote P-3 ~2`) need it."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(
+            f"SELECT choice FROM ballots WHERE poll_id = {mark} AND voter_key = {mark}",
+            (poll_id, key),
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+
+
 def _load_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> Poll:
-    poll = load(session, actor, ref)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # A share lock: voters run side by side, `close` (FOR UPDATE) waits for them.
-        session.execute(select(Poll.id).where(Poll.id == poll.id).with_for_update(read=True))
-        session.refresh(poll)
-    return poll
+    """The poll, share-locked on PostgreSQL: voters run side by side, while `close` and `edit`
+    (FOR UPDATE) wait for them and they for it — so a vote is either in the frozen tally or
+    sees the poll closed. One statement, so the row read is the row locked (SQLite ignores
+    the clause; its BEGIN IMMEDIATE already serialises writers)."""
+    found = session.execute(
+        select(Poll)
+        .where(
+            Poll.workspace == actor.workspace,
+            Poll.channel == actor.channel,
+            Poll.number == ref.number,
+        )
+        .with_for_update(read=True)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"{ref} not found in this channel.")
+    return found
 
 
 def describe_ballot(poll: Poll, choice: Any) -> str:
@@ -647,8 +707,6 @@ def poll_view(
     if closed_on(poll, now) is None:
         blocks.append(_ballot_ui(poll))
     elif poll.decision_id:
-        from storage.models import Decision
-
         decision = session.get(Decision, poll.decision_id)
         if decision:
             blocks.append(Context(f"Links: decided as D-{decision.number}"))
@@ -745,7 +803,6 @@ def close(
     poll.closed_at = min(now, poll.closes_at) if poll.closes_at else now
     poll.closed_by = actor.user
     poll.updated_at = now
-    poll.result = res
     if poll.kind == "prioritize":
         _apply_priorities(session, poll, res)
     after: dict[str, Any] = {"winner": res["winner"], "ranking": res["ranking"]}
@@ -763,11 +820,13 @@ def close(
                 f"{res['participation']['eligible']} voted."
             ),
             poll_id=poll.id,
-            frozen_tally=res,
+            frozen_tally=dict(res),
         )
         poll.decision_id = decision.id
         after["decision"] = f"D-{decision.number}"
         res["decision"] = f"D-{decision.number}"
+    # Assigned once complete: JSON columns do not track changes made to a dict after assignment.
+    poll.result = dict(res)
     audit(session, actor, now=now, action="close", kind="poll", obj=poll, after=after)
     deps.emit(
         session,
@@ -888,18 +947,3 @@ def edit(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, cmd: Command
                 f"A poll has no `{key}` to edit; use title, closes or add.", verb="edit"
             )
     return before
-
-
-def nudge_text(deps: Deps, session: UnitOfWork, poll: Poll) -> tuple[str, list[str]]:
-    people = non_voters(deps, session, poll)
-    tz = "UTC"
-    closes = f" before it closes {when(poll.closes_at, tz)}" if poll.closes_at else ""
-    return (
-        f"Reminder: {', '.join(mention(p) for p in people)} — please vote on "
-        f"P-{poll.number} “{poll.question}”{closes}.",
-        people,
-    )
-
-
-def day_of(poll: Poll, tz: str) -> str:
-    return day(poll.created_at, tz)

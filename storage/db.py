@@ -37,6 +37,7 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,
         **kw,
     )
 
@@ -60,7 +61,10 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
 
 
 class Database:
-    """One engine and its session factory; the single place connections are made."""
+    """One engine and its session factory; the single place connections are made.
+
+    SQL parameters are never logged (`hide_parameters`): a logged ballot next to a logged
+    participation row would tell who voted what in an anonymous poll."""
 
     def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = normalize_url(url)
@@ -74,6 +78,7 @@ class Database:
                 max_overflow=pool_size * 2,
                 echo=echo,
                 pool_pre_ping=True,
+                hide_parameters=True,
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
