@@ -1,0 +1,270 @@
+"""The Teams bot: an ActivityHandler that translates, and decides nothing.
+
+A message (typed `@Align …`, or an Adaptive Card submit) becomes `engine.handle(actor, text)` or
+`engine.submit_form(…)`, run in a worker thread so the event loop never blocks on the database;
+the Reply comes back as a card replying to the incoming activity. Around that, the Teams-only
+chores: remember how to reach the conversation later, refresh its roster, and after a vote update
+every posted card of that poll in place (a PUT to the connector) rather than posting a new one.
+
+Votes answer quietly: a card click only updates the card (Teams has no ephemeral messages; three
+people voting should not add three posts to a channel), a typed vote gets a one-line
+confirmation. Errors are a short text reply with the usage line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from copy import copy
+from dataclasses import replace
+from typing import Any
+
+from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
+from botframework.connector.aio import ConnectorClient
+
+from adapters.bootstrap import App
+from adapters.teams import cards, identity, refs
+from adapters.teams.people import TeamsDirectory
+from adapters.teams.retry import RetryPolicy
+from bot.context import Actor
+from bot.views import Actions, Form, Reply
+
+log = logging.getLogger("align.teams")
+
+WELCOME = (
+    "Hi, I'm Align. Mention me with a command — `@Align help` lists them, "
+    '`@Align poll "Ship date or scope?" "Date" "Scope"` opens a poll.'
+)
+
+
+def conversation_reference(activity: Activity, channel: str) -> dict[str, Any]:
+    """How to post into this conversation later: its channel itself, not the thread or the
+    message that happened to reach us (see refs.py)."""
+    reference = TurnContext.get_conversation_reference(activity)
+    reference.activity_id = None
+    conversation = copy(reference.conversation) or ConversationAccount()
+    conversation.id = channel
+    reference.conversation = conversation
+    return reference.serialize()
+
+
+def card_activity(card: dict[str, Any], *, summary: str = "") -> Activity:
+    return Activity(
+        type=ActivityTypes.message,
+        attachments=[CardFactory.adaptive_card(card)],
+        summary=summary[:200] or None,
+    )
+
+
+def text_activity(text: str) -> Activity:
+    return Activity(type=ActivityTypes.message, text=text, text_format="markdown")
+
+
+class AlignTeamsBot(ActivityHandler):
+    def __init__(self, app: App, *, directory: TeamsDirectory, retry: RetryPolicy) -> None:
+        self.app = app
+        self.engine = app.engine
+        self.directory = directory
+        self.retry = retry
+
+    # -- activities ---------------------------------------------------------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        workspace = identity.workspace_of(activity)
+        channel = identity.channel_of(activity.conversation.id)
+        now = self.app.clock.now()
+        if activity.id and not await asyncio.to_thread(
+            refs.first_time,
+            self.app.db,
+            conversation=activity.conversation.id,
+            activity_id=activity.id,
+            now=now,
+        ):
+            log.info("teams activity %s delivered again; already handled", activity.id)
+            return
+        await asyncio.to_thread(self._remember, activity, workspace, channel)
+        client = self._client(turn_context)
+        await self.directory.refresh(client, workspace=workspace, channel=channel)
+        sender = activity.from_property or ChannelAccount()
+        self.directory.learn(sender.id, sender.aad_object_id)
+        actor = Actor(
+            workspace=workspace,
+            channel=channel,
+            user=identity.user_of(activity),
+            tz=identity.timezone_of(activity),
+            platform=identity.PLATFORM,
+            mentions=await self._mentions(client, activity),
+        )
+        value = activity.value if isinstance(activity.value, dict) else {}
+        if "align_form" in value:
+            values = {
+                str(k): (None if v is None else str(v))
+                for k, v in value.items()
+                if k not in ("align_form", "mode")
+            }
+            reply = await asyncio.to_thread(
+                self.engine.submit_form,
+                actor,
+                str(value["align_form"]),
+                str(value.get("mode") or ""),
+                values,
+            )
+            await self._answer(turn_context, actor, reply, clicked=True)
+        elif "align" in value:
+            reply = await asyncio.to_thread(self.engine.handle, actor, str(value["align"]))
+            await self._answer(turn_context, actor, reply, clicked=True)
+        else:
+            text = identity.command_text(activity)
+            reply = await asyncio.to_thread(self.engine.handle, actor, text)
+            await self._answer(turn_context, actor, reply, clicked=False)
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        """The bot was added to a team, a group chat or a personal chat: remember the way in."""
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        if any(member.id == bot_id for member in activity.members_added or []):
+            channel = identity.channel_of(activity.conversation.id)
+            await asyncio.to_thread(
+                self._remember, activity, identity.workspace_of(activity), channel
+            )
+            await self._send(turn_context, text_activity(WELCOME))
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        channel = identity.channel_of(activity.conversation.id)
+        await asyncio.to_thread(self._remember, activity, identity.workspace_of(activity), channel)
+
+    # -- replies ------------------------------------------------------------------------------
+
+    async def _answer(
+        self, turn_context: TurnContext, actor: Actor, reply: Reply, *, clicked: bool
+    ) -> None:
+        activity = turn_context.activity
+        if not reply.ok:
+            names = await self._names(actor.workspace, reply)
+            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+            return
+        if reply.poll and "vote" in reply.data:
+            if not clicked:
+                names = await self._names(actor.workspace, reply)
+                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+            clicked_card = (activity.conversation.id, activity.reply_to_id) if clicked else None
+            await self.refresh_poll(turn_context, actor, reply.poll, also=clicked_card)
+            return
+        if reply.poll:
+            await self.refresh_poll(turn_context, actor, reply.poll)
+        names = await self._names(actor.workspace, reply)
+        card = cards.render(reply, names=names)
+        sent = await self._send(turn_context, card_activity(card, summary=reply.text))
+        ballot = any(isinstance(block, Actions | Form) for block in reply.blocks)
+        if reply.poll and ballot and sent is not None and sent.id:
+            await asyncio.to_thread(
+                self.engine.remember_poll_message,
+                actor,
+                reply.poll,
+                conversation=activity.conversation.id,
+                message_id=sent.id,
+            )
+
+    async def refresh_poll(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        poll: str,
+        *,
+        also: tuple[str, str | None] | None = None,
+    ) -> int:
+        """Re-render the poll and update every card of it posted here; returns how many."""
+        postings = await asyncio.to_thread(self.engine.poll_messages, actor, poll)
+        if also and also[1] and all(message != also[1] for _, message in postings):
+            postings.append((also[0], also[1]))
+        if not postings:
+            return 0
+        # The card is shared: show times in the channel's zone, not the voter's.
+        view = await asyncio.to_thread(self.engine.view_poll, replace(actor, tz=None), poll)
+        if not view.ok:
+            return 0
+        card = cards.render(view, names=await self._names(actor.workspace, view))
+        client = self._client(turn_context)
+        updated = 0
+        for conversation, message_id in postings:
+            update = card_activity(card, summary=view.text)
+            update.id = message_id
+            update.conversation = ConversationAccount(id=conversation)
+            try:
+                await self.retry.run(
+                    lambda c=conversation, m=message_id, u=update: (
+                        client.conversations.update_activity(c, m, u)
+                    ),
+                    what="update",
+                )
+                updated += 1
+            except Exception as exc:  # a deleted card must not fail the vote that was recorded
+                log.warning("teams: could not update %s card %s: %s", poll, message_id, exc)
+        return updated
+
+    async def _send(self, turn_context: TurnContext, activity: Activity) -> Any:
+        return await self.retry.run(lambda: turn_context.send_activity(activity), what="reply")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _client(turn_context: TurnContext) -> ConnectorClient:
+        return turn_context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY]
+
+    def _remember(self, activity: Activity, workspace: str, channel: str) -> None:
+        now = self.app.clock.now()
+        refs.save_reference(
+            self.app.db,
+            workspace=workspace,
+            channel=channel,
+            reference=conversation_reference(activity, channel),
+            now=now,
+        )
+        sender = activity.from_property
+        if sender is not None and sender.aad_object_id and sender.name:
+            refs.save_names(
+                self.app.db, workspace=workspace, names={sender.aad_object_id: sender.name}, now=now
+            )
+
+    async def _names(self, workspace: str, reply: Reply) -> dict[str, str]:
+        wanted = cards.mentioned_ids(reply)
+        if not wanted:
+            return {}
+        return await asyncio.to_thread(
+            refs.load_names, self.app.db, workspace=workspace, users=wanted
+        )
+
+    async def _mentions(
+        self, client: ConnectorClient, activity: Activity
+    ) -> tuple[tuple[str, str], ...]:
+        """Mentioned people as (name, AAD id); a `29:` id the roster did not cover is asked
+        of the connector once."""
+        for _, teams_id, aad in identity.mentioned_people(activity):
+            if aad or self.directory.aad_of(teams_id):
+                continue
+            try:
+                member = await client.conversations.get_conversation_member(
+                    activity.conversation.id, teams_id
+                )
+                self.directory.learn(teams_id, member.aad_object_id)
+            except Exception as exc:
+                log.info("teams: no AAD id for mention %s: %s", teams_id, exc)
+        return identity.mentions_of(activity, self.directory.aad_of)
+
+
+async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """A bug in the adapter (the engine never raises): log it with a reference to quote."""
+    ref = secrets.token_hex(4)
+    log.error("teams turn failed [ref %s]", ref, exc_info=error)
+    if turn_context.activity.type != ActivityTypes.message:
+        return
+    try:
+        await turn_context.send_activity(
+            text_activity(f"Something went wrong on our side (ref {ref}). Please try again.")
+        )
+    except Exception:
+        log.exception("teams: could not report error ref %s", ref)

@@ -1,0 +1,344 @@
+"""Render the engine's `Reply` as an Adaptive Card (or, for errors and short confirmations, as
+plain message text). One renderer over the block vocabulary of `bot.views`, not one per command.
+
+- Heading → large bold TextBlock; Section → TextBlock + FactSet; Bars → one ColumnSet per row;
+  ListBlock → FactSet (ref → text · meta); Context → small subtle TextBlock; Pre → monospace
+  TextBlocks; Divider → a separator on the next element; Actions → Action.Submit buttons whose
+  data is `{"align": "<command>"}` — the very command a user could type; Form → inputs on the card
+  (Input.ChoiceSet per rank, Input.Number per option) and one Action.Submit with
+  `{"align_form": "P-n", "mode": "ranked|dots"}`.
+- People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
+  mentions (which notify) only in nudges — a poll card listing who has not voted should not ping
+  them every time it is posted or refreshed.
+- Teams rejects messages over about 28 KB. Long lists (and pre-formatted text, bars, ranked
+  forms) are cut to fit, ending with "… and N more".
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.views import (
+    Actions,
+    Bars,
+    Block,
+    Context,
+    Divider,
+    Form,
+    Heading,
+    ListBlock,
+    Pre,
+    Reply,
+    Section,
+    bar,
+)
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.5"
+MAX_CARD_BYTES = 24_000
+"""Budget for the card JSON; Teams' whole-message limit is about 28 KB, the envelope takes the
+rest."""
+MAX_TEXT = 3_000
+BUTTONS_PER_ROW = 5
+_LIMITS: tuple[int | None, ...] = (None, 200, 120, 80, 50, 30, 20, 12, 8, 5, 3)
+_MENTION = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|[^>]*)?>")
+_TEAMS_TAG = re.compile(r"</?at>", re.I)
+
+
+def mentioned_ids(reply: Reply) -> set[str]:
+    """Every person the reply names, so their display names can be looked up first."""
+    texts = [reply.text, reply.error or ""]
+    for block in reply.blocks:
+        texts.extend(_texts_of(block))
+    return {m.group(1) for text in texts for m in _MENTION.finditer(text or "")}
+
+
+def _texts_of(block: Block) -> Iterable[str]:
+    if isinstance(block, Heading | Context | Pre):
+        yield block.text
+    elif isinstance(block, Section):
+        yield block.text
+        for key, value in block.fields:
+            yield key
+            yield value
+    elif isinstance(block, ListBlock):
+        yield block.title
+        for line in block.lines:
+            yield line.text
+            yield line.meta
+    elif isinstance(block, Bars):
+        for row in block.rows:
+            yield row.label
+            yield row.note
+
+
+def as_text(reply: Reply, names: Mapping[str, str]) -> str:
+    """A short message text: the error (with the usage line) or the one-line gist."""
+    if not reply.ok:
+        body = reply.error or reply.text
+        if reply.usage:
+            body += "\n\n" + reply.usage
+    else:
+        body = reply.text
+    body = _MENTION.sub(lambda m: names.get(m.group(1), m.group(1)), body)
+    body = _TEAMS_TAG.sub("", body)  # a mention we could not resolve, echoed back: plain text
+    return html.escape(body, quote=False)  # usage lines hold <title>: not HTML tags to Teams
+
+
+@dataclass
+class _Renderer:
+    names: Mapping[str, str]
+    ping: bool
+    limit: int | None
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    body: list[dict[str, Any]] = field(default_factory=list)
+    separator: bool = False
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def text(self, raw: str) -> str:
+        def person(match: re.Match[str]) -> str:
+            user = match.group(1)
+            name = self.names.get(user)
+            if name is None:
+                return user
+            if not self.ping:
+                return name
+            tag = f"<at>{name}</at>"
+            self.entities.setdefault(
+                user, {"type": "mention", "text": tag, "mentioned": {"id": user, "name": name}}
+            )
+            return tag
+
+        clipped = raw if len(raw) <= MAX_TEXT else raw[: MAX_TEXT - 1] + "…"
+        return _MENTION.sub(person, clipped)
+
+    def add(self, element: dict[str, Any]) -> None:
+        if self.separator:
+            element = {**element, "separator": True, "spacing": "Medium"}
+            self.separator = False
+        self.body.append(element)
+
+    def cut(self, items: list[Any]) -> tuple[list[Any], int]:
+        if self.limit is None or len(items) <= self.limit:
+            return items, 0
+        return items[: self.limit], len(items) - self.limit
+
+    def more(self, hidden: int, hint: str = "") -> None:
+        if hidden:
+            text = f"… and {hidden} more" + (f" — {hint}" if hint else "")
+            self.add(_small(text))
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    def block(self, block: Block) -> None:
+        if isinstance(block, Heading):
+            self.add(
+                {
+                    "type": "TextBlock",
+                    "text": self.text(block.text),
+                    "size": "Large",
+                    "weight": "Bolder",
+                    "wrap": True,
+                }
+            )
+        elif isinstance(block, Section):
+            if block.text:
+                self.add({"type": "TextBlock", "text": self.text(block.text), "wrap": True})
+            if block.fields:
+                facts = [{"title": self.text(k), "value": self.text(v)} for k, v in block.fields]
+                self.add({"type": "FactSet", "facts": facts})
+        elif isinstance(block, Context):
+            self.add(_small(self.text(block.text)))
+        elif isinstance(block, Pre):
+            lines, hidden = self.cut(block.text.splitlines() or [""])
+            for index, line in enumerate(lines):
+                self.add(
+                    {
+                        "type": "TextBlock",
+                        "text": self.text(line) or " ",
+                        "fontType": "Monospace",
+                        "wrap": True,
+                        "spacing": "Default" if index == 0 else "None",
+                    }
+                )
+            self.more(hidden)
+        elif isinstance(block, Divider):
+            self.separator = True
+        elif isinstance(block, Bars):
+            self.bars(block)
+        elif isinstance(block, ListBlock):
+            self.list_block(block)
+        elif isinstance(block, Actions):
+            self.actions(block)
+        elif isinstance(block, Form):
+            self.form(block)
+
+    def bars(self, block: Bars) -> None:
+        rows, hidden = self.cut(list(block.rows))
+        for row in rows:
+            value = row.value + (f" {row.note}" if row.note else "")
+            self.add(
+                {
+                    "type": "ColumnSet",
+                    "spacing": "Small",
+                    "columns": [
+                        {
+                            "type": "Column",
+                            "width": "stretch",
+                            "items": [
+                                {"type": "TextBlock", "text": self.text(row.label), "wrap": True}
+                            ],
+                        },
+                        {
+                            "type": "Column",
+                            "width": "auto",
+                            "items": [
+                                {
+                                    "type": "TextBlock",
+                                    "text": bar(row.fraction, 12),
+                                    "fontType": "Monospace",
+                                    "color": "Accent",
+                                }
+                            ],
+                        },
+                        {
+                            "type": "Column",
+                            "width": "auto",
+                            "items": [
+                                {"type": "TextBlock", "text": self.text(value), "weight": "Bolder"}
+                            ],
+                        },
+                    ],
+                }
+            )
+        self.more(hidden)
+
+    def list_block(self, block: ListBlock) -> None:
+        if block.title:
+            self.add({"type": "TextBlock", "text": self.text(block.title), "weight": "Bolder"})
+        if not block.lines:
+            self.add(_small(self.text(block.empty)))
+            return
+        lines, hidden = self.cut(list(block.lines))
+        facts = [
+            {
+                "title": self.text(line.ref),
+                "value": self.text(line.text + (f" · {line.meta}" if line.meta else "")),
+            }
+            for line in lines
+        ]
+        self.add({"type": "FactSet", "facts": facts})
+        self.more(hidden, block.more_hint)
+        if block.more_hint and not hidden:
+            self.add(_small(self.text(block.more_hint)))
+
+    def actions(self, block: Actions) -> None:
+        buttons = [
+            {
+                "type": "Action.Submit",
+                "title": button.label[:80],
+                "data": {"align": button.command},
+                **({"style": _STYLES[button.style]} if button.style in _STYLES else {}),
+            }
+            for button in block.buttons
+        ]
+        for start in range(0, len(buttons), BUTTONS_PER_ROW):
+            self.add({"type": "ActionSet", "actions": buttons[start : start + BUTTONS_PER_ROW]})
+
+    def form(self, block: Form) -> None:
+        self.add({"type": "TextBlock", "text": self.text(block.title), "weight": "Bolder"})
+        fields, hidden = self.cut(list(block.fields))
+        for item in fields:
+            if item.kind == "choice":
+                element: dict[str, Any] = {
+                    "type": "Input.ChoiceSet",
+                    "id": item.name,
+                    "label": self.text(item.label),
+                    "style": "compact",
+                    "placeholder": "—",
+                    "choices": [{"title": t[:100], "value": v} for v, t in item.choices],
+                }
+            else:
+                element = {
+                    "type": "Input.Number",
+                    "id": item.name,
+                    "label": self.text(item.label),
+                    "min": 0,
+                    "placeholder": "0",
+                }
+                if item.maximum is not None:
+                    element["max"] = item.maximum
+            if item.required:
+                element["isRequired"] = True
+                element["errorMessage"] = f"{item.label} is required."
+            self.add(element)
+        if hidden:
+            self.add(_small(f"… {hidden} more ranks: type `vote {block.poll} …` to rank them all."))
+        if block.budget:
+            self.add(_small(f"Spread up to {block.budget} points in total."))
+        submit = {
+            "type": "Action.Submit",
+            "title": block.submit_label,
+            "style": "positive",
+            "data": {"align_form": block.poll, "mode": block.mode},
+        }
+        self.add({"type": "ActionSet", "actions": [submit]})
+
+
+_STYLES = {"primary": "positive", "danger": "destructive"}
+
+
+def _small(text: str) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "size": "Small", "isSubtle": True, "wrap": True}
+
+
+def _file_blocks(reply: Reply) -> list[Block]:
+    if reply.file is None:
+        return []
+    return [Context(f"{reply.file.filename} ({reply.file.mime})"), Pre(reply.file.content)]
+
+
+def _build(reply: Reply, names: Mapping[str, str], ping: bool, limit: int | None) -> dict[str, Any]:
+    renderer = _Renderer(names=names, ping=ping, limit=limit)
+    blocks = list(reply.blocks) or [Section(reply.text)]
+    for block in [*blocks, *_file_blocks(reply)]:
+        renderer.block(block)
+    card: dict[str, Any] = {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": VERSION,
+        "body": renderer.body,
+        "msteams": {"width": "Full"},
+    }
+    if renderer.entities:
+        card["msteams"]["entities"] = list(renderer.entities.values())
+    return card
+
+
+def size_of(card: Mapping[str, Any]) -> int:
+    return len(json.dumps(card, ensure_ascii=False).encode())
+
+
+def render(
+    reply: Reply,
+    *,
+    names: Mapping[str, str] | None = None,
+    ping: bool | None = None,
+    max_bytes: int = MAX_CARD_BYTES,
+) -> dict[str, Any]:
+    """The reply as an Adaptive Card that fits in one Teams message."""
+    names = names or {}
+    ping = reply.kind == "nudge" if ping is None else ping
+    card: dict[str, Any] = {}
+    for limit in _LIMITS:
+        card = _build(reply, names, ping, limit)
+        if size_of(card) <= max_bytes:
+            return card
+    # Still too big (huge texts): keep the gist.
+    return _build(Reply(ok=reply.ok, kind=reply.kind, text=reply.text), names, ping, None)

@@ -1,0 +1,116 @@
+"""`POST /api/messages` on the `align serve` server, through botbuilder's CloudAdapter.
+
+Authentication is botbuilder's: `ConfigurationBotFrameworkAuthentication` over the
+MICROSOFT_APP_* settings. With no MICROSOFT_APP_ID it runs unauthenticated, as the Bot Framework
+Emulator expects (and outgoing calls carry no token); with one, every request must carry a valid
+Bot Framework token. The request is authenticated here, before `process_activity`, because
+CloudAdapter.process maps only a missing token to 401 — a malformed or foreign token raises from
+the JWT library and would be a 500. Any authentication failure is a 401 and nothing runs.
+
+`mount` also wires the rest of the Teams part into the app: the roster-backed `Directory`
+(chained before whatever directory was there) and the outbox's `TeamsSender`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from botbuilder.core import serializer_helper
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity
+
+from adapters.bootstrap import App
+from adapters.settings import Settings
+from adapters.teams.bot import AlignTeamsBot, on_turn_error
+from adapters.teams.delivery import TeamsSender
+from adapters.teams.people import TeamsDirectory
+from adapters.teams.retry import RetryPolicy
+
+log = logging.getLogger("align.teams.http")
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """The configuration object botbuilder's authentication reads (its attribute names)."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BotConfig:
+        return cls(
+            APP_ID=settings.microsoft_app_id,
+            APP_PASSWORD=settings.microsoft_app_password,
+            APP_TYPE=settings.microsoft_app_type or "MultiTenant",
+            APP_TENANTID=settings.microsoft_app_tenant_id,
+        )
+
+
+@dataclass
+class Teams:
+    """The Teams part of one server, reachable as `web_app[TEAMS]` (tests swap `retry.sleep`)."""
+
+    app: App
+    adapter: CloudAdapter
+    bot: AlignTeamsBot
+    directory: TeamsDirectory
+    retry: RetryPolicy
+    sender: TeamsSender
+
+    async def messages(self, request: web.Request) -> web.Response:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.Response(status=415)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        activity = Activity().deserialize(body) if isinstance(body, dict) else Activity()
+        if not activity.type:
+            return web.Response(status=400)
+        auth_header = request.headers.get("Authorization", "")
+        try:
+            authenticated = await self.adapter.bot_framework_authentication.authenticate_request(
+                activity, auth_header
+            )
+        except Exception as exc:
+            log.warning("teams: rejected an unauthenticated request (%s)", type(exc).__name__)
+            return web.Response(status=401)
+        invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
+        if invoke is not None:
+            return web.json_response(serializer_helper(invoke.body), status=invoke.status)
+        return web.Response(status=201)
+
+
+TEAMS = web.AppKey("teams", Teams)
+
+
+def build(app: App) -> Teams:
+    config = BotConfig.from_settings(app.settings)
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    adapter.on_turn_error = on_turn_error
+    deps = app.engine.deps
+    directory = TeamsDirectory(app, fallback=deps.directory)
+    deps.directory = directory
+    retry = RetryPolicy()
+    bot = AlignTeamsBot(app, directory=directory, retry=retry)
+    sender = TeamsSender(app, adapter, app_id=config.APP_ID)
+    return Teams(app, adapter, bot, directory, retry, sender)
+
+
+def mount(web_app: web.Application, app: App) -> None:
+    teams = build(app)
+    web_app[TEAMS] = teams
+    web_app.router.add_post("/api/messages", teams.messages)
+    web_app.setdefault("senders", {})["teams"] = teams.sender
+    if not app.settings.microsoft_app_id:
+        log.warning(
+            "MICROSOFT_APP_ID is not set: /api/messages accepts unauthenticated requests "
+            "(Bot Framework Emulator mode). Set it for Teams."
+        )

@@ -1,0 +1,101 @@
+"""The database side of the Teams adapter: conversation references, handled activity ids and
+display names. Plain synchronous functions; the bot runs them in worker threads.
+
+A conversation reference is stored per (workspace, channel) — for a channel it points at the
+channel itself (no `;messageid=`, no activity id), so a proactive message starts a new post
+there instead of replying inside whichever thread last spoke to the bot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.db import Database
+from storage.models import ConversationRef, ProcessedEvent, Profile
+
+PLATFORM = "teams"
+
+
+def _insert(db: Database) -> Any:
+    return postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+
+
+def save_reference(
+    db: Database, *, workspace: str, channel: str, reference: dict[str, Any], now: datetime
+) -> None:
+    """Insert or refresh how to reach this conversation later (one statement: no race)."""
+    values = {
+        "workspace": workspace,
+        "channel": channel,
+        "platform": PLATFORM,
+        "reference": reference,
+        "updated_at": now,
+    }
+    stmt = (
+        _insert(db)(ConversationRef)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[ConversationRef.workspace, ConversationRef.channel],
+            set_={"reference": reference, "updated_at": now, "platform": PLATFORM},
+        )
+    )
+    with db.uow() as session:
+        session.execute(stmt)
+
+
+def load_reference(db: Database, *, workspace: str, channel: str) -> dict[str, Any] | None:
+    with db.uow() as session:
+        found = session.get(ConversationRef, (workspace, channel))
+        if found is None or found.platform != PLATFORM:
+            return None
+        return dict(found.reference)
+
+
+def first_time(db: Database, *, conversation: str, activity_id: str, now: datetime) -> bool:
+    """Record an incoming activity; False when it was handled before (Teams redelivers an
+    activity when the bot was slow to answer, and a vote or a decision must not happen twice)."""
+    digest = hashlib.sha256(f"{conversation}\n{activity_id}".encode()).hexdigest()[:48]
+    stmt = (
+        _insert(db)(ProcessedEvent)
+        .values(event_id=f"teams:{digest}", platform=PLATFORM, received_at=now)
+        .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+    )
+    with db.uow() as session:
+        return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def save_names(db: Database, *, workspace: str, names: dict[str, str], now: datetime) -> None:
+    """Remember display names by AAD id (the `profiles` table), for rendering `<@id>`."""
+    if not names:
+        return
+    insert = _insert(db)
+    with db.uow() as session:
+        for user, name in sorted(names.items()):
+            stmt = insert(Profile).values(
+                workspace=workspace, user=user, display_name=name[:200], fetched_at=now
+            )
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[Profile.workspace, Profile.user],
+                    set_={"display_name": name[:200], "fetched_at": now},
+                )
+            )
+
+
+def load_names(db: Database, *, workspace: str, users: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(users))
+    if not wanted:
+        return {}
+    with db.uow() as session:
+        rows = session.execute(
+            select(Profile.user, Profile.display_name).where(
+                Profile.workspace == workspace, Profile.user.in_(wanted)
+            )
+        ).all()
+    return {user: name for user, name in rows if name}
