@@ -100,9 +100,10 @@ class SlackRuntime:
             insert(ProcessedEvent)
             .values(event_id=event_id[:200], platform="slack", received_at=self.app.clock.now())
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+            .returning(ProcessedEvent.event_id)  # rowcount is -1 here on PostgreSQL (psycopg)
         )
         with db.uow() as session:
-            return session.execute(stmt).rowcount == 1
+            return session.execute(stmt).first() is not None
 
     # -- HTTP ------------------------------------------------------------------------------
 
