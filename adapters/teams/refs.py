@@ -65,9 +65,10 @@ def first_time(db: Database, *, conversation: str, activity_id: str, now: dateti
         _insert(db)(ProcessedEvent)
         .values(event_id=f"teams:{digest}", platform=PLATFORM, received_at=now)
         .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+        .returning(ProcessedEvent.event_id)
     )
     with db.uow() as session:
-        return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+        return session.execute(stmt).scalar_one_or_none() is not None
 
 
 def save_names(db: Database, *, workspace: str, names: dict[str, str], now: datetime) -> None:

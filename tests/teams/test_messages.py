@@ -112,7 +112,7 @@ def test_a_mentioned_person_is_resolved_to_their_aad_id(sqlite_url: str, clock: 
     run(sqlite_url, clock, scenario)
 
 
-def test_a_redelivered_activity_is_handled_once(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_redelivered_activity_is_handled_once(db_url: str, clock: FakeClock) -> None:
     async def scenario(server: TeamsServer) -> None:
         incoming = await server.say("decide Launch in EU first")
         assert await server.post(incoming) in (200, 201)
@@ -120,7 +120,7 @@ def test_a_redelivered_activity_is_handled_once(sqlite_url: str, clock: FakeCloc
         with server.app.db.uow() as session:
             assert session.scalar(select(func.count()).select_from(Decision)) == 1
 
-    run(sqlite_url, clock, scenario)
+    run(db_url, clock, scenario)
 
 
 def test_works_in_a_personal_chat_without_a_mention(sqlite_url: str, clock: FakeClock) -> None:
