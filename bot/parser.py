@@ -127,7 +127,14 @@ def strip_prefix(text: str) -> str:
 def parse(text: str) -> Command:
     """Parse one line. Options are recognised only for keys the verb accepts; other
     `word:word` tokens stay text, so "decide Ship at 10:00" keeps its time."""
-    tokens = tokenize(strip_prefix(text))
+    body = strip_prefix(text)
+    try:
+        tokens = tokenize(body)
+    except UsageError as exc:
+        # The line is broken after its verb; name it so the reply carries its usage line.
+        first = body.split(maxsplit=1)[0].lower() if body.split() else ""
+        exc.verb = exc.verb or (first if first in grammar.BY_NAME else None)
+        raise
     if not tokens:
         return Command("help", [], {}, raw=text)
     head = tokens[0]

@@ -13,6 +13,7 @@ library would only add ambiguity.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,23 +104,31 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
     raise UsageError(f"I can't read `{raw[:40]}` as a time. {TIME_HELP}", verb=verb)
 
 
-def parse_duration(text: str) -> timedelta | None:
-    """`30m`, `48h`, `3d`, `2w` as a timedelta; None if the text is not a duration."""
+@dataclass(frozen=True)
+class Duration:
+    """`3d` is three days on the wall clock; `72h` is 72 elapsed hours (they differ across DST)."""
+
+    delta: timedelta
+    wall_clock: bool
+
+
+def parse_duration(text: str) -> Duration | None:
+    """`30m`, `48h`, `3d`, `2w`; None if the text is not a duration."""
     match = _DURATION.match(text.strip())
     if not match:
         return None
     amount, unit = int(match.group(1)), match.group(2)[0].lower()
-    return {
-        "m": timedelta(minutes=amount),
-        "h": timedelta(hours=amount),
-        "d": timedelta(days=amount),
-        "w": timedelta(weeks=amount),
-    }[unit]
+    units = {"m": timedelta(minutes=1), "h": timedelta(hours=1)}
+    units |= {"d": timedelta(days=1), "w": timedelta(weeks=1)}
+    return Duration(amount * units[unit], wall_clock=unit in "dw")
 
 
-def shift(moment: datetime, delta: timedelta, local_zone: ZoneInfo) -> datetime:
-    """`moment + delta`: whole days on the local wall clock, anything shorter as elapsed time."""
-    if delta % timedelta(days=1):
+def shift(
+    moment: datetime, duration: Duration, local_zone: ZoneInfo, *, back: bool = False
+) -> datetime:
+    """`moment ± duration`: days and weeks on the local wall clock, minutes and hours elapsed."""
+    delta = -duration.delta if back else duration.delta
+    if not duration.wall_clock:
         return _utc(moment + delta)
     wall = moment.astimezone(local_zone).replace(tzinfo=None) + delta
     return _at(wall.date(), wall.time(), local_zone)
@@ -133,7 +142,7 @@ def parse_since(text: str, *, now: datetime, tz: str | None, verb: str | None = 
     local_zone = zone(tz)
     duration = parse_duration(raw)
     if duration is not None:
-        return shift(now, -duration, local_zone)
+        return shift(now, duration, local_zone, back=True)
     match = _DATE.match(raw)
     if match:
         clock = time(0, 0)

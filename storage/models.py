@@ -140,7 +140,7 @@ class Item(Base):
         cascade="all, delete-orphan", order_by="ItemTag.tag", lazy="selectin"
     )
     scores: Mapped[list[ItemScore]] = relationship(
-        cascade="all, delete-orphan", order_by="ItemScore.updated_at", lazy="selectin"
+        cascade="all, delete-orphan", order_by="ItemScore.scorer", lazy="selectin"
     )
 
 

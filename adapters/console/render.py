@@ -20,12 +20,13 @@ from bot.views import (
 
 _MENTION = re.compile(r"<@([^>|]+)(?:\|[^>]*)?>")
 _BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
+_ITALIC = re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)")
 LIST_LIMIT = 50
 
 
 def plain(text: str) -> str:
-    """Chat markup to terminal text: mentions as @user, *bold* without stars."""
-    return _BOLD.sub(r"\1", _MENTION.sub(r"@\1", text))
+    """Chat markup to terminal text: mentions as @user, *bold* and _italic_ without marks."""
+    return _ITALIC.sub(r"\1", _BOLD.sub(r"\1", _MENTION.sub(r"@\1", text)))
 
 
 def render(reply: Reply) -> str:
