@@ -2,7 +2,7 @@
 
 slack-sdk retries only connection errors by default. A 429 or a Slack 5xx during a burst of votes
 would otherwise drop a poll update, so interactive calls also wait out `Retry-After` and retry
-server errors. The outbox sender leaves 429s to the dispatcher, which owns the backoff.
+server errors. The outbox sender leaves both to the dispatcher, which owns backoff for its rows.
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.settings import Settings
 
 
-def retry_handlers(*, rate_limits: bool = True) -> list[AsyncRetryHandler]:
+def retry_handlers(*, interactive: bool = True) -> list[AsyncRetryHandler]:
     handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(max_retry_count=2)]
-    if rate_limits:
+    if interactive:
         handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
-    handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+        handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
     return handlers
 
 
 def web_client(
-    settings: Settings, *, token: str | None = None, rate_limits: bool = True
+    settings: Settings, *, token: str | None = None, interactive: bool = True
 ) -> AsyncWebClient:
     """An AsyncWebClient on SLACK_API_URL (tests point it at the fake)."""
     return AsyncWebClient(
         token=token or None,
         base_url=settings.slack_api_url,
-        retry_handlers=retry_handlers(rate_limits=rate_limits),
+        retry_handlers=retry_handlers(interactive=interactive),
     )

@@ -1,8 +1,9 @@
 """The outbox's Slack sender: a stored Reply becomes a Block Kit channel message.
 
-The dispatcher owns retries, so this client does not wait out rate limits itself: a 429 comes
-back as `DeliveryError(retry_after=…)` at once. Errors no retry can fix (the channel is gone, the
-bot was removed or uninstalled) are permanent; anything else (5xx, network) is worth retrying.
+The dispatcher owns retries, so this client waits out neither rate limits nor outages: a 429
+comes back as `DeliveryError(retry_after=…)` at once. Errors no retry can fix (the channel is
+gone, the bot was removed or uninstalled) are permanent; anything else (5xx, network) is worth
+retrying.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class SlackSender:
             raise DeliveryError(f"no Slack token for {workspace}", permanent=True)
         client = self._clients.get(token)
         if client is None:
-            client = web_client(self.app.settings, token=token, rate_limits=False)
+            client = web_client(self.app.settings, token=token, interactive=False)
             self._clients[token] = client
         return client
 

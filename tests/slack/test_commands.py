@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+from bot.context import Actor
 from tests.slack.conftest import CHANNEL, SlackServer
 
 
@@ -29,3 +32,101 @@ def test_poll_command_posts_a_poll_message_with_a_button_per_option(
     assert len({b["action_id"] for b in buttons}) == 2
     assert all(b["action_id"].startswith("align_cmd_") for b in buttons)
     assert "Opened P-1" in post.args["text"]
+
+
+def test_decision_is_posted_to_the_channel_with_mentions_kept_and_pings_escaped(
+    slack_server: SlackServer,
+) -> None:
+    slack_server.post_command("decide Ship <!channel> EU first | fewer risks owner:<@U0BEN00001>")
+    (post,) = slack_server.fake.wait_for_sync("chat.postMessage")
+    marked_up = [post.args["text"], *mrkdwn_texts(post.args["blocks"])]
+    assert any("<@U0BEN00001>" in t for t in marked_up)  # Slack renders the mention
+    # Slack reads mrkdwn (not plain_text) for pings: there, the typed one is only text.
+    assert not any("<!channel>" in t for t in marked_up)
+    assert "&lt;!channel&gt;" in post.args["text"]
+    assert "D-1" in post.args["text"]
+
+
+def mrkdwn_texts(value: object) -> list[str]:
+    """Every mrkdwn text object in some Block Kit."""
+    if isinstance(value, list):
+        return [t for v in value for t in mrkdwn_texts(v)]
+    if isinstance(value, dict):
+        own = [value["text"]] if value.get("type") == "mrkdwn" else []
+        return own + [t for v in value.values() for t in mrkdwn_texts(v)]
+    return []
+
+
+def test_an_unknown_verb_answers_privately_with_the_verb_list(slack_server: SlackServer) -> None:
+    response = slack_server.post_command("frobnicate the roadmap")
+    assert response.status_code == 200
+    (answer,) = slack_server.fake.wait_for_responses_sync()
+    assert answer.body["response_type"] == "ephemeral"
+    assert answer.body["replace_original"] is False
+    assert "frobnicate" in answer.body["text"]
+    for verb in ("decide", "poll", "vote", "roadmap", "export"):
+        assert verb in answer.body["text"]
+    slack_server.settle()
+    assert slack_server.fake.calls_to("chat.postMessage") == []  # nothing in the channel
+
+
+def test_an_id_from_another_channel_is_not_found(slack_server: SlackServer) -> None:
+    slack_server.post_command('poll "Private question?" "Yes" "No"', channel="G0SECRET01")
+    slack_server.fake.wait_for_sync("chat.postMessage")
+    slack_server.post_command("results P-1", channel="C0OTHER001")
+    (answer,) = slack_server.fake.wait_for_responses_sync()
+    assert answer.body["response_type"] == "ephemeral"
+    assert "P-1 not found in this channel" in answer.body["text"]
+    assert "Private question" not in str(answer.body)
+
+
+def test_the_ack_returns_before_the_engine_work_is_done(slack_server: SlackServer) -> None:
+    """The engine is held inside a directory lookup; the HTTP answer must not wait for it."""
+    inner = slack_server.app.engine.deps.directory
+    entered, release = threading.Event(), threading.Event()
+
+    class HeldDirectory:
+        def members(self, workspace: str, channel: str) -> list[str] | None:
+            entered.set()
+            release.wait(10)
+            return inner.members(workspace, channel) if inner else None
+
+    slack_server.app.engine.deps.directory = HeldDirectory()
+    try:
+        response = slack_server.post_command('poll "Lunch?" "Pizza" "Soup"')
+        assert response.status_code == 200
+        assert entered.wait(10), "the engine never reached the directory"
+        assert slack_server.fake.calls_to("chat.postMessage") == []  # the work is still held
+    finally:
+        release.set()
+    (post,) = slack_server.fake.wait_for_sync("chat.postMessage")
+    assert "Lunch?" in post.args["text"]
+
+
+def test_a_rate_limited_post_is_retried_after_retry_after(slack_server: SlackServer) -> None:
+    slack_server.fake.fail_next("chat.postMessage", status=429, retry_after=0)
+    slack_server.post_command("decide Retry politely")
+    (post,) = slack_server.fake.wait_for_sync("chat.postMessage")
+    assert "Retry politely" in str(post.args["blocks"])
+    (failed,) = slack_server.fake.failed_calls
+    assert (failed.method, failed.status) == ("chat.postMessage", 429)
+
+
+def test_an_export_comes_back_as_a_code_block_cut_to_fit(slack_server: SlackServer) -> None:
+    for n in range(60):
+        slack_server.app.engine.handle(
+            actor(), f"decide Decision number {n} with a long enough title to fill | because {n}"
+        )
+    slack_server.post_command("export decisions format:md")
+    (answer,) = slack_server.fake.wait_for_responses_sync()
+    assert answer.body["response_type"] == "ephemeral"
+    blocks = answer.body["blocks"]
+    code = blocks[1]["text"]["text"]
+    assert code.startswith("```") and code.endswith("```")
+    assert len(code) <= 3000
+    assert "Decision number 59" in code or "Decision number 0" in code
+    assert blocks[-1]["type"] == "context" and "Showing" in blocks[-1]["elements"][0]["text"]
+
+
+def actor(user: str = "U0ANA00001", channel: str = CHANNEL) -> Actor:
+    return Actor(workspace="slack:T0TEST0001", channel=channel, user=user, platform="slack")
