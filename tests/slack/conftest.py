@@ -18,7 +18,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -269,62 +270,61 @@ class SlackServer:
         raise AssertionError(f"P-{poll_number} was not posted: {self.fake.calls_summary()}")
 
 
-def start_slack_server(
-    db_url: str, clock: FakeClock, **settings: str
-) -> Callable[[], Iterator[SlackServer]]:
-    def serve() -> Iterator[SlackServer]:
-        loop = LoopThread()
-        fake = FakeSlackApi()
-        loop.run(fake.start())
-        app = build(
-            make_settings(
-                db_url,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_BOT_TOKEN=BOT_TOKEN,
-                SLACK_API_URL=fake.url,
-                **settings,
-            ),
-            clock=clock,
-        )
+@contextmanager
+def running_slack_server(db_url: str, clock: FakeClock, **settings: str) -> Iterator[SlackServer]:
+    """Align (single-workspace bot token) and the fake Slack, served until the block ends."""
+    loop = LoopThread()
+    fake = FakeSlackApi()
+    loop.run(fake.start())
+    app = build(
+        make_settings(
+            db_url,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_API_URL=fake.url,
+            **settings,
+        ),
+        clock=clock,
+    )
 
-        async def start() -> tuple[web.AppRunner, web.Application]:
-            web_app = await create_web_app(app)
-            runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            return runner, web_app
+    async def start() -> tuple[web.AppRunner, web.Application]:
+        web_app = await create_web_app(app)
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner, web_app
 
-        runner, web_app = loop.run(start())
-        port = runner.addresses[0][1]
-        http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=100))
-        server = SlackServer(
-            app=app,
-            url=f"http://127.0.0.1:{port}",
-            fake=fake,
-            web_app=web_app,
-            loop=loop,
-            http=http,
-            team=fake.team_id,
-        )
-        try:
-            yield server
-        finally:
-            http.close()
-            loop.run(runner.cleanup())
-            loop.run(fake.stop())
-            loop.stop()
-            app.db.dispose()
-
-    return serve
+    runner, web_app = loop.run(start())
+    port = runner.addresses[0][1]
+    http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=100))
+    server = SlackServer(
+        app=app,
+        url=f"http://127.0.0.1:{port}",
+        fake=fake,
+        web_app=web_app,
+        loop=loop,
+        http=http,
+        team=fake.team_id,
+    )
+    try:
+        yield server
+    finally:
+        http.close()
+        loop.run(runner.cleanup())
+        loop.run(fake.stop())
+        loop.stop()
+        app.db.dispose()
 
 
 @pytest.fixture
 def slack_server(sqlite_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """Align on SQLite with a single-workspace bot token, and the fake Slack Web API."""
-    yield from start_slack_server(sqlite_url, clock)()
+    with running_slack_server(sqlite_url, clock) as server:
+        yield server
 
 
 @pytest.fixture
 def slack_server_any_db(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """The same, once on SQLite and once on PostgreSQL."""
-    yield from start_slack_server(db_url, clock)()
+    with running_slack_server(db_url, clock) as server:
+        yield server
