@@ -17,19 +17,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from bot import items, outbox, schedules
+from bot import outbox, schedules
 from bot.common import channel_settings, channel_tz, day, when
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
 from bot.parser import Command
-from bot.platforms import SYSTEM_USER
-from bot.scoring import format_number
+from bot.scoring import Inputs, combine, format_number
 from bot.timeparse import parse_clock, weekday, zone
 from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
-from storage.models import AuditEntry, Channel, Decision, Item, Poll, Question, Schedule
+from storage.models import (
+    AuditEntry,
+    Channel,
+    Decision,
+    Item,
+    ItemScore,
+    Poll,
+    Question,
+    Schedule,
+)
 
 DEFAULT_WINDOW = timedelta(days=7)
 COMING_WEEK = timedelta(days=7)
@@ -41,6 +49,91 @@ TITLE: dict[str, str] = {
     "poll": "question",
     "question": "text",
 }
+
+
+# Built once: a tick builds hundreds of digests, and composing the statements each time cost
+# more than running them. Parameters are bound per call.
+_P = {name: bindparam(name) for name in ("ws", "ch", "since", "now", "week")}
+_AUDIT = (
+    select(
+        AuditEntry.object_ref,
+        AuditEntry.object_kind,
+        AuditEntry.object_id,
+        AuditEntry.action,
+        AuditEntry.before,
+        AuditEntry.after,
+    )
+    .where(
+        AuditEntry.workspace == _P["ws"],
+        AuditEntry.channel == _P["ch"],
+        AuditEntry.at > _P["since"],
+        AuditEntry.at <= _P["now"],
+    )
+    .order_by(AuditEntry.at, AuditEntry.id)
+)
+_TITLES = {
+    kind: select(model.id, getattr(model, TITLE[kind])).where(
+        model.id.in_(bindparam("ids", expanding=True))
+    )
+    for kind, model in MODELS.items()
+}
+_OVERDUE = (
+    select(Question.number, Question.text, Question.owner, Question.due_at)
+    .where(
+        Question.workspace == _P["ws"],
+        Question.channel == _P["ch"],
+        Question.status == "open",
+        Question.due_at.is_not(None),
+        Question.due_at < _P["now"],
+    )
+    .order_by(Question.due_at)
+)
+_NOW_LANE = (
+    select(
+        Item.id,
+        Item.number,
+        Item.title,
+        ItemScore.reach,
+        ItemScore.impact,
+        ItemScore.confidence,
+        ItemScore.effort,
+    )
+    .outerjoin(ItemScore, ItemScore.item_id == Item.id)
+    .where(Item.workspace == _P["ws"], Item.channel == _P["ch"], Item.lane == "now")
+)
+_CLOSING = (
+    select(Poll.number, Poll.question, Poll.closes_at)
+    .where(
+        Poll.workspace == _P["ws"],
+        Poll.channel == _P["ch"],
+        Poll.closed_at.is_(None),
+        Poll.closes_at > _P["now"],
+        Poll.closes_at <= _P["week"],
+    )
+    .order_by(Poll.closes_at)
+)
+
+
+@dataclass(frozen=True)
+class _NowItem:
+    number: int
+    title: str
+    rice: float | None
+
+
+def _now_lane(session: UnitOfWork, params: dict[str, Any]) -> list[_NowItem]:
+    """The Now lane ranked as `roadmap` ranks it (RICE from the median of scorers' inputs,
+    unscored last), in one query."""
+    rows: dict[int, tuple[int, str, list[Inputs]]] = {}
+    for item_id, number, title, reach, impact, confidence, effort in session.execute(
+        _NOW_LANE, params
+    ):
+        entry = rows.setdefault(item_id, (number, title, []))
+        if (reach, impact, confidence, effort) != (None, None, None, None):
+            entry[2].append(Inputs(reach, impact, confidence, effort))
+    lane = [_NowItem(n, t, combine(inputs).rice) for n, t, inputs in rows.values()]
+    lane.sort(key=lambda i: (i.rice is None, -(i.rice or 0), i.number))
+    return lane
 
 
 @dataclass
@@ -59,7 +152,8 @@ class _Change:
     # per field: (value before the window's first change to it, value after its last change)
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
-    def add(self, entry: AuditEntry) -> None:
+    def add(self, entry: Any) -> None:
+        """One audit row (object_ref, object_kind, object_id, action, before, after)."""
         self.actions.append(entry.action)
         before, after = entry.before or {}, entry.after or {}
         self.first_before = self.first_before or before
@@ -76,7 +170,7 @@ class _Change:
                 self.fields[key] = (old, value)
 
 
-def _changes(entries: Iterable[AuditEntry]) -> dict[str, _Change]:
+def _changes(entries: Iterable[Any]) -> dict[str, _Change]:
     out: dict[str, _Change] = {}
     for entry in entries:
         if entry.action == "vote":
@@ -91,20 +185,16 @@ def _changes(entries: Iterable[AuditEntry]) -> dict[str, _Change]:
 
 
 def _titles(session: UnitOfWork, changes: dict[str, _Change]) -> dict[tuple[str, int], str]:
-    """Current titles in one query per kind (an edited title shows as it is now)."""
+    """Current titles, one query per kind (an edited title shows as it is now)."""
     out: dict[tuple[str, int], str] = {}
     by_kind: dict[str, list[int]] = {}
     for change in changes.values():
         by_kind.setdefault(change.kind, []).append(change.object_id)
     for kind, ids in by_kind.items():
-        model = MODELS.get(kind)
-        if model is None:
+        if kind not in _TITLES:
             continue
-        column = getattr(model, TITLE[kind])
         for start in range(0, len(ids), 500):
-            rows = session.execute(
-                select(model.id, column).where(model.id.in_(ids[start : start + 500]))
-            ).all()
+            rows = session.execute(_TITLES[kind], {"ids": ids[start : start + 500]})
             out.update({(kind, i): t for i, t in rows})
     return out
 
@@ -132,16 +222,9 @@ def build(
     tz: str,
 ) -> Reply:
     """The digest of one channel for (since, now]. Read-only."""
-    entries = session.execute(
-        select(AuditEntry)
-        .where(
-            AuditEntry.workspace == workspace,
-            AuditEntry.channel == channel,
-            AuditEntry.at > since,
-            AuditEntry.at <= now,
-        )
-        .order_by(AuditEntry.at, AuditEntry.id)
-    ).scalars()
+    params = {"ws": workspace, "ch": channel, "since": since, "now": now}
+    # Plain rows, not ORM objects: a digest only reads, and this is its largest query.
+    entries = session.execute(_AUDIT, params).all()
     changes = _changes(entries)
     titles = _titles(session, changes)
 
@@ -221,34 +304,9 @@ def build(
             if change.answered is not None:
                 put("Questions answered", change, str(change.answered.get("answer") or "")[:80])
 
-    overdue = list(
-        session.execute(
-            select(Question)
-            .where(
-                Question.workspace == workspace,
-                Question.channel == channel,
-                Question.status == "open",
-                Question.due_at.is_not(None),
-                Question.due_at < now,
-            )
-            .order_by(Question.due_at)
-        ).scalars()
-    )
-    actor = Actor(workspace=workspace, channel=channel, user=SYSTEM_USER)
-    now_lane = items.ranked_items(session, actor, lanes=("now",))
-    closing = list(
-        session.execute(
-            select(Poll)
-            .where(
-                Poll.workspace == workspace,
-                Poll.channel == channel,
-                Poll.closed_at.is_(None),
-                Poll.closes_at > now,
-                Poll.closes_at <= now + COMING_WEEK,
-            )
-            .order_by(Poll.closes_at)
-        ).scalars()
-    )
+    overdue = session.execute(_OVERDUE, params).all()
+    now_lane = _now_lane(session, params)
+    closing = session.execute(_CLOSING, params | {"week": now + COMING_WEEK}).all()
 
     changed = sum(len(lines) for lines in sections.values())
     period = f"{day(since, tz)} – {day(now, tz)}"
@@ -276,7 +334,7 @@ def build(
     blocks.append(
         ListBlock(
             tuple(
-                Line(f"I-{i.number}", i.title, f"RICE {format_number(s.rice)}") for i, s in now_lane
+                Line(f"I-{i.number}", i.title, f"RICE {format_number(i.rice)}") for i in now_lane
             ),
             title="Now",
             empty="Nothing in Now.",
@@ -309,7 +367,7 @@ def build(
             "quiet": changed == 0,
             "changes": {k.lower().replace(" ", "_"): v for k, v in data.items() if v},
             "overdue": [{"id": f"Q-{q.number}", "text": q.text, "owner": q.owner} for q in overdue],
-            "now": [{"id": f"I-{i.number}", "title": i.title, "rice": s.rice} for i, s in now_lane],
+            "now": [{"id": f"I-{i.number}", "title": i.title, "rice": i.rice} for i in now_lane],
             "closing": [
                 {"id": f"P-{p.number}", "question": p.question, "closes": p.closes_at.isoformat()}
                 for p in closing

@@ -245,3 +245,17 @@ def test_rows_of_platforms_without_a_sender_are_left_alone(app: App, clock: Fake
     assert deliver(app, {"slack": slack}) == 1
     teams_row = outbox_rows(app, platform="teams")[0]
     assert (teams_row.status, teams_row.claimed_by, teams_row.attempts) == ("pending", None, 0)
+
+
+def test_the_stored_payload_is_reply_to_payload_and_round_trips(chat: Chat) -> None:
+    import json as _json
+
+    from bot.views import reply_from_payload, reply_to_payload
+
+    chat.ok('poll "Ship?" "yes" "no" mode:ranked')
+    chat.ok("item SSO lane:now reach:10 impact:1 confidence:50% effort:1")
+    for line in ("digest", "results P-1", "show P-1"):
+        reply = chat.ok(line)
+        stored = _json.loads(_json.dumps(outbox.payload_of(reply)))
+        assert stored == _json.loads(_json.dumps(reply_to_payload(reply)))
+        assert reply_from_payload(stored) == reply
