@@ -156,6 +156,14 @@ def mount(web_app: web.Application, app: App) -> None:
     if not (settings.slack_signing_secret or settings.slack_app_token):
         log.info("Slack is not configured (SLACK_SIGNING_SECRET / SLACK_APP_TOKEN): not mounted")
         return
+    if not (
+        settings.slack_bot_token or (settings.slack_client_id and settings.slack_client_secret)
+    ):
+        log.error(
+            "Slack is not mounted: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET (installs) next to SLACK_SIGNING_SECRET / SLACK_APP_TOKEN"
+        )
+        return
     runtime = SlackRuntime(app)
     web_app["slack"] = runtime
     if settings.slack_signing_secret:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
+from adapters.bootstrap import build
+from adapters.server import create_web_app
 from bot.context import Actor
+from tests.conftest import make_settings
 from tests.slack.conftest import CHANNEL, SlackServer
 
 
@@ -130,3 +134,35 @@ def test_an_export_comes_back_as_a_code_block_cut_to_fit(slack_server: SlackServ
 
 def actor(user: str = "U0ANA00001", channel: str = CHANNEL) -> Actor:
     return Actor(workspace="slack:T0TEST0001", channel=channel, user=user, platform="slack")
+
+
+def test_an_org_wide_install_is_one_workspace_named_by_the_org(
+    slack_server: SlackServer,
+) -> None:
+    slack_server.post_command("decide Org-wide rule", enterprise="E0ORG00001")
+    slack_server.fake.wait_for_sync("chat.postMessage")
+    slack_server.settle()
+    org = Actor(workspace="slack:E0ORG00001", channel=CHANNEL, user="U0X", platform="slack")
+    listed = slack_server.app.engine.handle(org, "decisions")
+    assert [d["title"] for d in listed.data["decisions"]] == ["Org-wide rule"]
+    assert slack_server.app.engine.handle(actor(), "decisions").data["decisions"] == []
+
+
+def test_where_the_bot_cannot_post_the_reply_goes_through_the_response_url(
+    slack_server: SlackServer,
+) -> None:
+    slack_server.fake.fail_next("chat.postMessage", status=200, error="not_in_channel")
+    slack_server.post_command("decide Said in a channel Align is not in")
+    (answer,) = slack_server.fake.wait_for_responses_sync()
+    assert answer.body["response_type"] == "in_channel"
+    assert "Said in a channel Align is not in" in str(answer.body["blocks"])
+
+
+def test_without_a_token_slack_is_not_mounted(sqlite_url: str) -> None:
+    app = build(make_settings(sqlite_url, SLACK_SIGNING_SECRET="secret-but-no-token"))
+    try:
+        web_app = asyncio.run(create_web_app(app))
+        assert "slack" not in web_app
+        assert "/slack/events" not in {r.canonical for r in web_app.router.resources()}
+    finally:
+        app.db.dispose()
