@@ -1,0 +1,452 @@
+"""Benchmark: `align serve`'s Slack endpoint against a bare Bolt app, under signed slash commands.
+
+Run with ``python -m bench.bench_slack`` (``--quick`` for a short run, ``--profile`` to print
+where the Align server process spends its time).
+
+Two servers, each in its own process so the load generator shares neither their event loop nor
+their GIL, are measured in one run under the same load:
+
+* ``align``: our real aiohttp app from ``adapters.server.create_web_app`` (every mount: Slack,
+  runtime), on SQLite in a temporary directory, single-workspace (a bot token);
+* ``bare-bolt``: a Bolt ``AsyncApp`` whose ``/align`` handler only acks — the floor any Bolt
+  app pays for signature checks, parsing and dispatch.
+
+Both talk to a ``FakeSlackApi`` (a third process) for the Web API. The load is signed slash
+commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0.0.1:
+
+(a) throughput at saturation: a closed loop with 20 requests in flight for N seconds;
+(b) ack latency at an offered 50 requests per second: an open loop that fires on a fixed
+    schedule whether or not earlier requests were answered, as Slack does; latency is measured
+    from each request's scheduled time, so a stalled server cannot hide its queue.
+
+Targets: align/bare-bolt throughput ratio at least 0.6; align p99 under 100 ms at 50 req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-T0TEST0001-U0BOT00001-bench"
+TEAM_ID = "T0TEST0001"
+CHANNEL_ID = "C0BENCH001"
+IN_FLIGHT = 20
+RATE = 50.0
+TARGET_RATIO = 0.6
+TARGET_P99_MS = 100.0
+START_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 10.0
+DRAIN_TIMEOUT = 120.0
+
+
+# --------------------------------------------------------------------------------------------
+# Server processes
+# --------------------------------------------------------------------------------------------
+
+
+def _serve_fake(conn: Connection) -> None:
+    """The fake Web API. Answers "count" with how many replies (chat.post*, response_url) it
+    has received so far, "methods" with the calls per Web API method; "stop" ends it."""
+    from tests.fakes import FakeSlackApi
+
+    async def main() -> None:
+        async with FakeSlackApi(team_id=TEAM_ID) as fake:
+            conn.send(fake.url)
+            loop = asyncio.get_running_loop()
+            while (word := await loop.run_in_executor(None, conn.recv)) != "stop":
+                calls = fake.calls
+                if word == "methods":
+                    methods = Counter(c.method for c in calls)
+                    methods["response_url"] = len(fake.responses)
+                    conn.send(dict(methods))
+                    continue
+                replies = [c for c in calls if c.method.startswith("chat.post")]
+                conn.send(len(replies) + len(fake.responses))
+
+    asyncio.run(main())
+
+
+def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Connection) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        asyncio.run(_serve_app_async(kind, workdir, fake_url, conn))
+    finally:
+        if profiler is not None:
+            import io
+            import pstats
+
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+            stats.print_stats(35)
+            print(f"\n--- profile of the {kind} server process (main thread) ---", file=sys.stderr)
+            print(out.getvalue(), file=sys.stderr)
+
+
+async def _serve_app_async(kind: str, workdir: str, fake_url: str, conn: Connection) -> None:
+    from aiohttp import web
+
+    if kind == "align":
+        from adapters.bootstrap import build
+        from adapters.server import create_web_app
+        from adapters.settings import Settings
+
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            ALIGN_DATABASE_URL=f"sqlite:///{workdir}/align.db",
+            ALIGN_SECRET="bench-secret",
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_API_URL=fake_url,
+        )
+        app = build(settings)
+        web_app = await create_web_app(app)
+    else:
+        from slack_bolt.async_app import AsyncAck, AsyncApp
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        bolt = AsyncApp(
+            signing_secret=SIGNING_SECRET,
+            client=AsyncWebClient(token=BOT_TOKEN, base_url=fake_url),
+        )
+
+        @bolt.command("/align")
+        async def ack_only(ack: AsyncAck) -> None:
+            await ack()
+
+        web_app = bolt.web_app(path="/slack/events")
+
+    runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    conn.send(int(runner.addresses[0][1]))
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the stop word
+    await runner.cleanup()
+
+
+@dataclass
+class Child:
+    process: mp.process.BaseProcess
+    conn: Connection
+    address: str | int
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def ask(self, word: str) -> object:
+        self.conn.send(word)
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send("stop")
+        self.process.join(30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+
+def _spawn(target: Callable[..., None], *args: object) -> Child:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=target, args=(*args, child), daemon=True)
+    process.start()
+    if not parent.poll(START_TIMEOUT):
+        process.terminate()
+        raise RuntimeError(f"{target.__name__} did not start within {START_TIMEOUT}s")
+    return Child(process, parent, parent.recv())
+
+
+# --------------------------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------------------------
+
+
+def _command(i: int, fake_root: str) -> bytes:
+    text = f"ask Should we ship the bench feature {i} first?" if i % 2 == 0 else "decisions"
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "team_domain": "bench",
+            "channel_id": CHANNEL_ID,
+            "channel_name": "bench",
+            "user_id": f"U0USER{i % 7:04d}",
+            "user_name": f"user{i % 7}",
+            "command": "/align",
+            "text": text,
+            "api_app_id": "A0APP00001",
+            "is_enterprise_install": "false",
+            "response_url": f"{fake_root}response/bench-{i}",
+            "trigger_id": f"{i}.1761091294307.bench",
+        }
+    ).encode()
+
+
+@dataclass
+class Load:
+    url: str
+    fake_root: str
+    session: aiohttp.ClientSession
+    counter: int = 0
+    ok: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    async def send(self) -> bool:
+        from tests.fakes import sign_slack_request
+
+        i = self.counter
+        self.counter += 1
+        body = _command(i, self.fake_root)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            **sign_slack_request(SIGNING_SECRET, body),
+        }
+        try:
+            async with self.session.post(self.url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status == 200:
+                    self.ok += 1
+                    return True
+                self.errors.append(f"HTTP {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.errors.append(type(exc).__name__)
+        return False
+
+
+async def closed_loop(load: Load, seconds: float, in_flight: int = IN_FLIGHT) -> float:
+    """Requests per second with `in_flight` workers each sending as soon as its last returned."""
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            if await load.send():
+                done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return done / (time.perf_counter() - start)
+
+
+async def open_loop(load: Load, seconds: float, rate: float = RATE) -> list[float]:
+    """Latencies (s) of requests fired every 1/rate s, measured from their scheduled time."""
+    loop = asyncio.get_running_loop()
+    count = int(seconds * rate)
+    start = loop.time() + 0.05
+    latencies: list[float] = []
+
+    async def one(scheduled: float) -> None:
+        if await load.send():
+            latencies.append(loop.time() - scheduled)
+
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + 5)
+    return latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class Figures:
+    name: str
+    throughput: float
+    completed: float | None
+    cpu_ms: float | None
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    answered: int
+    offered: int
+    errors: list[str]
+
+
+async def drain(load: Load, fake: Child, timeout: float = DRAIN_TIMEOUT) -> float | None:
+    """Wait until the fake has received a reply for every acked command; the time it took, or
+    None if the server's backlog did not clear within `timeout`."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < timeout:
+        replies = int(await loop.run_in_executor(None, fake.ask, "count"))  # type: ignore[arg-type]
+        if replies >= load.ok:
+            return loop.time() - start
+        await asyncio.sleep(0.05)
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and all its threads (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    name: str, server: Child, fake: Child, seconds: float, *, replies: bool
+) -> Figures:
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=0)
+    fake_root = str(fake.address).removesuffix("api/")
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        port = int(server.address)  # type: ignore[call-overload]
+        load = Load(f"http://127.0.0.1:{port}/slack/events", fake_root, session)
+        if not await load.send():
+            raise RuntimeError(f"{name}: a first slash command failed: {load.errors}")
+        await closed_loop(load, min(1.0, seconds / 3))  # warm-up: connections, caches
+        if replies:
+            await drain(load, fake)
+        load.errors.clear()
+        before = load.ok
+        started = time.perf_counter()
+        cpu_before = cpu_seconds(server.pid)
+        throughput = await closed_loop(load, seconds)
+        completed: float | None = None
+        if replies:
+            waited = await drain(load, fake)
+            if waited is not None:
+                completed = (load.ok - before) / (time.perf_counter() - started)
+        cpu_after = cpu_seconds(server.pid)
+        cpu_ms = None
+        if cpu_before is not None and cpu_after is not None and load.ok > before:
+            cpu_ms = (cpu_after - cpu_before) * 1000 / (load.ok - before)
+        offered = int(seconds * RATE)
+        latencies = await open_loop(load, seconds)
+        if replies:
+            await drain(load, fake)
+    return Figures(
+        name=name,
+        throughput=throughput,
+        completed=completed,
+        cpu_ms=cpu_ms,
+        p50_ms=_percentile(latencies, 0.50) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+        max_ms=max(latencies, default=float("nan")) * 1000,
+        answered=len(latencies),
+        offered=offered,
+        errors=load.errors,
+    )
+
+
+def _stored_questions(workdir: str) -> int | None:
+    path = Path(workdir) / "align.db"
+    if not path.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM questions").fetchone()[0])
+        except sqlite3.Error:
+            return None
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def _report(f: Figures) -> None:
+    errors = f"; {len(f.errors)} errors {sorted(set(f.errors))}" if f.errors else ""
+    print(
+        f"{f.name:>10}: acks {f.throughput:7.1f} req/s at {IN_FLIGHT} in flight | "
+        f"at {RATE:.0f} req/s offered: p50 {f.p50_ms:5.1f} ms, p99 {f.p99_ms:5.1f} ms, "
+        f"max {f.max_ms:6.1f} ms ({f.answered}/{f.offered} acked){errors}"
+    )
+    if f.cpu_ms is not None:
+        print(f"{'':>10}  server CPU per command: {f.cpu_ms:5.2f} ms (all its threads)")
+    if f.completed is not None:
+        print(f"{'':>10}  replies delivered (ack to last reply): {f.completed:7.1f} commands/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
+    parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+
+    results: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
+        fake = _spawn(_serve_fake)
+        fake_url = str(fake.address)
+        try:
+            for kind in ("bare-bolt", "align"):
+                profile = args.profile and kind == "align"
+                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
+                try:
+                    results[kind] = asyncio.run(
+                        measure(kind, server, fake, seconds, replies=kind == "align")
+                    )
+                finally:
+                    server.stop()
+            methods = fake.ask("methods")
+        finally:
+            fake.stop()
+        stored = _stored_questions(workdir)
+
+    print(
+        f"Slack endpoint benchmark: {seconds:.0f} s per phase, half `ask` (write) / half "
+        f"`decisions` (read), signed slash commands on 127.0.0.1, SQLite"
+    )
+    for figures in results.values():
+        _report(figures)
+    align, bare = results["align"], results["bare-bolt"]
+    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
+    if stored is not None:
+        print(f"align stored {stored} questions")
+    print(f"Web API calls align made (the fake's count): {methods}")
+    ok_ratio = ratio >= TARGET_RATIO
+    ok_p99 = align.p99_ms < TARGET_P99_MS and align.answered == align.offered
+    print(
+        f"throughput ratio align/bare-bolt: {ratio:.2f} (target >= {TARGET_RATIO}) "
+        f"{'OK' if ok_ratio else 'MISSED'}"
+    )
+    print(
+        f"align p99 at {RATE:.0f} req/s: {align.p99_ms:.1f} ms (target < {TARGET_P99_MS:.0f} ms) "
+        f"{'OK' if ok_p99 else 'MISSED'}"
+    )
+    return 0 if ok_ratio and ok_p99 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
