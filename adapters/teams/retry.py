@@ -49,7 +49,7 @@ class RetryPolicy:
 
     attempts: int = 4
     base_delay: float = 1.0
-    max_delay: float = 30.0
+    max_delay: float = 10.0  # a turn should answer within Teams' ~15 s; the rest is logged
     sleep: Sleep = field(default=asyncio.sleep)
 
     def delay(self, attempt: int, exc: BaseException) -> float:

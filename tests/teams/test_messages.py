@@ -142,3 +142,48 @@ def test_works_in_a_personal_chat_without_a_mention(sqlite_url: str, clock: Fake
         assert "Q-1" in texts_of(card_of(reply.activity))[0]
 
     run(sqlite_url, clock, scenario)
+
+
+def test_the_bot_framework_emulator_works_without_tenant_or_aad_ids(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    """The Emulator sends no channelData, tenant or AAD ids: its own ids stand in."""
+
+    async def scenario(server: TeamsServer) -> None:
+        activity = {
+            "type": "message",
+            "id": "emu-1",
+            "channelId": "emulator",
+            "serviceUrl": server.service_url,
+            "from": {"id": "emulator-user", "name": "User"},
+            "recipient": {"id": "emulator-bot", "name": "Bot"},
+            "conversation": {"id": "emulator-conversation|livechat"},
+            "text": "item SSO login lane:now",
+            "textFormat": "plain",
+        }
+        assert await server.post(activity) == 201
+        [reply] = server.connector.sent_of("reply")
+        assert "I-1" in texts_of(card_of(reply.activity))[0]
+        with server.app.db.uow() as session:
+            ref = session.get(ConversationRef, ("teams:emulator", "emulator-conversation|livechat"))
+            assert ref is not None
+
+    run(sqlite_url, clock, scenario)
+
+
+def test_installing_the_app_stores_the_conversation_reference(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    async def scenario(server: TeamsServer) -> None:
+        from tests.teams.harness import message
+
+        activity = message("", service_url=server.service_url, mention_bot=False)
+        activity.update(type="installationUpdate", action="add")
+        activity["conversation"]["id"] = CHANNEL
+        del activity["text"]
+        assert await server.post(activity) in (200, 201)
+        with server.app.db.uow() as session:
+            assert session.get(ConversationRef, (WORKSPACE, CHANNEL)) is not None
+        assert server.connector.sent == []  # installing says nothing by itself
+
+    run(sqlite_url, clock, scenario)
