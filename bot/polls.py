@@ -475,6 +475,7 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
         reply.text = f"{verb} your vote on P-{poll.number}: {describe_ballot(poll, choice)}"
         reply.data["voted"] = describe_ballot(poll, choice)
     reply.data["vote"] = {"changed": changed}
+    reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
 
 
@@ -886,6 +887,7 @@ def cmd_close(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
     if "decision" in res:
         reply.data["decision"] = res["decision"]
+    reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
 
 
