@@ -176,7 +176,7 @@ def oauth_settings(app: App) -> AsyncOAuthSettings | None:
     store = installation_store(app)
     if store is None:
         return None
-    return AsyncOAuthSettings(
+    settings = AsyncOAuthSettings(
         client_id=app.settings.slack_client_id,
         client_secret=app.settings.slack_client_secret,
         scopes=list(BOT_SCOPES),
@@ -189,6 +189,11 @@ def oauth_settings(app: App) -> AsyncOAuthSettings | None:
         state_expiration_seconds=STATE_EXPIRATION_SECONDS,
         logger=log,
     )
+    # Bolt looks the token up in the store on every request, then calls auth.test with it unless
+    # it has seen that token before. Caching by token is safe: an uninstalled workspace has no
+    # token left to look up, and a reinstall brings a new one.
+    settings.authorize.cache_enabled = True  # type: ignore[attr-defined]
+    return settings
 
 
 __all__ = [

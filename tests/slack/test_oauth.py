@@ -284,6 +284,13 @@ def test_oauth_redirect_saves_the_install_and_its_token_authorises_commands(
         listed = server.app.engine.handle(actor, "decisions")
         assert "Ship the EU launch first" in json.dumps(listed.data)
 
+        # The token is checked with Slack (auth.test) once, not on every command.
+        checks = len(slack.calls_to("auth.test"))
+        status, _ = await server.command("decisions", team=slack.team_id)
+        assert status == 200
+        await slack.wait_for("chat.postMessage", 2)
+        assert len(slack.calls_to("auth.test")) == checks
+
     run(db_url, clock, scenario)
 
 
