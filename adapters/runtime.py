@@ -15,8 +15,9 @@ The `Dispatcher` delivers outbox rows (see `bot/outbox.py` for the claim → sen
   least once with that key: a process killed after a send and before its mark resends the row once
   after the lease expires, with the same key.
 
-Platform packages register their senders in `web_app["senders"]` from their own `mount`;
-`mount` here collects them at startup (whatever the mount order) and adds the webhook sender.
+Platform packages register their senders in `web_app["senders"]` from their own `mount`
+(`web_app.setdefault("senders", {})["slack"] = SlackSender(...)`); the dispatcher reads that dict
+whenever it claims, so the mount order does not matter, and `mount` adds the webhook sender.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from aiohttp import web
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
 from bot import outbox, schedules
+from bot.clock import FakeClock
 from bot.views import reply_from_payload
 
 log = logging.getLogger("align.runtime")
@@ -201,6 +203,7 @@ class Runtime:
         self.app = app
         self.dispatcher = Dispatcher(app, senders, **dispatcher)
         self._scheduler: Any = None
+        self._catch_up: asyncio.Task[None] | None = None
         self._ticking = asyncio.Lock()
         self._dispatching = asyncio.Lock()
 
@@ -224,7 +227,9 @@ class Runtime:
         except Exception:
             log.exception("background job failed; it runs again at the next wake-up")
 
-    def start(self, *, tick_seconds: int = TICK_SECONDS, dispatch_seconds: int = DISPATCH_SECONDS):
+    def start(
+        self, *, tick_seconds: int = TICK_SECONDS, dispatch_seconds: int = DISPATCH_SECONDS
+    ) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(timezone="UTC")
@@ -236,42 +241,55 @@ class Runtime:
         scheduler.start()
         self._scheduler = scheduler
         # Catch up at once on start: a run missed while the process was down goes out now.
-        asyncio.get_running_loop().create_task(self._safe(self.tick_and_dispatch))
+        self._catch_up = asyncio.get_running_loop().create_task(self._safe(self.tick_and_dispatch))
 
-    def stop(self) -> None:
+    async def aclose(self) -> None:
+        """Stop waking up, and let a tick or delivery in flight finish (its rows stay leased
+        otherwise until the lease runs out)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._catch_up is not None:
+            await asyncio.gather(self._catch_up, return_exceptions=True)
+            self._catch_up = None
+        async with self._ticking, self._dispatching:
+            pass
+
+
+RUNTIME_KEY = "align_runtime"
 
 
 def mount(web_app: web.Application, app: App) -> None:
-    """Start the scheduler and the dispatcher with the server, stop them with it."""
+    """Start the scheduler and the dispatcher with the server, stop them with it.
 
-    running: list[Runtime] = []
+    The runtime is kept at `web_app["align_runtime"]`. With an injected FakeClock (tests) nothing
+    wakes by itself — real-time intervals mean nothing to a fake clock, and a background
+    dispatcher would race the test's own — so tests drive `await runtime.tick_and_dispatch()`.
+    """
+    # Created now, before the app is frozen; platform mounts add their senders to this same
+    # dict in any order, and the dispatcher reads it when it claims.
+    senders: dict[str, Sender] = web_app.setdefault("senders", {})
+    runtime = Runtime(app, senders)
+    web_app[RUNTIME_KEY] = runtime
 
     async def on_startup(web_app: web.Application) -> None:
         from adapters.webhook_sender import WebhookSender
 
-        senders: dict[str, Sender] = web_app["senders"]
         if "webhook" not in senders:
             senders["webhook"] = WebhookSender(app.engine.deps.secret)
-        runtime = Runtime(app, senders)
-        running.append(runtime)
-        runtime.start()
-        log.info("scheduler and outbox dispatcher started for %s", ", ".join(sorted(senders)))
+        if not isinstance(app.clock, FakeClock):
+            runtime.start()
+            log.info("scheduler and dispatcher started for %s", ", ".join(sorted(senders)))
 
     async def on_cleanup(web_app: web.Application) -> None:
-        while running:
-            running.pop().stop()
-        for sender in web_app["senders"].values():
+        await runtime.aclose()
+        for sender in senders.values():
             close = getattr(sender, "aclose", None)
             if close is not None:
                 await close()
 
-    # Created now, before the app is frozen; platform mounts add to it in any order.
-    web_app.setdefault("senders", {})
     web_app.on_startup.append(on_startup)
     web_app.on_cleanup.append(on_cleanup)
 
 
-__all__ = ["PACING", "Dispatcher", "Runtime", "mount"]
+__all__ = ["PACING", "RUNTIME_KEY", "Dispatcher", "Runtime", "mount"]
