@@ -11,6 +11,7 @@ Events API retries are answered once: a middleware claims each `event_id` in `pr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -142,8 +143,6 @@ class SlackRuntime:
 
 
 async def _wait(coro: Any, timeout: float) -> None:
-    import asyncio
-
     try:
         await asyncio.wait_for(coro, timeout)
     except TimeoutError:
