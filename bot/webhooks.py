@@ -58,12 +58,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_internal(host: str) -> bool:
+    """An IP literal on a private, link-local (cloud metadata) or reserved network. Names are not
+    resolved here; loopback stays allowed for local tools and tests."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_loopback and (
+        address.is_private or address.is_link_local or address.is_reserved
+    )
+
+
 def check_url(url: str) -> str:
     """https only; plain http only to this machine (tests and local tools)."""
     parts = urlsplit(url.strip().strip("<>"))
     host = parts.hostname or ""
     if not host:
         raise UsageError("Give a full URL like https://example.com/hook.", verb="webhook")
+    if _is_internal(host):
+        raise UsageError(
+            "Webhooks cannot point at private or link-local addresses.", verb="webhook"
+        )
     if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
         return parts.geturl()
     raise UsageError(

@@ -142,6 +142,8 @@ def test_webhook_add_list_remove_and_refusals(chat: Chat, app: App) -> None:
     assert [w["id"] for w in chat.ok("webhook list").data["webhooks"]] == [1, 2]
     assert "https" in (chat.fails("webhook add http://example.com/hook").error or "")
     assert chat.fails("webhook add ftp://127.0.0.1/x").usage
+    assert "private" in (chat.fails("webhook add https://169.254.169.254/x").error or "")
+    assert "private" in (chat.fails("webhook add https://10.0.0.8/x").error or "")
     assert "events" in (chat.fails("webhook add https://a.example events:votes").error or "")
     chat.ok("webhook remove 1")
     assert [w["id"] for w in chat.ok("webhook list").data["webhooks"]] == [2]
