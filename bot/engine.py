@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +26,7 @@ from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 from storage.models import PollMessage
 
 log = logging.getLogger("align.engine")
+SEEN_EVERY = timedelta(minutes=10)
 
 Handler = Callable[[Deps, Actor, Command], Reply]
 
@@ -33,6 +36,8 @@ class Engine:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self._seen_at: dict[tuple[str, str, str], datetime] = {}
+        self._seen_lock = threading.Lock()
         self.handlers: dict[str, Handler] = {
             "help": cmd_help,
             "decide": decisions.cmd_decide,
@@ -153,8 +158,17 @@ class Engine:
         return [(c, m) for c, m in rows]
 
     def _remember(self, actor: Actor) -> None:
+        """Note the person as a member of the channel, at most once per SEEN_EVERY per process:
+        a write per command would make every read command take the write lock."""
+        key = (actor.workspace, actor.channel, actor.user)
+        now = self.deps.clock.now()
+        with self._seen_lock:
+            last = self._seen_at.get(key)
+            if last is not None and timedelta(0) <= now - last < SEEN_EVERY:
+                return
+            self._seen_at[key] = now
         with self.deps.db.uow() as session:
-            seen(session, actor, self.deps.clock.now())
+            seen(session, actor, now)
 
     @staticmethod
     def error_reply(exc: AlignError, verb: str | None) -> Reply:

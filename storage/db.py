@@ -8,8 +8,9 @@ waiting), and a busy timeout makes the waiting patient.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -81,11 +82,18 @@ class Database:
                 hide_parameters=True,
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local_writer: AbstractContextManager[Any] = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def uow(self) -> Iterator[Session]:
-        """A transaction: everything in the block is committed together or not at all."""
-        with self._sessions() as session, session.begin():
+        """A transaction: everything in the block is committed together or not at all.
+
+        On SQLite the process's own transactions queue on a lock instead of on SQLite's busy
+        handler, which retries by sleeping (up to 100 ms a time) and so starves a busy server;
+        other processes still wait through the busy timeout."""
+        with self._local_writer, self._sessions() as session, session.begin():
             yield session
 
     def next_number(self, session: Session, workspace: str, kind: str) -> int:
