@@ -7,6 +7,7 @@ server errors. The outbox sender leaves both to the dispatcher, which owns backo
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -27,11 +28,20 @@ def retry_handlers(*, interactive: bool = True) -> list[AsyncRetryHandler]:
 
 
 def web_client(
-    settings: Settings, *, token: str | None = None, interactive: bool = True
+    settings: Settings,
+    *,
+    token: str | None = None,
+    interactive: bool = True,
+    session: aiohttp.ClientSession | None = None,
 ) -> AsyncWebClient:
-    """An AsyncWebClient on SLACK_API_URL (tests point it at the fake)."""
+    """An AsyncWebClient on SLACK_API_URL (tests point it at the fake).
+
+    Pass the server's shared `session`: without one, slack-sdk opens a new connection pool, and
+    a new TCP (and TLS) connection, for every single call.
+    """
     return AsyncWebClient(
         token=token or None,
         base_url=settings.slack_api_url,
         retry_handlers=retry_handlers(interactive=interactive),
+        session=session,
     )

@@ -59,8 +59,10 @@ class SlackSender:
         *,
         installation_store: AsyncInstallationStore | None = None,
         live: LivePolls | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.app = app
+        self.session = session
         self.installation_store = installation_store
         self.live = live
         self._clients: dict[str, AsyncWebClient] = {}
@@ -80,7 +82,9 @@ class SlackSender:
             raise DeliveryError(f"no Slack token for {workspace}", permanent=True)
         client = self._clients.get(token)
         if client is None:
-            client = web_client(self.app.settings, token=token, interactive=False)
+            client = web_client(
+                self.app.settings, token=token, interactive=False, session=self.session
+            )
             self._clients[token] = client
         return client
 

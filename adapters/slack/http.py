@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -46,13 +47,15 @@ def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
     return oauth_settings(app)
 
 
-def build_bolt(app: App) -> AsyncApp:
+def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> AsyncApp:
     """The Bolt app: OAuth installs when configured, else the one bot token."""
     settings = app.settings
     oauth = _oauth_settings(app)
     return AsyncApp(
         signing_secret=settings.slack_signing_secret or "",
-        client=web_client(settings, token=None if oauth else settings.slack_bot_token),
+        client=web_client(
+            settings, token=None if oauth else settings.slack_bot_token, session=session
+        ),
         oauth_settings=oauth,
         process_before_response=False,
         # With only an app token (Socket Mode), requests are not signed; Bolt skips the check.
@@ -72,12 +75,18 @@ class SlackRuntime:
         if self.directory is None:
             self.directory = SlackDirectory(fallback=previous)
             app.engine.deps.directory = self.directory
-        self.bolt = build_bolt(app)
+        # One connection pool for every Web API call (Bolt's per-request clients share it);
+        # created here, inside the server's running loop, and closed with the server.
+        self.session = aiohttp.ClientSession()
+        self.bolt = build_bolt(app, session=self.session)
         self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
         self.bolt.middleware(self._dedupe_events)
         self.bot.register()
         self.sender = SlackSender(
-            app, installation_store=self.bolt.installation_store, live=self.bot.live
+            app,
+            installation_store=self.bolt.installation_store,
+            live=self.bot.live,
+            session=self.session,
         )
         self.socket: AsyncSocketModeHandler | None = None
 
@@ -140,6 +149,7 @@ class SlackRuntime:
             await _wait(self.workers.idle(), SHUTDOWN_GRACE)
         finally:
             self.workers.close()
+            await self.session.close()
 
 
 async def _wait(coro: Any, timeout: float) -> None:

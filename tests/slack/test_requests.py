@@ -44,7 +44,8 @@ def test_a_stale_signature_is_refused_and_nothing_is_stored(slack_server: SlackS
     assert slack_server.fake.calls == []  # not even users.info: nothing ran
 
 
-def test_an_event_retried_by_slack_is_handled_once(slack_server: SlackServer) -> None:
+def test_an_event_retried_by_slack_is_handled_once(slack_server_any_db: SlackServer) -> None:
+    slack_server = slack_server_any_db
     event = {"type": "app_home_opened", "user": USER, "channel": "D0HOME0001", "tab": "home"}
     first = slack_server.post_event(event, event_id="Ev0RETRY001")
     assert first.status_code == 200
