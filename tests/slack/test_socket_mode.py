@@ -17,6 +17,10 @@ from aiohttp import WSMsgType, web
 from bot.clock import FakeClock
 from tests.slack.conftest import CHANNEL, USER, running_slack_server
 
+# `align serve` sets web_app["socket_mode"] before it starts the app; these tests flip it on a
+# running one, which aiohttp merely frowns upon.
+pytestmark = pytest.mark.filterwarnings("ignore:Changing state of started:DeprecationWarning")
+
 
 class SocketEndpoint:
     """Slack's side of one Socket Mode connection: says hello, sends envelopes, reads acks."""
