@@ -168,3 +168,22 @@ def test_closing_a_poll_updates_its_message_and_removes_the_buttons(
     final = slack_server.fake.calls_to("chat.update")[-1].args["blocks"]
     assert _buttons(final) == []
     assert "closed" in _text(final)
+
+
+def test_a_typed_vote_is_confirmed_privately_and_updates_the_poll_message(
+    slack_server: SlackServer,
+) -> None:
+    slack_server.post_command('poll "Tea or coffee?" "Tea" "Coffee"')
+    slack_server.fake.wait_for_sync("chat.postMessage")
+    slack_server.settle()
+    slack_server.post_command("vote P-1 coffee", user="U0BEN00001")
+    (receipt,) = slack_server.fake.wait_for_responses_sync()
+    assert receipt.body["response_type"] == "ephemeral"
+    assert "Recorded your vote on P-1: Coffee" in receipt.body["text"]
+    (update,) = slack_server.fake.wait_for_sync("chat.update")
+    where = Actor(
+        workspace=f"slack:{slack_server.team}", channel=CHANNEL, user="", platform="slack"
+    )
+    assert slack_server.app.engine.poll_messages(where, "P-1") == [(CHANNEL, update.args["ts"])]
+    assert "*1*  2. Coffee" in _text(update.args["blocks"])
+    assert len(slack_server.fake.calls_to("chat.postMessage")) == 1  # no second poll message
