@@ -51,6 +51,7 @@ METHODS = ("schulze", "borda", "irv")
 MIN_OPTIONS, MAX_OPTIONS = 2, 25
 MAX_OPTION_TEXT = 150
 MAX_BUDGET = 1000
+ANONYMOUS_LOCK_SPACE = 0x416C6E  # an advisory-lock namespace of our own
 
 
 # ---------------------------------------------------------------- creating
@@ -420,6 +421,13 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
         now = deps.clock.now()
         poll = _load_for_vote(session, actor, ref)
         _ensure_open(session, actor, poll, now)
+        if poll.anonymous and deps.db.dialect == "postgresql":
+            # Anonymous votes rewrite all the poll's ballots (`_scatter_ballots`): one at a time
+            # per poll, or two rewrites would deadlock on each other's rows.
+            session.execute(
+                sql("SELECT pg_advisory_xact_lock(:space, :poll)"),
+                {"space": ANONYMOUS_LOCK_SPACE, "poll": poll.id},
+            )
         key = voter_key(deps, poll, actor.user)
         mine = (Ballot.poll_id == poll.id, Ballot.voter_key == key)
         # A count, not the ballot's id: nothing a log shows here identifies the ballot.
@@ -448,6 +456,8 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
                 sql("UPDATE ballots SET rowid = :rowid WHERE poll_id = :poll AND voter_key = :key"),
                 {"rowid": secrets.randbits(62), "poll": poll.id, "key": key},
             )
+        if poll.anonymous and deps.db.dialect == "postgresql":
+            _scatter_ballots(session, poll.id)
         _upsert(
             deps,
             session,
@@ -477,6 +487,24 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
     reply.data["vote"] = {"changed": changed}
     reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
+
+
+def _scatter_ballots(session: UnitOfWork, poll_id: int) -> None:
+    """Rewrite an anonymous poll's ballots in random order, in one statement.
+
+    PostgreSQL stamps each row with the transaction that wrote it (`xmin`) and places it
+    physically in write order (`ctid`); both would line the changed ballot up with this vote's
+    participation and audit rows. Rewritten together, every ballot carries the same
+    transaction and a shuffled position, so neither says which ballot is whose."""
+    session.execute(
+        sql(
+            "WITH moved AS (DELETE FROM ballots WHERE poll_id = :poll "
+            "RETURNING id, poll_id, voter_key, choice) "
+            "INSERT INTO ballots (id, poll_id, voter_key, choice) "
+            "SELECT id, poll_id, voter_key, choice FROM moved ORDER BY random()"
+        ),
+        {"poll": poll_id},
+    )
 
 
 def _read_unlogged_choice(session: UnitOfWork, dialect: str, poll_id: int, key: str) -> Any:
