@@ -64,12 +64,15 @@ async def create_web_app(app: App, *, mounts: list[Mount] | None = None) -> web.
 def serve(socket: bool, port: int | None) -> None:
     """Run the Slack and Teams endpoints, the scheduler and the outbox dispatcher."""
     settings = Settings()
-    app = build(settings)
     if not settings.secret:
-        log.warning(
-            "ALIGN_SECRET is not set: anonymous ballots and webhook signatures use a "
-            "key derived from the database URL. Set ALIGN_SECRET in production."
+        # The console's fallback key is derived from the database URL; on a shared server
+        # anyone who knows the URL could recompute who cast an anonymous ballot.
+        raise click.ClickException(
+            "ALIGN_SECRET is not set. Set it to a long random value (for example the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`): it keys anonymous "
+            "ballots and signs webhooks."
         )
+    app = build(settings)
 
     async def main() -> None:
         web_app = await create_web_app(app)
