@@ -36,6 +36,8 @@ test: $(VENV)/.installed-dev lint
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.bench_tally
 	$(BIN)/python -m bench.bench_votes
+	$(BIN)/python -m bench.bench_digest
+	$(BIN)/python -m bench.bench_slack
 
 clean:
 	rm -rf $(VENV) *.egg-info
