@@ -12,6 +12,7 @@ from bot.context import Actor
 from bot.errors import NotFound
 from bot.parser import Ref
 from bot.timeparse import format_local
+from bot.views import Block, Divider, Line, ListBlock, mention
 from storage.db import UnitOfWork, upsert
 from storage.models import AuditEntry, Channel, Decision, Item, Member, Poll, Question
 
@@ -136,3 +137,23 @@ __all__ = [
     "tags_of",
     "when",
 ]
+
+
+def history_view(
+    session: UnitOfWork, kind: str, object_id: int, tz: str, *, hide: tuple[str, ...] = ()
+) -> tuple[list[Block], list[dict[str, Any]]]:
+    """The History part of `show`: the blocks and the JSON, from the object's audit rows.
+    `hide` leaves out actions that must not appear (a poll's individual votes)."""
+    entries = [e for e in history(session, kind, object_id) if e.action not in hide]
+    lines = tuple(Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries)
+    data = [
+        {
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "before": e.before,
+            "after": e.after,
+        }
+        for e in entries
+    ]
+    return [Divider(), ListBlock(lines, title="History")], data

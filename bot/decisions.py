@@ -11,17 +11,15 @@ from bot.common import (
     channel_tz,
     clean_tag,
     day,
-    describe_change,
-    history,
+    history_view,
     load,
     tags_of,
-    when,
 )
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
 from bot.timeparse import parse_since
-from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, DecisionTag, Poll, Question
 
@@ -318,26 +316,8 @@ def view(session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -
             )
         )
     if full:
-        entries = history(session, "decision", decision.id)
-        blocks.append(Divider())
-        blocks.append(
-            ListBlock(
-                tuple(
-                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
-                ),
-                title="History",
-            )
-        )
-        data["history"] = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in entries
-        ]
+        history_blocks, data["history"] = history_view(session, "decision", decision.id, tz)
+        blocks += history_blocks
     return Reply(
         ok=True, kind="decision", text=f"{ref}: {decision.title}", blocks=blocks, data=data
     )

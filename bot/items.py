@@ -10,17 +10,15 @@ from bot.common import (
     audit,
     channel_tz,
     clean_tag,
-    describe_change,
-    history,
+    history_view,
     load,
     tags_of,
-    when,
 )
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
-from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import Item, ItemScore, ItemTag, Poll
 
@@ -390,26 +388,8 @@ def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
                     title="Scores",
                 )
             )
-        entries = history(session, "item", item.id)
-        blocks.append(Divider())
-        blocks.append(
-            ListBlock(
-                tuple(
-                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
-                ),
-                title="History",
-            )
-        )
-        data["history"] = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in entries
-        ]
+        history_blocks, data["history"] = history_view(session, "item", item.id, tz)
+        blocks += history_blocks
     return Reply(ok=True, kind="item", text=f"{ref}: {item.title}", blocks=blocks, data=data)
 
 

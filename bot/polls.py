@@ -21,7 +21,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import decisions, tally
-from bot.common import audit, channel_tz, describe_change, history, load, when
+from bot.common import audit, channel_tz, history_view, load, when
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, Forbidden, NotFound, UsageError
 from bot.parser import Command, Ref, Token, parse_ref
@@ -32,7 +32,6 @@ from bot.views import (
     Bars,
     Button,
     Context,
-    Divider,
     Form,
     FormField,
     Heading,
@@ -744,24 +743,8 @@ def poll_view(
     data["closed"] = closed_on(poll, now) is not None
     data["options"] = [o.text for o in poll.options]
     if full:
-        entries = [e for e in history(session, "poll", poll.id) if e.action != "vote"]
-        blocks.append(Divider())
-        blocks.append(
-            ListBlock(
-                tuple(Line(when(e.at, tz), describe_change(e), mention(e.actor)) for e in entries),
-                title="History",
-            )
-        )
-        data["history"] = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in entries
-        ]
+        history_blocks, data["history"] = history_view(session, "poll", poll.id, tz, hide=("vote",))
+        blocks += history_blocks
     return Reply(
         ok=True, kind="poll", text=f"{ref}: {poll.question}", blocks=blocks, data=data, poll=ref
     )

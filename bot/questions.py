@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import decisions
-from bot.common import audit, channel_tz, describe_change, history, load, when
+from bot.common import audit, channel_tz, history_view, load, when
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
-from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, Question
 
@@ -221,26 +221,8 @@ def view(session: UnitOfWork, actor: Actor, question: Question, *, full: bool) -
             blocks.append(Context(f"Links: decided as D-{decision.number}"))
             data["decision"] = f"D-{decision.number}"
     if full:
-        entries = history(session, "question", question.id)
-        blocks.append(Divider())
-        blocks.append(
-            ListBlock(
-                tuple(
-                    Line(when(e.at, tz), describe_change(e, tz), mention(e.actor)) for e in entries
-                ),
-                title="History",
-            )
-        )
-        data["history"] = [
-            {
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in entries
-        ]
+        history_blocks, data["history"] = history_view(session, "question", question.id, tz)
+        blocks += history_blocks
     return Reply(ok=True, kind="question", text=f"{ref}: {question.text}", blocks=blocks, data=data)
 
 
