@@ -83,13 +83,30 @@ class Chat:
     channel: str = "general"
     user: str = "pm"
 
-    def actor(self, *, user: str | None = None, channel: str | None = None,
-              workspace: str | None = None, is_admin: bool = False) -> Actor:
-        return Actor(workspace=workspace or self.workspace, channel=channel or self.channel,
-                     user=user or self.user, is_admin=is_admin)
+    def actor(
+        self,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        workspace: str | None = None,
+        is_admin: bool = False,
+    ) -> Actor:
+        return Actor(
+            workspace=workspace or self.workspace,
+            channel=channel or self.channel,
+            user=user or self.user,
+            is_admin=is_admin,
+        )
 
-    def say(self, line: str, *, user: str | None = None, channel: str | None = None,
-            workspace: str | None = None, is_admin: bool = False) -> Reply:
+    def say(
+        self,
+        line: str,
+        *,
+        user: str | None = None,
+        channel: str | None = None,
+        workspace: str | None = None,
+        is_admin: bool = False,
+    ) -> Reply:
         actor = self.actor(user=user, channel=channel, workspace=workspace, is_admin=is_admin)
         reply = self.app.engine.handle(actor, line)
         assert reply.kind != "internal", f"internal error for {line!r}: {reply.error}"
