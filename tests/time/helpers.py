@@ -1,23 +1,34 @@
-"""Test doubles for the time tests: a recording Sender (the platform boundary) and shortcuts to
-tick the scheduler and run the dispatcher with the app's FakeClock."""
+"""Test doubles for the time tests: a recording Sender (the platform boundary), shortcuts to
+tick the scheduler and run the dispatcher with the app's FakeClock, and a Teams server with the
+runtime mounted."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import select
 
-from adapters.bootstrap import App
+from adapters import runtime
+from adapters.bootstrap import App, build
 from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.runtime import Dispatcher
+from adapters.server import create_web_app
+from adapters.teams import http as teams_http
 from bot import schedules
 from bot.clock import FakeClock
 from storage.models import OutboxMessage, ScheduleRun
+from tests.conftest import make_settings
+from tests.fakes import FakeBotConnector
+from tests.teams.harness import CHANNEL as TEAMS_CHANNEL
+from tests.teams.harness import TEAM as TEAMS_ROSTER
+from tests.teams.harness import TeamsServer
 
 
 @dataclass
@@ -78,3 +89,29 @@ def runs(app: App, job: str = "digest") -> list[ScheduleRun]:
 
 def rate_limited(retry_after: float) -> DeliveryError:
     return DeliveryError("HTTP 429 ratelimited", retry_after=retry_after)
+
+
+@asynccontextmanager
+async def teams_server_with_runtime(db_url: str, clock: FakeClock) -> AsyncIterator[TeamsServer]:
+    """`tests.teams.harness.teams_server`, plus the runtime mount, as `align serve` has them: the
+    Teams routes and `TeamsSender`, the scheduler tick and the dispatcher (driven by the test
+    through `web_app[runtime.RUNTIME_KEY]`, since the clock is fake)."""
+    async with FakeBotConnector() as connector:
+        connector.members[TEAMS_CHANNEL] = [p.roster_entry() for p in TEAMS_ROSTER]
+        app = build(make_settings(db_url), clock=clock)
+        web_app = await create_web_app(app, mounts=[teams_http.mount, runtime.mount])
+        server = TeamsServer(app, web_app, connector, url="")
+
+        async def no_wait(seconds: float) -> None:
+            server.slept.append(seconds)
+
+        web_app[teams_http.TEAMS].retry.sleep = no_wait
+        runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        server.url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/messages"
+        try:
+            yield server
+        finally:
+            await runner.cleanup()
+            app.db.dispose()
