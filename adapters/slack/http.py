@@ -20,6 +20,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -64,6 +65,21 @@ def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> Asy
     )
 
 
+class _DedupeEvents(AsyncMiddleware):
+    """`SlackRuntime._dedupe_events` as a class middleware. Bolt calls a function middleware
+    through `build_async_required_kwargs`, which builds every injectable argument (say, respond,
+    client, payload views …) for each request, slash commands included; a class gets
+    (req, resp, next) as they are, which keeps that work off every ack."""
+
+    def __init__(self, runtime: SlackRuntime) -> None:
+        self.runtime = runtime
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Any
+    ) -> BoltResponse | None:
+        return await self.runtime._dedupe_events(req.body, req, next)
+
+
 class SlackRuntime:
     """Everything Slack in one running server: Bolt, its listeners, their threads."""
 
@@ -80,7 +96,7 @@ class SlackRuntime:
         self.session = aiohttp.ClientSession()
         self.bolt = build_bolt(app, session=self.session)
         self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
-        self.bolt.middleware(self._dedupe_events)
+        self.bolt.middleware(_DedupeEvents(self))
         self.bot.register()
         self.sender = SlackSender(
             app,
