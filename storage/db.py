@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +85,7 @@ class Database:
         self._local_writer: AbstractContextManager[Any] = (
             threading.RLock() if self.dialect == "sqlite" else nullcontext()
         )
+        self._next_number = _next_number_statement(self.dialect)
 
     @contextmanager
     def uow(self) -> Iterator[Session]:
@@ -102,20 +103,26 @@ class Database:
         One upsert statement: concurrent callers queue on the row lock and each gets its own
         number; a rolled-back transaction gives its number back only because nobody saw it.
         """
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = (
-            dialect_insert(Counter)
-            .values(workspace=workspace, kind=kind, last=1)
-            .on_conflict_do_update(
-                index_elements=[Counter.workspace, Counter.kind],
-                set_={"last": Counter.last + 1},
-            )
-            .returning(Counter.last)
-        )
-        return int(session.execute(stmt).scalar_one())
+        params = {"workspace": workspace, "kind": kind}
+        return int(session.execute(self._next_number, params).scalar_one())
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _next_number_statement(dialect: str) -> Any:
+    """`next_number`'s upsert, built once per database and bound per call: building it took a
+    fifth of the call's time (measured on SQLite), on every `ask`, `decide`, `item` and `poll`."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        dialect_insert(Counter)
+        .values(workspace=bindparam("workspace"), kind=bindparam("kind"), last=1)
+        .on_conflict_do_update(
+            index_elements=[Counter.workspace, Counter.kind],
+            set_={"last": Counter.last + 1},
+        )
+        .returning(Counter.last)
+    )
 
 
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
