@@ -59,6 +59,7 @@ BOT_SCOPES: tuple[str, ...] = (
     "users:read",
     "channels:read",
     "groups:read",
+    "files:write",
 )
 """The bot scopes an install asks for; manifest.yml lists the same (tests/slack/test_manifest.py
 checks both against the Web API methods the Slack adapter calls)."""

@@ -20,9 +20,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
@@ -32,7 +33,7 @@ from adapters.slack.people import People, Person, SlackDirectory
 from adapters.slack.workers import Workers
 from bot import home
 from bot.context import Actor
-from bot.views import Reply
+from bot.views import OutFile, Reply
 
 log = logging.getLogger("align.slack")
 
@@ -46,6 +47,18 @@ def workspace_of(context: AsyncBoltContext) -> str:
     if context.is_enterprise_install and context.enterprise_id:
         return f"slack:{context.enterprise_id}"
     return f"slack:{context.team_id}"
+
+
+def _upload_refused(error: str) -> str:
+    """Why Slack would not take an export, in words a channel member can act on."""
+    if error in ("not_in_channel", "channel_not_found"):
+        return "Align is not a member of this channel (`/invite @Align`, then export again)"
+    if error in ("missing_scope", "not_allowed_token_type", "no_permission"):
+        return (
+            "this install of Align may not upload files (the files:write scope); a workspace "
+            "admin can reinstall the app to grant it"
+        )
+    return f"Slack answered `{error}`"
 
 
 def unescape(text: str) -> str:
@@ -235,8 +248,9 @@ class SlackBot:
     async def deliver(
         self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
     ) -> None:
-        """Show a reply where it belongs: errors, help, exports and vote receipts to the asker only;
-        everything else to the channel, as the bot, so polls can be updated in place."""
+        """Show a reply where it belongs: errors, help and vote receipts to the asker only; exports
+        as a file in the channel; everything else to the channel, as the bot, so polls can be
+        updated in place."""
         if reply.file is not None:
             await self._send_file(reply, actor, client, respond)
             return
@@ -304,25 +318,67 @@ class SlackBot:
     async def _send_file(
         self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
     ) -> None:
-        """An export, to the asker, as a code block cut to fit one message.
+        """An export, as a real file shared in the channel the command was typed in.
 
-        Uploading with files_upload_v2 would need the files:write scope for every install (and
-        the bot in the channel); the full file stays one `align run … export` away.
+        The records are that channel's own, so everyone there may see them. Where Slack will not
+        take the file (the bot is not in the channel, the install predates the files:write
+        scope, any API error) the asker still gets it privately, as a code block cut to fit one
+        message, with the reason the file could not be attached.
         """
         assert reply.file is not None
-        content = blocks.escape(reply.file.content)
+        reason = await self._upload(reply, reply.file, actor, client)
+        if reason is not None:
+            await self._file_as_code_block(reply, reply.file, actor, client, respond, reason)
+
+    async def _upload(
+        self, reply: Reply, file: OutFile, actor: Actor, client: AsyncWebClient
+    ) -> str | None:
+        """files_upload_v2 into the channel; None when shared, else why it was not."""
+        if not file.content:
+            return "the file is empty"
+        kind = file.filename.split("-", 1)[0] or "records"
+        fmt = str(reply.data.get("format") or file.filename.rsplit(".", 1)[-1])
+        try:
+            await client.files_upload_v2(
+                channel=actor.channel,
+                content=file.content.encode("utf-8"),
+                filename=file.filename,
+                title=file.filename,
+                initial_comment=f"Export of this channel's {kind} for <@{actor.user}> ({fmt})",
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "unknown_error")
+            log.info("files_upload_v2 to %s: %s", actor.channel, error)
+            return _upload_refused(error)
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            # the POST to the upload_url, or the network
+            log.warning("files_upload_v2 to %s failed: %s", actor.channel, exc)
+            return "the upload to Slack did not go through"
+        return None
+
+    async def _file_as_code_block(
+        self,
+        reply: Reply,
+        file: OutFile,
+        actor: Actor,
+        client: AsyncWebClient,
+        respond: Respond | None,
+        reason: str,
+    ) -> None:
+        content = blocks.escape(file.content)
         shown = blocks.clip(content, CODE_BLOCK_LIMIT).replace("```", "'''")
-        body_blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{reply.file.filename}*"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"```{shown}```"}},
-        ]
+        note = f"The file could not be attached to this channel: {reason}."
         if len(content) > len(shown):
-            note = (
-                f"Showing {len(shown):,} of {len(content):,} characters. For the whole file run "
+            note += (
+                f" Showing {len(shown):,} of {len(content):,} characters; for the whole file run "
                 f"`align run --workspace {actor.workspace} --channel {actor.channel} "
                 f'"export …"` on the server, or narrow the export.'
             )
-            body_blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        body_blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{file.filename}*"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"```{shown}```"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]},
+        ]
         body = {"text": blocks.fallback_text(reply), "blocks": body_blocks}
         if respond is not None:
             try:

@@ -12,6 +12,7 @@ from .slack_api import (
     FakeSlackApi,
     InjectedFailure,
     ResponseUrlPost,
+    Upload,
     sign_slack_request,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "InjectedFailure",
     "ResponseUrlPost",
     "Sent",
+    "Upload",
     "sign_slack_request",
 ]

@@ -39,6 +39,7 @@ __all__ = [
     "FakeSlackApi",
     "InjectedFailure",
     "ResponseUrlPost",
+    "Upload",
     "sign_slack_request",
 ]
 
@@ -324,6 +325,25 @@ class ResponseUrlPost:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One file shared with ``files_upload_v2``: the bytes POSTed to the ``upload_url`` that
+    ``files.getUploadURLExternal`` handed out, and what ``files.completeUploadExternal`` said."""
+
+    file_id: str
+    filename: str
+    content: bytes
+    title: str | None
+    channel_id: str | None
+    initial_comment: str | None
+    thread_ts: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The content as UTF-8 text (exports are text files)."""
+        return self.content.decode("utf-8")
+
+
 SlackResponder = Mapping[str, Any] | Callable[[Call], Mapping[str, Any]]
 
 # Fields Slack accepts as JSON-encoded strings inside form/query bodies.
@@ -387,6 +407,9 @@ class FakeSlackApi(FakeHttpServer):
         self._calls: list[Call] = []
         self._failed_calls: list[Call] = []
         self._responses: list[ResponseUrlPost] = []
+        # file_id -> (filename, length, bytes once POSTed to its upload_url)
+        self._pending_files: dict[str, tuple[str, int, bytes | None]] = {}
+        self._uploads: dict[str, Upload] = {}
         self._ts_micros = 1_700_000_000_000_000
         self._id_counter = 0
 
@@ -418,6 +441,12 @@ class FakeSlackApi(FakeHttpServer):
         """Snapshot of POSTs to ``response_url``s."""
         with self._cond:
             return list(self._responses)
+
+    @property
+    def uploads(self) -> dict[str, Upload]:
+        """Files completed with ``files.completeUploadExternal``, by file id, in arrival order."""
+        with self._cond:
+            return dict(self._uploads)
 
     def calls_to(self, method: str) -> list[Call]:
         """Answered calls of one Web API method, e.g. ``"chat.postMessage"``."""
@@ -484,6 +513,8 @@ class FakeSlackApi(FakeHttpServer):
             self._calls.clear()
             self._failed_calls.clear()
             self._responses.clear()
+            self._pending_files.clear()
+            self._uploads.clear()
             self._failures.clear()
             self.users.clear()
             self.channel_members.clear()
@@ -520,6 +551,7 @@ class FakeSlackApi(FakeHttpServer):
         app = web.Application(client_max_size=20 * 1024**2)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name:.*}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         return app
 
     async def _read_args(self, request: web.Request) -> tuple[dict[str, Any], str | None]:
@@ -603,6 +635,31 @@ class FakeSlackApi(FakeHttpServer):
         self._record(lambda: self._responses.append(post))
         return web.json_response({"ok": True})
 
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files_upload_v2: the raw bytes POSTed to the upload_url (no token; the URL
+        is the credential). ``fail_next("upload", status=500)`` scripts a failed upload."""
+        file_id = request.match_info["file_id"]
+        raw = await request.read()
+        failure = self._take_failure("upload")
+        if failure is not None:
+            failed = Call(
+                method="upload",
+                args={"file_id": file_id, "length": len(raw)},
+                token=None,
+                at=time.time(),
+                status=failure.status,
+                headers=dict(request.headers),
+            )
+            self._record(lambda: self._failed_calls.append(failed))
+            return web.Response(status=failure.status, text=failure.error or "upload failed")
+        with self._cond:
+            pending = self._pending_files.get(file_id)
+        if pending is None:
+            return web.Response(status=404, text="unknown upload url")
+        filename, length, _ = pending
+        self._record(lambda: self._pending_files.__setitem__(file_id, (filename, length, raw)))
+        return web.Response(text=f"OK - {len(raw)}")
+
     # -- answers ---------------------------------------------------------------------------
 
     def _answer(self, call: Call) -> dict[str, Any]:
@@ -633,6 +690,8 @@ class FakeSlackApi(FakeHttpServer):
             "oauth.v2.access": self._oauth_v2_access,
             "team.info": self._team_info,
             "apps.uninstall": lambda args: {"ok": True},
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
 
     def _next_ts(self) -> str:
@@ -873,13 +932,66 @@ class FakeSlackApi(FakeHttpServer):
             "ok": True,
             "app_id": self.app_id,
             "authed_user": {"id": "U0INSTALL1"},
-            "scope": "chat:write,commands,users:read,channels:read,groups:read,im:write",
+            "scope": "chat:write,commands,users:read,channels:read,groups:read,files:write",
             "token_type": "bot",
             "access_token": f"xoxb-{self.team_id}-{self.bot_user_id}-fakeaccesstoken",
             "bot_user_id": self.bot_user_id,
             "team": {"id": self.team_id, "name": self.team_name},
             "enterprise": None,
             "is_enterprise_install": False,
+        }
+
+    def _files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        try:
+            length = int(args.get("length", ""))
+        except (TypeError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not filename or length < 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = self._next_id("F")
+        with self._cond:
+            self._pending_files[file_id] = (filename, length, None)
+        return {"ok": True, "upload_url": f"{self.root_url}upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(args.get("files") or "")
+        except (TypeError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        done: list[Upload] = []
+        with self._cond:
+            for entry in files:
+                file_id = str(entry.get("id", "")) if isinstance(entry, dict) else ""
+                filename, _, content = self._pending_files.get(file_id, ("", 0, None))
+                if content is None:  # never issued, or never uploaded
+                    return {"ok": False, "error": "file_not_found"}
+                done.append(
+                    Upload(
+                        file_id=file_id,
+                        filename=filename,
+                        content=content,
+                        title=entry.get("title") or filename,
+                        channel_id=args.get("channel_id"),
+                        initial_comment=args.get("initial_comment"),
+                        thread_ts=args.get("thread_ts"),
+                    )
+                )
+
+        def complete() -> None:
+            for upload in done:
+                del self._pending_files[upload.file_id]
+                self._uploads[upload.file_id] = upload
+
+        self._record(complete)
+        return {
+            "ok": True,
+            "files": [
+                {"id": u.file_id, "title": u.title, "name": u.filename, "size": len(u.content)}
+                for u in done
+            ],
         }
 
     def _team_info(self, args: dict[str, Any]) -> dict[str, Any]:

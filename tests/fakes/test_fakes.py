@@ -31,7 +31,7 @@ from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
 from msrest.exceptions import HttpOperationError
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
@@ -347,6 +347,51 @@ def test_slack_scripted_api_error_with_http_200() -> None:
         assert failed.value.response.status_code == 200
         assert failed.value.response["error"] == "channel_not_found"
         assert slack.pending_failures == []
+
+    run_with_slack(scenario)
+
+
+def test_slack_files_upload_v2_records_the_bytes_where_they_were_shared() -> None:
+    async def scenario(slack: FakeSlackApi) -> None:
+        content = "# D-1: Ship it\n\n* Status: accepted\n" + "é" * 5000
+        done = await slack_client(slack).files_upload_v2(
+            channel="C0PRODUCT1",
+            content=content,
+            filename="decisions.md",
+            title="decisions.md",
+            initial_comment="Export for <@U1>",
+        )
+        assert done["file"]["title"] == "decisions.md"
+        (upload,) = slack.uploads.values()
+        assert upload.file_id == done["file"]["id"]
+        assert upload.text == content  # every byte, as the SDK POSTed them
+        assert (upload.filename, upload.channel_id) == ("decisions.md", "C0PRODUCT1")
+        assert upload.initial_comment == "Export for <@U1>"
+        (ask,) = slack.calls_to("files.getUploadURLExternal")
+        assert int(ask.args["length"]) == len(content.encode())
+
+    run_with_slack(scenario)
+
+
+def test_slack_failed_upload_steps_share_nothing() -> None:
+    async def scenario(slack: FakeSlackApi) -> None:
+        client = slack_client(slack)
+        slack.fail_next("files.getUploadURLExternal", status=200, error="not_in_channel")
+        with pytest.raises(SlackApiError) as refused:
+            await client.files_upload_v2(channel="C1", content="x", filename="a.csv")
+        assert refused.value.response["error"] == "not_in_channel"
+        slack.fail_next("upload", status=500)
+        with pytest.raises(SlackRequestError, match="status: 500"):
+            await client.files_upload_v2(channel="C1", content="x", filename="a.csv")
+        assert slack.calls_to("files.completeUploadExternal") == []
+        assert [(c.method, c.status) for c in slack.failed_calls] == [
+            ("files.getUploadURLExternal", 200),
+            ("upload", 500),
+        ]
+        with pytest.raises(SlackApiError) as unknown:  # completing a file never uploaded
+            await client.files_completeUploadExternal(files=[{"id": "F0NOPE", "title": "a"}])
+        assert unknown.value.response["error"] == "file_not_found"
+        assert slack.uploads == {}
 
     run_with_slack(scenario)
 

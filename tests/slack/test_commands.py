@@ -116,22 +116,6 @@ def test_a_rate_limited_post_is_retried_after_retry_after(slack_server: SlackSer
     assert (failed.method, failed.status) == ("chat.postMessage", 429)
 
 
-def test_an_export_comes_back_as_a_code_block_cut_to_fit(slack_server: SlackServer) -> None:
-    for n in range(60):
-        slack_server.app.engine.handle(
-            actor(), f"decide Decision number {n} with a long enough title to fill | because {n}"
-        )
-    slack_server.post_command("export decisions format:md")
-    (answer,) = slack_server.fake.wait_for_responses_sync()
-    assert answer.body["response_type"] == "ephemeral"
-    blocks = answer.body["blocks"]
-    code = blocks[1]["text"]["text"]
-    assert code.startswith("```") and code.endswith("```")
-    assert len(code) <= 3000
-    assert "Decision number 59" in code or "Decision number 0" in code
-    assert blocks[-1]["type"] == "context" and "Showing" in blocks[-1]["elements"][0]["text"]
-
-
 def actor(user: str = "U0ANA00001", channel: str = CHANNEL) -> Actor:
     return Actor(workspace="slack:T0TEST0001", channel=channel, user=user, platform="slack")
 
