@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.changes import describe_change
 from bot.context import Actor
@@ -20,6 +20,7 @@ MODELS: dict[str, Any] = {"D": Decision, "I": Item, "Q": Question, "P": Poll}
 KIND_NAMES = {"D": "decision", "I": "item", "Q": "question", "P": "poll"}
 PREFIX_OF = {"decision": "D", "item": "I", "question": "Q", "poll": "P"}
 T = TypeVar("T")
+_AUDIT_INSERT = insert(AuditEntry.__table__)
 
 
 def ref_of(kind: str, number: int) -> str:
@@ -54,19 +55,22 @@ def audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
-            workspace=actor.workspace,
-            channel=actor.channel,
-            actor=actor.user,
-            at=now,
-            action=action,
-            object_kind=kind,
-            object_id=obj.id,
-            object_ref=ref_of(kind, obj.number),
-            before=before,
-            after=after,
-        )
+    """Write the audit row at once, as a Core insert: nothing reads it back in this transaction,
+    and an ORM add cost a unit-of-work flush per change (a third of an `ask`'s CPU)."""
+    session.execute(
+        _AUDIT_INSERT,
+        {
+            "workspace": actor.workspace,
+            "channel": actor.channel,
+            "actor": actor.user,
+            "at": now,
+            "action": action,
+            "object_kind": kind,
+            "object_id": obj.id,
+            "object_ref": ref_of(kind, obj.number),
+            "before": before,
+            "after": after,
+        },
     )
 
 
