@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot import decisions
 from bot.common import audit, channel_tz, history_view, load, when
@@ -17,6 +17,7 @@ from storage.db import UnitOfWork
 from storage.models import Decision, Question
 
 FILTERS = ("open", "overdue", "mine", "all")
+_QUESTION_INSERT = insert(Question.__table__)
 
 
 def snapshot(question: Question) -> dict[str, Any]:
@@ -40,20 +41,23 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         tz = channel_tz(session, actor)
         due_text = cmd.option("due")
         due = parse_when(due_text, now=now, tz=tz, verb="ask") if due_text else None
-        question = Question(
-            workspace=actor.workspace,
-            channel=actor.channel,
-            number=deps.db.next_number(session, actor.workspace, "Q"),
-            text=text,
-            owner=owner,
-            due_at=due,
-            status="open",
-            created_by=actor.user,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(question)
-        session.flush()
+        row = {
+            "workspace": actor.workspace,
+            "channel": actor.channel,
+            "number": deps.db.next_number(session, actor.workspace, "Q"),
+            "text": text,
+            "owner": owner,
+            "due_at": due,
+            "status": "open",
+            "created_by": actor.user,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # A Core insert, not session.add + flush: the unit-of-work flush was a third of an
+        # `ask`. The object below is only read (audit, event, reply), never changed or reloaded
+        # in this transaction, so it stays out of the session.
+        question = Question(**row)
+        question.id = session.execute(_QUESTION_INSERT, row).inserted_primary_key[0]
         audit(
             session,
             actor,
