@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from bot.common import (
     audit,
@@ -25,6 +25,18 @@ from storage.models import Decision, DecisionTag, Poll, Question
 
 STATUSES = ("proposed", "accepted", "rejected", "superseded")
 LIST_LIMIT = 50
+
+# The list's base query, built once and bound per call: building the WHERE and ORDER BY of an
+# ORM select (and its cache key) every time was a third of a plain `decisions`. Filters are
+# added with .where(), which SQL renders before the ORDER BY all the same.
+_CHANNEL_DECISIONS = (
+    select(Decision)
+    .where(
+        Decision.workspace == bindparam("scope_workspace"),
+        Decision.channel == bindparam("scope_channel"),
+    )
+    .order_by(Decision.created_at.desc(), Decision.number.desc())
+)
 
 
 def snapshot(decision: Decision) -> dict[str, Any]:
@@ -131,9 +143,7 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     words = [w for w in cmd.words() if w]
     with deps.db.uow() as session:
         tz = channel_tz(session, actor)
-        stmt = select(Decision).where(
-            Decision.workspace == actor.workspace, Decision.channel == actor.channel
-        )
+        stmt = _CHANNEL_DECISIONS
         for word in words:
             pattern = f"%{word.lower()}%"
             stmt = stmt.where(or_(Decision.title.ilike(pattern), Decision.rationale.ilike(pattern)))
@@ -148,11 +158,8 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         if since:
             moment = parse_since(since, now=deps.clock.now(), tz=tz, verb="decisions")
             stmt = stmt.where(Decision.created_at >= moment)
-        rows = list(
-            session.execute(
-                stmt.order_by(Decision.created_at.desc(), Decision.number.desc())
-            ).scalars()
-        )
+        scope = {"scope_workspace": actor.workspace, "scope_channel": actor.channel}
+        rows = list(session.execute(stmt, scope).scalars())
         lines = tuple(
             Line(
                 f"D-{d.number}",
