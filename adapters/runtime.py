@@ -15,8 +15,8 @@ The `Dispatcher` delivers outbox rows (see `bot/outbox.py` for the claim → sen
   least once with that key: a process killed after a send and before its mark resends the row once
   after the lease expires, with the same key.
 
-Platform packages register their senders in `web_app["senders"]` from their own `mount`
-(`web_app.setdefault("senders", {})["slack"] = SlackSender(...)`); the dispatcher reads that dict
+Platform packages register their senders in `web_app[SENDERS]` from their own `mount`
+(`web_app.setdefault(SENDERS, {})["slack"] = SlackSender(...)`); the dispatcher reads that dict
 whenever it claims, so the mount order does not matter, and `mount` adds the webhook sender.
 """
 
@@ -36,6 +36,7 @@ from aiohttp import web
 
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
+from adapters.web_keys import SENDERS
 from bot import outbox, schedules
 from bot.clock import FakeClock
 from bot.views import reply_from_payload
@@ -256,19 +257,19 @@ class Runtime:
             pass
 
 
-RUNTIME_KEY = "align_runtime"
+RUNTIME_KEY = web.AppKey("align_runtime", Runtime)
 
 
 def mount(web_app: web.Application, app: App) -> None:
     """Start the scheduler and the dispatcher with the server, stop them with it.
 
-    The runtime is kept at `web_app["align_runtime"]`. With an injected FakeClock (tests) nothing
+    The runtime is kept at `web_app[RUNTIME_KEY]`. With an injected FakeClock (tests) nothing
     wakes by itself — real-time intervals mean nothing to a fake clock, and a background
     dispatcher would race the test's own — so tests drive `await runtime.tick_and_dispatch()`.
     """
     # Created now, before the app is frozen; platform mounts add their senders to this same
     # dict in any order, and the dispatcher reads it when it claims.
-    senders: dict[str, Sender] = web_app.setdefault("senders", {})
+    senders: dict[str, Sender] = web_app.setdefault(SENDERS, {})
     runtime = Runtime(app, senders)
     web_app[RUNTIME_KEY] = runtime
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from adapters.bootstrap import App, build
 from adapters.settings import Settings
+from adapters.web_keys import ALIGN, SOCKET_MODE, SOCKET_STARTERS
 
 log = logging.getLogger("align.server")
 
@@ -20,7 +21,7 @@ Mount = Callable[[web.Application, App], Awaitable[None] | None]
 
 
 async def healthz(request: web.Request) -> web.Response:
-    app: App = request.app["align"]
+    app: App = request.app[ALIGN]
     await asyncio.get_running_loop().run_in_executor(None, _ping, app)
     return web.json_response({"ok": True})
 
@@ -49,7 +50,7 @@ def _mounts() -> list[Mount]:
 async def create_web_app(app: App, *, mounts: list[Mount] | None = None) -> web.Application:
     """The aiohttp application with every platform's routes; tests start it on 127.0.0.1."""
     web_app = web.Application()
-    web_app["align"] = app
+    web_app[ALIGN] = app
     web_app.router.add_get("/healthz", healthz)
     for mount in _mounts() if mounts is None else mounts:
         result = mount(web_app, app)
@@ -76,7 +77,7 @@ def serve(socket: bool, port: int | None) -> None:
 
     async def main() -> None:
         web_app = await create_web_app(app)
-        web_app["socket_mode"] = socket
+        web_app[SOCKET_MODE] = socket
         runner = web.AppRunner(web_app)
         await runner.setup()
         site = web.TCPSite(runner, "0.0.0.0", port or settings.port)
@@ -85,7 +86,7 @@ def serve(socket: bool, port: int | None) -> None:
             f"Align listening on :{port or settings.port}"
             + (" (Slack over Socket Mode)" if socket else "")
         )
-        starters: list[Any] = web_app.get("socket_starters", [])
+        starters: list[Any] = web_app.get(SOCKET_STARTERS, [])
         for start in starters:
             await start()
         try:

@@ -32,6 +32,7 @@ from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
 from adapters.slack.people import SlackDirectory
 from adapters.slack.workers import Workers
+from adapters.web_keys import SENDERS, SOCKET_MODE, SOCKET_STARTERS
 from storage.models import ProcessedEvent
 
 log = logging.getLogger("align.slack")
@@ -175,6 +176,10 @@ async def _wait(coro: Any, timeout: float) -> None:
         log.warning("Slack work still running at shutdown was abandoned")
 
 
+SLACK_KEY = web.AppKey("slack", SlackRuntime)
+"""The mounted Slack runtime (Bolt app, workers, sender), for shutdown and tests."""
+
+
 def mount(web_app: web.Application, app: App) -> None:
     """Add Slack to the server when it is configured (a signing secret or an app token)."""
     settings = app.settings
@@ -190,7 +195,7 @@ def mount(web_app: web.Application, app: App) -> None:
         )
         return
     runtime = SlackRuntime(app)
-    web_app["slack"] = runtime
+    web_app[SLACK_KEY] = runtime
     if settings.slack_signing_secret:
         web_app.router.add_post(EVENTS_PATH, runtime.handle_events)
     flow = runtime.bolt.oauth_flow
@@ -199,13 +204,13 @@ def mount(web_app: web.Application, app: App) -> None:
         for path in (flow.install_path, flow.redirect_uri_path):
             if path not in known:
                 web_app.router.add_get(path, runtime.handle_oauth)
-    web_app.setdefault("senders", {})["slack"] = runtime.sender
+    web_app.setdefault(SENDERS, {})["slack"] = runtime.sender
 
     async def start_socket_mode() -> None:
-        if web_app.get("socket_mode"):
+        if web_app.get(SOCKET_MODE):
             await runtime.start_socket_mode()
 
-    web_app.setdefault("socket_starters", []).append(start_socket_mode)
+    web_app.setdefault(SOCKET_STARTERS, []).append(start_socket_mode)
 
     async def close(_: web.Application) -> None:
         await runtime.close()

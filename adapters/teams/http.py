@@ -30,6 +30,7 @@ from adapters.teams.bot import AlignTeamsBot, on_turn_error
 from adapters.teams.delivery import TeamsSender
 from adapters.teams.people import TeamsDirectory
 from adapters.teams.retry import RetryPolicy
+from adapters.web_keys import SENDERS
 
 log = logging.getLogger("align.teams.http")
 
@@ -108,7 +109,7 @@ def mount(web_app: web.Application, app: App) -> None:
     teams = build(app)
     web_app[TEAMS] = teams
     web_app.router.add_post("/api/messages", teams.messages)
-    web_app.setdefault("senders", {})["teams"] = teams.sender
+    web_app.setdefault(SENDERS, {})["teams"] = teams.sender
     if not app.settings.microsoft_app_id:
         log.warning(
             "MICROSOFT_APP_ID is not set: /api/messages accepts unauthenticated requests "

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from adapters.bootstrap import App, build
 from adapters.server import create_web_app
+from adapters.slack.http import SLACK_KEY
 from bot.clock import FakeClock
 from tests.conftest import make_settings
 from tests.fakes import FakeSlackApi, sign_slack_request
@@ -259,7 +260,7 @@ class SlackServer:
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until the work started after the acks (replies, poll updates) is done."""
-        self.loop.run(self.web_app["slack"].workers.idle(), timeout)
+        self.loop.run(self.web_app[SLACK_KEY].workers.idle(), timeout)
 
     def poll_message(self, poll_number: int = 1) -> Any:
         """The chat.postMessage call that posted poll P-<n>."""

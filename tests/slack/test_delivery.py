@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from adapters.delivery import DeliveryError, Outgoing
 from adapters.runtime import Dispatcher
+from adapters.web_keys import SENDERS
 from bot import outbox
 from bot.views import Context, Heading, Reply, Section
 from storage.models import OutboxMessage
@@ -35,7 +36,7 @@ def test_an_outbox_message_is_delivered_once_through_the_slack_sender(
     slack_server: SlackServer,
 ) -> None:
     app = slack_server.app
-    senders = slack_server.web_app["senders"]
+    senders = slack_server.web_app[SENDERS]
     assert senders["slack"].platform == "slack"
     with app.db.uow() as session:
         assert outbox.enqueue(
@@ -67,7 +68,7 @@ def test_a_rate_limit_is_handed_to_the_dispatcher_with_retry_after(
     slack_server: SlackServer,
 ) -> None:
     slack_server.fake.fail_next("chat.postMessage", status=429, retry_after=7)
-    sender = slack_server.web_app["senders"]["slack"]
+    sender = slack_server.web_app[SENDERS]["slack"]
     with pytest.raises(DeliveryError) as raised:
         slack_server.loop.run(sender.send(_message()))
     assert raised.value.retry_after == 7.0 and not raised.value.permanent
@@ -77,7 +78,7 @@ def test_a_rate_limit_is_handed_to_the_dispatcher_with_retry_after(
 @pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "invalid_auth"])
 def test_errors_no_retry_can_fix_are_permanent(slack_server: SlackServer, error: str) -> None:
     slack_server.fake.fail_next("chat.postMessage", status=200, error=error)
-    sender = slack_server.web_app["senders"]["slack"]
+    sender = slack_server.web_app[SENDERS]["slack"]
     with pytest.raises(DeliveryError) as raised:
         slack_server.loop.run(sender.send(_message()))
     assert raised.value.permanent and error in str(raised.value)
@@ -85,7 +86,7 @@ def test_errors_no_retry_can_fix_are_permanent(slack_server: SlackServer, error:
 
 def test_a_slack_outage_is_worth_retrying(slack_server: SlackServer) -> None:
     slack_server.fake.fail_next("chat.postMessage", status=503, retry_after=None)
-    sender = slack_server.web_app["senders"]["slack"]
+    sender = slack_server.web_app[SENDERS]["slack"]
     with pytest.raises(DeliveryError) as raised:
         slack_server.loop.run(sender.send(_message()))
     assert not raised.value.permanent and raised.value.retry_after is None

@@ -14,10 +14,11 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import WSMsgType, web
 
+from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS
 from bot.clock import FakeClock
 from tests.slack.conftest import CHANNEL, USER, running_slack_server
 
-# `align serve` sets web_app["socket_mode"] before it starts the app; these tests flip it on a
+# `align serve` sets web_app[SOCKET_MODE] before it starts the app; these tests flip it on a
 # running one, which aiohttp merely frowns upon.
 pytestmark = pytest.mark.filterwarnings("ignore:Changing state of started:DeprecationWarning")
 
@@ -72,8 +73,8 @@ def test_a_slash_command_over_socket_mode_is_acked_and_answered(
         server.loop.run(endpoint.start())
         server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
         try:
-            server.web_app["socket_mode"] = True  # what `align serve --socket` sets
-            for start in server.web_app["socket_starters"]:
+            server.web_app[SOCKET_MODE] = True  # what `align serve --socket` sets
+            for start in server.web_app[SOCKET_STARTERS]:
                 server.loop.run(start())
             (opened,) = server.fake.calls_to("apps.connections.open")
             assert opened.token == "xapp-test"
@@ -104,7 +105,7 @@ def test_socket_mode_without_an_app_token_says_what_is_missing(
     sqlite_url: str, clock: FakeClock
 ) -> None:
     with running_slack_server(sqlite_url, clock) as server:
-        server.web_app["socket_mode"] = True
-        (start,) = server.web_app["socket_starters"]
+        server.web_app[SOCKET_MODE] = True
+        (start,) = server.web_app[SOCKET_STARTERS]
         with pytest.raises(RuntimeError, match="SLACK_APP_TOKEN"):
             server.loop.run(start())

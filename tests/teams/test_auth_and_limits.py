@@ -28,7 +28,7 @@ def test_with_an_app_id_a_request_without_a_valid_token_is_401_and_changes_nothi
 ) -> None:
     forged = jwt.encode(
         {"iss": "https://attacker.example", "aud": APP["MICROSOFT_APP_ID"]},
-        "shared-secret",
+        "a-forger's-own-secret-of-32-bytes!",  # long enough that PyJWT does not warn
         algorithm="HS256",
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from adapters.delivery import DeliveryError, Outgoing
 from adapters.runtime import Dispatcher
 from adapters.teams.http import TEAMS
+from adapters.web_keys import SENDERS
 from bot import outbox
 from bot.clock import FakeClock
 from bot.views import Heading, Reply, Section
@@ -53,7 +54,7 @@ def test_a_nudge_goes_out_through_the_outbox_as_a_new_channel_post_that_mentions
             assert nudge.ok, nudge.error
             enqueue(server, nudge, key="nudge:P-1:1")
 
-            dispatcher = Dispatcher(server.app, server.web_app["senders"])
+            dispatcher = Dispatcher(server.app, server.web_app[SENDERS])
             assert await dispatcher.run_once() == 1
 
             [post] = server.connector.sent_of("send")
@@ -112,7 +113,7 @@ def test_the_reference_is_stored_when_the_bot_is_added_and_it_says_hello(
                 ),
                 key="digest:1",
             )
-            assert await Dispatcher(server.app, server.web_app["senders"]).run_once() == 1
+            assert await Dispatcher(server.app, server.web_app[SENDERS]).run_once() == 1
             hello, post = server.connector.sent_of("send")
             assert post.conversation_id == CHANNEL
             assert texts_of(card_of(post.activity)) == ["Digest", "Nothing changed."]

@@ -1,5 +1,5 @@
 """`align serve`'s runtime: mounted on the aiohttp app, it ticks and delivers through the senders
-the platform mounts registered in `web_app["senders"]`."""
+the platform mounts registered in `web_app[SENDERS]`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from adapters import runtime
 from adapters.bootstrap import App, build
 from adapters.delivery import Outgoing
 from adapters.server import create_web_app
+from adapters.web_keys import SENDERS
 from bot.clock import FakeClock
 from tests.conftest import Chat, make_settings
 from tests.time.helpers import Recorder
@@ -23,11 +24,11 @@ def test_the_mounted_runtime_delivers_through_registered_senders(
     async def scenario() -> None:
         web_app = await create_web_app(app, mounts=[runtime.mount])
         console = Recorder("console", clock)
-        web_app["senders"]["console"] = console  # as a platform mount would
+        web_app[SENDERS]["console"] = console  # as a platform mount would
         runner = web.AppRunner(web_app)
         await runner.setup()
         try:
-            assert set(web_app["senders"]) == {"console", "webhook"}
+            assert set(web_app[SENDERS]) == {"console", "webhook"}
             mounted: runtime.Runtime = web_app[runtime.RUNTIME_KEY]
             chat.ok("digest weekly thu 09:00")
             assert await mounted.tick_and_dispatch() == 0
@@ -68,7 +69,7 @@ def test_on_start_the_runtime_catches_up_at_once(sqlite_url: str, clock: FakeClo
                 delivered.set()
 
         web_app = await create_web_app(app, mounts=[runtime.mount])
-        web_app["senders"]["console"] = sender = Console()
+        web_app[SENDERS]["console"] = sender = Console()
         runner = web.AppRunner(web_app)
         await runner.setup()  # on_startup: APScheduler starts, and a catch-up tick runs now
         try:
