@@ -26,10 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.views import Reply
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, dialect_insert
 from storage.models import OutboxMessage
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -55,7 +54,7 @@ def payload_of(reply: Reply) -> dict[str, Any]:
 
 
 def _insert(session: UnitOfWork) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(session.get_bind().dialect.name)
 
 
 def enqueue(

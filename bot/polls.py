@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import decisions, tally
 from bot.common import audit, channel_tz, history_view, load, when
@@ -42,7 +41,7 @@ from bot.views import (
     Section,
     mention,
 )
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, dialect_insert, upsert
 from storage.models import Ballot, Decision, Item, Member, Participation, Poll, PollOption
 
 MODES = ("single", "multi", "ranked", "dots")
@@ -393,21 +392,6 @@ def parse_ballot(
     return [[i, p] for i, p in sorted(spread.items()) if p > 0]
 
 
-def _upsert(
-    deps: Deps,
-    session: UnitOfWork,
-    model: Any,
-    values: dict[str, Any],
-    keys: list[Any],
-    update: dict[str, Any],
-) -> None:
-    """Insert or update in one statement, so concurrent duplicates leave one row."""
-    insert = postgresql.insert if deps.db.dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(model).values(**values).on_conflict_do_update(index_elements=keys, set_=update)
-    )
-
-
 def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if not cmd.args:
         raise UsageError("Which poll?", verb="vote")
@@ -440,13 +424,14 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             return session.execute(select(Ballot.choice).where(*mine)).scalar_one_or_none()
 
         choice = parse_ballot(poll, tokens, current)
-        _upsert(
-            deps,
-            session,
-            Ballot,
-            {"id": uuid.uuid4().hex, "poll_id": poll.id, "voter_key": key, "choice": choice},
-            [Ballot.poll_id, Ballot.voter_key],
-            {"choice": choice},
+        # One statement, so two concurrent votes of one person leave one ballot.
+        ballots = Ballot.__table__
+        session.execute(
+            dialect_insert(deps.db.dialect)(ballots)
+            .values(id=uuid.uuid4().hex, poll_id=poll.id, voter_key=key, choice=choice)
+            .on_conflict_do_update(
+                index_elements=[ballots.c.poll_id, ballots.c.voter_key], set_={"choice": choice}
+            )
         )
         if poll.anonymous and deps.db.dialect == "sqlite":
             # SQLite's hidden rowid counts up in insertion order, just as participation and the
@@ -457,14 +442,7 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             )
         if poll.anonymous and deps.db.dialect == "postgresql":
             _scatter_ballots(session, poll.id)
-        _upsert(
-            deps,
-            session,
-            Participation,
-            {"poll_id": poll.id, "user": actor.user, "voted_at": now},
-            [Participation.poll_id, Participation.user],
-            {"voted_at": now},
-        )
+        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         audit(
             session,
             actor,

@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import outbox, polls
 from bot.common import when
@@ -31,7 +30,7 @@ from bot.context import Actor, Deps, Event, EventListener
 from bot.platforms import SYSTEM_USER, platform_of
 from bot.timeparse import zone
 from bot.views import Actions, Context, Form, Reply, Section, mention
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, dialect_insert
 from storage.models import Channel, Poll, Profile, Question, Schedule, ScheduleRun
 
 log = logging.getLogger("align.schedules")
@@ -117,7 +116,7 @@ def claim_run(
 ) -> bool:
     """Claim (channel, job, period) for this transaction: True for the one caller that wins.
     A concurrent claimer on PostgreSQL waits for the winner's commit, then gets False."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     stmt = (
         insert(ScheduleRun)
         .values(

@@ -110,15 +110,20 @@ class Database:
         self.engine.dispose()
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT for this database: SQLite's and PostgreSQL's are separate
+    constructs in SQLAlchemy, with the same interface."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def _next_number_statement(dialect: str) -> Any:
     """`next_number`'s upsert, built once per database and bound per call: building it took a
     fifth of the call's time (measured on SQLite), on every `ask`, `decide`, `item` and `poll`.
     It is written against the table, not the mapped class: an ORM-enabled insert runs through the
     ORM's bulk-insert path and autoflushes, which cost more than the statement itself."""
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Counter.__table__
     return (
-        dialect_insert(table)
+        dialect_insert(dialect)(table)
         .values(workspace=bindparam("workspace"), kind=bindparam("kind"), last=1)
         .on_conflict_do_update(
             index_elements=[table.c.workspace, table.c.kind],
@@ -130,14 +135,12 @@ def _next_number_statement(dialect: str) -> Any:
 
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Insert a row, or update `values` on the row with this primary `key`, in one statement."""
-    bind = session.get_bind()
-    dialect_insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        dialect_insert(model)
+        dialect_insert(session.get_bind().dialect.name)(model.__table__)
         .values(**key, **values)
         .on_conflict_do_update(index_elements=list(key), set_=values)
     )
     session.execute(stmt)
 
 
-__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "normalize_url", "upsert"]
+__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "dialect_insert", "normalize_url", "upsert"]

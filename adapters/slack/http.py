@@ -24,7 +24,6 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.bootstrap import App
 from adapters.slack.client import web_client
@@ -33,6 +32,7 @@ from adapters.slack.listeners import SlackBot
 from adapters.slack.people import SlackDirectory
 from adapters.slack.workers import Workers
 from adapters.web_keys import SENDERS, SOCKET_MODE, SOCKET_STARTERS
+from storage.db import dialect_insert
 from storage.models import ProcessedEvent
 
 log = logging.getLogger("align.slack")
@@ -122,7 +122,7 @@ class SlackRuntime:
 
     def _claim_event(self, event_id: str) -> bool:
         db = self.app.db
-        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(db.dialect)
         stmt = (
             insert(ProcessedEvent)
             .values(event_id=event_id[:200], platform="slack", received_at=self.app.clock.now())

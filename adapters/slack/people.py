@@ -23,11 +23,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.bootstrap import App
 from adapters.slack.workers import Workers
 from bot.context import Directory
+from storage.db import dialect_insert
 from storage.models import Profile
 
 log = logging.getLogger("align.slack.people")
@@ -108,7 +108,7 @@ class People:
     def _store(
         self, workspace: str, user: str, name: str | None, person: Person, now: datetime
     ) -> None:
-        insert = postgresql.insert if self.app.db.dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(self.app.db.dialect)
         values = {
             "display_name": (name or "")[:200] or None,
             "tz": person.tz,

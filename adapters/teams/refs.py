@@ -14,16 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import ConversationRef, ProcessedEvent, Profile
 
 PLATFORM = "teams"
 
 
 def _insert(db: Database) -> Any:
-    return postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    return dialect_insert(db.dialect)
 
 
 def save_reference(
