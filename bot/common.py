@@ -84,6 +84,8 @@ def history(session: UnitOfWork, kind: str, object_id: int) -> list[AuditEntry]:
 
 
 def channel_settings(session: UnitOfWork, actor: Actor) -> Channel:
+    # The caller may change the zone: forget what channel_tz remembered for this transaction.
+    session.info.get(_TZ_CACHE, {}).pop((actor.workspace, actor.channel), None)
     found = session.get(Channel, (actor.workspace, actor.channel))
     if found is None:
         found = Channel(workspace=actor.workspace, channel=actor.channel, platform=actor.platform)
@@ -91,13 +93,22 @@ def channel_settings(session: UnitOfWork, actor: Actor) -> Channel:
     return found
 
 
+_TZ_CACHE = "align.channel_tz"
+
+
 def channel_tz(session: UnitOfWork, actor: Actor) -> str:
     """The zone to read and show times in: the person's own if the platform told us, else the
     channel's (set with `digest … tz:`), else UTC."""
     if actor.tz:
         return actor.tz
-    found = session.get(Channel, (actor.workspace, actor.channel))
-    return (found.tz if found and found.tz else None) or "UTC"
+    # Remembered per transaction: a command asks several times, and for a channel without
+    # settings (the common case) each ask would otherwise be another SELECT.
+    remembered: dict[tuple[str, str], str] = session.info.setdefault(_TZ_CACHE, {})
+    key = (actor.workspace, actor.channel)
+    if key not in remembered:
+        found = session.get(Channel, key)
+        remembered[key] = (found.tz if found and found.tz else None) or "UTC"
+    return remembered[key]
 
 
 def seen(session: UnitOfWork, actor: Actor, now: datetime) -> None:

@@ -77,7 +77,7 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": f"Q-{question.number}", **snapshot(question)},
             ),
         )
-        reply = view(session, actor, question, full=False, tz=tz)
+        reply = view(session, actor, question, full=False)
     reply.text = f"Opened Q-{question.number}: {text}"
     return reply
 
@@ -194,11 +194,8 @@ def cmd_answer(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return reply
 
 
-def view(
-    session: UnitOfWork, actor: Actor, question: Question, *, full: bool, tz: str | None = None
-) -> Reply:
-    """`tz`: the zone the caller already looked up in this transaction (saves a query)."""
-    tz = tz or channel_tz(session, actor)
+def view(session: UnitOfWork, actor: Actor, question: Question, *, full: bool) -> Reply:
+    tz = channel_tz(session, actor)
     ref = f"Q-{question.number}"
     fields = [
         ("Status", question.status),
