@@ -17,7 +17,6 @@ from storage.db import UnitOfWork, upsert
 from storage.models import AuditEntry, Channel, Decision, Item, Member, Poll, Question
 
 MODELS: dict[str, Any] = {"D": Decision, "I": Item, "Q": Question, "P": Poll}
-KIND_NAMES = {"D": "decision", "I": "item", "Q": "question", "P": "poll"}
 PREFIX_OF = {"decision": "D", "item": "I", "question": "Q", "poll": "P"}
 T = TypeVar("T")
 _AUDIT_INSERT = insert(AuditEntry.__table__)
@@ -130,28 +129,18 @@ def day(moment: datetime, tz: str) -> str:
     return format_local(moment, tz, with_zone=False)[4:14]
 
 
+def clean_tags(values: list[str]) -> list[str]:
+    """Tags as typed (`tag:a tag:b` or `tags:a,b`), cleaned, without repeats, in order — the same
+    reading for creating and editing."""
+    return sorted({tag for value in values for t in value.split(",") if (tag := clean_tag(t))})
+
+
 def tags_of(obj: Any) -> list[str]:
     return [t.tag for t in obj.tags]
 
 
 def clean_tag(text: str) -> str:
     return text.strip().lstrip("#").lower()[:64]
-
-
-__all__ = [
-    "audit",
-    "channel_settings",
-    "channel_tz",
-    "clean_tag",
-    "day",
-    "describe_change",
-    "history",
-    "load",
-    "ref_of",
-    "seen",
-    "tags_of",
-    "when",
-]
 
 
 def history_view(
@@ -172,3 +161,20 @@ def history_view(
         for e in entries
     ]
     return [Divider(), ListBlock(lines, title="History")], data
+
+
+__all__ = [
+    "audit",
+    "channel_settings",
+    "channel_tz",
+    "clean_tag",
+    "clean_tags",
+    "day",
+    "history",
+    "history_view",
+    "load",
+    "ref_of",
+    "seen",
+    "tags_of",
+    "when",
+]

@@ -10,6 +10,7 @@ from bot.common import (
     audit,
     channel_tz,
     clean_tag,
+    clean_tags,
     day,
     history_view,
     load,
@@ -84,6 +85,7 @@ def create(
     decision.tags = [DecisionTag(tag=t) for t in sorted(set(tags or []))]
     session.add(decision)
     session.flush()
+    after = snapshot(decision)
     audit(
         session,
         actor,
@@ -91,7 +93,7 @@ def create(
         action="create",
         kind="decision",
         obj=decision,
-        after=snapshot(decision),
+        after=after,
     )
     deps.emit(
         session,
@@ -100,7 +102,7 @@ def create(
             actor.workspace,
             actor.channel,
             actor.platform,
-            {"id": f"D-{decision.number}", **snapshot(decision)},
+            {"id": f"D-{decision.number}", **after},
         ),
     )
     return decision
@@ -121,7 +123,7 @@ def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     owner = (
         parse_user(owner_text, verb="decide", mentions=actor.mention_map()) if owner_text else None
     )
-    tags = [clean_tag(t) for t in cmd.options.get("tag", []) if clean_tag(t)]
+    tags = clean_tags(cmd.options.get("tag", []))
     with deps.db.uow() as session:
         decision = create(
             deps,
@@ -344,7 +346,7 @@ def edit(
         elif key == "owner":
             decision.owner = parse_user(value, verb="edit", mentions=actor.mention_map())
         elif key in ("tag", "tags"):
-            tags = sorted({clean_tag(t) for v in values for t in v.split(",") if clean_tag(t)})
+            tags = clean_tags(values)
             decision.tags = [DecisionTag(tag=t) for t in tags]
         else:
             raise UsageError(

@@ -64,12 +64,6 @@ class Engine:
             "webhook": webhooks.cmd_webhook,
         }
 
-    def register(self, verb: str, handler: Handler) -> None:
-        """Let a later part (digests, webhooks) plug its verbs in."""
-        if verb not in grammar.BY_NAME:
-            raise ValueError(f"{verb} is not in the grammar")
-        self.handlers[verb] = handler
-
     def handle(self, actor: Actor, text: str) -> Reply:
         """Run one command line. Never raises: every outcome is a Reply."""
         verb: str | None = None
@@ -261,7 +255,6 @@ def cmd_show(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 
 
 EDITORS = {"D": decisions, "I": items, "Q": questions, "P": polls}
-KIND = {"D": "decision", "I": "item", "Q": "question", "P": "poll"}
 
 
 def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -284,7 +277,7 @@ def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             actor,
             now=now,
             action="edit",
-            kind=KIND[ref.prefix],
+            kind=ref.kind,
             obj=obj,
             before=before,
             after=after,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.common import (
     audit,
     channel_tz,
-    clean_tag,
+    clean_tags,
     history_view,
     load,
     tags_of,
@@ -81,7 +81,7 @@ def cmd_item(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if lane not in LANES:
         raise UsageError("lane is now, next or later.", verb="item")
     inputs = parse_inputs(cmd, "item")
-    tags = sorted({clean_tag(t) for t in cmd.options.get("tag", []) if clean_tag(t)})
+    tags = clean_tags(cmd.options.get("tag", []))
     with deps.db.uow() as session:
         now = deps.clock.now()
         item = Item(
@@ -99,7 +99,8 @@ def cmd_item(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             item.scores = [ItemScore(scorer=actor.user, updated_at=now, **vars(inputs))]
         session.add(item)
         session.flush()
-        audit(session, actor, now=now, action="create", kind="item", obj=item, after=snapshot(item))
+        after = snapshot(item)
+        audit(session, actor, now=now, action="create", kind="item", obj=item, after=after)
         deps.emit(
             session,
             Event(
@@ -107,7 +108,7 @@ def cmd_item(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 actor.workspace,
                 actor.channel,
                 actor.platform,
-                {"id": f"I-{item.number}", **snapshot(item)},
+                {"id": f"I-{item.number}", **after},
             ),
         )
         reply = view(session, actor, item, full=False)
@@ -166,13 +167,8 @@ def cmd_score(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             ),
         )
         reply = view(session, actor, item, full=False)
-    reply.text = f"Scored {ref}: RICE {format_number(score_of_rice(reply))}"
+    reply.text = f"Scored {ref}: RICE {format_number(after['rice'])}"
     return reply
-
-
-def score_of_rice(reply: Reply) -> float | None:
-    rice = reply.data.get("rice")
-    return float(rice) if rice is not None else None
 
 
 def cmd_move(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -406,7 +402,7 @@ def edit(deps: Deps, session: UnitOfWork, actor: Actor, item: Item, cmd: Command
         if key == "title":
             item.title = value.strip()
         elif key in ("tag", "tags"):
-            tags = sorted({clean_tag(t) for v in values for t in v.split(",") if clean_tag(t)})
+            tags = clean_tags(values)
             item.tags = [ItemTag(tag=t) for t in tags]
         else:
             raise UsageError(

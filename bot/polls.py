@@ -222,7 +222,8 @@ def _create(
     ]
     session.add(poll)
     session.flush()
-    audit(session, actor, now=now, action="create", kind="poll", obj=poll, after=snapshot(poll))
+    after = snapshot(poll)
+    audit(session, actor, now=now, action="create", kind="poll", obj=poll, after=after)
     deps.emit(
         session,
         Event(
@@ -230,7 +231,7 @@ def _create(
             actor.workspace,
             actor.channel,
             actor.platform,
-            {"id": f"P-{poll.number}", **snapshot(poll)},
+            {"id": f"P-{poll.number}", **after},
         ),
     )
     return poll

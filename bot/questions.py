@@ -58,6 +58,7 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         # in this transaction, so it stays out of the session.
         question = Question(**row)
         question.id = session.execute(_QUESTION_INSERT, row).inserted_primary_key[0]
+        after = snapshot(question)
         audit(
             session,
             actor,
@@ -65,7 +66,7 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             action="create",
             kind="question",
             obj=question,
-            after=snapshot(question),
+            after=after,
         )
         deps.emit(
             session,
@@ -74,7 +75,7 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 actor.workspace,
                 actor.channel,
                 actor.platform,
-                {"id": f"Q-{question.number}", **snapshot(question)},
+                {"id": f"Q-{question.number}", **after},
             ),
         )
         reply = view(session, actor, question, full=False)
