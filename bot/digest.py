@@ -25,7 +25,7 @@ from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
 from bot.parser import Command
 from bot.scoring import Inputs, combine, format_number
-from bot.timeparse import parse_clock, weekday, zone
+from bot.timeparse import WEEKDAYS, parse_clock, weekday, zone
 from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import (
@@ -41,7 +41,7 @@ from storage.models import (
 
 DEFAULT_WINDOW = timedelta(days=7)
 COMING_WEEK = timedelta(days=7)
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS = tuple(name[:3] for name in WEEKDAYS)
 MODELS: dict[str, Any] = {"decision": Decision, "item": Item, "poll": Poll, "question": Question}
 TITLE: dict[str, str] = {
     "decision": "title",

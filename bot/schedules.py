@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from bot import outbox, polls
 from bot.common import when
 from bot.context import Actor, Deps, Event, EventListener
 from bot.platforms import SYSTEM_USER, platform_of
-from bot.timeparse import zone
+from bot.timeparse import parse_clock, wall_clock, zone
 from bot.views import Actions, Context, Form, Reply, Section, mention
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import Channel, Poll, Profile, Question, Schedule, ScheduleRun
@@ -45,19 +45,12 @@ DIGEST = "digest"
 # ---------------------------------------------------------------- local wall-clock arithmetic
 
 
-def wall_clock(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    """Local day and time to UTC. A time skipped by a DST jump moves forward like a wall clock;
-    an ambiguous one (the repeated hour) means its first occurrence."""
-    local = datetime.combine(day, clock, tzinfo=tz)
-    as_utc = local.astimezone(UTC)
-    if as_utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-        as_utc = (local + timedelta(hours=1)).astimezone(UTC)
-    return as_utc
-
-
-def parse_at(text: str) -> time:
-    hour, minute = text.split(":")
-    return time(int(hour), int(minute))
+def _stored_clock(schedule: Schedule) -> time:
+    """A schedule's HH:MM, validated when it was set."""
+    clock = parse_clock(schedule.at_time)
+    if clock is None:
+        raise ValueError(f"schedule {schedule.id} has a bad time {schedule.at_time!r}")
+    return clock
 
 
 def next_weekly(weekday: int, at: time, tz: ZoneInfo, after: datetime) -> datetime:
@@ -82,7 +75,7 @@ def last_weekly(weekday: int, at: time, tz: ZoneInfo, upto: datetime) -> datetim
 
 def occurrences(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
     """Weekly occurrences in (start, end], oldest first."""
-    tz, at = zone(schedule.tz), parse_at(schedule.at_time)
+    tz, at = zone(schedule.tz), _stored_clock(schedule)
     out: list[datetime] = []
     moment = last_weekly(schedule.weekday, at, tz, end)
     while moment > start and len(out) < 60:
@@ -97,7 +90,7 @@ def period_of(moment: datetime, tz: str) -> str:
 
 
 def next_run(schedule: Schedule, now: datetime) -> datetime:
-    return next_weekly(schedule.weekday, parse_at(schedule.at_time), zone(schedule.tz), now)
+    return next_weekly(schedule.weekday, _stored_clock(schedule), zone(schedule.tz), now)
 
 
 # ---------------------------------------------------------------- claiming

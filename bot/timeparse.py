@@ -74,30 +74,30 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
         clock = END_OF_DAY
         if match.group(4) is not None:
             clock = _clock_or_fail(f"{match.group(4)}:{match.group(5)}", raw, verb)
-        return _at(_date_or_fail(match, raw, verb), clock, local_zone)
+        return wall_clock(_date_or_fail(match, raw, verb), clock, local_zone)
 
     parts = lowered.split()
     clock = parse_clock(parts[-1]) if parts else None
     day_words = parts[:-1] if clock else parts
     if clock and not day_words:
-        candidate = _at(local_now.date(), clock, local_zone)
+        candidate = wall_clock(local_now.date(), clock, local_zone)
         if candidate <= now:
-            candidate = _at(local_now.date() + timedelta(days=1), clock, local_zone)
+            candidate = wall_clock(local_now.date() + timedelta(days=1), clock, local_zone)
         return candidate
     if len(day_words) == 1:
         word = day_words[0]
         if word == "today":
-            return _at(local_now.date(), clock or END_OF_DAY, local_zone)
+            return wall_clock(local_now.date(), clock or END_OF_DAY, local_zone)
         if word == "tomorrow":
-            return _at(local_now.date() + timedelta(days=1), clock or END_OF_DAY, local_zone)
+            return wall_clock(local_now.date() + timedelta(days=1), clock or END_OF_DAY, local_zone)
         wanted = weekday(word)
         if wanted is not None:
             ahead = (wanted - local_now.weekday()) % 7
-            candidate = _at(
+            candidate = wall_clock(
                 local_now.date() + timedelta(days=ahead), clock or END_OF_DAY, local_zone
             )
             if candidate <= now:
-                candidate = _at(
+                candidate = wall_clock(
                     local_now.date() + timedelta(days=ahead + 7), clock or END_OF_DAY, local_zone
                 )
             return candidate
@@ -131,7 +131,7 @@ def shift(
     if not duration.wall_clock:
         return _utc(moment + delta)
     wall = moment.astimezone(local_zone).replace(tzinfo=None) + delta
-    return _at(wall.date(), wall.time(), local_zone)
+    return wall_clock(wall.date(), wall.time(), local_zone)
 
 
 def parse_since(text: str, *, now: datetime, tz: str | None, verb: str | None = None) -> datetime:
@@ -148,7 +148,7 @@ def parse_since(text: str, *, now: datetime, tz: str | None, verb: str | None = 
         clock = time(0, 0)
         if match.group(4) is not None:
             clock = _clock_or_fail(f"{match.group(4)}:{match.group(5)}", raw, verb)
-        return _at(_date_or_fail(match, raw, verb), clock, local_zone)
+        return wall_clock(_date_or_fail(match, raw, verb), clock, local_zone)
     found = _last_day(raw.lower().split(), now=now, local_zone=local_zone)
     if found is None:
         raise UsageError(f"I can't read `{raw[:40]}` as a starting time. {SINCE_HELP}", verb=verb)
@@ -161,8 +161,12 @@ def _last_day(parts: list[str], *, now: datetime, local_zone: ZoneInfo) -> datet
     words = parts[:-1] if clock else parts
     today = now.astimezone(local_zone).date()
     if clock and not words:
-        candidate = _at(today, clock, local_zone)
-        return candidate if candidate <= now else _at(today - timedelta(days=1), clock, local_zone)
+        candidate = wall_clock(today, clock, local_zone)
+        return (
+            candidate
+            if candidate <= now
+            else wall_clock(today - timedelta(days=1), clock, local_zone)
+        )
     if len(words) != 1:
         return None
     back = {"today": 0, "yesterday": 1}.get(words[0])
@@ -171,9 +175,9 @@ def _last_day(parts: list[str], *, now: datetime, local_zone: ZoneInfo) -> datet
         back = (today.weekday() - wanted) % 7
     if back is None:
         return None
-    moment = _at(today - timedelta(days=back), clock or time(0, 0), local_zone)
+    moment = wall_clock(today - timedelta(days=back), clock or time(0, 0), local_zone)
     if moment > now and wanted is not None:  # `wed 17:00` on Wednesday morning: last week's
-        moment = _at(today - timedelta(days=back + 7), clock or time(0, 0), local_zone)
+        moment = wall_clock(today - timedelta(days=back + 7), clock or time(0, 0), local_zone)
     return moment
 
 
@@ -191,8 +195,9 @@ def _date_or_fail(match: re.Match[str], raw: str, verb: str | None) -> date:
         raise UsageError(f"`{raw}` is not a date. {TIME_HELP}", verb=verb) from exc
 
 
-def _at(day: date, clock: time, local_zone: ZoneInfo) -> datetime:
-    """Local wall-clock time to UTC; a time skipped by DST moves forward like a wall clock does."""
+def wall_clock(day: date, clock: time, local_zone: ZoneInfo) -> datetime:
+    """Local day and time to UTC. A time skipped by a DST jump moves forward like a wall clock;
+    an ambiguous one (the repeated hour) means its first occurrence."""
     local = datetime.combine(day, clock, tzinfo=local_zone)
     as_utc = _utc(local)
     if as_utc.astimezone(local_zone).replace(tzinfo=None) != local.replace(tzinfo=None):
