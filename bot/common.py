@@ -26,17 +26,22 @@ def ref_of(kind: str, number: int) -> str:
     return f"{PREFIX_OF[kind]}-{number}"
 
 
-def load(session: UnitOfWork, actor: Actor, ref: Ref, *, for_update: bool = False) -> Any:
+def load(
+    session: UnitOfWork, actor: Actor, ref: Ref, *, for_update: bool = False, shared: bool = False
+) -> Any:
     """The object with this id in the actor's channel, or NotFound — the same answer whether it
-    doesn't exist or lives elsewhere, so titles of private channels never leak."""
+    doesn't exist or lives elsewhere, so titles of private channels never leak. `for_update`
+    locks the row for a change; `shared` locks it against changes while others share it (both
+    in the same statement, so the row read is the row locked; SQLite ignores them, as its
+    BEGIN IMMEDIATE already serialises writers)."""
     model = MODELS[ref.prefix]
     stmt = select(model).where(
         model.workspace == actor.workspace,
         model.channel == actor.channel,
         model.number == ref.number,
     )
-    if for_update:
-        stmt = stmt.with_for_update()
+    if for_update or shared:
+        stmt = stmt.with_for_update(read=shared and not for_update)
     found = session.execute(stmt).scalar_one_or_none()
     if found is None:
         raise NotFound(f"{ref} not found in this channel.")

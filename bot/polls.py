@@ -22,7 +22,7 @@ from sqlalchemy import text as sql
 from bot import decisions, tally
 from bot.common import audit, channel_tz, history_view, load, when
 from bot.context import Actor, Deps, Event
-from bot.errors import Conflict, Forbidden, NotFound, UsageError
+from bot.errors import Conflict, Forbidden, UsageError
 from bot.parser import Command, Ref, Token, parse_ref
 from bot.timeparse import parse_when
 from bot.views import (
@@ -403,7 +403,9 @@ def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> Reply:
     with deps.db.uow() as session:
         now = deps.clock.now()
-        poll = _load_for_vote(session, actor, ref)
+        # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
+        # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
+        poll = load(session, actor, ref, shared=True)
         _ensure_open(session, actor, poll, now)
         if poll.anonymous and deps.db.dialect == "postgresql":
             # Anonymous votes rewrite all the poll's ballots (`_scatter_ballots`): one at a time
@@ -504,25 +506,6 @@ def _read_unlogged_choice(session: UnitOfWork, dialect: str, poll_id: int, key: 
     if row is None:
         return None
     return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
-
-
-def _load_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> Poll:
-    """The poll, share-locked on PostgreSQL: voters run side by side, while `close` and `edit`
-    (FOR UPDATE) wait for them and they for it — so a vote is either in the frozen tally or
-    sees the poll closed. One statement, so the row read is the row locked (SQLite ignores
-    the clause; its BEGIN IMMEDIATE already serialises writers)."""
-    found = session.execute(
-        select(Poll)
-        .where(
-            Poll.workspace == actor.workspace,
-            Poll.channel == actor.channel,
-            Poll.number == ref.number,
-        )
-        .with_for_update(read=True)
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"{ref} not found in this channel.")
-    return found
 
 
 def describe_ballot(poll: Poll, choice: Any) -> str:
