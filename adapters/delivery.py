@@ -7,7 +7,7 @@ A sender raises `DeliveryError` to say whether a failure is worth retrying and w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.views import Reply
 
@@ -33,6 +33,17 @@ class Outgoing:
     platform: str
     reply: Reply
     idempotency_key: str
+
+
+def retry_after_seconds(headers: Any, default: float | None) -> float | None:
+    """Seconds from a response's Retry-After header (the delta-seconds form), else `default`.
+    Header maps differ by client (some case-sensitive), so both spellings are asked."""
+    get = getattr(headers, "get", None)
+    raw = (get("Retry-After") or get("retry-after")) if get else None
+    try:
+        return max(0.0, float(raw)) if raw is not None else default
+    except (TypeError, ValueError):
+        return default
 
 
 class Sender(Protocol):

@@ -13,7 +13,7 @@ import json
 
 import httpx
 
-from adapters.delivery import DeliveryError, Outgoing
+from adapters.delivery import DeliveryError, Outgoing, retry_after_seconds
 from bot.clock import Clock, SystemClock
 from bot.webhooks import sign
 
@@ -64,7 +64,7 @@ class WebhookSender:
             return
         detail = f"webhook {url}: HTTP {response.status_code}"
         if response.status_code == 429:
-            raise DeliveryError(detail, retry_after=_retry_after(response))
+            raise DeliveryError(detail, retry_after=retry_after_seconds(response.headers, 30.0))
         if response.status_code >= 500 or response.status_code == 408:
             raise DeliveryError(detail)
         raise DeliveryError(detail, permanent=True)
@@ -73,11 +73,3 @@ class WebhookSender:
         if self._client is not None and self._own_client:
             await self._client.aclose()
             self._client = None
-
-
-def _retry_after(response: httpx.Response) -> float:
-    raw = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return 30.0

@@ -18,7 +18,7 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
-from adapters.delivery import DeliveryError, Outgoing
+from adapters.delivery import DeliveryError, Outgoing, retry_after_seconds
 from adapters.slack import blocks
 from adapters.slack.client import web_client
 from adapters.slack.live_polls import LivePolls
@@ -132,11 +132,7 @@ def _translate(exc: SlackApiError) -> DeliveryError:
     response: Any = exc.response
     error = str(response.get("error") or "unknown_error")
     if response.status_code == 429 or error == "ratelimited":
-        raw = response.headers.get("Retry-After") or response.headers.get("retry-after")
-        try:
-            retry_after = float(raw) if raw is not None else 1.0
-        except (TypeError, ValueError):
-            retry_after = 1.0
+        retry_after = retry_after_seconds(response.headers, 1.0)
         return DeliveryError(f"slack: {error}", retry_after=retry_after)
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"slack: {error}", permanent=True)

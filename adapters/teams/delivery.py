@@ -88,7 +88,7 @@ class TeamsSender:
             status = status_of(exc)
             if status == 429:
                 return DeliveryError(
-                    f"{where}: rate limited (429)", retry_after=retry_after_of(exc) or 1.0
+                    f"{where}: rate limited (429)", retry_after=retry_after_of(exc, default=1.0)
                 )
             if status in PERMANENT:
                 return DeliveryError(f"{where}: HTTP {status} {exc}", permanent=True)

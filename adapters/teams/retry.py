@@ -11,9 +11,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from msrest.exceptions import HttpOperationError
+
+from adapters.delivery import retry_after_seconds
 
 log = logging.getLogger("align.teams")
 
@@ -33,14 +35,10 @@ def status_of(exc: BaseException) -> int | None:
     return None
 
 
-def retry_after_of(exc: BaseException) -> float | None:
-    """Seconds from the Retry-After header (delta-seconds form), if the response had one."""
-    headers: Any = getattr(getattr(exc, "response", None), "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+def retry_after_of(exc: BaseException, default: float | None = None) -> float | None:
+    """Seconds from the Retry-After header (delta-seconds form), else `default`."""
+    response = getattr(exc, "response", None)
+    return retry_after_seconds(getattr(response, "headers", None), default)
 
 
 @dataclass
