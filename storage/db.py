@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Counter
+from storage.models import Counter, ProcessedEvent
 
 DEFAULT_URL = "sqlite:///align.db"
 
@@ -105,6 +106,20 @@ class Database:
         """
         params = {"workspace": workspace, "kind": kind}
         return int(session.execute(self._next_number, params).scalar_one())
+
+    def first_time(self, event_id: str, *, platform: str, now: datetime) -> bool:
+        """Record a platform event id; False when it was recorded before — so a delivery the
+        platform retries (Slack's X-Slack-Retry-Num, Teams' redelivery) is handled once.
+        RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT DO NOTHING."""
+        table = ProcessedEvent.__table__
+        stmt = (
+            dialect_insert(self.dialect)(table)
+            .values(event_id=event_id[:200], platform=platform, received_at=now)
+            .on_conflict_do_nothing(index_elements=[table.c.event_id])
+            .returning(table.c.event_id)
+        )
+        with self.uow() as session:
+            return session.execute(stmt).first() is not None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -32,8 +32,6 @@ from adapters.slack.listeners import SlackBot
 from adapters.slack.people import SlackDirectory
 from adapters.slack.workers import Workers
 from adapters.web_keys import SENDERS, SOCKET_MODE, SOCKET_STARTERS
-from storage.db import dialect_insert
-from storage.models import ProcessedEvent
 
 log = logging.getLogger("align.slack")
 
@@ -121,16 +119,7 @@ class SlackRuntime:
         return None
 
     def _claim_event(self, event_id: str) -> bool:
-        db = self.app.db
-        insert = dialect_insert(db.dialect)
-        stmt = (
-            insert(ProcessedEvent)
-            .values(event_id=event_id[:200], platform="slack", received_at=self.app.clock.now())
-            .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
-            .returning(ProcessedEvent.event_id)  # rowcount is -1 here on PostgreSQL (psycopg)
-        )
-        with db.uow() as session:
-            return session.execute(stmt).first() is not None
+        return self.app.db.first_time(event_id, platform="slack", now=self.app.clock.now())
 
     # -- HTTP ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from storage.db import Database, dialect_insert
-from storage.models import ConversationRef, ProcessedEvent, Profile
+from storage.models import ConversationRef, Profile
 
 PLATFORM = "teams"
 
@@ -60,14 +60,7 @@ def first_time(db: Database, *, conversation: str, activity_id: str, now: dateti
     """Record an incoming activity; False when it was handled before (Teams redelivers an
     activity when the bot was slow to answer, and a vote or a decision must not happen twice)."""
     digest = hashlib.sha256(f"{conversation}\n{activity_id}".encode()).hexdigest()[:48]
-    stmt = (
-        _insert(db)(ProcessedEvent)
-        .values(event_id=f"teams:{digest}", platform=PLATFORM, received_at=now)
-        .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
-        .returning(ProcessedEvent.event_id)
-    )
-    with db.uow() as session:
-        return session.execute(stmt).scalar_one_or_none() is not None
+    return db.first_time(f"teams:{digest}", platform=PLATFORM, now=now)
 
 
 def save_names(db: Database, *, workspace: str, names: dict[str, str], now: datetime) -> None:
