@@ -150,6 +150,7 @@ def cmd_poll(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         )
         reply = poll_view(deps, session, actor, poll)
     reply.text = f"Opened P-{poll.number}: {question}"
+    reply.data["opened"] = True  # adapters: a new poll, no earlier postings to refresh
     return reply
 
 
@@ -183,6 +184,7 @@ def cmd_prioritize(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         )
         reply = poll_view(deps, session, actor, poll)
     reply.text = f"Opened P-{poll.number}: {question}"
+    reply.data["opened"] = True  # adapters: a new poll, no earlier postings to refresh
     return reply
 
 

@@ -284,7 +284,7 @@ class SlackBot:
                     conversation=actor.channel,
                     message_id=ts,
                 )
-            if not reply.text.startswith("Opened "):  # an edit or a close: older postings too
+            if not reply.data.get("opened"):  # an edit or a close: older postings too
                 self.live.changed(client, actor, reply.poll)
 
     async def _private(
