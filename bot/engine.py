@@ -27,6 +27,7 @@ from storage.models import PollMessage
 
 log = logging.getLogger("align.engine")
 SEEN_EVERY = timedelta(minutes=10)
+SEEN_LIMIT = 10_000
 
 Handler = Callable[[Deps, Actor, Command], Reply]
 
@@ -160,6 +161,9 @@ class Engine:
             last = self._seen_at.get(key)
             if last is not None and timedelta(0) <= now - last < SEEN_EVERY:
                 return
+            if len(self._seen_at) >= SEEN_LIMIT:
+                # Entries older than SEEN_EVERY decide nothing any more; keep the map bounded.
+                self._seen_at = {k: t for k, t in self._seen_at.items() if now - t < SEEN_EVERY}
             self._seen_at[key] = now
         with self.deps.db.uow() as session:
             seen(session, actor, now)
