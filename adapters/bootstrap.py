@@ -46,7 +46,11 @@ def build(
     settings = settings or Settings()
     if migrate:
         upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     clock = clock or SystemClock()
     deps = Deps(
         db=db,

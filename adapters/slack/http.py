@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -20,12 +21,16 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.bootstrap import App
+from adapters.slack import envelope
 from adapters.slack.client import web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
@@ -37,6 +42,8 @@ log = logging.getLogger("align.slack")
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 5.0
+CLAIM_BUDGET = 1.0
+"""Seconds the Events API dedupe claim may hold an ack (Slack allows 3 s for the whole ack)."""
 
 
 def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
@@ -111,12 +118,32 @@ class SlackRuntime:
         self, body: dict[str, Any], request: AsyncBoltRequest, next: Any
     ) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await self.workers.run(self._claim_event, str(event_id)):
+        if event_id and not await self._first_delivery(str(event_id)):
             retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
             log.info("event %s already handled (retry %s): skipped", event_id, retry)
             return BoltResponse(status=200, body="")
         await next()
         return None
+
+    async def _first_delivery(self, event_id: str) -> bool:
+        """The claim, given at most CLAIM_BUDGET seconds: Slack retries an event not acked in 3 s,
+        so a database that hangs must not hold the ack. Past the budget (or on a database error)
+        the event is handled without the check — our event listeners (App Home, uninstall) are
+        safe to run twice — and the claim, still running in its thread, records it for later
+        retries."""
+        try:
+            return await asyncio.wait_for(
+                self.workers.run(self._claim_event, event_id), CLAIM_BUDGET
+            )
+        except TimeoutError:
+            log.warning(
+                "event %s: no claim within %.1f s; handled unchecked", event_id, CLAIM_BUDGET
+            )
+        except SQLAlchemyError as exc:
+            log.warning(
+                "event %s: claim failed (%s); handled unchecked", event_id, type(exc).__name__
+            )
+        return True
 
     def _claim_event(self, event_id: str) -> bool:
         return self.app.db.first_time(event_id, platform="slack", now=self.app.clock.now())
@@ -124,7 +151,31 @@ class SlackRuntime:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def handle_events(self, request: web.Request) -> web.Response:
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        # Signature on the raw bytes, then the body, then its shape — before Bolt parses anything
+        # (envelope.py says why). What fails is answered here, cheaply, and nothing runs.
+        checked = envelope.check(
+            await request.read(),
+            request.headers,
+            request.content_type,
+            self.app.settings.slack_signing_secret,
+            now=time.time(),
+        )
+        if isinstance(checked, envelope.Refusal):
+            return web.Response(status=checked.status, text=checked.reason)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=checked.text,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]  # as Bolt's adapter does
+            )
+            if bolt_request.body != checked.body:  # Bolt misread a form (see envelope.parse)
+                bolt_request.body = checked.body
+                bolt_request.context = build_async_context(AsyncBoltContext({}), checked.body)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+            # Signed, yet a shape Bolt cannot read that envelope.missing did not foresee.
+            log.warning("slack: a signed request Bolt could not read was refused", exc_info=True)
+            return web.Response(status=400, text="malformed body")
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def handle_oauth(self, request: web.Request) -> web.Response:
