@@ -70,9 +70,22 @@ class Teams:
             return web.Response(status=415)
         try:
             body = await request.json()
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8
             return web.Response(status=400)
-        activity = Activity().deserialize(body) if isinstance(body, dict) else Activity()
+        # Every activity names its conversation and sender; botbuilder assumes both (and would
+        # store or answer under None), and its deserializer raises on wrongly typed fields —
+        # 400 here, before the token is even looked at, rather than a 500 after it.
+        if not isinstance(body, dict) or not all(
+            isinstance(part := body.get(key), dict)
+            and isinstance(part.get("id"), str)
+            and part["id"]
+            for key in ("conversation", "from")
+        ):
+            return web.Response(status=400)
+        try:
+            activity = Activity().deserialize(body)
+        except ValueError:  # msrest's DeserializationError
+            return web.Response(status=400)
         if not activity.type:
             return web.Response(status=400)
         auth_header = request.headers.get("Authorization", "")
