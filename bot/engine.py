@@ -22,6 +22,7 @@ from bot.common import audit, channel_tz, load, seen, when
 from bot.context import Actor, Deps
 from bot.errors import AlignError, Conflict, UnknownVerb, UsageError
 from bot.parser import Command, parse, parse_ref
+from bot.sanitize import refuse_unstorable_input
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 from storage.models import PollMessage
 
@@ -69,6 +70,7 @@ class Engine:
         """Run one command line. Never raises: every outcome is a Reply."""
         verb: str | None = None
         try:
+            refuse_unstorable_input(actor, text)
             command = parse(text)
             verb = command.verb
             handler = self.handlers.get(command.verb)
@@ -104,6 +106,7 @@ class Engine:
     ) -> Reply:
         """A ballot form (modal or card) submitted: the same vote path as a typed `vote`."""
         try:
+            refuse_unstorable_input(actor, poll, mode, *values, *values.values())
             ref = parse_ref(poll, verb="vote", expect="P")
             tokens = polls.form_tokens(mode, values)
             if not tokens:
@@ -117,6 +120,7 @@ class Engine:
     def view_poll(self, actor: Actor, poll: str) -> Reply:
         """The current poll message, for adapters refreshing a posted poll in place."""
         try:
+            refuse_unstorable_input(actor, poll)
             ref = parse_ref(poll, verb="results", expect="P")
             with self.deps.db.uow() as session:
                 return polls.poll_view(self.deps, session, actor, load(session, actor, ref))

@@ -3,8 +3,10 @@
 Slack rejects a whole message when one limit is broken (50 blocks, 3,000 characters of section
 text, 10 fields, 25 elements an actions block, 75 characters of button text…), so every value is
 clamped here and long lists end with "… and N more" plus the view's hint: a reply is never lost
-to `invalid_blocks`. User text is escaped (`<!channel>` typed into a title must not ping anyone);
-mentions `<@U…>` and channel links `<#C…>` pass through for Slack to render.
+to `invalid_blocks`. User text is escaped (`<!channel>` typed into a title must not ping anyone,
+``` must not turn the rest of a message into a code block); mentions `<@U…>` and channel links
+`<#C…>` pass through for Slack to render. Single `*`, `_` and backticks stay: they format the
+words they wrap and break nothing around them.
 """
 
 from __future__ import annotations
@@ -67,8 +69,14 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+_FENCE = re.compile(r"`{3,}")
+
+
 def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """&, < and > as entities; and a run of three or more backticks (a code fence, which would
+    swallow the rest of the message into a code block) as as many apostrophes."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _FENCE.sub(lambda m: "'" * len(m.group(0)), text)
 
 
 def clip(text: str, limit: int) -> str:

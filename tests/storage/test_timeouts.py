@@ -60,9 +60,8 @@ def test_a_statement_waiting_on_a_lock_gives_up(db_url: str) -> None:
     build(make_settings(db_url)).db.dispose()  # migrated
     db = Database(db_url, statement_timeout=0.3)
     try:
-        with write_locked(db_url), pytest.raises(OperationalError) as caught:
-            with db.uow() as session:
-                session.execute(text("DELETE FROM decisions"))
+        with write_locked(db_url), pytest.raises(OperationalError) as caught, db.uow() as s:
+            s.execute(text("DELETE FROM decisions"))
     finally:
         db.dispose()
     message = str(caught.value)
