@@ -15,6 +15,7 @@ from bot import schedules, webhooks
 from bot.clock import Clock, SystemClock
 from bot.context import Deps, Directory
 from bot.engine import Engine
+from bot.webhook_targets import TargetPolicy
 from storage import Database, upgrade
 
 log = logging.getLogger("align")
@@ -34,6 +35,15 @@ def secret_bytes(settings: Settings, db_url: str) -> bytes:
     if settings.secret:
         return settings.secret.encode()
     return hashlib.sha256(b"align-local:" + db_url.encode()).digest()
+
+
+def webhook_targets(settings: Settings) -> TargetPolicy:
+    """Names resolved by the system; loopback only when a test asks for it, loudly."""
+    from adapters.webhook_sender import system_resolve
+
+    if settings.webhook_loopback_for_tests:
+        log.warning("ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS is set: webhooks may call this machine")
+    return TargetPolicy(resolve=system_resolve, allow_loopback=settings.webhook_loopback_for_tests)
 
 
 def build(
@@ -58,6 +68,7 @@ def build(
         secret=secret_bytes(settings, settings.database_url),
         admins=settings.admin_set(),
         directory=directory,
+        webhook_targets=webhook_targets(settings),
     )
     # Results of polls closed on time, and outgoing webhooks, are written with their cause.
     deps.listeners += [schedules.post_results_at_close(deps), webhooks.on_event]

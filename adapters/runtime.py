@@ -48,6 +48,10 @@ Sleep = Callable[[float], Awaitable[None]]
 PACING: dict[str, float] = {"slack": 1.0, "teams": 1 / 7, "webhook": 0.0, "console": 0.0}
 """Seconds between two messages to one channel of a platform (its documented rate limit)."""
 
+CLAIM_EVERY = 1.0
+"""Seconds between claims of newly due rows while deliveries are still running."""
+MAX_WEBHOOKS_IN_FLIGHT = 50
+
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 900.0
 TICK_SECONDS = 30
@@ -73,6 +77,8 @@ class Dispatcher:
         batch: int = 50,
         pacing: dict[str, float] | None = None,
         max_attempts: int = outbox.MAX_ATTEMPTS,
+        claim_every: float = CLAIM_EVERY,
+        max_webhooks: int = MAX_WEBHOOKS_IN_FLIGHT,
     ) -> None:
         self.app = app
         self.senders = senders
@@ -83,31 +89,87 @@ class Dispatcher:
         self.batch = batch
         self.pacing = PACING | (pacing or {})
         self.max_attempts = max_attempts
+        self.claim_every = claim_every
+        self.max_webhooks = max_webhooks
         # (platform, channel) -> the earliest moment the next message may go there.
         self._next_slot: dict[tuple[str, str], Any] = {}
 
     async def run_once(self) -> int:
-        """Deliver every due row once (claim → send → mark); return how many were sent."""
-        sent = 0
-        for _ in range(1000):  # a bound, not a expected count: each round takes fresh rows
-            claimed = await asyncio.to_thread(self._claim)
-            if not claimed:
-                break
-            groups: dict[tuple[str, str], list[outbox.Claimed]] = {}
-            for row in claimed:
-                groups.setdefault((row.platform, row.channel), []).append(row)
-            counts = await asyncio.gather(*(self._deliver(k, rows) for k, rows in groups.items()))
-            sent += sum(counts)
-        return sent
+        """Deliver every due row (claim → send → mark); return how many were sent.
+
+        Nothing slow holds anyone else (issue 10: one drip-feeding webhook receiver held every
+        channel's digests for 57 s, because each claim round waited for all of its deliveries):
+
+        - Slack, Teams and console rows go to one lane per (platform, channel): a task that
+          sends that channel's rows in order, paced. Lanes run side by side.
+        - Webhook rows are each their own task: receivers are independent of each other and of
+          the channels (each delivery is bounded by the sender's deadline; their order is not
+          promised — every body carries its `at`).
+        - While anything is still running, newly due rows are claimed every `claim_every`
+          seconds (or as soon as something finishes) and started — for webhooks at once (up
+          to `max_webhooks` in flight), for the other platforms once none of that platform's
+          lanes is busy, so a channel's rows are never claimed twice over or sent out of order.
+
+        Returns when nothing is due and nothing is running."""
+        tasks: list[asyncio.Task[int]] = []
+        busy: dict[str, set[asyncio.Task[int]]] = {}  # platform -> its running tasks
+        try:
+            for _ in range(10_000):  # a bound on claim rounds, not an expected count
+                running = [t for t in tasks if not t.done()]
+                for tasks_of_platform in busy.values():
+                    tasks_of_platform.intersection_update(running)
+                claimed = await asyncio.to_thread(self._claim, self._claimable(busy))
+                for key, rows in self._lanes(claimed).items():
+                    task = asyncio.create_task(self._deliver(key, rows))
+                    tasks.append(task)
+                    busy.setdefault(key[0], set()).add(task)
+                running = [t for t in tasks if not t.done()]
+                if not running and not claimed:
+                    break
+                if running:
+                    await asyncio.wait(
+                        running, timeout=self.claim_every, return_when=asyncio.FIRST_COMPLETED
+                    )
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()  # only on an error or cancellation: done tasks ignore it
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return sum(t.result() for t in tasks if not t.cancelled() and t.exception() is None)
+
+    def _claimable(self, busy: dict[str, set[asyncio.Task[int]]]) -> list[str]:
+        """Platforms to claim rows of now: those with no lane still running; webhooks while
+        fewer than `max_webhooks` deliveries are in flight."""
+        out = []
+        for platform in sorted(self.senders):
+            running = len(busy.get(platform, ()))
+            limit = self.max_webhooks if platform == "webhook" else 1
+            if running < limit:
+                out.append(platform)
+        return out
+
+    @staticmethod
+    def _lanes(claimed: list[outbox.Claimed]) -> dict[tuple[str, str], list[outbox.Claimed]]:
+        """(platform, channel) → that channel's rows in claim order; one lane per webhook row."""
+        lanes: dict[tuple[str, str], list[outbox.Claimed]] = {}
+        for row in claimed:
+            key = (
+                row.platform,
+                f"{row.channel}#{row.id}" if row.platform == "webhook" else row.channel,
+            )
+            lanes.setdefault(key, []).append(row)
+        return lanes
 
     # ------------------------------------------------------------ steps, each its own transaction
 
-    def _claim(self) -> list[outbox.Claimed]:
+    def _claim(self, platforms: list[str]) -> list[outbox.Claimed]:
+        if not platforms:
+            return []
         with self.app.db.uow() as session:
             return outbox.claim(
                 session,
                 worker=self.worker_id,
-                platforms=sorted(self.senders),
+                platforms=platforms,
                 now=self.app.clock.now(),
                 lease=self.lease,
                 limit=self.batch,
@@ -277,7 +339,8 @@ def mount(web_app: web.Application, app: App) -> None:
         from adapters.webhook_sender import WebhookSender
 
         if "webhook" not in senders:
-            senders["webhook"] = WebhookSender(app.engine.deps.secret)
+            deps = app.engine.deps
+            senders["webhook"] = WebhookSender(deps.secret, targets=deps.webhook_targets)
         if not isinstance(app.clock, FakeClock):
             runtime.start()
             log.info("scheduler and dispatcher started for %s", ", ".join(sorted(senders)))

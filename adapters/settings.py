@@ -12,6 +12,7 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
     db_connect_timeout: float = Field(5.0, gt=0, alias="ALIGN_DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(30.0, gt=0, alias="ALIGN_DB_STATEMENT_TIMEOUT")
+    webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")
     admins: str = Field("", alias="ALIGN_ADMINS")

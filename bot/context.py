@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.clock import Clock
+from bot.webhook_targets import TargetPolicy
 from storage.db import Database, UnitOfWork
 
 
@@ -56,6 +57,7 @@ class Deps:
     admins: frozenset[str] = frozenset()
     directory: Directory | None = None
     listeners: list[EventListener] = field(default_factory=list)
+    webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
 
     def emit(self, session: UnitOfWork, event: Event) -> None:
         now = self.clock.now()

@@ -362,6 +362,9 @@ class Webhook(Base):
     created_by: Mapped[str] = mapped_column(String(120), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # With ALIGN_SECRET, derives the webhook's own signing secret (bot/webhooks.py); NULL for
+    # webhooks added before 0003, which stay signed with ALIGN_SECRET until rotated.
+    key_salt: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConversationRef(Base):

@@ -48,7 +48,9 @@ class ConsoleRuntime:
         self.console = console
         self.senders: dict[str, Sender] = senders or {
             "console": ConsoleSender(console),
-            "webhook": WebhookSender(app.engine.deps.secret),
+            "webhook": WebhookSender(
+                app.engine.deps.secret, targets=app.engine.deps.webhook_targets
+            ),
         }
         self.dispatcher = Dispatcher(app, self.senders)
         # One loop for the life of the chat (the webhook client's connections belong to it);
