@@ -183,7 +183,8 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "webhook",
-        "webhook add <https-url> [events:decision,poll,digest] | webhook list | webhook remove <n>",
+        "webhook add <https-url> [events:decision,poll,digest] | webhook list | webhook rotate <n> "
+        "| webhook remove <n>",
         "Sends this channel's events as signed JSON to another tool.",
         _opts("events"),
         group="digest",
