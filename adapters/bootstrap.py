@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from adapters.settings import Settings
-from bot import schedules, webhooks
+from bot import webhooks
 from bot.clock import Clock, SystemClock
 from bot.context import Deps, Directory
 from bot.engine import Engine
@@ -55,6 +55,6 @@ def build(
         admins=settings.admin_set(),
         directory=directory,
     )
-    # Results of polls closed on time, and outgoing webhooks, are written with their cause.
-    deps.listeners += [schedules.post_results_at_close(deps), webhooks.on_event]
+    # Outgoing webhooks are written in the transaction of the event that causes them.
+    deps.listeners.append(webhooks.on_event)
     return App(settings=settings, db=db, clock=clock, engine=Engine(deps))
