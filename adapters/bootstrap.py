@@ -10,6 +10,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from adapters.postings import Postings
 from adapters.settings import Settings
 from bot import webhooks
 from bot.clock import Clock, SystemClock
@@ -26,6 +27,8 @@ class App:
     db: Database
     clock: Clock
     engine: Engine
+    postings: Postings
+    """Keeps live messages current for every platform; each platform mount adds its updater."""
 
 
 def secret_bytes(settings: Settings, db_url: str) -> bytes:
@@ -57,4 +60,5 @@ def build(
     )
     # Outgoing webhooks are written in the transaction of the event that causes them.
     deps.listeners.append(webhooks.on_event)
-    return App(settings=settings, db=db, clock=clock, engine=Engine(deps))
+    engine = Engine(deps)
+    return App(settings=settings, db=db, clock=clock, engine=engine, postings=Postings(engine))

@@ -16,15 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from bot import grammar, polls
-from bot.common import load, seen
+from bot import grammar, polls, postings
+from bot.common import seen
 from bot.context import Actor, Deps
-from bot.errors import AlignError, UnknownVerb, UsageError
+from bot.errors import AlignError, UnknownVerb
 from bot.parser import Command, parse, parse_ref
 from bot.views import Context, Reply, Section
-from storage.models import PollMessage
 
 log = logging.getLogger("align.engine")
 SEEN_EVERY = timedelta(minutes=10)
@@ -81,55 +78,44 @@ class Engine:
     def submit_form(
         self, actor: Actor, poll: str, mode: str, values: dict[str, str | None]
     ) -> Reply:
-        """A ballot form (modal or card) submitted: the same vote path as a typed `vote`."""
+        """A ballot form (modal or card) submitted: the same vote path as a typed `vote`; a
+        refusal carries `field_errors` (by input name) for the form to show inline."""
         try:
             ref = parse_ref(poll, verb="vote", expect="P")
-            tokens = polls.form_tokens(mode, values)
-            if not tokens:
-                raise UsageError("Fill in at least one choice.", verb="vote")
-            reply = polls.record_vote(self.deps, actor, ref, tokens)
+            reply = polls.submit_form(self.deps, actor, ref, mode, values)
             self._remember(actor)
             return reply
         except AlignError as exc:
-            return self.error_reply(exc, "vote")
+            reply = self.error_reply(exc, "vote")
+        if reply.field_errors:
+            try:
+                form = polls.ballot_form(self.deps, actor, ref, reply.field_errors)
+            except AlignError:
+                form = None
+            if form is not None:
+                reply.blocks.append(form)
+        return reply
 
-    def view_poll(self, actor: Actor, poll: str) -> Reply:
-        """The current poll message, for adapters refreshing a posted poll in place."""
+    def live_view(self, actor: Actor, ref: str) -> Reply:
+        """What the live message of `ref` (`P-3`) shows now, for adapters keeping it current."""
         try:
-            ref = parse_ref(poll, verb="results", expect="P")
-            with self.deps.db.uow() as session:
-                return polls.poll_view(self.deps, session, actor, load(session, actor, ref))
+            return postings.live_view(self.deps, actor, ref)
         except AlignError as exc:
-            return self.error_reply(exc, "results")
+            return self.error_reply(exc, "show")
 
-    def remember_poll_message(
-        self, actor: Actor, poll: str, *, conversation: str, message_id: str
+    def remember_posting(
+        self, actor: Actor, ref: str, *, conversation: str, message_id: str
     ) -> None:
-        """Note where a poll was posted on a platform, so later votes can update it in place."""
-        ref = parse_ref(poll, verb="results", expect="P")
-        with self.deps.db.uow() as session:
-            found = load(session, actor, ref)
-            session.add(
-                PollMessage(
-                    poll_id=found.id,
-                    platform=actor.platform,
-                    conversation=conversation,
-                    message_id=message_id,
-                    created_at=self.deps.clock.now(),
-                )
-            )
+        """Note where the live message of `ref` was posted on the actor's platform."""
+        postings.remember(self.deps, actor, ref, conversation=conversation, message_id=message_id)
 
-    def poll_messages(self, actor: Actor, poll: str) -> list[tuple[str, str]]:
-        """(conversation, message id) of every posting of this poll on the actor's platform."""
-        ref = parse_ref(poll, verb="results", expect="P")
-        with self.deps.db.uow() as session:
-            found = load(session, actor, ref)
-            rows = session.execute(
-                select(PollMessage.conversation, PollMessage.message_id)
-                .where(PollMessage.poll_id == found.id, PollMessage.platform == actor.platform)
-                .order_by(PollMessage.id)
-            ).all()
-        return [(c, m) for c, m in rows]
+    def postings(self, actor: Actor, ref: str) -> list[tuple[str, str]]:
+        """(conversation, message id) of every live message of `ref` on the actor's platform."""
+        return postings.locations(self.deps, actor, ref)
+
+    def forget_posting(self, actor: Actor, ref: str, *, conversation: str, message_id: str) -> None:
+        """Stop updating a live message the platform says is gone."""
+        postings.forget(self.deps, actor, ref, conversation=conversation, message_id=message_id)
 
     def _remember(self, actor: Actor) -> None:
         """Note the person as a member of the channel, at most once per SEEN_EVERY per process:
@@ -165,4 +151,5 @@ class Engine:
             error=exc.message,
             usage=usage,
             ephemeral=True,
+            field_errors=dict(exc.fields),
         )

@@ -7,6 +7,7 @@ from typing import Any
 from bot import grammar, kinds, polls
 from bot.common import audit, channel_tz, load, when
 from bot.context import Actor, Deps
+from bot.effects import Changed
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
@@ -99,6 +100,8 @@ def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             after=after,
         )
         reply = module.view(deps, session, actor, obj, full=False)
+    # Live messages of the object (a poll's, anywhere it was posted) show the old state.
+    reply.effects += (Changed(str(ref), "edit"),)
     changed = [k for k in after if before.get(k) != after.get(k)]
     reply.text = f"Edited {ref}: {', '.join(changed)}"
     return reply

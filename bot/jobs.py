@@ -21,10 +21,11 @@ from sqlalchemy import select
 from bot import digest, outbox, polls
 from bot.common import when
 from bot.context import Actor, Deps
+from bot.effects import Changed
 from bot.platforms import SYSTEM_USER, platform_of
 from bot.schedules import DIGEST, claim_run, claimed, occurrences, period_of
 from bot.timeparse import wall_clock, zone
-from bot.views import Actions, Context, Form, Reply, Section, mention
+from bot.views import Context, Reply, Section, mention
 from storage.db import UnitOfWork
 from storage.models import Channel, Poll, Profile, Question, Schedule
 
@@ -135,9 +136,9 @@ def _auto_close(deps: Deps, now: datetime, report: TickReport) -> None:
         for poll in polls.close_due(deps, session, now):
             actor = system_actor(poll.workspace, poll.channel)
             res = polls.close(deps, session, actor, poll, record=False)
-            reply = polls.poll_view(deps, session, actor, poll)
+            reply = polls.poll_view(deps, session, actor, poll, ballot=False)
             reply.kind = "results"
-            reply.blocks = [b for b in reply.blocks if not isinstance(b, Actions | Form)]
+            reply.effects = (Changed(f"P-{poll.number}", "close"),)
             winner = res["winner"] or "no winner (a tie or no votes)"
             reply.text = f"P-{poll.number} closed: {winner}"
             reply.blocks.insert(0, Section(f"⏰ *P-{poll.number}* closed on time."))

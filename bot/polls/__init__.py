@@ -9,12 +9,19 @@ is the face the engine, the scheduler and the kinds table use.
 from __future__ import annotations
 
 from bot.context import Actor, Deps
-from bot.polls.ballots import cmd_vote, describe_ballot, form_tokens, parse_ballot, record_vote
+from bot.polls.ballots import (
+    cmd_vote,
+    describe_ballot,
+    form_ballot,
+    parse_ballot,
+    record_vote,
+    submit_form,
+)
 from bot.polls.closing import cmd_close
 from bot.polls.opening import cmd_poll, cmd_prioritize, edit, snapshot
 from bot.polls.results import close, close_due, count, eligible, non_voters, results
 from bot.polls.rules import MAX_OPTIONS, closed_on, may_manage, voter_key
-from bot.polls.view import cmd_results, poll_header, poll_view
+from bot.polls.view import ballot_form, cmd_results, poll_header, poll_view
 from bot.views import Reply
 from storage.db import UnitOfWork
 from storage.models import Poll
@@ -27,6 +34,7 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, *, full: boo
 
 __all__ = [
     "MAX_OPTIONS",
+    "ballot_form",
     "close",
     "close_due",
     "closed_on",
@@ -39,7 +47,7 @@ __all__ = [
     "describe_ballot",
     "edit",
     "eligible",
-    "form_tokens",
+    "form_ballot",
     "may_manage",
     "non_voters",
     "parse_ballot",
@@ -48,6 +56,7 @@ __all__ = [
     "record_vote",
     "results",
     "snapshot",
+    "submit_form",
     "view",
     "voter_key",
 ]

@@ -14,7 +14,8 @@ from typing import Any
 
 from bot.common import audit, load
 from bot.context import Actor, Deps
-from bot.errors import UsageError
+from bot.effects import Changed
+from bot.errors import BallotError, UsageError
 from bot.parser import Command, Ref, Token, parse_ref
 from bot.polls.rules import ensure_open, voter_key
 from bot.polls.view import poll_view
@@ -24,13 +25,13 @@ from storage.db import upsert
 from storage.models import Participation, Poll
 
 
-def _option_index(poll: Poll, text: str, verb: str = "vote") -> int:
+def _option_index(poll: Poll, text: str, at: int = 0) -> int:
     """0-based option from a 1-based number or the option's text (case-insensitive)."""
     stripped = text.strip()
     if stripped.isdigit():
         number = int(stripped)
         if not 1 <= number <= len(poll.options):
-            raise UsageError(f"P-{poll.number} has options 1 to {len(poll.options)}.", verb=verb)
+            raise BallotError(f"P-{poll.number} has options 1 to {len(poll.options)}.", at=(at,))
         return number - 1
     lowered = stripped.lower()
     for index, option in enumerate(poll.options):
@@ -39,9 +40,9 @@ def _option_index(poll: Poll, text: str, verb: str = "vote") -> int:
     prefixed = [i for i, o in enumerate(poll.options) if o.text.lower().startswith(lowered)]
     if len(prefixed) == 1 and lowered:
         return prefixed[0]
-    raise UsageError(
+    raise BallotError(
         f"P-{poll.number} has no option “{stripped[:60]}”; use its number 1–{len(poll.options)}.",
-        verb=verb,
+        at=(at,),
     )
 
 
@@ -73,24 +74,27 @@ def parse_ballot(
     poll: Poll, tokens: Sequence[Token], current: Callable[[], Any] | None = None
 ) -> Any:
     """The stored form of a ballot: single [i]; multi sorted [i…]; ranked [i…] in order;
-    dots [[i, points]…]. Refuses anything the mode does not allow, with the reason.
+    dots [[i, points]…]. Refuses anything the mode does not allow, with the reason and the
+    positions of the choices at fault (`BallotError.at`), so a form can point at its inputs.
 
     `current` reads the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
     need it, so a plain vote never reads back anyone's earlier choice."""
     if not tokens:
-        raise UsageError(f"Give your choice for P-{poll.number}.", verb="vote")
+        raise BallotError(f"Give your choice for P-{poll.number}.")
     choices = _choice_texts(poll, tokens)
     if poll.mode == "single":
         if len(choices) != 1:
-            raise UsageError(f"P-{poll.number} takes one choice.", verb="vote")
+            raise BallotError(
+                f"P-{poll.number} takes one choice.", at=tuple(range(1, len(choices)))
+            )
         return [_option_index(poll, choices[0])]
     if poll.mode == "multi":
         toggles = any(c[:1] in "+-~" and c[1:].strip() for c in choices)
         picked = set((current() if toggles and current else None) or [])
         plain: set[int] = set()
-        for choice in choices:
+        for at, choice in enumerate(choices):
             if choice[:1] in "+-~" and choice[1:].strip():
-                index = _option_index(poll, choice[1:])
+                index = _option_index(poll, choice[1:], at)
                 if choice[0] == "+":
                     picked.add(index)
                 elif choice[0] == "-":
@@ -98,41 +102,43 @@ def parse_ballot(
                 else:
                     picked ^= {index}
             else:
-                index = _option_index(poll, choice)
+                index = _option_index(poll, choice, at)
                 if index in plain:
-                    raise UsageError(f"Option {index + 1} is picked twice.", verb="vote")
+                    raise BallotError(f"Option {index + 1} is picked twice.", at=(at,))
                 plain.add(index)
         result = sorted(picked | plain) if toggles else sorted(plain)
         if not result:
-            raise UsageError(
-                "That leaves your ballot empty; pick at least one option.", verb="vote"
-            )
+            raise BallotError("That leaves your ballot empty; pick at least one option.")
         return result
     if poll.mode == "ranked":
         order: list[int] = []
-        for choice in choices:
-            index = _option_index(poll, choice)
+        for at, choice in enumerate(choices):
+            index = _option_index(poll, choice, at)
             if index in order:
-                raise UsageError(f"Option {index + 1} is ranked twice.", verb="vote")
+                raise BallotError(f"Option {index + 1} is ranked twice.", at=(at,))
             order.append(index)
         return order
     # dots
     spread: dict[int, int] = {}
-    for choice in choices:
+    given: dict[int, int] = {}  # option -> position of its choice
+    for at, choice in enumerate(choices):
         left, sep, right = choice.partition("=")
-        if not sep or not right.strip().isdigit():
-            raise UsageError("Spread your points as option=points, like 1=3 2=2.", verb="vote")
-        index = _option_index(poll, left)
+        if not sep:
+            raise BallotError("Spread your points as option=points, like 1=3 2=2.", at=(at,))
+        index = _option_index(poll, left, at)
+        if not right.strip().isdigit():
+            raise BallotError("Points are a whole number, 0 or more (like 1=3).", at=(at,))
         if index in spread:
-            raise UsageError(f"Option {index + 1} is given points twice.", verb="vote")
-        spread[index] = int(right)
+            raise BallotError(f"Option {index + 1} is given points twice.", at=(at,))
+        spread[index], given[index] = int(right), at
     total = sum(spread.values())
     if total > (poll.budget or 0):
-        raise UsageError(
-            f"That is {total} points; P-{poll.number} allows at most {poll.budget}.", verb="vote"
+        raise BallotError(
+            f"That is {total} points; P-{poll.number} allows at most {poll.budget}.",
+            at=tuple(sorted(given[i] for i, p in spread.items() if p > 0)),
         )
     if total == 0:
-        raise UsageError("Give at least one point.", verb="vote")
+        raise BallotError("Give at least one point.", at=tuple(sorted(given.values())))
     return [[i, p] for i, p in sorted(spread.items()) if p > 0]
 
 
@@ -179,7 +185,9 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
     else:
         reply.text = f"{verb} your vote on P-{poll.number}: {describe_ballot(poll, choice)}"
         reply.data["voted"] = describe_ballot(poll, choice)
-    reply.data["vote"] = {"changed": changed}
+    # The live message shows the new tally; this reply only acknowledges the vote.
+    reply.receipt = True
+    reply.effects = (Changed(f"P-{poll.number}", "vote"),)
     reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
 
@@ -193,19 +201,46 @@ def describe_ballot(poll: Poll, choice: Any) -> str:
     return ", ".join(texts[i] for i in choice)
 
 
-def form_tokens(form_mode: str, values: dict[str, str | None]) -> list[Token]:
-    """Turn a submitted ballot form into the tokens of `vote`: rank1..rankN in order, or
-    optionN=points — so a form and a typed vote are one path."""
-    tokens: list[Token] = []
+def form_ballot(form_mode: str, values: dict[str, str | None]) -> list[tuple[str, Token]]:
+    """A submitted ballot form as the tokens of `vote`, each with the input it came from:
+    rank1..rankN in order, or optionN=points — so a form and a typed vote are one path, and the
+    checker's complaints can be put next to the inputs they concern."""
     if form_mode == "ranked":
         ranks = sorted(
-            (int(k[4:]), v)
+            (int(k[4:]), k, v)
             for k, v in values.items()
             if k.startswith("rank") and k[4:].isdigit() and v
         )
-        tokens = [Token(str(v)) for _, v in ranks]
-    else:
-        for key, value in sorted(values.items()):
-            if key.startswith("option") and key[6:].isdigit() and value not in (None, ""):
-                tokens.append(Token(f"{key[6:]}={str(value).strip()}"))
-    return tokens
+        return [(name, Token(str(v).strip())) for _, name, v in ranks]
+    return [
+        (key, Token(f"{key[6:]}={str(value).strip()}"))
+        for key, value in sorted(values.items(), key=lambda kv: _number(kv[0][6:]))
+        if key.startswith("option") and key[6:].isdigit() and value not in (None, "")
+    ]
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def submit_form(
+    deps: Deps, actor: Actor, ref: Ref, form_mode: str, values: dict[str, str | None]
+) -> Reply:
+    """Record a submitted ballot form; a refusal carries each message next to its input."""
+    filled = form_ballot(form_mode, values)
+    names = [name for name, _ in filled]
+    first = names[0] if names else min(values, key=_field_order, default="")
+    try:
+        if not filled:
+            raise BallotError("Fill in at least one choice.")
+        return record_vote(deps, actor, ref, [token for _, token in filled])
+    except BallotError as exc:
+        exc.fields = {names[i]: exc.message for i in exc.at if i < len(names)} or {
+            first: exc.message
+        }
+        raise
+
+
+def _field_order(name: str) -> tuple[str, int]:
+    head = name.rstrip("0123456789")
+    return head, _number(name[len(head) :])

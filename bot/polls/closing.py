@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.common import channel_tz, load, when
 from bot.context import Actor, Deps
+from bot.effects import Changed
 from bot.errors import Conflict, Forbidden, UsageError
 from bot.parser import Command, parse_ref
 from bot.polls.results import close
@@ -29,6 +30,7 @@ def cmd_close(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         res = close(deps, session, actor, poll, record=record)
         reply = poll_view(deps, session, actor, poll)
     reply.kind = "results"
+    reply.effects = (Changed(str(ref), "close"),)
     winner = res["winner"] or ("a tie" if res["tied"] else "no votes")
     reply.text = f"Closed {ref}: {winner}" + (
         f" · recorded {res['decision']}" if "decision" in res else ""

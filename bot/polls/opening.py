@@ -105,7 +105,6 @@ def cmd_poll(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         )
         reply = poll_view(deps, session, actor, poll)
     reply.text = f"Opened P-{poll.number}: {question}"
-    reply.data["opened"] = True  # adapters: a new poll, no earlier postings to refresh
     return reply
 
 
@@ -139,7 +138,6 @@ def cmd_prioritize(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         )
         reply = poll_view(deps, session, actor, poll)
     reply.text = f"Opened P-{poll.number}: {question}"
-    reply.data["opened"] = True  # adapters: a new poll, no earlier postings to refresh
     return reply
 
 

@@ -3,13 +3,15 @@ every surface renders, the live message re-renders, and `results`/`show` print."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from bot.common import channel_tz, history_view, load, when
 from bot.context import Actor, Deps
+from bot.effects import Effect, Posted
 from bot.errors import UsageError
-from bot.parser import Command, parse_ref
+from bot.parser import Command, Ref, parse_ref
 from bot.polls.results import results
 from bot.polls.rules import closed_on
 from bot.views import (
@@ -119,17 +121,26 @@ def poll_header(poll: Poll, tz: str, now: datetime) -> str:
 
 
 def poll_view(
-    deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, *, full: bool = False
+    deps: Deps,
+    session: UnitOfWork,
+    actor: Actor,
+    poll: Poll,
+    *,
+    full: bool = False,
+    ballot: bool = True,
 ) -> Reply:
-    """The poll as a message: question, live tally, and the ways to vote."""
+    """The poll as a message: question, live tally, and — with `ballot`, while it is open — the
+    ways to vote, which make the message the poll's live message (`Posted`)."""
     tz = channel_tz(session, actor)
     now = deps.clock.now()
     ref = f"P-{poll.number}"
     res = poll.result if poll.closed_at and poll.result else results(deps, session, poll)
     blocks: list[Any] = [Heading(f"{ref} · {poll.question}"), Context(poll_header(poll, tz, now))]
     blocks += _result_blocks(poll, res, tz, now, full=full)
-    if closed_on(poll, now) is None:
+    live: tuple[Effect, ...] = ()
+    if ballot and closed_on(poll, now) is None:
         blocks.append(_ballot_ui(poll))
+        live = (Posted(ref),)
     elif poll.decision_id:
         decision = session.get(Decision, poll.decision_id)
         if decision:
@@ -142,7 +153,12 @@ def poll_view(
         history_blocks, data["history"] = history_view(session, "poll", poll.id, tz, hide=("vote",))
         blocks += history_blocks
     return Reply(
-        ok=True, kind="poll", text=f"{ref}: {poll.question}", blocks=blocks, data=data, poll=ref
+        ok=True,
+        kind="poll",
+        text=f"{ref}: {poll.question}",
+        blocks=blocks,
+        data=data,
+        effects=live,
     )
 
 
@@ -174,7 +190,20 @@ def cmd_results(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     ref = parse_ref(words[0], verb="results", expect="P")
     with deps.db.uow() as session:
         poll = load(session, actor, ref)
-        reply = poll_view(deps, session, actor, poll)
+        reply = poll_view(deps, session, actor, poll, ballot=False)
     reply.kind = "results"
-    reply.blocks = [b for b in reply.blocks if not isinstance(b, Actions | Form)]
     return reply
+
+
+def ballot_form(deps: Deps, actor: Actor, ref: Ref, errors: dict[str, str]) -> Form | None:
+    """The poll's ballot form again, with `errors` next to the inputs they concern — handed back
+    with a refused form, for surfaces that cannot keep the person's own form open (Teams)."""
+    with deps.db.uow() as session:
+        poll = load(session, actor, ref)
+        if closed_on(poll, deps.clock.now()) is not None:
+            return None
+        form = _ballot_ui(poll)
+    if not isinstance(form, Form):
+        return None
+    fields = tuple(replace(f, error=errors.get(f.name)) for f in form.fields)
+    return replace(form, fields=fields)
