@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.bootstrap import App
 from adapters.slack import envelope
-from adapters.slack.client import web_client
+from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
 from adapters.slack.people import SlackDirectory
@@ -104,12 +104,11 @@ class SlackRuntime:
         self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
         self.bolt.middleware(_DedupeEvents(self))
         self.bot.register()
-        self.sender = SlackSender(
-            app,
-            installation_store=self.bolt.installation_store,
-            live=self.bot.live,
-            session=self.session,
+        self.clients = WorkspaceClients(
+            app.settings, installation_store=self.bolt.installation_store, session=self.session
         )
+        self.sender = SlackSender(app, self.clients)
+        app.postings.add_updater("slack", self.sender.update)
         self.socket: AsyncSocketModeHandler | None = None
 
     # -- Events API retries ----------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_every_entry_point_refuses_unstorable_text(app: App, chat: Chat, bad: st
         engine.handle(Actor("local", "general", "pm", tz=f"Europe/{bad}"), "roadmap"),
         engine.submit_form(ME, "P-1", "dots", {"option1": f"2{bad}"}),
         engine.submit_form(ME, "P-1", "dots", {f"option{bad}": "2"}),
-        engine.view_poll(Actor("local", "general", f"p{bad}m"), "P-1"),
+        engine.live_view(Actor("local", "general", f"p{bad}m"), "P-1"),
     ]
     for reply in replies:
         assert not reply.ok

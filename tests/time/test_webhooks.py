@@ -236,14 +236,17 @@ def test_add_list_rotate_remove(chat: Chat, app: App) -> None:
 def test_a_webhook_from_before_keeps_the_server_key_until_rotated(
     hook_app: App, clock: FakeClock
 ) -> None:
-    """Migration 0003 leaves existing webhooks without a salt: their receivers verify with
-    ALIGN_SECRET, so they keep working; `webhook list` says so, `webhook rotate` fixes it."""
+    """Migration 0004_webhook_secrets leaves existing webhooks without a salt: their receivers
+    verify with ALIGN_SECRET, so they keep working; `webhook list` says so, `webhook rotate`
+    fixes it."""
     chat = Chat(hook_app)
 
     async def scenario(receiver: Receiver) -> None:
         add(chat, receiver.url, "decision")
         with hook_app.db.uow() as session:
-            session.execute(update(Webhook).values(key_salt=None))  # as 0003 leaves old rows
+            session.execute(
+                update(Webhook).values(key_salt=None)
+            )  # as the migration leaves old rows
         [hook] = chat.ok("webhook list").data["webhooks"]
         assert hook["own_secret"] is False
         assert "webhook rotate 1" in str(chat.ok("webhook list").blocks)
