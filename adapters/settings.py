@@ -22,7 +22,12 @@ class Settings(BaseSettings):
     microsoft_app_id: str = Field("", alias="MICROSOFT_APP_ID")
     microsoft_app_password: str = Field("", alias="MICROSOFT_APP_PASSWORD")
     microsoft_app_tenant_id: str = Field("", alias="MICROSOFT_APP_TENANT_ID")
-    microsoft_app_type: str = Field("MultiTenant", alias="MICROSOFT_APP_TYPE")
+    microsoft_app_type: str = Field("", alias="MICROSOFT_APP_TYPE")
+
+    # `align serve` itself (README, "Deploy"). The host defaults to 0.0.0.0 only when a
+    # platform that needs inbound HTTP is configured, else 127.0.0.1 (adapters/preflight.py).
+    host: str = Field("", alias="ALIGN_HOST")
+    shutdown_grace: float = Field(20.0, alias="ALIGN_SHUTDOWN_GRACE", ge=0)
 
     def admin_set(self) -> frozenset[str]:
         return frozenset(a.strip().lstrip("@") for a in self.admins.split(",") if a.strip())

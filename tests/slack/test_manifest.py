@@ -48,6 +48,8 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "team.info": frozenset({"team:read"}),
     "reactions.add": frozenset({"reactions:write"}),
     "auth.test": frozenset(),
+    # Socket Mode: called with the app-level token, whose connections:write is not a bot scope.
+    "apps.connections.open": frozenset(),
     "oauth.v2.access": frozenset(),
 }
 # Scopes a feature needs rather than a method call.

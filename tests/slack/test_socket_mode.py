@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import WSMsgType, web
 
+from adapters.preflight import ConfigError
 from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS
 from bot.clock import FakeClock
 from tests.slack.conftest import CHANNEL, USER, running_slack_server
@@ -107,5 +108,5 @@ def test_socket_mode_without_an_app_token_says_what_is_missing(
     with running_slack_server(sqlite_url, clock) as server:
         server.web_app[SOCKET_MODE] = True
         (start,) = server.web_app[SOCKET_STARTERS]
-        with pytest.raises(RuntimeError, match="SLACK_APP_TOKEN"):
+        with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
             server.loop.run(start())
