@@ -90,7 +90,9 @@ class Teams:
             log.warning("teams: Bot Framework signing keys unavailable (%s): answered 503", exc)
             return web.Response(status=503, headers={"Retry-After": "30"})
         except Exception as exc:
-            log.warning("teams: rejected an unauthenticated request (%s)", type(exc).__name__)
+            log.warning(
+                "teams: rejected an unauthenticated request (%s: %s)", type(exc).__name__, exc
+            )
             return web.Response(status=401)
         invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
         if invoke is not None:

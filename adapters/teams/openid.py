@@ -36,18 +36,15 @@ class KeysUnavailable(Exception):
 
 
 class ThreadedOpenIdMetadata(_OpenIdMetadata):  # type: ignore[misc]
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._refreshing = asyncio.Lock()
-
+    # Two requests arriving together while the keys are stale both fetch them: harmless, and
+    # simpler than a lock that would belong to one event loop.
     async def _refresh(self) -> None:
-        async with self._refreshing:
-            try:
-                keys = await asyncio.to_thread(fetch_keys, self.url)
-            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-                raise KeysUnavailable(f"{self.url}: {describe(exc)}") from exc
-            self.keys = keys
-            self.last_updated = datetime.now()  # naive local, as the base class compares it
+        try:
+            keys = await asyncio.to_thread(fetch_keys, self.url)
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise KeysUnavailable(f"{self.url}: {describe(exc)}") from exc
+        self.keys = keys
+        self.last_updated = datetime.now()  # naive local, as the base class compares it
 
 
 def fetch_keys(url: str) -> list[dict[str, Any]]:
