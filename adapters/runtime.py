@@ -316,14 +316,26 @@ def mount(web_app: web.Application, app: App) -> None:
             runtime.start()
             log.info("scheduler and dispatcher started for %s", ", ".join(sorted(senders)))
 
+    stopping: list[asyncio.Task[None]] = []
+
+    def grace() -> float | None:
+        return web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else None
+
+    async def on_shutdown(web_app: web.Application) -> None:
+        # Stop delivering while in-flight HTTP requests drain: both share the one grace period.
+        stopping.append(asyncio.ensure_future(runtime.aclose(grace())))
+
     async def on_cleanup(web_app: web.Application) -> None:
-        await runtime.aclose(web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else None)
+        # Before any platform closes the clients its sender uses (`align serve` mounts the
+        # runtime first, so this cleanup runs first).
+        await (stopping[0] if stopping else runtime.aclose(grace()))
         for sender in senders.values():
             close = getattr(sender, "aclose", None)
             if close is not None:
                 await close()
 
     web_app.on_startup.append(on_startup)
+    web_app.on_shutdown.append(on_shutdown)
     web_app.on_cleanup.append(on_cleanup)
 
 

@@ -58,10 +58,11 @@ def _ping(app: App) -> None:
 
 def _mounts(serving: Serving) -> list[Mount]:
     """The platform parts present in this build (each adapter package provides `mount`); a
-    web process runs no scheduler or dispatcher."""
+    web process runs no scheduler or dispatcher. The runtime comes first: cleanups run in
+    mount order, and delivery must stop before a platform closes the client its sender uses."""
     modules = ["adapters.slack.http", "adapters.teams.http"]
     if serving.outbound:
-        modules.append("adapters.runtime")
+        modules.insert(0, "adapters.runtime")
     found: list[Mount] = []
     for module in modules:
         try:
