@@ -60,7 +60,7 @@ def _mounts(serving: Serving) -> list[Mount]:
     """The platform parts present in this build (each adapter package provides `mount`); a
     web process runs no scheduler or dispatcher. The runtime comes first: cleanups run in
     mount order, and delivery must stop before a platform closes the client its sender uses."""
-    modules = ["adapters.slack.http", "adapters.teams.http"]
+    modules = ["adapters.slack.http", "adapters.teams.http", "adapters.about"]
     if serving.outbound:
         modules.insert(0, "adapters.runtime")
     found: list[Mount] = []

@@ -85,3 +85,34 @@ def test_each_role_mounts_its_half(
     clock: FakeClock,
 ) -> None:
     assert serve_as(role, sqlite_url, clock) == (routes, senders, runs_runtime)
+
+
+def test_the_pages_the_teams_package_links_to_are_served(sqlite_url: str, clock: FakeClock) -> None:
+    app = build(make_settings(sqlite_url), clock=clock)
+
+    async def main(role: str) -> dict[str, tuple[int, str]]:
+        web_app = await create_web_app(app, serving=Serving(role=role))
+        runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            async with httpx.AsyncClient(base_url=base) as http:
+                pages = {}
+                for path in ("/", "/privacy", "/terms"):
+                    response = await http.get(path)
+                    pages[path] = (response.status_code, response.text)
+                return pages
+        finally:
+            await runner.cleanup()
+
+    try:
+        pages = asyncio.run(main("all"))
+        assert {path: status for path, (status, _) in pages.items()} == dict.fromkeys(pages, 200)
+        assert "keyed hash" in pages["/privacy"][1]
+        assert "MIT licence" in pages["/terms"][1]
+        worker = asyncio.run(main("worker"))
+        assert {path: status for path, (status, _) in worker.items()} == dict.fromkeys(pages, 404)
+    finally:
+        app.db.dispose()
