@@ -81,15 +81,20 @@ def first_line(exc: BaseException) -> str:
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
-    default="text",
-    envvar="ALIGN_LOG_FORMAT",
-    show_default=True,
-    help="json: one JSON object per line, for log aggregators (env ALIGN_LOG_FORMAT).",
+    default=None,
+    help="json: one JSON object per line, for log aggregators (default ALIGN_LOG_FORMAT, text).",
 )
-def main(verbose: bool, log_format: str) -> None:
+def main(verbose: bool, log_format: str | None) -> None:
     """Align: decisions, a scored roadmap, questions and polls — in Slack, Teams or here."""
+    from pydantic import ValidationError
+
     from adapters import logs
 
+    if log_format is None:
+        try:
+            log_format = Settings().log_format
+        except ValidationError:  # the command itself reports it, in one line
+            log_format = "text"
     logs.configure(verbose=verbose, fmt=log_format)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # An empty variable (`ALIGN_PORT=` copied from .env.example) means "the default".
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
     port: int = Field(3000, alias="ALIGN_PORT")
@@ -28,6 +33,7 @@ class Settings(BaseSettings):
     # platform that needs inbound HTTP is configured, else 127.0.0.1 (adapters/preflight.py).
     host: str = Field("", alias="ALIGN_HOST")
     shutdown_grace: float = Field(20.0, alias="ALIGN_SHUTDOWN_GRACE", ge=0)
+    log_format: Literal["text", "json"] = Field("text", alias="ALIGN_LOG_FORMAT")
 
     def admin_set(self) -> frozenset[str]:
         return frozenset(a.strip().lstrip("@") for a in self.admins.split(",") if a.strip())
