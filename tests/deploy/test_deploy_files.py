@@ -254,3 +254,60 @@ def test_the_systemd_unit_migrates_serves_and_stops_on_sigterm_within_its_timeou
         assert serve.wait(timeout=timeout) == 0, serve.output
     for key in service.get("Environment", []):
         assert key.partition("=")[0] in SETTINGS
+
+
+# ----------------------------------------------------------------------------- README
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else None]
+
+
+def test_the_readme_has_the_operator_sections() -> None:
+    for title in ("Deploy", "Configuration", "Upgrading", "Backups", "Logs", "Troubleshooting"):
+        assert section(title).strip()
+
+
+def test_the_configuration_table_names_every_variable_and_which_mode_needs_it() -> None:
+    rows = [line for line in section("Configuration").splitlines() if line.startswith("| `")]
+    named: set[str] = set()
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert len(cells) == 3 and cells[1], row  # variable | needed for | meaning
+        named |= set(re.findall(r"`([A-Z][A-Z_]+)`", cells[0]))
+    assert named == SETTINGS | COMPOSE_ONLY
+
+
+COMMAND_LINE = re.compile(
+    r"(?:^|[\s`(])(?:\.venv/bin/|/opt/align/bin/)?align "
+    r"((?:-v |--log-format json )?[a-z][a-z-]*(?: [^`\n&|#;)]*)?)",
+    re.MULTILINE,
+)
+
+
+def test_every_align_command_line_in_the_readme_is_one_the_cli_accepts() -> None:
+    lines = {m.group(1).strip() for m in COMMAND_LINE.finditer(README)}
+    runnable = {line for line in lines if not re.search(r"[\[<…]", line)}  # not synopses
+    assert {"serve --role web", "doctor --socket", "--log-format json serve"} <= runnable
+    for line in sorted(runnable):
+        args = shlex.split(line)
+        while args[0] in ("-v", "--log-format", "json"):
+            args.pop(0)
+        cli_accepts(args)
+
+
+def test_the_readme_names_every_command_and_serve_flag() -> None:
+    from adapters.server import serve
+
+    with click.Context(main) as ctx:
+        for name in main.list_commands(ctx):
+            assert f"align {name}" in README, name
+    for option in serve.params:
+        for flag in option.opts:
+            if flag.startswith("--"):
+                assert flag in README, flag
