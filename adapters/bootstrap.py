@@ -10,8 +10,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from adapters.postings import Postings
 from adapters.settings import Settings
-from bot import schedules, webhooks
+from bot import webhooks
 from bot.clock import Clock, SystemClock
 from bot.context import Deps, Directory
 from bot.engine import Engine
@@ -26,6 +27,8 @@ class App:
     db: Database
     clock: Clock
     engine: Engine
+    postings: Postings
+    """Keeps live messages current for every platform; each platform mount adds its updater."""
 
 
 def secret_bytes(settings: Settings, db_url: str) -> bytes:
@@ -55,6 +58,7 @@ def build(
         admins=settings.admin_set(),
         directory=directory,
     )
-    # Results of polls closed on time, and outgoing webhooks, are written with their cause.
-    deps.listeners += [schedules.post_results_at_close(deps), webhooks.on_event]
-    return App(settings=settings, db=db, clock=clock, engine=Engine(deps))
+    # Outgoing webhooks are written in the transaction of the event that causes them.
+    deps.listeners.append(webhooks.on_event)
+    engine = Engine(deps)
+    return App(settings=settings, db=db, clock=clock, engine=engine, postings=Postings(engine))

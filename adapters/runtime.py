@@ -1,7 +1,7 @@
 """The background half of `align serve`: the scheduler tick and the outbox dispatcher.
 
 APScheduler only wakes the process (an interval job); what is due is decided by the engine from
-the injected clock (`bot.schedules.tick`), and claimed in the database, so several processes on one
+the injected clock (`bot.jobs.tick`), and claimed in the database, so several processes on one
 PostgreSQL database never send a digest twice. APScheduler itself is not trusted to coordinate
 processes.
 
@@ -37,7 +37,7 @@ from aiohttp import web
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.web_keys import SENDERS, SHUTDOWN
-from bot import outbox, schedules
+from bot import jobs, outbox
 from bot.clock import FakeClock
 from bot.views import reply_from_payload
 
@@ -222,11 +222,11 @@ class Runtime:
         self._ticking = asyncio.Lock()
         self._dispatching = asyncio.Lock()
 
-    async def tick(self) -> schedules.TickReport:
+    async def tick(self) -> jobs.TickReport:
         """Decide what is due now (digests, auto-close, reminders, nudges) and queue it."""
         async with self._ticking:
             deps = self.app.engine.deps
-            return await asyncio.to_thread(schedules.tick, deps, self.app.clock.now())
+            return await asyncio.to_thread(jobs.tick, deps, self.app.clock.now())
 
     async def dispatch(self) -> int:
         async with self._dispatching:

@@ -63,7 +63,7 @@ def _mounts(serving: Serving) -> list[Mount]:
     modules = ["adapters.slack.http", "adapters.teams.http", "adapters.about"]
     if serving.outbound:
         modules.insert(0, "adapters.runtime")
-    found: list[Mount] = []
+    found: list[Mount] = [] if serving.outbound else [_drain_postings]
     for module in modules:
         try:
             mod = __import__(module, fromlist=["mount"])
@@ -72,7 +72,22 @@ def _mounts(serving: Serving) -> list[Mount]:
                 continue
             raise
         found.append(mod.mount)
+        if module == "adapters.runtime":
+            found.append(_drain_postings)
     return found
+
+
+def _drain_postings(web_app: web.Application, app: App) -> None:
+    """At stop, let the live-message refreshes in flight finish (within the grace period)
+    before the platforms close the clients they use: after the runtime, before the platforms."""
+
+    async def drain(web_app: web.Application) -> None:
+        try:
+            await asyncio.wait_for(app.postings.idle(), web_app[SHUTDOWN].remaining())
+        except TimeoutError:
+            log.warning("live-message updates still running at the end of the grace period")
+
+    web_app.on_cleanup.append(drain)
 
 
 async def create_web_app(

@@ -135,7 +135,7 @@ def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             tags=tags,
             status=status,
         )
-        reply = view(session, actor, decision, full=False)
+        reply = view(deps, session, actor, decision, full=False)
     reply.text = f"Recorded D-{decision.number}: {decision.title}"
     reply.kind = "decision"
     return reply
@@ -245,7 +245,7 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": str(ref), **snapshot(decision)},
             ),
         )
-        reply = view(session, actor, decision, full=False)
+        reply = view(deps, session, actor, decision, full=False)
     reply.text = f"{ref} is now {new_status}" + (f" (by {by_text.upper()})" if by_text else "")
     return reply
 
@@ -288,7 +288,7 @@ def links(session: UnitOfWork, decision: Decision) -> dict[str, Any]:
     return out
 
 
-def view(session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
+def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
     tz = channel_tz(session, actor)
     ref = f"D-{decision.number}"
     linked = links(session, decision)

@@ -78,7 +78,7 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": f"Q-{question.number}", **after},
             ),
         )
-        reply = view(session, actor, question, full=False)
+        reply = view(deps, session, actor, question, full=False)
     reply.text = f"Opened Q-{question.number}: {text}"
     return reply
 
@@ -188,14 +188,14 @@ def cmd_answer(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": str(ref), "answer": text},
             ),
         )
-        reply = view(session, actor, question, full=False)
+        reply = view(deps, session, actor, question, full=False)
     reply.text = f"Answered {ref}" + (f" and recorded D-{decision.number}" if decision else "")
     if decision:
         reply.data["decision"] = f"D-{decision.number}"
     return reply
 
 
-def view(session: UnitOfWork, actor: Actor, question: Question, *, full: bool) -> Reply:
+def view(deps: Deps, session: UnitOfWork, actor: Actor, question: Question, *, full: bool) -> Reply:
     tz = channel_tz(session, actor)
     ref = f"Q-{question.number}"
     fields = [

@@ -260,12 +260,25 @@ class Participation(Base):
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class PollMessage(Base):
-    """Where a poll is shown on a platform, so the message can be updated in place after votes."""
+class Posting(Base):
+    """Where an object's live message is shown on a platform (a poll with its buttons), so the
+    message can be updated in place whenever the object changes. `object_kind` is the kind's noun
+    (`poll`), `object_id` its row id."""
 
-    __tablename__ = "poll_messages"
+    __tablename__ = "postings"
+    __table_args__ = (
+        UniqueConstraint(
+            "object_kind",
+            "object_id",
+            "platform",
+            "conversation",
+            "message_id",
+            name="uq_postings_location",
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
+    object_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    object_id: Mapped[int] = mapped_column(Integer, nullable=False)
     platform: Mapped[str] = mapped_column(String(16), nullable=False)
     conversation: Mapped[str] = mapped_column(String(300), nullable=False)
     message_id: Mapped[str] = mapped_column(String(120), nullable=False)

@@ -2,7 +2,7 @@
 the terminal on time.
 
 A BackgroundScheduler wakes `tick()` every few seconds; the engine decides what is due from the
-app's clock (`bot.schedules.tick`) and the outbox dispatcher delivers rows of platform "console"
+app's clock (`bot.jobs.tick`) and the outbox dispatcher delivers rows of platform "console"
 by printing them (and webhook rows over HTTP). Tests call `tick()` directly with a FakeClock.
 """
 
@@ -18,7 +18,7 @@ from adapters.console.repl import Console
 from adapters.delivery import Outgoing, Sender
 from adapters.runtime import Dispatcher
 from adapters.webhook_sender import WebhookSender
-from bot import schedules
+from bot import jobs
 
 log = logging.getLogger("align.console")
 
@@ -60,7 +60,7 @@ class ConsoleRuntime:
     def tick(self) -> int:
         """Queue what is due now and deliver it; returns how many messages went out."""
         with self._lock:
-            schedules.tick(self.app.engine.deps, self.app.clock.now())
+            jobs.tick(self.app.engine.deps, self.app.clock.now())
             return self._loop.run_until_complete(self.dispatcher.run_once())
 
     def _safe_tick(self) -> None:

@@ -251,11 +251,6 @@ def find_form(reply: Reply) -> Form | None:
     return next((b for b in reply.blocks if isinstance(b, Form)), None)
 
 
-def has_ballot(reply: Reply) -> bool:
-    """Whether the reply carries a way to vote, i.e. a posting worth updating in place."""
-    return any(isinstance(b, Actions | Form) for b in reply.blocks)
-
-
 # ------------------------------------------------------------------ the ballot modal
 
 
@@ -324,40 +319,3 @@ def submitted_values(view: dict[str, Any]) -> dict[str, str | None]:
             value = state.get("value")
             values[block_id] = str(value).strip() if value not in (None, "") else None
     return values
-
-
-def ballot_errors(mode: str, budget: int | None, values: dict[str, str | None]) -> dict[str, str]:
-    """Per-input messages Slack shows under the inputs (`response_action: errors`).
-
-    The engine checks the same rules again; this only puts the message where the mistake is.
-    """
-    errors: dict[str, str] = {}
-    filled = {k: v for k, v in values.items() if v}
-    if mode == "ranked":
-        seen: dict[str, str] = {}
-        for key in sorted(filled, key=lambda k: int(k[4:]) if k[4:].isdigit() else 0):
-            value = filled[key]
-            if value in seen:
-                errors[key] = "This option is already ranked above."
-            seen[value] = key
-        if not filled:
-            errors[next(iter(sorted(values)), "rank1")] = "Rank at least one option."
-        return errors
-    total = 0
-    for key, value in filled.items():
-        try:
-            points = int(str(value))
-        except ValueError:
-            errors[key] = "Give a whole number of points."
-            continue
-        if points < 0:
-            errors[key] = "Points cannot be negative."
-        total += max(points, 0)
-    if budget is not None and total > budget:
-        message = f"That is {total} points; you have {budget}."
-        for key, value in filled.items():
-            if key not in errors and value not in ("0",):
-                errors[key] = message
-    if not filled:
-        errors[next(iter(sorted(values)), "option1")] = "Give at least one option some points."
-    return errors

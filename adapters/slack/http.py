@@ -29,7 +29,7 @@ from slack_bolt.response import BoltResponse
 from adapters.bootstrap import App
 from adapters.preflight import ConfigError
 from adapters.slack import socket as socket_mode
-from adapters.slack.client import web_client
+from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
 from adapters.slack.people import SlackDirectory
@@ -114,12 +114,11 @@ class SlackRuntime:
         self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
         self.bolt.middleware(_DedupeEvents(self))
         self.bot.register()
-        self.sender = SlackSender(
-            app,
-            installation_store=self.bolt.installation_store,
-            live=self.bot.live,
-            session=self.session,
+        self.clients = WorkspaceClients(
+            app.settings, installation_store=self.bolt.installation_store, session=self.session
         )
+        self.sender = SlackSender(app, self.clients)
+        app.postings.add_updater("slack", self.sender.update)
         self.socket: AsyncSocketModeHandler | None = None
         self.socket_sleep: socket_mode.Sleep = asyncio.sleep  # tests inject one that records
 

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import secrets
 from copy import copy
-from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
@@ -29,7 +28,7 @@ from adapters.teams import cards, identity, refs
 from adapters.teams.people import TeamsDirectory
 from adapters.teams.retry import RetryPolicy
 from bot.context import Actor
-from bot.views import Actions, Form, Reply
+from bot.views import Form, Reply
 
 log = logging.getLogger("align.teams")
 
@@ -142,69 +141,26 @@ class AlignTeamsBot(ActivityHandler):
     async def _answer(
         self, turn_context: TurnContext, actor: Actor, reply: Reply, *, clicked: bool
     ) -> None:
-        activity = turn_context.activity
-        if not reply.ok:
-            names = await self._names(actor.workspace, reply)
-            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-            return
-        if reply.poll and "vote" in reply.data:
-            if not clicked:
-                names = await self._names(actor.workspace, reply)
-                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-            clicked_card = (activity.conversation.id, activity.reply_to_id) if clicked else None
-            await self.refresh_poll(turn_context, actor, reply.poll, also=clicked_card)
-            return
-        if reply.poll:
-            await self.refresh_poll(turn_context, actor, reply.poll)
-        names = await self._names(actor.workspace, reply)
-        card = cards.render(reply, names=names)
-        sent = await self._send(turn_context, card_activity(card, summary=reply.text))
-        ballot = any(isinstance(block, Actions | Form) for block in reply.blocks)
-        if reply.poll and ballot and sent is not None and sent.id:
-            await asyncio.to_thread(
-                self.engine.remember_poll_message,
-                actor,
-                reply.poll,
-                conversation=activity.conversation.id,
-                message_id=sent.id,
-            )
+        """Show the reply in the conversation, then hand its effects to the postings service.
 
-    async def refresh_poll(
-        self,
-        turn_context: TurnContext,
-        actor: Actor,
-        poll: str,
-        *,
-        also: tuple[str, str | None] | None = None,
-    ) -> int:
-        """Re-render the poll and update every card of it posted here; returns how many."""
-        postings = await asyncio.to_thread(self.engine.poll_messages, actor, poll)
-        if also and also[1] and all(message != also[1] for _, message in postings):
-            postings.append((also[0], also[1]))
-        if not postings:
-            return 0
-        # The card is shared: show times in the channel's zone, not the voter's.
-        view = await asyncio.to_thread(self.engine.view_poll, replace(actor, tz=None), poll)
-        if not view.ok:
-            return 0
-        card = cards.render(view, names=await self._names(actor.workspace, view))
-        client = self._client(turn_context)
-        updated = 0
-        for conversation, message_id in postings:
-            update = card_activity(card, summary=view.text)
-            update.id = message_id
-            update.conversation = ConversationAccount(id=conversation)
-            try:
-                await self.retry.run(
-                    lambda c=conversation, m=message_id, u=update: (
-                        client.conversations.update_activity(c, m, u)
-                    ),
-                    what="update",
-                )
-                updated += 1
-            except Exception as exc:  # a deleted card must not fail the vote that was recorded
-                log.warning("teams: could not update %s card %s: %s", poll, message_id, exc)
-        return updated
+        Teams has no private replies: a receipt (a vote) is a one-line text when typed and
+        nothing at all when a card was clicked — the card itself shows the new tally. An error is
+        a text, unless it hands back a form to correct (a refused ballot, its messages next to
+        the inputs), which is a card."""
+        activity = turn_context.activity
+        sent: Any = None
+        names = await self._names(actor.workspace, reply)
+        if not reply.ok and not any(isinstance(b, Form) for b in reply.blocks):
+            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+        elif reply.receipt:
+            if not clicked:
+                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+        else:
+            card = cards.render(reply, names=names)
+            sent = await self._send(turn_context, card_activity(card, summary=reply.text))
+        posted = (activity.conversation.id, sent.id) if sent is not None and sent.id else None
+        origin = (activity.conversation.id, activity.reply_to_id) if clicked else None
+        await self.app.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
 
     async def _send(self, turn_context: TurnContext, activity: Activity) -> Any:
         return await self.retry.run(lambda: turn_context.send_activity(activity), what="reply")

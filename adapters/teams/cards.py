@@ -278,6 +278,16 @@ class _Renderer:
                 element["isRequired"] = True
                 element["errorMessage"] = f"{item.label} is required."
             self.add(element)
+            if item.error:
+                self.add(
+                    {
+                        "type": "TextBlock",
+                        "text": self.text(item.error),
+                        "color": "Attention",
+                        "size": "Small",
+                        "wrap": True,
+                    }
+                )
         if hidden:
             self.add(_small(f"… {hidden} more ranks: type `vote {block.poll} …` to rank them all."))
         if block.budget:

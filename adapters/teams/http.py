@@ -112,7 +112,8 @@ def build(app: App) -> Teams:
     deps.directory = directory
     retry = RetryPolicy()
     bot = AlignTeamsBot(app, directory=directory, retry=retry)
-    sender = TeamsSender(app, adapter, app_id=config.APP_ID)
+    sender = TeamsSender(app, adapter, app_id=config.APP_ID, retry=retry)
+    app.postings.add_updater("teams", sender.update)
     return Teams(app, adapter, bot, directory, retry, sender)
 
 

@@ -301,6 +301,8 @@ class Call:
     status: int = 200
     http_verb: str = "POST"
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    result: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What the fake answered (e.g. the `ts` chat.postMessage gave the message)."""
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
@@ -653,6 +655,7 @@ class FakeSlackApi(FakeHttpServer):
             body = {"ok": False, "error": "not_authed"}
         else:
             body = self._answer(call)
+        call.result.update(body)
         self._record(lambda: self._calls.append(call))
         return web.json_response(body)
 

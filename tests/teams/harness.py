@@ -152,7 +152,10 @@ class TeamsServer:
             aiohttp.ClientSession() as session,
             session.post(self.url, json=activity, headers=headers) as response,
         ):
-            return response.status
+            status = response.status
+        # Live cards are refreshed after the turn, like Slack's after the ack: let them finish.
+        await self.app.postings.idle()
+        return status
 
     async def say(self, text: str, *, by: Person = ANA, **kw: Any) -> dict[str, Any]:
         activity = message(text, by=by, service_url=self.service_url, **kw)

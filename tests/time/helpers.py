@@ -22,7 +22,7 @@ from adapters.runtime import Dispatcher
 from adapters.server import create_web_app
 from adapters.teams import http as teams_http
 from adapters.web_keys import Serving
-from bot import schedules
+from bot import jobs
 from bot.clock import FakeClock
 from storage.models import OutboxMessage, ScheduleRun
 from tests.conftest import make_settings
@@ -63,8 +63,8 @@ class Recorder:
         return [m.reply.text for _, m in self.sent]
 
 
-def tick(app: App) -> schedules.TickReport:
-    return schedules.tick(app.engine.deps, app.clock.now())
+def tick(app: App) -> jobs.TickReport:
+    return jobs.tick(app.engine.deps, app.clock.now())
 
 
 def deliver(app: App, senders: dict[str, Sender], **kw: Any) -> int:
