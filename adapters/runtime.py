@@ -36,7 +36,7 @@ from aiohttp import web
 
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
-from adapters.web_keys import SENDERS
+from adapters.web_keys import SENDERS, SHUTDOWN
 from bot import jobs, outbox
 from bot.clock import FakeClock
 from bot.views import reply_from_payload
@@ -93,6 +93,8 @@ class Dispatcher:
         self.max_webhooks = max_webhooks
         # (platform, channel) -> the earliest moment the next message may go there.
         self._next_slot: dict[tuple[str, str], Any] = {}
+        # Set at shutdown: the send in flight finishes, nothing new starts, the rest goes back.
+        self.stopping = False
 
     async def run_once(self) -> int:
         """Deliver every due row (claim → send → mark); return how many were sent.
@@ -115,6 +117,8 @@ class Dispatcher:
         busy: dict[str, set[asyncio.Task[int]]] = {}  # platform -> its running tasks
         try:
             for _ in range(10_000):  # a bound on claim rounds, not an expected count
+                if self.stopping:  # shutting down: what runs finishes, nothing new is claimed
+                    break
                 running = [t for t in tasks if not t.done()]
                 for tasks_of_platform in busy.values():
                     tasks_of_platform.intersection_update(running)
@@ -200,6 +204,12 @@ class Dispatcher:
                 session, [r.id for r in rows], worker=self.worker_id, not_before=not_before
             )
 
+    def release_leases(self) -> int:
+        """Give back every row this worker still holds (at shutdown, after in-flight work was
+        cut short), so another process sends it now rather than when the lease runs out."""
+        with self.app.db.uow() as session:
+            return outbox.release_worker(session, worker=self.worker_id)
+
     # ------------------------------------------------------------ one channel, in order
 
     async def _deliver(self, key: tuple[str, str], rows: list[outbox.Claimed]) -> int:
@@ -207,6 +217,9 @@ class Dispatcher:
         interval = self.pacing.get(key[0], 0.0)
         sent = 0
         for index, row in enumerate(rows):
+            if self.stopping:  # untried: no attempt counted, due at once for the next process
+                await asyncio.to_thread(self._release, rows[index:], self.app.clock.now())
+                return sent
             await self._pace(key)
             message = Outgoing(
                 workspace=row.workspace,
@@ -267,6 +280,7 @@ class Runtime:
         self.dispatcher = Dispatcher(app, senders, **dispatcher)
         self._scheduler: Any = None
         self._catch_up: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()  # wake-ups in progress, for shutdown
         self._ticking = asyncio.Lock()
         self._dispatching = asyncio.Lock()
 
@@ -285,10 +299,16 @@ class Runtime:
         return await self.dispatch()
 
     async def _safe(self, job: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             await job()
         except Exception:
             log.exception("background job failed; it runs again at the next wake-up")
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     def start(
         self, *, tick_seconds: int = TICK_SECONDS, dispatch_seconds: int = DISPATCH_SECONDS
@@ -306,17 +326,31 @@ class Runtime:
         # Catch up at once on start: a run missed while the process was down goes out now.
         self._catch_up = asyncio.get_running_loop().create_task(self._safe(self.tick_and_dispatch))
 
-    async def aclose(self) -> None:
-        """Stop waking up, and let a tick or delivery in flight finish (its rows stay leased
-        otherwise until the lease runs out)."""
+    async def aclose(self, grace: float | None = None) -> None:
+        """Stop waking up; let the tick or send in flight finish within `grace` seconds (None:
+        however long it takes), cancel it after that, and give back every outbox lease this
+        process still holds — a row is then sent by the next process at once, not after its
+        lease runs out, and never lost."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        self.dispatcher.stopping = True
+        busy = {t for t in self._running if not t.done()}
         if self._catch_up is not None:
-            await asyncio.gather(self._catch_up, return_exceptions=True)
+            busy.add(self._catch_up)
             self._catch_up = None
-        async with self._ticking, self._dispatching:
-            pass
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                log.warning(
+                    "delivery still running after the %.0f s grace period: cut short", grace
+                )
+        released = await asyncio.to_thread(self.dispatcher.release_leases)
+        if released:
+            log.info("released %d outbox lease(s) for the next process", released)
 
 
 RUNTIME_KEY = web.AppKey("align_runtime", Runtime)
@@ -345,14 +379,26 @@ def mount(web_app: web.Application, app: App) -> None:
             runtime.start()
             log.info("scheduler and dispatcher started for %s", ", ".join(sorted(senders)))
 
+    stopping: list[asyncio.Task[None]] = []
+
+    def grace() -> float | None:
+        return web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else None
+
+    async def on_shutdown(web_app: web.Application) -> None:
+        # Stop delivering while in-flight HTTP requests drain: both share the one grace period.
+        stopping.append(asyncio.ensure_future(runtime.aclose(grace())))
+
     async def on_cleanup(web_app: web.Application) -> None:
-        await runtime.aclose()
+        # Before any platform closes the clients its sender uses (`align serve` mounts the
+        # runtime first, so this cleanup runs first).
+        await (stopping[0] if stopping else runtime.aclose(grace()))
         for sender in senders.values():
             close = getattr(sender, "aclose", None)
             if close is not None:
                 await close()
 
     web_app.on_startup.append(on_startup)
+    web_app.on_shutdown.append(on_shutdown)
     web_app.on_cleanup.append(on_cleanup)
 
 

@@ -205,6 +205,18 @@ def release(session: UnitOfWork, ids: list[int], *, worker: str, not_before: dat
     )
 
 
+def release_worker(session: UnitOfWork, *, worker: str) -> int:
+    """Give back every unsent row `worker` still holds (it is shutting down): due as they were,
+    attempts as counted — a send cut short may have reached the platform, and the next try
+    carries the same idempotency key. Returns how many rows were released."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == worker, OutboxMessage.status == PENDING)
+        .values(claimed_by=None, claimed_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
 @dataclass(frozen=True)
 class Failure:
     kind: str
@@ -252,5 +264,6 @@ __all__ = [
     "enqueue",
     "mark_sent",
     "release",
+    "release_worker",
     "reschedule",
 ]

@@ -60,6 +60,21 @@ def _upload_refused(error: str) -> str:
     return f"Slack answered `{error}`"
 
 
+def dm_respond(client: AsyncWebClient, channel: str) -> Respond:
+    """`respond` for a DM, which has no response_url: every answer, private or not, is a
+    message in the DM itself — only the person is there, and an ephemeral message would vanish
+    on reload."""
+
+    async def respond(**body: Any) -> Any:
+        body.pop("response_type", None)
+        body.pop("replace_original", None)
+        return await client.chat_postMessage(
+            channel=channel, unfurl_links=False, unfurl_media=False, **body
+        )
+
+    return respond
+
+
 def unescape(text: str) -> str:
     """Slack escapes &, < and > in command text; the engine reads what the person typed."""
     for entity, char in _ENTITIES:
@@ -93,6 +108,7 @@ class SlackBot:
         bolt.action(blocks.FORM_ACTION)(self.on_form_button)
         bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
         bolt.event("app_home_opened")(self.on_home_opened)
+        bolt.event("message")(self.on_direct_message)
         if bolt.installation_store is not None:
             # Forget the workspace's tokens; its decisions, polls and history stay.
             bolt.event("app_uninstalled")(bolt.default_app_uninstalled_event_listener())
@@ -211,6 +227,25 @@ class SlackBot:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         self.workers.spawn(self._publish_home(str(event["user"]), context, client))
+
+    async def on_direct_message(
+        self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        """A line typed in the bot's DM (its Messages tab) is a command, answered in the DM.
+        Only people's new messages count: not edits or other subtypes, not bots (Align's own
+        replies arrive here too), not messages in channels (those are not commands)."""
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel or user == context.bot_user_id:
+            return
+        text = str(event.get("text") or "")
+        if context.bot_user_id:  # "@Align help" typed in the DM: the mention is not the command
+            text = text.replace(f"<@{context.bot_user_id}>", " ")
+        reply_here = dm_respond(client, str(channel))
+        self.workers.spawn(
+            self._run_command(unescape(text.strip()), context, client, reply_here, str(channel))
+        )
 
     async def on_uninstalled_single(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         log.warning(

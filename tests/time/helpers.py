@@ -21,6 +21,7 @@ from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.runtime import Dispatcher
 from adapters.server import create_web_app
 from adapters.teams import http as teams_http
+from adapters.web_keys import Serving
 from bot import jobs
 from bot.clock import FakeClock
 from storage.models import OutboxMessage, ScheduleRun
@@ -99,7 +100,11 @@ async def teams_server_with_runtime(db_url: str, clock: FakeClock) -> AsyncItera
     async with FakeBotConnector() as connector:
         connector.members[TEAMS_CHANNEL] = [p.roster_entry() for p in TEAMS_ROSTER]
         app = build(make_settings(db_url), clock=clock)
-        web_app = await create_web_app(app, mounts=[teams_http.mount, runtime.mount])
+        web_app = await create_web_app(
+            app,
+            mounts=[teams_http.mount, runtime.mount],
+            serving=Serving(teams_emulator=True),  # the recorded activities carry no token
+        )
         server = TeamsServer(app, web_app, connector, url="")
 
         async def no_wait(seconds: float) -> None:
