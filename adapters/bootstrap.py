@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from adapters.postings import Postings
+from adapters.roster import RosterCache
 from adapters.settings import Settings
 from bot import webhooks
 from bot.clock import Clock, SystemClock
-from bot.context import Deps, Directory
+from bot.context import Deps
 from bot.engine import Engine
 from bot.webhook_targets import TargetPolicy
 from storage import Database, upgrade
@@ -30,6 +31,8 @@ class App:
     engine: Engine
     postings: Postings
     """Keeps live messages current for every platform; each platform mount adds its updater."""
+    roster: RosterCache
+    """Channel member lists in the database, refreshed through each platform's fetch."""
 
 
 def secret_bytes(settings: Settings, db_url: str) -> bytes:
@@ -53,7 +56,6 @@ def build(
     settings: Settings | None = None,
     *,
     clock: Clock | None = None,
-    directory: Directory | None = None,
     migrate: bool = True,
 ) -> App:
     settings = settings or Settings()
@@ -65,15 +67,22 @@ def build(
         statement_timeout=settings.db_statement_timeout,
     )
     clock = clock or SystemClock()
+    roster = RosterCache(db, clock)
     deps = Deps(
         db=db,
         clock=clock,
         secret=secret_bytes(settings, settings.database_url),
         admins=settings.admin_set(),
-        directory=directory,
         webhook_targets=webhook_targets(settings),
     )
     # Outgoing webhooks are written in the transaction of the event that causes them.
     deps.listeners.append(webhooks.on_event)
     engine = Engine(deps)
-    return App(settings=settings, db=db, clock=clock, engine=engine, postings=Postings(engine))
+    return App(
+        settings=settings,
+        db=db,
+        clock=clock,
+        engine=engine,
+        postings=Postings(engine),
+        roster=roster,
+    )

@@ -81,6 +81,23 @@ class Profile(Base):
     tz: Mapped[str | None] = mapped_column(String(64))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    alias: Mapped[str | None] = mapped_column(String(120))
+    """Another id the platform gives the same person (Teams mention entities carry the `29:` id,
+    Align keys people by their AAD object id)."""
+
+    __table_args__ = (Index("ix_profiles_workspace_alias", "workspace", "alias"),)
+
+
+class Roster(Base):
+    """Who is in a channel, as the platform last listed them: shared by every process, so
+    eligibility, reminders and frozen results never depend on which replica asked. `members` is
+    NULL when the platform would not list them (then people seen in the channel count)."""
+
+    __tablename__ = "rosters"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    members: Mapped[Any] = mapped_column(Json, nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class Decision(Base):

@@ -37,7 +37,6 @@ from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
-from adapters.slack.people import SlackDirectory
 from adapters.slack.workers import Workers
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
@@ -109,16 +108,11 @@ class SlackRuntime:
     def __init__(self, app: App) -> None:
         self.app = app
         self.workers = Workers()
-        previous = app.engine.deps.directory
-        self.directory = previous if isinstance(previous, SlackDirectory) else None
-        if self.directory is None:
-            self.directory = SlackDirectory(fallback=previous)
-            app.engine.deps.directory = self.directory
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
         self.session = aiohttp.ClientSession()
         self.bolt = build_bolt(app, session=self.session)
-        self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
+        self.bot = SlackBot(app, self.bolt, workers=self.workers)
         self.bolt.middleware(_DedupeEvents(self))
         self.bot.register()
         self.clients = WorkspaceClients(

@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
 from adapters.slack import blocks
-from adapters.slack.people import People, Person, SlackDirectory
+from adapters.slack.people import People, Person, roster_fetch
 from adapters.slack.workers import Workers
 from bot import home
 from bot.context import Actor
@@ -91,13 +91,11 @@ class SlackBot:
         bolt: AsyncApp,
         *,
         workers: Workers,
-        directory: SlackDirectory,
     ) -> None:
         self.app = app
         self.engine = app.engine
         self.bolt = bolt
         self.workers = workers
-        self.directory = directory
         self.people = People(app, workers)
         self.postings = app.postings
 
@@ -269,8 +267,10 @@ class SlackBot:
         actor: Actor | None = None
         try:
             actor = await self.actor(client, context, channel)
-            await self.directory.refresh(
-                client, actor.workspace, channel, bot_user=context.bot_user_id
+            await self.app.roster.refresh(
+                actor.workspace,
+                channel,
+                roster_fetch(client, channel, bot_user=context.bot_user_id),
             )
             reply = await self.workers.run(self.engine.handle, actor, text)
             await self.deliver(reply, actor, client, respond, origin=origin)

@@ -20,12 +20,11 @@ from copy import copy
 from typing import Any
 
 from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
+from botbuilder.schema import Activity, ActivityTypes, ConversationAccount
 from botframework.connector.aio import ConnectorClient
 
 from adapters.bootstrap import App
-from adapters.teams import cards, identity, refs
-from adapters.teams.people import TeamsDirectory
+from adapters.teams import cards, identity, people, refs
 from adapters.teams.retry import RetryPolicy
 from bot.context import Actor
 from bot.views import Form, Reply
@@ -62,10 +61,9 @@ def text_activity(text: str) -> Activity:
 
 
 class AlignTeamsBot(ActivityHandler):
-    def __init__(self, app: App, *, directory: TeamsDirectory, retry: RetryPolicy) -> None:
+    def __init__(self, app: App, *, retry: RetryPolicy) -> None:
         self.app = app
         self.engine = app.engine
-        self.directory = directory
         self.retry = retry
 
     # -- activities ---------------------------------------------------------------------------
@@ -86,9 +84,13 @@ class AlignTeamsBot(ActivityHandler):
             return
         await asyncio.to_thread(self._remember, activity, workspace, channel)
         client = self._client(turn_context)
-        await self.directory.refresh(client, workspace=workspace, channel=channel)
-        sender = activity.from_property or ChannelAccount()
-        self.directory.learn(sender.id, sender.aad_object_id)
+        await self.app.roster.refresh(
+            workspace,
+            channel,
+            people.roster_fetch(
+                client, self.app.db, workspace=workspace, conversation=channel, now=now
+            ),
+        )
         actor = Actor(
             workspace=workspace,
             channel=channel,
@@ -181,35 +183,55 @@ class AlignTeamsBot(ActivityHandler):
             now=now,
         )
         sender = activity.from_property
-        if sender is not None and sender.aad_object_id and sender.name:
-            refs.save_names(
-                self.app.db, workspace=workspace, names={sender.aad_object_id: sender.name}, now=now
+        if sender is not None and sender.aad_object_id:
+            people.remember(
+                self.app.db,
+                workspace,
+                names={sender.aad_object_id: sender.name} if sender.name else {},
+                aliases={sender.id: sender.aad_object_id} if sender.id else {},
+                now=now,
             )
 
     async def _names(self, workspace: str, reply: Reply) -> dict[str, str]:
         wanted = cards.mentioned_ids(reply)
         if not wanted:
             return {}
-        return await asyncio.to_thread(
-            refs.load_names, self.app.db, workspace=workspace, users=wanted
-        )
+        return await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
 
     async def _mentions(
         self, client: ConnectorClient, activity: Activity
     ) -> tuple[tuple[str, str], ...]:
-        """Mentioned people as (name, AAD id); a `29:` id the roster did not cover is asked
-        of the connector once."""
-        for _, teams_id, aad in identity.mentioned_people(activity):
-            if aad or self.directory.aad_of(teams_id):
+        """Mentioned people as (name, AAD id). Mention entities carry `29:` ids; those known from
+        rosters come from the database, any other is asked of the connector once."""
+        mentioned = identity.mentioned_people(activity)
+        if not mentioned:
+            return ()
+        workspace = identity.workspace_of(activity)
+        unknown = [teams_id for _, teams_id, aad in mentioned if not aad]
+        known = await asyncio.to_thread(people.aad_ids, self.app.db, workspace, unknown)
+        learned: dict[str, str] = {}
+        for teams_id in unknown:
+            if teams_id in known:
                 continue
             try:
                 member = await client.conversations.get_conversation_member(
                     activity.conversation.id, teams_id
                 )
-                self.directory.learn(teams_id, member.aad_object_id)
             except Exception as exc:
                 log.info("teams: no AAD id for mention %s: %s", teams_id, exc)
-        return identity.mentions_of(activity, self.directory.aad_of)
+                continue
+            if member.aad_object_id:
+                learned[teams_id] = member.aad_object_id
+        if learned:
+            await asyncio.to_thread(
+                people.remember,
+                self.app.db,
+                workspace,
+                names={},
+                aliases=learned,
+                now=self.app.clock.now(),
+            )
+        return identity.mentions_of(activity, (known | learned).get)
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:

@@ -63,9 +63,7 @@ class TeamsSender:
 
     async def _card(self, workspace: str, reply: Reply) -> Activity:
         wanted = cards.mentioned_ids(reply)
-        names = await asyncio.to_thread(
-            refs.load_names, self.app.db, workspace=workspace, users=wanted
-        )
+        names = await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
         if reply.ok:
             return card_activity(cards.render(reply, names=names), summary=reply.text)
         return text_activity(cards.as_text(reply, names))

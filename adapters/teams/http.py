@@ -10,8 +10,8 @@ The request is authenticated here, before `process_activity`, because CloudAdapt
 only a missing token to 401 — a malformed or foreign token raises from the JWT library and would
 be a 500. Any authentication failure is a 401 and nothing runs.
 
-`mount` also wires the rest of the Teams part into the app: the roster-backed `Directory`
-(chained before whatever directory was there) and the outbox's `TeamsSender`.
+`mount` also wires the rest of the Teams part into the app: the outbox's `TeamsSender`, which
+also edits live cards for the postings service.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from adapters.settings import Settings
 from adapters.teams import openid
 from adapters.teams.bot import AlignTeamsBot, on_turn_error
 from adapters.teams.delivery import TeamsSender
-from adapters.teams.people import TeamsDirectory
 from adapters.teams.retry import RetryPolicy
 from adapters.web_keys import SENDERS, SERVING, Serving
 
@@ -65,7 +64,6 @@ class Teams:
     app: App
     adapter: CloudAdapter
     bot: AlignTeamsBot
-    directory: TeamsDirectory
     retry: RetryPolicy
     sender: TeamsSender
 
@@ -120,14 +118,11 @@ def build(app: App) -> Teams:
     config = BotConfig.from_settings(app.settings)
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
     adapter.on_turn_error = on_turn_error
-    deps = app.engine.deps
-    directory = TeamsDirectory(app, fallback=deps.directory)
-    deps.directory = directory
     retry = RetryPolicy()
-    bot = AlignTeamsBot(app, directory=directory, retry=retry)
+    bot = AlignTeamsBot(app, retry=retry)
     sender = TeamsSender(app, adapter, app_id=config.APP_ID, retry=retry)
     app.postings.add_updater("teams", sender.update)
-    return Teams(app, adapter, bot, directory, retry, sender)
+    return Teams(app, adapter, bot, retry, sender)
 
 
 def mount(web_app: web.Application, app: App) -> None:

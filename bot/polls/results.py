@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot import decisions, tally
 from bot.common import audit
 from bot.context import Actor, Deps, Event
-from storage import ballots
+from storage import ballots, rosters
 from storage.db import UnitOfWork
 from storage.models import Item, Member, Participation, Poll
 
@@ -29,9 +29,10 @@ def count(poll: Poll, choices: Sequence[Any]) -> tally.Tally:
 
 
 def eligible(deps: Deps, session: UnitOfWork, poll: Poll, voters: set[str]) -> list[str]:
-    """Who could vote: the platform's channel roster when known, else people seen here, plus
-    anyone who voted (a voter is always eligible)."""
-    members = deps.directory.members(poll.workspace, poll.channel) if deps.directory else None
+    """Who could vote: the channel's roster as the platform last listed it (`rosters`, shared by
+    every process), else the people seen here, plus anyone who voted (a voter is always
+    eligible)."""
+    members = rosters.members(session, poll.workspace, poll.channel)
     if members is None:
         members = list(
             session.execute(

@@ -6,7 +6,7 @@ reveals nothing. Existing webhooks keep NULL — their receivers verify with ALI
 and a secret they were never shown would break them on upgrade — so they stay signed with
 ALIGN_SECRET until someone runs `webhook rotate <n>` (`webhook list` marks them).
 
-Revision ID: 0004_webhook_secrets
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02 10:00:00
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_webhook_secrets"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
