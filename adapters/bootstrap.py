@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from adapters.inbox import Inbox
 from adapters.postings import Postings
 from adapters.roster import RosterCache
 from adapters.settings import Settings
@@ -33,6 +35,8 @@ class App:
     """Keeps live messages current for every platform; each platform mount adds its updater."""
     roster: RosterCache
     """Channel member lists in the database, refreshed through each platform's fetch."""
+    inbox: Inbox
+    """Every inbound request, recorded before its ack and worked from the row."""
 
 
 def secret_bytes(settings: Settings, db_url: str) -> bytes:
@@ -78,6 +82,14 @@ def build(
     # Outgoing webhooks are written in the transaction of the event that causes them.
     deps.listeners.append(webhooks.on_event)
     engine = Engine(deps)
+    inbox = Inbox(
+        db,
+        clock,
+        secret=deps.secret,
+        ack_budget=settings.inbox_ack_budget,
+        claim_timeout=timedelta(seconds=settings.inbox_claim_timeout),
+        retention=timedelta(hours=settings.inbox_retention_hours),
+    )
     return App(
         settings=settings,
         db=db,
@@ -85,4 +97,5 @@ def build(
         engine=engine,
         postings=Postings(engine),
         roster=roster,
+        inbox=inbox,
     )

@@ -58,11 +58,12 @@ def _ping(app: App) -> None:
 
 def _mounts(serving: Serving) -> list[Mount]:
     """The platform parts present in this build (each adapter package provides `mount`); a
-    web process runs no scheduler or dispatcher. The runtime comes first: cleanups run in
-    mount order, and delivery must stop before a platform closes the client its sender uses."""
+    web process runs no scheduler, dispatcher or inbox recovery. The runtime and the recovery
+    come first: cleanups run in mount order, and delivery and re-runs must stop before a
+    platform closes the client they use."""
     modules = ["adapters.slack.http", "adapters.teams.http", "adapters.about"]
     if serving.outbound:
-        modules.insert(0, "adapters.runtime")
+        modules[0:0] = ["adapters.runtime", "adapters.recovery"]
     found: list[Mount] = [] if serving.outbound else [_drain_postings]
     for module in modules:
         try:

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
     db_connect_timeout: float = Field(5.0, gt=0, alias="ALIGN_DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(30.0, gt=0, alias="ALIGN_DB_STATEMENT_TIMEOUT")
+    # The inbox (adapters/inbox.py): how long recording a request may hold its ack, how long
+    # a process holds a request it works before another may take it over, how long finished
+    # requests are kept (their ids catch retries and replays; Slack's window is 5 minutes).
+    inbox_ack_budget: float = Field(1.5, gt=0, alias="ALIGN_INBOX_ACK_BUDGET")
+    inbox_claim_timeout: float = Field(30.0, gt=0, alias="ALIGN_INBOX_CLAIM_TIMEOUT")
+    inbox_retention_hours: float = Field(24.0, ge=1, alias="ALIGN_INBOX_RETENTION_HOURS")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")

@@ -12,7 +12,6 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event
@@ -20,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Counter, ProcessedEvent
+from storage.models import Counter
 
 DEFAULT_URL = "sqlite:///align.db"
 
@@ -130,6 +129,7 @@ class Database:
             threading.RLock() if self.dialect == "sqlite" else nullcontext()
         )
         self._next_number = _next_number_statement(self.dialect)
+        self._joined = threading.local()
 
     @contextmanager
     def uow(self) -> Iterator[Session]:
@@ -137,9 +137,31 @@ class Database:
 
         On SQLite the process's own transactions queue on a lock instead of on SQLite's busy
         handler, which retries by sleeping (up to 100 ms a time) and so starves a busy server;
-        other processes still wait through the busy timeout."""
+        other processes still wait through the busy timeout.
+
+        Inside `joined(session)` the block is a savepoint of that session's transaction instead:
+        it rolls back alone on an error, and commits only with the outer transaction."""
+        outer: Session | None = getattr(self._joined, "session", None)
+        if outer is not None:
+            with outer.begin_nested():
+                yield outer
+            return
         with self._local_writer, self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def joined(self, session: Session) -> Iterator[None]:
+        """Run every `uow()` of this thread in `session`'s transaction until the block ends.
+
+        The inbox runs a command this way, so the command's effects and the row saying it ran
+        commit together or not at all (adapters/inbox.py): a crash can never leave a command
+        that ran but looks unrun, which a re-run would then do twice."""
+        before = getattr(self._joined, "session", None)
+        self._joined.session = session
+        try:
+            yield
+        finally:
+            self._joined.session = before
 
     def next_number(self, session: Session, workspace: str, kind: str) -> int:
         """Hand out the next number of a kind in a workspace, atomically, never reusing one.
@@ -149,20 +171,6 @@ class Database:
         """
         params = {"workspace": workspace, "kind": kind}
         return int(session.execute(self._next_number, params).scalar_one())
-
-    def first_time(self, event_id: str, *, platform: str, now: datetime) -> bool:
-        """Record a platform event id; False when it was recorded before — so a delivery the
-        platform retries (Slack's X-Slack-Retry-Num, Teams' redelivery) is handled once.
-        RETURNING, not rowcount: psycopg reports -1 for ON CONFLICT DO NOTHING."""
-        table = ProcessedEvent.__table__
-        stmt = (
-            dialect_insert(self.dialect)(table)
-            .values(event_id=event_id[:200], platform=platform, received_at=now)
-            .on_conflict_do_nothing(index_elements=[table.c.event_id])
-            .returning(table.c.event_id)
-        )
-        with self.uow() as session:
-            return session.execute(stmt).first() is not None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -409,9 +409,39 @@ class ConversationRef(Base):
 
 
 class ProcessedEvent(Base):
-    """Platform event ids already handled, so a retried delivery does nothing twice."""
+    """Platform event ids already handled, so a retried delivery does nothing twice. Written
+    before migration 0007 (the `inbox` replaced it); no longer written, pruned by the worker."""
 
     __tablename__ = "processed_events"
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16), nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class InboxEntry(Base):
+    """A request a platform sent — a command, a click, a form, an event — recorded before it was
+    acknowledged, and worked from here (`adapters/inbox.py`): `received` (claimed by the process
+    that took it, until `claimed_until`), `answered` (the engine ran; its reply is in `answer`,
+    committed with the command's effects), `done`, or `failed` (given up after repeated crashes).
+
+    `dedupe_key` is the platform's own id of the request (Slack `trigger_id` / `event_id`, a
+    Teams activity id) so a retry or a replay finds the row. `payload` and `answer` are sealed
+    (encrypted) and cleared once done: a click in an anonymous poll names the voter and the
+    choice."""
+
+    __tablename__ = "inbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_inbox_unfinished", InboxEntry.status, InboxEntry.claimed_until)
+Index("ix_inbox_received_at", InboxEntry.received_at)

@@ -5,13 +5,21 @@
 at SLACK_API_URL and retries rate limits and server errors. The same app serves HTTP and, with
 `align serve --socket`, Socket Mode. It also registers the outbox's Slack sender.
 
-Events API retries are answered once: a middleware claims each `event_id` in `processed_events`
-(insert; a conflict means a delivery already handled it) before any listener runs.
+Record, then acknowledge (adapters/inbox.py): a middleware writes each command, click, form
+and event to the inbox — keyed by its `event_id` or `trigger_id` — before any listener runs, and
+the listeners work from that row. A request recorded before (an Events API retry, or the same
+signed request replayed inside Slack's five minutes) is answered 200 and not run again; one the
+database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack. Bolt runs each
+listener to its end before answering (`process_before_response`): listeners ack, start their
+work and return at once, so the request knows whether work began from its row; a request that
+started none (an event Align ignores) is finished on the spot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from typing import Any
@@ -28,9 +36,9 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.bootstrap import App
+from adapters.inbox import KEY, Entry, NotRecorded
 from adapters.preflight import ConfigError
 from adapters.slack import envelope
 from adapters.slack import socket as socket_mode
@@ -44,8 +52,6 @@ log = logging.getLogger("align.slack")
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 5.0
-CLAIM_BUDGET = 1.0
-"""Seconds the Events API dedupe claim may hold an ack (Slack allows 3 s for the whole ack)."""
 
 
 def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
@@ -70,28 +76,58 @@ if not any(isinstance(f, _ClientCarriesTheToken) for f in _BOLT_LOGGER.filters):
     _BOLT_LOGGER.addFilter(_ClientCarriesTheToken())
 
 
-def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> AsyncApp:
+class InboxBolt(AsyncApp):
+    """Bolt, plus one step after a recorded request's listener returned: if it started no work
+    from the row (an event Align ignores), the row is finished now. A listener that crashed
+    (status 500) leaves its row to be run again."""
+
+    settle: Any = None
+    """Called with the request's Entry when no work was started from it (SlackRuntime sets it)."""
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        response = await super().async_dispatch(req)
+        entry = req.context.get(KEY)
+        done = isinstance(entry, Entry) and entry.task is None and response.status < 500
+        if done and self.settle is not None:
+            self.settle(entry)
+        return response
+
+
+def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> InboxBolt:
     """The Bolt app: OAuth installs when configured, else the one bot token."""
     settings = app.settings
     oauth = _oauth_settings(app)
-    return AsyncApp(
+    return InboxBolt(
         signing_secret=settings.slack_signing_secret or "",
         client=web_client(
             settings, token=None if oauth else settings.slack_bot_token, session=session
         ),
         oauth_settings=oauth,
-        process_before_response=False,
+        process_before_response=True,
         # With only an app token (Socket Mode), requests are not signed; Bolt skips the check.
         request_verification_enabled=bool(settings.slack_signing_secret),
         name="align",
     )
 
 
-class _DedupeEvents(AsyncMiddleware):
-    """`SlackRuntime._dedupe_events` as a class middleware. Bolt calls a function middleware
-    through `build_async_required_kwargs`, which builds every injectable argument (say, respond,
-    client, payload views …) for each request, slash commands included; a class gets
-    (req, resp, next) as they are, which keeps that work off every ack."""
+def request_key(body: dict[str, Any], raw: str) -> str:
+    """Slack's own id of a request: an event's `event_id` (the same on every retry), else the
+    interaction's `trigger_id` (commands, clicks, forms); a hash of the body as a last resort.
+    A replayed signed request carries the same body, so the same key."""
+    for name in ("event_id", "trigger_id"):
+        value = body.get(name)
+        if isinstance(value, str) and value:
+            return f"slack:{value}"
+    text = raw or json.dumps(body, sort_keys=True)
+    return "slack:body:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Record(AsyncMiddleware):
+    """Record each request in the inbox before its listener runs (the module docstring).
+
+    A class middleware: Bolt calls a function middleware through `build_async_required_kwargs`,
+    which builds every injectable argument (say, respond, client, payload views …) for each
+    request; a class gets (req, resp, next) as they are, which keeps that work off every ack."""
 
     def __init__(self, runtime: SlackRuntime) -> None:
         self.runtime = runtime
@@ -99,7 +135,24 @@ class _DedupeEvents(AsyncMiddleware):
     async def async_process(
         self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Any
     ) -> BoltResponse | None:
-        return await self.runtime._dedupe_events(req.body, req, next)
+        if isinstance(req.context.get(KEY), Entry):  # a stored request, run again
+            await next()
+            return None
+        if envelope.kind_of(req.body) not in envelope.KINDS:
+            await next()
+            return None
+        key = request_key(req.body, req.raw_body)
+        try:
+            entry = await self.runtime.app.inbox.record("slack", key, req.body)
+        except NotRecorded:
+            return BoltResponse(status=503, body="busy; please retry")
+        if entry is None:
+            retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
+            log.info("slack request %s seen before (retry %s): answered, not run again", key, retry)
+            return BoltResponse(status=200, body="")
+        req.context[KEY] = entry
+        await next()
+        return None
 
 
 class SlackRuntime:
@@ -113,8 +166,10 @@ class SlackRuntime:
         self.session = aiohttp.ClientSession()
         self.bolt = build_bolt(app, session=self.session)
         self.bot = SlackBot(app, self.bolt, workers=self.workers)
-        self.bolt.middleware(_DedupeEvents(self))
+        self.bolt.middleware(_Record(self))
+        self.bolt.settle = self._settle
         self.bot.register()
+        app.inbox.add_replayer("slack", self.replay)
         self.clients = WorkspaceClients(
             app.settings, installation_store=self.bolt.installation_store, session=self.session
         )
@@ -123,41 +178,19 @@ class SlackRuntime:
         self.socket: AsyncSocketModeHandler | None = None
         self.socket_sleep: socket_mode.Sleep = asyncio.sleep  # tests inject one that records
 
-    # -- Events API retries ----------------------------------------------------------------
+    # -- the inbox -------------------------------------------------------------------------
 
-    async def _dedupe_events(
-        self, body: dict[str, Any], request: AsyncBoltRequest, next: Any
-    ) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await self._first_delivery(str(event_id)):
-            retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
-            log.info("event %s already handled (retry %s): skipped", event_id, retry)
-            return BoltResponse(status=200, body="")
-        await next()
-        return None
+    def _settle(self, entry: Entry) -> None:
+        entry.task = self.workers.spawn(self.app.inbox.finish(entry))
 
-    async def _first_delivery(self, event_id: str) -> bool:
-        """The claim, given at most CLAIM_BUDGET seconds: Slack retries an event not acked in 3 s,
-        so a database that hangs must not hold the ack. Past the budget (or on a database error)
-        the event is handled without the check — our event listeners (App Home, uninstall) are
-        safe to run twice — and the claim, still running in its thread, records it for later
-        retries."""
-        try:
-            return await asyncio.wait_for(
-                self.workers.run(self._claim_event, event_id), CLAIM_BUDGET
-            )
-        except TimeoutError:
-            log.warning(
-                "event %s: no claim within %.1f s; handled unchecked", event_id, CLAIM_BUDGET
-            )
-        except SQLAlchemyError as exc:
-            log.warning(
-                "event %s: claim failed (%s); handled unchecked", event_id, type(exc).__name__
-            )
-        return True
-
-    def _claim_event(self, event_id: str) -> bool:
-        return self.app.db.first_time(event_id, platform="slack", now=self.app.clock.now())
+    async def replay(self, entry: Entry) -> None:
+        """Run a stored request again (its process died before finishing it): through Bolt as
+        it came, with its signature check skipped — it was checked before it was stored — and
+        the row's Entry in the context, so nothing is recorded twice."""
+        request = AsyncBoltRequest(body=entry.payload, mode="socket_mode", context={KEY: entry})
+        await self.bolt.async_dispatch(request)
+        if entry.task is not None:
+            await entry.task
 
     # -- HTTP ------------------------------------------------------------------------------
 

@@ -1,10 +1,14 @@
 """What Align does with each Slack request: ack first, then engine work off the event loop.
 
-Every listener acks at once (an empty 200) and hands the rest to a background task, so Slack's
-three seconds hold however slow the database is; only a modal submission waits for the engine
-before its ack, because Slack shows validation errors only in that response. The engine runs in
-`Workers`' threads; replies go out after the ack — channel messages with `chat.postMessage` (so
-polls have a ts to update), errors and confirmations ephemerally through `response_url`.
+Every request reaches a listener already recorded in the inbox (adapters/inbox.py, the
+middleware in http.py). Each listener acks at once (an empty 200) and starts the rest from the
+inbox row (`_start`), so Slack's three seconds hold however slow the engine is; only a modal
+submission runs the engine before its ack, because Slack shows validation errors only in that
+response. The engine runs in `Workers`' threads through `Inbox.once` — the command and the
+row's "answered" mark commit together, so a request run again after a crash never runs the
+engine twice. Replies go out after the ack — channel messages with `chat.postMessage` (so polls
+have a ts to update), errors and confirmations ephemerally through `response_url`; a reply that
+cannot be shown goes through the outbox (`answer_destination` says where).
 
 Adapters decide nothing: a typed line and a button click both become `engine.handle(actor, text)`
 (buttons carry the command text), a modal becomes `engine.submit_form`, and the listeners only
@@ -17,7 +21,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -27,6 +31,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
+from adapters.inbox import KEY, Destination, Entry, Lost
 from adapters.slack import blocks
 from adapters.slack.people import People, Person, roster_fetch
 from adapters.slack.workers import Workers
@@ -75,6 +80,18 @@ def dm_respond(client: AsyncWebClient, channel: str) -> Respond:
     return respond
 
 
+def answer_destination(actor: Actor) -> Callable[[Reply], Destination]:
+    """Where a reply goes through the outbox when it could not be shown (see `deliver`):
+    what only the asker may see goes to their DM with the app (a message to a user id),
+    everything else to the channel."""
+
+    def where(reply: Reply) -> Destination:
+        private = not reply.ok or reply.ephemeral or reply.receipt
+        return Destination(actor.workspace, actor.user if private else actor.channel, "slack")
+
+    return where
+
+
 def unescape(text: str) -> str:
     """Slack escapes &, < and > in command text; the engine reads what the person typed."""
     for entity, char in _ENTITIES:
@@ -98,6 +115,7 @@ class SlackBot:
         self.workers = workers
         self.people = People(app, workers)
         self.postings = app.postings
+        self.inbox = app.inbox
 
     def register(self) -> None:
         bolt = self.bolt
@@ -130,6 +148,30 @@ class SlackBot:
             platform="slack",
         )
 
+    # ------------------------------------------------------------------ the inbox row
+
+    def _start(self, context: AsyncBoltContext, work: Coroutine[Any, Any, Any]) -> None:
+        """Run the work after the ack from the request's inbox row: the row is finished when
+        the work is over (adapters/inbox.py)."""
+        entry = context.get(KEY)
+        if isinstance(entry, Entry):
+            entry.task = self.workers.spawn(self.inbox.run(entry, work))
+        else:
+            self.workers.spawn(work)
+
+    async def _engine(
+        self, context: AsyncBoltContext, actor: Actor, run: Callable[..., Reply], *args: Any
+    ) -> Reply:
+        """An engine call, once for the request's row (`Inbox.once`), in a worker thread."""
+        entry = context.get(KEY)
+        return await self.workers.run(
+            self.inbox.once,
+            entry if isinstance(entry, Entry) else None,
+            answer_destination(actor),
+            run,
+            *args,
+        )
+
     # ------------------------------------------------------------------ listeners
 
     async def on_command(
@@ -143,7 +185,7 @@ class SlackBot:
         await ack()
         text = unescape(command.get("text") or "")
         channel = command.get("channel_id") or context.channel_id or ""
-        self.workers.spawn(self._run_command(text, context, client, respond, channel))
+        self._start(context, self._run_command(text, context, client, respond, channel))
 
     async def on_button(
         self,
@@ -161,10 +203,11 @@ class SlackBot:
         container = body.get("container") or {}
         ts = container.get("message_ts") if container.get("type") == "message" else None
         origin = (channel, str(ts)) if ts and not container.get("is_ephemeral") else None
-        self.workers.spawn(
+        self._start(
+            context,
             self._run_command(
                 str(action.get("value") or ""), context, client, respond, channel, origin=origin
-            )
+            ),
         )
 
     async def on_form_button(
@@ -179,11 +222,12 @@ class SlackBot:
         await ack()
         channel = context.channel_id
         if channel:
-            self.workers.spawn(
+            self._start(
+                context,
                 self._open_ballot(
                     str(action.get("value") or ""), body.get("trigger_id", ""), context, client,
                     respond, channel,
-                )
+                ),
             )  # fmt: skip
 
     async def on_ballot(
@@ -209,22 +253,31 @@ class SlackBot:
             user=context.user_id or "",
             platform="slack",
         )
-        reply = await self.workers.run(self.engine.submit_form, actor, poll, mode, values)
+        try:
+            reply = await self._engine(
+                context, actor, self.engine.submit_form, actor, poll, mode, values
+            )
+        except Lost:  # a stored submission run again, and taken over meanwhile
+            await ack()
+            return
         if not reply.ok:
             first = next(iter(values), "rank1" if mode == "ranked" else "option1")
             errors = reply.field_errors or {first: reply.error or reply.text}
             await ack(response_action="errors", errors=errors)
             return
         await ack()
+        self._start(context, self._after_ballot(client, actor, reply))
+
+    async def _after_ballot(self, client: AsyncWebClient, actor: Actor, reply: Reply) -> None:
         await self.postings.apply(reply.effects, actor=actor)
-        self.workers.spawn(self._ephemeral(client, actor, reply))
+        await self._ephemeral(client, actor, reply)
 
     async def on_home_opened(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        self.workers.spawn(self._publish_home(str(event["user"]), context, client))
+        self._start(context, self._publish_home(str(event["user"]), context, client))
 
     async def on_direct_message(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -241,8 +294,9 @@ class SlackBot:
         if context.bot_user_id:  # "@Align help" typed in the DM: the mention is not the command
             text = text.replace(f"<@{context.bot_user_id}>", " ")
         reply_here = dm_respond(client, str(channel))
-        self.workers.spawn(
-            self._run_command(unescape(text.strip()), context, client, reply_here, str(channel))
+        self._start(
+            context,
+            self._run_command(unescape(text.strip()), context, client, reply_here, str(channel)),
         )
 
     async def on_uninstalled_single(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -264,7 +318,9 @@ class SlackBot:
         *,
         origin: tuple[str, str] | None = None,
     ) -> None:
-        actor: Actor | None = None
+        """Run a typed line or a click. A failure before the engine answered is told to the
+        person; once it has answered, showing the reply is `deliver`'s job, and if that fails
+        the reply goes through the outbox (`Inbox.run`)."""
         try:
             actor = await self.actor(client, context, channel)
             await self.app.roster.refresh(
@@ -272,8 +328,9 @@ class SlackBot:
                 channel,
                 roster_fetch(client, channel, bot_user=context.bot_user_id),
             )
-            reply = await self.workers.run(self.engine.handle, actor, text)
-            await self.deliver(reply, actor, client, respond, origin=origin)
+            reply = await self._engine(context, actor, self.engine.handle, actor, text)
+        except Lost:
+            raise
         except Exception:
             ref = secrets.token_hex(4)
             log.exception("slack command failed [ref %s] %r", ref, text[:80])
@@ -283,6 +340,8 @@ class SlackBot:
                 response_type="ephemeral",
                 replace_original=False,
             )
+            return
+        await self.deliver(reply, actor, client, respond, origin=origin)
 
     async def deliver(
         self,

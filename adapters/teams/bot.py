@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from copy import copy
 from typing import Any
 
@@ -24,6 +25,7 @@ from botbuilder.schema import Activity, ActivityTypes, ConversationAccount
 from botframework.connector.aio import ConnectorClient
 
 from adapters.bootstrap import App
+from adapters.inbox import KEY, Destination, Entry
 from adapters.teams import cards, identity, people, refs
 from adapters.teams.retry import RetryPolicy
 from bot.context import Actor
@@ -73,15 +75,6 @@ class AlignTeamsBot(ActivityHandler):
         workspace = identity.workspace_of(activity)
         channel = identity.channel_of(activity.conversation.id)
         now = self.app.clock.now()
-        if activity.id and not await asyncio.to_thread(
-            refs.first_time,
-            self.app.db,
-            conversation=activity.conversation.id,
-            activity_id=activity.id,
-            now=now,
-        ):
-            log.info("teams activity %s delivered again; already handled", activity.id)
-            return
         await asyncio.to_thread(self._remember, activity, workspace, channel)
         client = self._client(turn_context)
         await self.app.roster.refresh(
@@ -100,27 +93,55 @@ class AlignTeamsBot(ActivityHandler):
             mentions=await self._mentions(client, activity),
         )
         value = activity.value if isinstance(activity.value, dict) else {}
+        clicked = "align_form" in value or "align" in value
         if "align_form" in value:
             values = {
                 str(k): (None if v is None else str(v))
                 for k, v in value.items()
                 if k not in ("align_form", "mode")
             }
-            reply = await asyncio.to_thread(
+            reply = await self._engine(
+                turn_context,
+                actor,
+                clicked,
                 self.engine.submit_form,
                 actor,
                 str(value["align_form"]),
                 str(value.get("mode") or ""),
                 values,
             )
-            await self._answer(turn_context, actor, reply, clicked=True)
         elif "align" in value:
-            reply = await asyncio.to_thread(self.engine.handle, actor, str(value["align"]))
-            await self._answer(turn_context, actor, reply, clicked=True)
+            reply = await self._engine(
+                turn_context, actor, clicked, self.engine.handle, actor, str(value["align"])
+            )
         else:
             text = identity.command_text(activity)
-            reply = await asyncio.to_thread(self.engine.handle, actor, text)
-            await self._answer(turn_context, actor, reply, clicked=False)
+            reply = await self._engine(
+                turn_context, actor, clicked, self.engine.handle, actor, text
+            )
+        await self._answer(turn_context, actor, reply, clicked=clicked)
+
+    async def _engine(
+        self,
+        turn_context: TurnContext,
+        actor: Actor,
+        clicked: bool,
+        run: Callable[..., Reply],
+        *args: Any,
+    ) -> Reply:
+        """An engine call, once for the activity's inbox row (`Inbox.once`), in a thread. A
+        reply that cannot be shown goes to the conversation through the outbox, as `_answer`
+        would have shown it (a clicked receipt shows nowhere: the card itself changes)."""
+        entry = turn_context.turn_state.get(KEY)
+
+        def where(reply: Reply) -> Destination | None:
+            if reply.receipt and clicked:
+                return None
+            return Destination(actor.workspace, actor.channel, identity.PLATFORM)
+
+        return await asyncio.to_thread(
+            self.app.inbox.once, entry if isinstance(entry, Entry) else None, where, run, *args
+        )
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         """The bot was added to a team, a group chat or a personal chat: remember the way in."""

@@ -10,24 +10,34 @@ The request is authenticated here, before `process_activity`, because CloudAdapt
 only a missing token to 401 — a malformed or foreign token raises from the JWT library and would
 be a 500. Any authentication failure is a 401 and nothing runs.
 
+Then it is recorded in the inbox (adapters/inbox.py), keyed by conversation and activity id,
+and run from that row within the request (Teams waits for the turn): an activity delivered
+again is answered and not run twice; one the database cannot take in time gets a 503. A row left
+unfinished by a process that died is run again by `replay`, in a continued conversation.
+
 `mount` also wires the rest of the Teams part into the app: the outbox's `TeamsSender`, which
 also edits live cards for the postings service.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
-from botbuilder.core import serializer_helper
+from botbuilder.core import InvokeResponse, TurnContext, serializer_helper
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
 from botbuilder.schema import Activity
+from botframework.connector.auth.authenticate_request_result import AuthenticateRequestResult
 
 from adapters.bootstrap import App
+from adapters.inbox import KEY, Entry, Lost, NotRecorded
 from adapters.settings import Settings
 from adapters.teams import openid
 from adapters.teams.bot import AlignTeamsBot, on_turn_error
@@ -105,10 +115,62 @@ class Teams:
                 "teams: rejected an unauthenticated request (%s: %s)", type(exc).__name__, exc
             )
             return web.Response(status=401)
-        invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
+        try:
+            entry = await self.app.inbox.record("teams", activity_key(body), body)
+        except NotRecorded:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        if entry is None:
+            log.info("teams activity %s delivered again: answered, not run again", activity.id)
+            return web.Response(status=200)
+        invoke = await self._run(entry, authenticated, activity)
         if invoke is not None:
             return web.json_response(serializer_helper(invoke.body), status=invoke.status)
         return web.Response(status=201)
+
+    async def _run(
+        self, entry: Entry, authenticated: AuthenticateRequestResult, activity: Activity
+    ) -> InvokeResponse | None:
+        invoke = await self.adapter.process_activity(authenticated, activity, self._turn(entry))
+        await self.app.inbox.finish(entry)
+        return invoke
+
+    def _turn(self, entry: Entry) -> Any:
+        """The bot's turn, with the inbox row at hand (`turn_state`). If the turn fails after
+        the engine answered, the answer goes through the outbox rather than being lost; before
+        that, the adapter's on_turn_error tells the person something went wrong."""
+
+        async def turn(turn_context: TurnContext) -> None:
+            turn_context.turn_state[KEY] = entry
+            try:
+                await self.bot.on_turn(turn_context)
+            except Lost:
+                log.info("teams: inbox %s was taken over by another process", entry.id)
+            except Exception:
+                if not await self.app.inbox.forward(entry):
+                    raise
+                log.exception("teams: the reply for inbox %s goes through the outbox", entry.id)
+
+        return turn
+
+    async def replay(self, entry: Entry) -> None:
+        """Run a stored activity again (its process died before finishing it) as a proactive
+        turn — botbuilder's way to act without an incoming request, with a connector client
+        of the bot's own — whose activity is the stored one, so replies go where they would
+        have gone. It was authenticated when it came in, before it was stored."""
+        activity = Activity().deserialize(entry.payload)
+        claims = self.adapter.create_claims_identity(self.sender.app_id)
+        await self.adapter.process_proactive(claims, activity, None, self._turn(entry))
+        await self.app.inbox.finish(entry)
+
+
+def activity_key(body: dict[str, Any]) -> str:
+    """Teams' own id of a delivery: the activity id within its conversation (redeliveries keep
+    both); a hash of the body when it has no id."""
+    conversation, activity_id = body["conversation"]["id"], body.get("id")
+    if not isinstance(activity_id, str) or not activity_id:
+        activity_id = "body:" + json.dumps(body, sort_keys=True)
+    digest = hashlib.sha256(f"{conversation}\n{activity_id}".encode()).hexdigest()
+    return f"teams:{digest[:48]}"
 
 
 TEAMS = web.AppKey("teams", Teams)
@@ -122,7 +184,9 @@ def build(app: App) -> Teams:
     bot = AlignTeamsBot(app, retry=retry)
     sender = TeamsSender(app, adapter, app_id=config.APP_ID, retry=retry)
     app.postings.add_updater("teams", sender.update)
-    return Teams(app, adapter, bot, retry, sender)
+    teams = Teams(app, adapter, bot, retry, sender)
+    app.inbox.add_replayer("teams", teams.replay)
+    return teams
 
 
 def mount(web_app: web.Application, app: App) -> None:

@@ -1,5 +1,5 @@
-"""The database side of the Teams adapter: conversation references, handled activity ids and
-display names. Plain synchronous functions; the bot runs them in worker threads.
+"""The database side of the Teams adapter: conversation references and display names. Plain
+synchronous functions; the bot runs them in worker threads.
 
 A conversation reference is stored per (workspace, channel) — for a channel it points at the
 channel itself (no `;messageid=`, no activity id), so a proactive message starts a new post
@@ -8,7 +8,6 @@ there instead of replying inside whichever thread last spoke to the bot.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -53,13 +52,6 @@ def load_reference(db: Database, *, workspace: str, channel: str) -> dict[str, A
         if found is None or found.platform != PLATFORM:
             return None
         return dict(found.reference)
-
-
-def first_time(db: Database, *, conversation: str, activity_id: str, now: datetime) -> bool:
-    """Record an incoming activity; False when it was handled before (Teams redelivers an
-    activity when the bot was slow to answer, and a vote or a decision must not happen twice)."""
-    digest = hashlib.sha256(f"{conversation}\n{activity_id}".encode()).hexdigest()[:48]
-    return db.first_time(f"teams:{digest}", platform=PLATFORM, now=now)
 
 
 def load_names(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:

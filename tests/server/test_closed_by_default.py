@@ -18,22 +18,26 @@ from sqlalchemy import func, select
 from adapters.bootstrap import App, build
 from adapters.server import create_web_app
 from bot.clock import FakeClock
-from storage.models import ConversationRef, Decision, OutboxMessage, ProcessedEvent
+from storage.models import ConversationRef, Decision, InboxEntry, OutboxMessage
 from tests.conftest import make_settings
 from tests.fakes import FakeBotConnector, FakeSlackApi
 from tests.server.process import align, free_port
 from tests.slack.conftest import running_slack_server
 from tests.teams.harness import message
 
-MODELS = (Decision, ConversationRef, ProcessedEvent, OutboxMessage)
+MODELS = (Decision, ConversationRef, OutboxMessage)
 
 
 def stored(app: App) -> dict[str, int]:
+    """Rows of what a Teams activity would store (the inbox: Teams' requests only)."""
     with app.db.uow() as session:
-        return {
+        counts = {
             m.__name__: int(session.scalar(select(func.count()).select_from(m)) or 0)
             for m in MODELS
         }
+        teams = select(func.count()).where(InboxEntry.platform == "teams")
+        counts["InboxEntry"] = int(session.scalar(teams) or 0)
+        return counts
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def test_a_slack_only_server_answers_404_on_api_messages_and_calls_nobody(
         server.settle()
         assert connector.requests == []
         assert stored(server.app) == dict.fromkeys(
-            ("Decision", "ConversationRef", "ProcessedEvent", "OutboxMessage"), 0
+            ("Decision", "ConversationRef", "InboxEntry", "OutboxMessage"), 0
         )
 
 

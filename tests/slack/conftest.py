@@ -265,9 +265,10 @@ class SlackServer:
     async def _idle(self) -> None:
         workers, postings = self.web_app[SLACK_KEY].workers, self.app.postings
         while True:
+            await self.app.inbox.idle()
             await workers.idle()
             await postings.idle()
-            if not workers.busy and not postings.busy:
+            if not workers.busy and not postings.busy and not self.app.inbox.busy:
                 return
 
     def poll_message(self, poll_number: int = 1) -> Any:

@@ -166,7 +166,7 @@ class Server:
                 "api_app_id": self.slack.app_id,
                 "is_enterprise_install": "false",
                 "response_url": self.slack.response_url(f"cmd-{time.monotonic_ns()}"),
-                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+                "trigger_id": f"{time.time_ns()}.738474920.8088930838d88f008e0",
             }
         )
         return await self._signed(body, "application/x-www-form-urlencoded")

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import func, select
 
-from storage.models import Decision, ProcessedEvent
+from storage.models import Decision, InboxEntry
 from tests.slack.conftest import USER, SlackServer
 
 
@@ -55,8 +55,8 @@ def test_an_event_retried_by_slack_is_handled_once(slack_server_any_db: SlackSer
     slack_server.settle()
     assert len(slack_server.fake.calls_to("views.publish")) == 1
     with slack_server.app.db.uow() as session:
-        (row,) = session.execute(select(ProcessedEvent)).scalars()
-        assert (row.event_id, row.platform) == ("Ev0RETRY001", "slack")
+        (row,) = session.execute(select(InboxEntry)).scalars()
+        assert (row.dedupe_key, row.platform, row.status) == ("slack:Ev0RETRY001", "slack", "done")
     # A new event (another id) is new work.
     slack_server.post_event(event, event_id="Ev0RETRY002")
     slack_server.fake.wait_for_sync("views.publish", count=2)

@@ -9,7 +9,7 @@ import jwt
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from storage.models import ConversationRef, Decision, ProcessedEvent
+from storage.models import ConversationRef, Decision, InboxEntry
 from tests.teams.harness import THREAD, TeamsServer, message, teams_server
 
 APP = {
@@ -41,7 +41,7 @@ def test_with_an_app_id_a_request_without_a_valid_token_is_401_and_changes_nothi
             assert server.connector.requests == []
             assert count(server, Decision) == 0
             assert count(server, ConversationRef) == 0
-            assert count(server, ProcessedEvent) == 0
+            assert count(server, InboxEntry) == 0
 
     asyncio.run(main())
 

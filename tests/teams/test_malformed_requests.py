@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from storage.models import ConversationRef, Decision, Member, ProcessedEvent
+from storage.models import ConversationRef, Decision, InboxEntry, Member
 from tests.teams.harness import TeamsServer, message, teams_server
 
 APP = {
@@ -29,7 +29,7 @@ def stored(server: TeamsServer) -> dict[str, int]:
     with server.app.db.uow() as session:
         return {
             m.__tablename__: int(session.scalar(select(func.count()).select_from(m)) or 0)
-            for m in (ConversationRef, Decision, Member, ProcessedEvent)
+            for m in (ConversationRef, Decision, Member, InboxEntry)
         }
 
 
@@ -73,7 +73,7 @@ def test_without_conversation_or_from_is_400_and_stores_nothing(
             statuses = [await post_raw(server, json.dumps(a).encode()) for a in broken]
             assert statuses == [400] * len(broken)
             assert stored(server) == {
-                "conversation_refs": 0, "decisions": 0, "members": 0, "processed_events": 0,
+                "conversation_refs": 0, "decisions": 0, "members": 0, "inbox": 0,
             }  # fmt: skip
             assert server.connector.requests == []
             # The untouched activity goes through.

@@ -21,7 +21,7 @@ from botframework.connector.auth import ChannelValidation, MicrosoftAppCredentia
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from storage.models import ConversationRef, Decision, ProcessedEvent
+from storage.models import ConversationRef, Decision, InboxEntry
 from tests.fakes.bf_openid import FakeBotFrameworkKeys, new_key
 from tests.teams.harness import TeamsServer, message, teams_server
 
@@ -50,11 +50,11 @@ def stored(server: TeamsServer) -> dict[str, int]:
     with server.app.db.uow() as session:
         return {
             model.__name__: int(session.scalar(select(func.count()).select_from(model)) or 0)
-            for model in (Decision, ConversationRef, ProcessedEvent)
+            for model in (Decision, ConversationRef, InboxEntry)
         }
 
 
-NOTHING = {"Decision": 0, "ConversationRef": 0, "ProcessedEvent": 0}
+NOTHING = {"Decision": 0, "ConversationRef": 0, "InboxEntry": 0}
 
 
 def test_a_valid_channel_token_is_accepted_and_answered(

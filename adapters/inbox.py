@@ -1,0 +1,393 @@
+"""Record, then acknowledge: every request a platform sends is a database row before its 200.
+
+Slack and Teams hand us a command, a click, a form or an event and want an acknowledgement —
+Slack within three seconds. Acknowledging first and working in memory lost acknowledged votes
+whenever the process died (22 of 473 in a kill -9 test), and nothing stopped a replayed signed
+request from running twice. So each adapter, for each request:
+
+1. `record` — one INSERT, keyed by the platform's own id of the request, before the 200. A key
+   seen before is a retry or a replay: it is answered and not run again. If the database cannot
+   take the row within ALIGN_INBOX_ACK_BUDGET seconds the platform gets no 200 (Slack retries
+   events) — nothing acknowledged is ever lost. The row is claimed by this process for
+   ALIGN_INBOX_CLAIM_TIMEOUT seconds.
+2. `once` — the engine runs through this: the command's effects and the row's `answered` mark
+   (with the reply) commit in one transaction (`Database.joined`), after checking that the row
+   is still ours. A crash before that commit leaves nothing done, and the row is run again; a
+   crash after it never runs the engine again, only the reply is still owed.
+3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
+   reply is handed to the outbox instead (`forward`), which retries it.
+
+`recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
+over rows whose claim ran out — their process died: a `received` row is run again through its
+platform's replayer (Slack feeds the stored request through Bolt, Teams through a continued
+conversation); an `answered` one only needs its reply sent, through the outbox, to where the
+adapter said it belongs (`Destination`). Finished rows are pruned after
+ALIGN_INBOX_RETENTION_HOURS.
+
+The stored request and reply are sealed under a key derived from ALIGN_SECRET: a click in an
+anonymous poll names the voter and the choice, and a reader of the database files must not be
+able to pair them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import outbox
+from bot.clock import Clock
+from bot.views import Reply, reply_from_payload, reply_to_payload
+from storage import inbox as store
+from storage.db import Database
+
+log = logging.getLogger("align.inbox")
+
+KEY = "align_inbox_entry"
+"""Where an adapter keeps the request's `Entry` for its handlers (Bolt context, turn state)."""
+
+MAX_ATTEMPTS = 8
+RECOVER_BATCH = 50
+RECOVER_IN_PARALLEL = 8
+RECORD_THREADS = 4
+
+
+class NotRecorded(Exception):
+    """The database did not take the request in time, or failed: do not acknowledge it."""
+
+
+class Lost(Exception):
+    """The row is no longer this process's (finished, or taken over once its claim ran out):
+    nothing more may happen for it here."""
+
+
+@dataclass(eq=False)
+class Entry:
+    """A recorded request this process holds, as the platform sent it."""
+
+    id: int
+    platform: str
+    payload: dict[str, Any]
+    task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    """The work the adapter started from it (replays wait for it)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a reply goes through the outbox when it could not be shown directly (the process
+    died, the platform failed): the adapter decides, from the reply's typed flags, as it does
+    when it shows a reply itself."""
+
+    workspace: str
+    channel: str
+    platform: str
+
+
+Where = Callable[[Reply], Destination | None]
+Replayer = Callable[[Entry], Awaitable[None]]
+
+
+class Seal:
+    """AES-GCM under a key of the inbox's own, derived from ALIGN_SECRET."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._aead = AESGCM(hmac.new(secret, b"align inbox v1", hashlib.sha256).digest())
+
+    def close(self, value: Any) -> str:
+        nonce = os.urandom(12)
+        data = json.dumps(value, separators=(",", ":")).encode()
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, data, None)).decode("ascii")
+
+    def open(self, sealed: str) -> Any:
+        raw = base64.b64decode(sealed)
+        return json.loads(self._aead.decrypt(raw[:12], raw[12:], None))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Inbox:
+    """The inbox of one process: records, runs once, finishes, recovers (module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        secret: bytes,
+        ack_budget: float,
+        claim_timeout: timedelta,
+        retention: timedelta,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.seal = Seal(secret)
+        self.ack_budget = ack_budget
+        self.claim_timeout = claim_timeout
+        self.retention = retention
+        self.worker_id = worker_id or default_worker_id()
+        # Records get threads of their own: an ack never queues behind engine work for a thread.
+        self._records = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="align-inbox")
+        self._replayers: dict[str, Replayer] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.recovered = 0
+
+    def add_replayer(self, platform: str, replay: Replayer) -> None:
+        """How this process runs a stored request of `platform` again (its adapter's way in)."""
+        self._replayers[platform] = replay
+
+    # ---------------------------------------------------------------- 1. record, before the ack
+
+    async def record(self, platform: str, key: str, payload: dict[str, Any]) -> Entry | None:
+        """Record a request; its Entry, or None when `key` was recorded before (answer it, do
+        not run it). Raises NotRecorded when the database does not take it within the budget —
+        the insert may still land later, and the request is then run from its row."""
+        sealed = self.seal.close(payload)
+        inserting = asyncio.get_running_loop().run_in_executor(
+            self._records, self._insert, platform, key, sealed
+        )
+        try:
+            entry_id = await asyncio.wait_for(asyncio.shield(inserting), self.ack_budget)
+        except TimeoutError:
+            inserting.add_done_callback(lambda done: self._landed_late(done, platform, payload))
+            log.warning(
+                "%s request not recorded within %.1f s (database busy): not acknowledged",
+                platform,
+                self.ack_budget,
+            )
+            raise NotRecorded(platform) from None
+        except SQLAlchemyError as exc:
+            log.warning("%s request not recorded (%s): not acknowledged", platform, exc)
+            raise NotRecorded(platform) from exc
+        return None if entry_id is None else Entry(entry_id, platform, payload)
+
+    def _insert(self, platform: str, key: str, sealed: str) -> int | None:
+        now = self.clock.now()
+        with self.db.uow() as session:
+            return store.record(
+                session,
+                platform=platform,
+                key=key,
+                payload=sealed,
+                worker=self.worker_id,
+                now=now,
+                until=now + self.claim_timeout,
+            )
+
+    def _landed_late(
+        self, done: asyncio.Future[int | None], platform: str, payload: dict[str, Any]
+    ) -> None:
+        """An insert that outlasted the ack budget finished: the row is ours, so run it (its
+        platform retries with the same key, and is answered as a repeat)."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        entry_id = done.result()
+        if entry_id is not None:
+            log.info("%s request recorded late: run from inbox %s", platform, entry_id)
+            self._track(self._replay(Entry(entry_id, platform, payload)))
+
+    # ---------------------------------------------------------------- 2. the engine, once
+
+    def once(
+        self, entry: Entry | None, where: Where, run: Callable[..., Reply], *args: Any
+    ) -> Reply:
+        """`run(*args)` (an engine call) for `entry`, in one transaction with the row's
+        `answered` mark, unless it already ran — then its stored reply. Synchronous: call it in
+        a worker thread. Raises Lost when the row is no longer ours. Without an entry (a path
+        that records nothing) it is just `run(*args)`."""
+        if entry is None:
+            return run(*args)
+        with self.db.uow() as session:
+            fenced = store.fence(session, entry.id, worker=self.worker_id)
+            if fenced is None:
+                raise Lost(entry.id)
+            if fenced.answer is not None:
+                return reply_from_payload(self.seal.open(fenced.answer)["reply"])
+            with self.db.joined(session):
+                reply = run(*args)
+            destination = where(reply)
+            answer = {
+                "reply": reply_to_payload(reply),
+                "to": None if destination is None else asdict(destination),
+            }
+            store.answered(
+                session,
+                entry.id,
+                answer=self.seal.close(answer),
+                until=self.clock.now() + self.claim_timeout,
+            )
+        return reply
+
+    # ---------------------------------------------------------------- 3. finish
+
+    async def run(self, entry: Entry, work: Coroutine[Any, Any, Any]) -> None:
+        """Do the work after the ack for `entry`, then finish it. When the work fails, a reply
+        the engine already gave goes out through the outbox instead of being lost."""
+        try:
+            await work
+        except Lost:
+            log.info("inbox %s was taken over by another process; stopped here", entry.id)
+            return
+        except Exception:
+            log.exception("inbox %s: the work after the ack failed", entry.id)
+            await self.forward(entry)
+            return
+        await self.finish(entry)
+
+    async def finish(self, entry: Entry) -> None:
+        try:
+            await asyncio.to_thread(self._finish, entry.id)
+        except SQLAlchemyError as exc:
+            log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
+
+    def _finish(self, entry_id: int) -> bool:
+        with self.db.uow() as session:
+            return store.finish(session, entry_id, worker=self.worker_id, now=self.clock.now())
+
+    async def forward(self, entry: Entry) -> bool:
+        """Hand the reply the engine gave for `entry` (if it gave one) to the outbox, and finish
+        the row — one transaction. True when a reply was handed over."""
+        try:
+            return await asyncio.to_thread(self._forward, entry.id)
+        except SQLAlchemyError as exc:
+            log.warning("inbox %s not forwarded (%s); it will be picked up again", entry.id, exc)
+            return False
+
+    def _forward(self, entry_id: int) -> bool:
+        now = self.clock.now()
+        with self.db.uow() as session:
+            fenced = store.fence(session, entry_id, worker=self.worker_id)
+            if fenced is None:
+                return False
+            answer = self._open(entry_id, fenced.answer)
+            to = answer.get("to") if answer else None
+            if answer and to:
+                outbox.enqueue(
+                    session,
+                    workspace=to["workspace"],
+                    channel=to["channel"],
+                    platform=to["platform"],
+                    kind="answer",
+                    reply=reply_from_payload(answer["reply"]),
+                    key=f"inbox:{fenced.key}",
+                    now=now,
+                )
+            store.finish(session, entry_id, worker=self.worker_id, now=now)
+        return bool(answer and to)
+
+    def _open(self, entry_id: int, sealed: str | None) -> dict[str, Any] | None:
+        if sealed is None:
+            return None
+        try:
+            opened: dict[str, Any] = self.seal.open(sealed)
+        except (InvalidTag, ValueError):
+            log.error("inbox %s cannot be opened with this ALIGN_SECRET; dropped", entry_id)
+            return None
+        return opened
+
+    # ---------------------------------------------------------------- recovery
+
+    async def recover(self) -> int:
+        """Take over the unfinished rows whose claim ran out and finish them: re-run a request
+        the engine never finished, send a reply that never went out. Returns how many."""
+        taken, given_up = await asyncio.to_thread(self._take_over)
+        if given_up:
+            log.error(
+                "inbox: %d request(s) given up after %d attempts (each attempt's process died)",
+                given_up,
+                MAX_ATTEMPTS,
+            )
+        if not taken:
+            return 0
+        log.info("inbox: %d unfinished request(s) picked up again", len(taken))
+        gate = asyncio.Semaphore(RECOVER_IN_PARALLEL)
+
+        async def one(row: store.Unfinished) -> None:
+            async with gate:
+                payload = self._open(row.id, row.payload)
+                if row.status == store.ANSWERED or payload is None:
+                    await asyncio.to_thread(self._forward, row.id)
+                else:
+                    await self._replay(Entry(row.id, row.platform, payload))
+
+        await asyncio.gather(*(one(row) for row in taken))
+        self.recovered += len(taken)
+        return len(taken)
+
+    def _take_over(self) -> tuple[list[store.Unfinished], int]:
+        now = self.clock.now()
+        with self.db.uow() as session:
+            return store.take_over(
+                session,
+                worker=self.worker_id,
+                now=now,
+                until=now + self.claim_timeout,
+                platforms=sorted(self._replayers),
+                max_attempts=MAX_ATTEMPTS,
+                limit=RECOVER_BATCH,
+            )
+
+    async def _replay(self, entry: Entry) -> None:
+        replay = self._replayers.get(entry.platform)
+        if replay is None:  # not this process's platform: another process takes it over
+            return
+        try:
+            await replay(entry)
+        except Exception:
+            log.exception("inbox %s: running it again failed; it is tried again later", entry.id)
+
+    async def prune(self) -> int:
+        """Delete finished rows older than the retention; returns how many went."""
+        before = self.clock.now() - self.retention
+        gone = await asyncio.to_thread(self._prune, before)
+        if gone:
+            log.info("inbox: pruned %d finished request(s) received before %s", gone, before)
+        return gone
+
+    def _prune(self, before: datetime) -> int:
+        with self.db.uow() as session:
+            return store.prune(session, before=before)
+
+    # ---------------------------------------------------------------- bookkeeping
+
+    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def idle(self) -> None:
+        """Wait until no late-recorded request is still running (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+__all__ = [
+    "KEY",
+    "Destination",
+    "Entry",
+    "Inbox",
+    "Lost",
+    "NotRecorded",
+    "Seal",
+]

@@ -1,0 +1,209 @@
+"""The inbox table's statements: record, fence, answer, finish, take over, prune.
+
+Each is one short statement (or two) in the caller's transaction; `adapters/inbox.py` says when.
+A row is always claimed by exactly one process (`claimed_by` until `claimed_until`): the one that
+recorded it, or — once that claim has run out, because the process died — the one that took it
+over. Whoever works a row checks its claim inside the very transaction that runs the engine
+(`fence`, a row lock), so two processes never both run a command, however slow either is.
+
+RETURNING rather than rowcount throughout: psycopg reports -1 for ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+
+from storage.db import UnitOfWork, dialect_insert
+from storage.models import InboxEntry, ProcessedEvent
+
+RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
+UNFINISHED = (RECEIVED, ANSWERED)
+
+
+def record(
+    session: UnitOfWork,
+    *,
+    platform: str,
+    key: str,
+    payload: str,
+    worker: str,
+    now: datetime,
+    until: datetime,
+) -> int | None:
+    """Insert a request, claimed by `worker` until `until`; its id, or None when the key was
+    recorded before (a platform's retry, or a replayed request)."""
+    table = InboxEntry.__table__
+    stmt = (
+        dialect_insert(session.get_bind().dialect.name)(table)
+        .values(
+            platform=platform,
+            dedupe_key=key[:200],
+            status=RECEIVED,
+            attempts=1,
+            claimed_by=worker,
+            claimed_until=until,
+            received_at=now,
+            payload=payload,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id)
+    )
+    found = session.execute(stmt).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+@dataclass(frozen=True)
+class Fenced:
+    """A row this worker still holds, locked for the rest of the transaction."""
+
+    key: str
+    status: str
+    answer: str | None
+
+
+def fence(session: UnitOfWork, entry_id: int, *, worker: str) -> Fenced | None:
+    """Lock the row if `worker` still holds it unfinished; None when it does not (it was finished,
+    or taken over after the claim ran out) — the caller then does nothing."""
+    row = session.execute(
+        select(InboxEntry.dedupe_key, InboxEntry.status, InboxEntry.answer)
+        .where(
+            InboxEntry.id == entry_id,
+            InboxEntry.claimed_by == worker,
+            InboxEntry.status.in_(UNFINISHED),
+        )
+        .with_for_update()
+    ).one_or_none()
+    return None if row is None else Fenced(row.dedupe_key, row.status, row.answer)
+
+
+def answered(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime) -> None:
+    """The engine ran (in this transaction): keep its reply until it is delivered, and give the
+    delivery a fresh claim."""
+    session.execute(
+        update(InboxEntry)
+        .where(InboxEntry.id == entry_id)
+        .values(status=ANSWERED, answer=answer, claimed_until=until)
+    )
+
+
+def finish(session: UnitOfWork, entry_id: int, *, worker: str, now: datetime) -> bool:
+    """Done: the request and its answer are cleared (only the key stays, for dedupe). False when
+    `worker` no longer held the row."""
+    done = session.execute(
+        update(InboxEntry)
+        .where(
+            InboxEntry.id == entry_id,
+            InboxEntry.claimed_by == worker,
+            InboxEntry.status.in_(UNFINISHED),
+        )
+        .values(
+            status=DONE,
+            finished_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            payload=None,
+            answer=None,
+        )
+        .returning(InboxEntry.id)
+    ).first()
+    return done is not None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A row taken over from a claim that ran out, detached from the session."""
+
+    id: int
+    platform: str
+    status: str
+    payload: str | None
+    answer: str | None
+    attempts: int
+
+
+def take_over(
+    session: UnitOfWork,
+    *,
+    worker: str,
+    now: datetime,
+    until: datetime,
+    platforms: list[str],
+    max_attempts: int,
+    limit: int,
+) -> tuple[list[Unfinished], int]:
+    """Claim unfinished rows whose claim ran out: `answered` ones of any platform (their reply
+    only needs the outbox), `received` ones of `platforms` (this process can re-run those).
+    A row claimed `max_attempts` times already is given up (`failed`): something in it kills
+    the process that works it. Returns the rows taken and how many were given up.
+
+    On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
+    LOCKED` lets several workers take disjoint rows, and skips a row a live worker has fenced."""
+    rows = (
+        session.execute(
+            select(InboxEntry)
+            .where(
+                or_(
+                    InboxEntry.status == ANSWERED,
+                    (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
+                ),
+                InboxEntry.claimed_until <= now,
+            )
+            .order_by(InboxEntry.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    taken: list[Unfinished] = []
+    given_up = 0
+    for row in rows:
+        if row.attempts >= max_attempts:
+            row.status, row.claimed_by, row.claimed_until = FAILED, None, None
+            row.finished_at, row.payload, row.answer = now, None, None
+            given_up += 1
+            continue
+        row.attempts += 1
+        row.claimed_by, row.claimed_until = worker, until
+        taken.append(
+            Unfinished(row.id, row.platform, row.status, row.payload, row.answer, row.attempts)
+        )
+    return taken, given_up
+
+
+def prune(session: UnitOfWork, *, before: datetime) -> int:
+    """Delete finished rows received before `before` (their keys no longer need to catch a
+    replay), and the old `processed_events` of the dedupe the inbox replaced."""
+    gone = session.execute(
+        delete(InboxEntry).where(
+            InboxEntry.status.in_((DONE, FAILED)), InboxEntry.received_at < before
+        )
+    )
+    old = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+    return int(gone.rowcount or 0) + int(old.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def status_of(session: UnitOfWork, key: str) -> str | None:
+    return session.execute(
+        select(InboxEntry.status).where(InboxEntry.dedupe_key == key[:200])
+    ).scalar_one_or_none()
+
+
+__all__ = [
+    "ANSWERED",
+    "DONE",
+    "FAILED",
+    "RECEIVED",
+    "Fenced",
+    "Unfinished",
+    "answered",
+    "fence",
+    "finish",
+    "prune",
+    "record",
+    "status_of",
+    "take_over",
+]
