@@ -147,6 +147,9 @@ class Inbox:
         self._records = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="align-inbox")
         self._replayers: dict[str, Replayer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Rows this process is working now: its own recovery never takes them over, even when
+        # the work outlasts the claim (another process still may; the fence keeps it once).
+        self._working: set[int] = set()
         self.recovered = 0
 
     def add_replayer(self, platform: str, replay: Replayer) -> None:
@@ -176,7 +179,10 @@ class Inbox:
         except SQLAlchemyError as exc:
             log.warning("%s request not recorded (%s): not acknowledged", platform, exc)
             raise NotRecorded(platform) from exc
-        return None if entry_id is None else Entry(entry_id, platform, payload)
+        if entry_id is None:
+            return None
+        self._working.add(entry_id)
+        return Entry(entry_id, platform, payload)
 
     def _insert(self, platform: str, key: str, sealed: str) -> int | None:
         now = self.clock.now()
@@ -201,6 +207,7 @@ class Inbox:
         entry_id = done.result()
         if entry_id is not None:
             log.info("%s request recorded late: run from inbox %s", platform, entry_id)
+            self._working.add(entry_id)
             self._track(self._replay(Entry(entry_id, platform, payload)))
 
     # ---------------------------------------------------------------- 2. the engine, once
@@ -244,6 +251,7 @@ class Inbox:
             await work
         except Lost:
             log.info("inbox %s was taken over by another process; stopped here", entry.id)
+            self.release(entry)
             return
         except Exception:
             log.exception("inbox %s: the work after the ack failed", entry.id)
@@ -251,11 +259,18 @@ class Inbox:
             return
         await self.finish(entry)
 
+    def release(self, entry: Entry) -> None:
+        """This process stops working `entry` without finishing it: once its claim runs out,
+        recovery (here or elsewhere) takes it over."""
+        self._working.discard(entry.id)
+
     async def finish(self, entry: Entry) -> None:
         try:
             await asyncio.to_thread(self._finish, entry.id)
         except SQLAlchemyError as exc:
             log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
+        finally:
+            self.release(entry)
 
     def _finish(self, entry_id: int) -> bool:
         with self.db.uow() as session:
@@ -269,6 +284,8 @@ class Inbox:
         except SQLAlchemyError as exc:
             log.warning("inbox %s not forwarded (%s); it will be picked up again", entry.id, exc)
             return False
+        finally:
+            self.release(entry)
 
     def _forward(self, entry_id: int) -> bool:
         now = self.clock.now()
@@ -322,10 +339,12 @@ class Inbox:
         async def one(row: store.Unfinished) -> None:
             async with gate:
                 payload = self._open(row.id, row.payload)
+                entry = Entry(row.id, row.platform, payload or {})
+                self._working.add(entry.id)
                 if row.status == store.ANSWERED or payload is None:
-                    await asyncio.to_thread(self._forward, row.id)
+                    await self.forward(entry)
                 else:
-                    await self._replay(Entry(row.id, row.platform, payload))
+                    await self._replay(entry)
 
         await asyncio.gather(*(one(row) for row in taken))
         self.recovered += len(taken)
@@ -342,16 +361,18 @@ class Inbox:
                 platforms=sorted(self._replayers),
                 max_attempts=MAX_ATTEMPTS,
                 limit=RECOVER_BATCH,
+                skip=sorted(self._working),
             )
 
     async def _replay(self, entry: Entry) -> None:
         replay = self._replayers.get(entry.platform)
-        if replay is None:  # not this process's platform: another process takes it over
-            return
         try:
-            await replay(entry)
+            if replay is not None:  # else not this process's platform: another takes it over
+                await replay(entry)
         except Exception:
             log.exception("inbox %s: running it again failed; it is tried again later", entry.id)
+        finally:
+            self.release(entry)
 
     async def prune(self) -> int:
         """Delete finished rows older than the retention; returns how many went."""

@@ -133,11 +133,13 @@ def take_over(
     platforms: list[str],
     max_attempts: int,
     limit: int,
+    skip: list[int] | None = None,
 ) -> tuple[list[Unfinished], int]:
     """Claim unfinished rows whose claim ran out: `answered` ones of any platform (their reply
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
-    the process that works it. Returns the rows taken and how many were given up.
+    the process that works it. Rows in `skip` (the caller is working them) are left alone.
+    Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
     LOCKED` lets several workers take disjoint rows, and skips a row a live worker has fenced."""
@@ -150,6 +152,7 @@ def take_over(
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
                 InboxEntry.claimed_until <= now,
+                InboxEntry.id.not_in(skip or []),
             )
             .order_by(InboxEntry.id)
             .limit(limit)

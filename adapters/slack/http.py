@@ -82,14 +82,14 @@ class InboxBolt(AsyncApp):
     (status 500) leaves its row to be run again."""
 
     settle: Any = None
-    """Called with the request's Entry when no work was started from it (SlackRuntime sets it)."""
+    """Called with the request's Entry and whether its listener crashed, when no work was
+    started from it (SlackRuntime sets it)."""
 
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         response = await super().async_dispatch(req)
         entry = req.context.get(KEY)
-        done = isinstance(entry, Entry) and entry.task is None and response.status < 500
-        if done and self.settle is not None:
-            self.settle(entry)
+        if isinstance(entry, Entry) and entry.task is None and self.settle is not None:
+            self.settle(entry, response.status >= 500)
         return response
 
 
@@ -180,8 +180,11 @@ class SlackRuntime:
 
     # -- the inbox -------------------------------------------------------------------------
 
-    def _settle(self, entry: Entry) -> None:
-        entry.task = self.workers.spawn(self.app.inbox.finish(entry))
+    def _settle(self, entry: Entry, crashed: bool) -> None:
+        if crashed:  # left claimed: run again once the claim runs out
+            self.app.inbox.release(entry)
+        else:
+            entry.task = self.workers.spawn(self.app.inbox.finish(entry))
 
     async def replay(self, entry: Entry) -> None:
         """Run a stored request again (its process died before finishing it): through Bolt as
