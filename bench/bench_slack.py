@@ -20,6 +20,12 @@ commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0
     from each request's scheduled time, so a stalled server cannot hide its queue.
 
 Targets: align/bare-bolt throughput ratio at least 0.6; align p99 under 100 ms at 50 req/s.
+
+Before the servers: what recording a request costs (adapters/inbox.py) — the one database write
+an ack waits for: `Inbox.record` as the Slack middleware calls it (seal, a thread of its own, one
+INSERT … ON CONFLICT in its own transaction) for a real-sized button click, against the floor
+under it, a bare sqlite3 INSERT + COMMIT of the same bytes on the same kind of file (WAL,
+synchronous=NORMAL). Target: about 1 ms (`--postgres URL` measures PostgreSQL too).
 """
 
 from __future__ import annotations
@@ -380,6 +386,113 @@ def _stored_questions(workdir: str) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------
+# What recording a request costs
+# --------------------------------------------------------------------------------------------
+
+RECORDS = 2000
+TARGET_RECORD_MS = 1.0
+
+
+def _click_body(i: int) -> dict[str, object]:
+    """A button click on a poll message as Slack sends it (~3 KB: the message comes along)."""
+    options = [
+        {
+            "type": "button",
+            "action_id": f"align_cmd_{n}",
+            "value": f"vote P-1 {n + 1}",
+            "text": {"type": "plain_text", "text": f"Option {n + 1}"},
+        }
+        for n in range(5)
+    ]
+    return {
+        "type": "block_actions",
+        "user": {"id": f"U0USER{i % 97:04d}", "team_id": TEAM_ID, "name": "someone"},
+        "team": {"id": TEAM_ID, "domain": "bench"},
+        "channel": {"id": CHANNEL_ID, "name": "bench"},
+        "container": {"type": "message", "message_ts": "1700000000.000100"},
+        "trigger_id": f"{i}.1761091294307.record",
+        "response_url": f"https://hooks.slack.com/actions/{TEAM_ID}/{i}/abcdefghijklmnop",
+        "actions": [dict(options[i % 5], block_id="b1", action_ts="1700000001.000200")],
+        "message": {
+            "type": "message",
+            "ts": "1700000000.000100",
+            "text": "P-1 Which first?",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": "*P-1* Which first? " * 8}},
+                {"type": "actions", "block_id": "b1", "elements": options},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "12 of 30 voted"}]},
+            ],
+        },
+    }
+
+
+def _record_times(url: str, count: int) -> list[float]:
+    from adapters.bootstrap import build
+    from adapters.settings import Settings
+
+    settings = Settings(_env_file=None, ALIGN_DATABASE_URL=url, ALIGN_SECRET="bench")  # type: ignore[call-arg]
+    app = build(settings)
+    bodies = [_click_body(i) for i in range(count)]
+
+    async def run() -> list[float]:
+        times = []
+        for i, body in enumerate(bodies):
+            began = time.perf_counter()
+            entry = await app.inbox.record("slack", f"slack:{body['trigger_id']}", body)
+            times.append(time.perf_counter() - began)
+            assert entry is not None, i
+        return times
+
+    try:
+        return asyncio.run(run())
+    finally:
+        app.db.dispose()
+
+
+def _bare_sqlite_times(path: str, count: int) -> list[float]:
+    import json
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE inbox (id INTEGER PRIMARY KEY, dedupe_key TEXT UNIQUE, body TEXT)")
+    texts = [json.dumps(_click_body(i)) for i in range(count)]
+    times = []
+    for i, text in enumerate(texts):
+        began = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO inbox (dedupe_key, body) VALUES (?, ?)", (f"k{i}", text))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - began)
+    conn.close()
+    return times
+
+
+def _ms(times: list[float]) -> str:
+    return (
+        f"p50 {_percentile(times, 0.5) * 1000:.2f} ms, p99 {_percentile(times, 0.99) * 1000:.2f} "
+        f"ms, mean {sum(times) / len(times) * 1000:.2f} ms"
+    )
+
+
+def record_cost(workdir: str, count: int, postgres: str | None) -> bool:
+    """Print what recording a request costs; True when the SQLite p50 meets the target."""
+    ours = _record_times(f"sqlite:///{workdir}/record.db", count)
+    bare = _bare_sqlite_times(f"{workdir}/bare.db", count)
+    print(f"recording a request before its ack ({count} button clicks, one at a time):")
+    print(f"{'':>10}  Inbox.record, SQLite:      {_ms(ours)}")
+    print(f"{'':>10}  bare sqlite3 insert+commit: {_ms(bare)}  (the floor)")
+    if postgres:
+        print(f"{'':>10}  Inbox.record, PostgreSQL:  {_ms(_record_times(postgres, count))}")
+    ok = _percentile(ours, 0.5) * 1000 <= TARGET_RECORD_MS
+    print(
+        f"inbox record p50 on SQLite: {_percentile(ours, 0.5) * 1000:.2f} ms "
+        f"(target about {TARGET_RECORD_MS:.0f} ms) {'OK' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
@@ -402,11 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
     parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
     parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
+    parser.add_argument("--postgres", default=None, help="also time inbox records on this URL")
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
 
     results: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
+        count = RECORDS // 4 if args.quick else RECORDS
+        ok_record = record_cost(workdir, count, args.postgres)
         fake = _spawn(_serve_fake)
         fake_url = str(fake.address)
         try:
@@ -445,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         f"align p99 at {RATE:.0f} req/s: {align.p99_ms:.1f} ms (target < {TARGET_P99_MS:.0f} ms) "
         f"{'OK' if ok_p99 else 'MISSED'}"
     )
-    return 0 if ok_ratio and ok_p99 else 1
+    return 0 if ok_ratio and ok_p99 and ok_record else 1
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> Inb
         process_before_response=True,
         # With only an app token (Socket Mode), requests are not signed; Bolt skips the check.
         request_verification_enabled=bool(settings.slack_signing_secret),
-        name="align",
+        # Bolt names loggers after the app and sets some of them to the root logger's level
+        # as it goes; named "align", it silenced every `align` INFO line at random moments.
+        name="align-bolt",
     )
 
 
