@@ -1,20 +1,26 @@
 """A request sent again is answered and not run twice: the same signed Slack request replayed
 inside Slack's five-minute window (issue 10 measured two decisions stored), a click or a modal
-submission replayed. (Events API retries: tests/slack/test_requests.py; a Teams activity
-delivered again: tests/teams/test_messages.py.) On both databases."""
+submission replayed; a Teams activity that could not be stored in time. (Events API retries:
+tests/slack/test_requests.py, tests/slack/test_hostile_requests.py; a Teams activity delivered
+again: tests/teams/test_messages.py.) On both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import func, select
 
+from bot.clock import FakeClock
 from storage.models import AuditEntry, Ballot, Decision, InboxEntry
 from tests.fakes import sign_slack_request
 from tests.slack.conftest import USER, SlackServer
+from tests.slack.test_hostile_requests import write_locked
+from tests.teams.harness import message, teams_server
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -90,3 +96,28 @@ def test_the_same_words_from_two_people_are_two_commands(slack_server: SlackServ
     server.fake.wait_for_sync("chat.postMessage", count=2)
     server.settle()
     assert count(server, Decision) == 2
+
+
+def test_teams_gets_a_503_when_the_activity_cannot_be_stored_and_it_runs_once_stored(
+    db_url: str, clock: FakeClock
+) -> None:
+    """The Teams half of "do not acknowledge what is not stored": with the database locked the
+    activity gets a 503 within the budget; the insert that was waiting lands when the lock goes
+    and the activity runs from its row (answered in its conversation); Teams' redelivery is
+    then answered without running it again."""
+
+    async def scenario() -> None:
+        async with teams_server(db_url, clock) as server:
+            activity = message("decide Stored late", service_url=server.service_url)
+            with write_locked(str(server.app.db.url)):
+                began = time.monotonic()
+                assert await server.post(activity) == 503
+                assert time.monotonic() - began < 3.0
+            await server.connector.wait_for("reply", timeout=30)
+            await server.app.inbox.idle()
+            assert await server.post(activity) == 200
+            assert len(server.connector.sent_of("reply")) == 1
+            with server.app.db.uow() as session:
+                assert session.scalar(select(func.count()).select_from(Decision)) == 1
+
+    asyncio.run(scenario())
