@@ -150,7 +150,6 @@ class Inbox:
         # Rows this process is working now: its own recovery never takes them over, even when
         # the work outlasts the claim (another process still may; the fence keeps it once).
         self._working: set[int] = set()
-        self.recovered = 0
 
     def add_replayer(self, platform: str, replay: Replayer) -> None:
         """How this process runs a stored request of `platform` again (its adapter's way in)."""
@@ -347,7 +346,6 @@ class Inbox:
                     await self._replay(entry)
 
         await asyncio.gather(*(one(row) for row in taken))
-        self.recovered += len(taken)
         return len(taken)
 
     def _take_over(self) -> tuple[list[store.Unfinished], int]:

@@ -10,6 +10,7 @@ runs every few seconds) picks up after it. The real kill -9 is tests/server/test
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,29 @@ def test_a_request_acknowledged_but_never_run_is_run_once_by_the_next_process(
     assert "Left behind by a dead process" in str(post.args["blocks"])
     assert recover(server) == 0  # done: nothing left over, nothing run twice
     assert count(server.app, InboxEntry, InboxEntry.status == "done") == 1
+
+
+def test_an_event_whose_process_died_is_handled_once_though_slack_retried_meanwhile(
+    slack_server_any_db: SlackServer, clock: FakeClock
+) -> None:
+    """Issue 12: the event was claimed, the process crashed, and Slack's retry was skipped as
+    already handled — the event was lost. Now the retry is answered (not run: the row is still
+    claimed by the dead process) and the event runs once that claim has run out."""
+    server = slack_server_any_db
+    event = {"type": "app_home_opened", "user": USER, "channel": "D0HOME0001", "tab": "home"}
+    raw = server.event_body(event, event_id="Ev0CRASHED1")
+    entry = server.loop.run(
+        doomed(server.app).record("slack", "slack:Ev0CRASHED1", json.loads(raw))
+    )
+    assert entry is not None
+    retry = server.post_event(event, event_id="Ev0CRASHED1", retry_num=1)
+    assert retry.status_code == 200
+    server.settle()
+    assert server.fake.calls_to("views.publish") == []
+    clock.advance(PAST_THE_CLAIM)
+    assert recover(server) == 1
+    assert len(server.fake.calls_to("views.publish")) == 1
+    assert recover(server) == 0
 
 
 def test_a_reply_the_dead_process_never_sent_goes_out_through_the_outbox_and_the_engine_runs_once(
