@@ -29,6 +29,7 @@ migrate: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict bot storage
 
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
@@ -39,6 +40,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.bench_votes
 	$(BIN)/python -m bench.bench_digest
 	$(BIN)/python -m bench.bench_slack
+	$(BIN)/python -m bench.bench_webhooks
 
 clean:
 	rm -rf $(VENV) *.egg-info

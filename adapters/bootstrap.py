@@ -10,11 +10,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from adapters.postings import Postings
+from adapters.roster import RosterCache
 from adapters.settings import Settings
-from bot import schedules, webhooks
+from bot import webhooks
 from bot.clock import Clock, SystemClock
-from bot.context import Deps, Directory
+from bot.context import Deps
 from bot.engine import Engine
+from bot.webhook_targets import TargetPolicy
 from storage import Database, upgrade
 
 log = logging.getLogger("align")
@@ -26,6 +29,10 @@ class App:
     db: Database
     clock: Clock
     engine: Engine
+    postings: Postings
+    """Keeps live messages current for every platform; each platform mount adds its updater."""
+    roster: RosterCache
+    """Channel member lists in the database, refreshed through each platform's fetch."""
 
 
 def secret_bytes(settings: Settings, db_url: str) -> bytes:
@@ -36,25 +43,46 @@ def secret_bytes(settings: Settings, db_url: str) -> bytes:
     return hashlib.sha256(b"align-local:" + db_url.encode()).digest()
 
 
+def webhook_targets(settings: Settings) -> TargetPolicy:
+    """Names resolved by the system; loopback only when a test asks for it, loudly."""
+    from adapters.webhook_sender import system_resolve
+
+    if settings.webhook_loopback_for_tests:
+        log.warning("ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS is set: webhooks may call this machine")
+    return TargetPolicy(resolve=system_resolve, allow_loopback=settings.webhook_loopback_for_tests)
+
+
 def build(
     settings: Settings | None = None,
     *,
     clock: Clock | None = None,
-    directory: Directory | None = None,
     migrate: bool = True,
 ) -> App:
     settings = settings or Settings()
     if migrate:
         upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     clock = clock or SystemClock()
+    roster = RosterCache(db, clock)
     deps = Deps(
         db=db,
         clock=clock,
         secret=secret_bytes(settings, settings.database_url),
         admins=settings.admin_set(),
-        directory=directory,
+        webhook_targets=webhook_targets(settings),
     )
-    # Results of polls closed on time, and outgoing webhooks, are written with their cause.
-    deps.listeners += [schedules.post_results_at_close(deps), webhooks.on_event]
-    return App(settings=settings, db=db, clock=clock, engine=Engine(deps))
+    # Outgoing webhooks are written in the transaction of the event that causes them.
+    deps.listeners.append(webhooks.on_event)
+    engine = Engine(deps)
+    return App(
+        settings=settings,
+        db=db,
+        clock=clock,
+        engine=engine,
+        postings=Postings(engine),
+        roster=roster,
+    )

@@ -26,15 +26,76 @@ def _where(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log debug output to stderr.")
-def main(verbose: bool) -> None:
+class AlignGroup(click.Group):
+    """Configuration and connection failures end in one sentence and exit status 1; the
+    traceback is logged only with -v. Anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            sentence = failure_sentence(exc)
+            if sentence is None:
+                raise
+            logging.getLogger("align").debug("the cause, in full:", exc_info=True)
+            click.echo(f"align: {sentence}", err=True)
+            ctx.exit(1)
+
+
+def failure_sentence(exc: BaseException) -> str | None:
+    """What went wrong, in one sentence, for the failures an operator can fix; None for bugs."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+
+    from adapters.preflight import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        wrong = exc.errors()[0]
+        name = ".".join(str(part) for part in wrong["loc"])
+        return f"{name}={wrong.get('input')!r} is not valid: {wrong['msg']}."
+    if isinstance(exc, NoSuchModuleError | ArgumentError):
+        return (
+            f"ALIGN_DATABASE_URL is not a database URL Align can use ({first_line(exc)}); "
+            "for example sqlite:///align.db or postgresql://user:password@host/db."
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        cause = first_line(exc.orig or exc)
+        return (
+            f"The database at ALIGN_DATABASE_URL could not be used ({cause}); check the URL and "
+            "that the database server is running."
+        )
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@click.group(cls=AlignGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug output (and tracebacks) to stderr.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="json: one JSON object per line, for log aggregators (default ALIGN_LOG_FORMAT, text).",
+)
+def main(verbose: bool, log_format: str | None) -> None:
     """Align: decisions, a scored roadmap, questions and polls — in Slack, Teams or here."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from pydantic import ValidationError
+
+    from adapters import logs
+
+    if log_format is None:
+        try:
+            log_format = Settings().log_format
+        except ValidationError:  # the command itself reports it, in one line
+            log_format = "text"
+    logs.configure(verbose=verbose, fmt=log_format)
 
 
 @main.command()
@@ -109,6 +170,7 @@ def _register_optional() -> None:
     """Commands of the platform parts; each lives with its adapter."""
     for module, name in (
         ("adapters.server", "serve"),
+        ("adapters.doctor", "doctor"),
         ("adapters.teams.package", "teams_package"),
         ("adapters.schedule_cli", "schedule"),
     ):

@@ -1,7 +1,7 @@
 """The background half of `align serve`: the scheduler tick and the outbox dispatcher.
 
 APScheduler only wakes the process (an interval job); what is due is decided by the engine from
-the injected clock (`bot.schedules.tick`), and claimed in the database, so several processes on one
+the injected clock (`bot.jobs.tick`), and claimed in the database, so several processes on one
 PostgreSQL database never send a digest twice. APScheduler itself is not trusted to coordinate
 processes.
 
@@ -36,8 +36,8 @@ from aiohttp import web
 
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
-from adapters.web_keys import SENDERS
-from bot import outbox, schedules
+from adapters.web_keys import SENDERS, SHUTDOWN
+from bot import jobs, outbox
 from bot.clock import FakeClock
 from bot.views import reply_from_payload
 
@@ -47,6 +47,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 PACING: dict[str, float] = {"slack": 1.0, "teams": 1 / 7, "webhook": 0.0, "console": 0.0}
 """Seconds between two messages to one channel of a platform (its documented rate limit)."""
+
+CLAIM_EVERY = 1.0
+"""Seconds between claims of newly due rows while deliveries are still running."""
+MAX_WEBHOOKS_IN_FLIGHT = 50
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 900.0
@@ -73,6 +77,8 @@ class Dispatcher:
         batch: int = 50,
         pacing: dict[str, float] | None = None,
         max_attempts: int = outbox.MAX_ATTEMPTS,
+        claim_every: float = CLAIM_EVERY,
+        max_webhooks: int = MAX_WEBHOOKS_IN_FLIGHT,
     ) -> None:
         self.app = app
         self.senders = senders
@@ -83,31 +89,91 @@ class Dispatcher:
         self.batch = batch
         self.pacing = PACING | (pacing or {})
         self.max_attempts = max_attempts
+        self.claim_every = claim_every
+        self.max_webhooks = max_webhooks
         # (platform, channel) -> the earliest moment the next message may go there.
         self._next_slot: dict[tuple[str, str], Any] = {}
+        # Set at shutdown: the send in flight finishes, nothing new starts, the rest goes back.
+        self.stopping = False
 
     async def run_once(self) -> int:
-        """Deliver every due row once (claim → send → mark); return how many were sent."""
-        sent = 0
-        for _ in range(1000):  # a bound, not a expected count: each round takes fresh rows
-            claimed = await asyncio.to_thread(self._claim)
-            if not claimed:
-                break
-            groups: dict[tuple[str, str], list[outbox.Claimed]] = {}
-            for row in claimed:
-                groups.setdefault((row.platform, row.channel), []).append(row)
-            counts = await asyncio.gather(*(self._deliver(k, rows) for k, rows in groups.items()))
-            sent += sum(counts)
-        return sent
+        """Deliver every due row (claim → send → mark); return how many were sent.
+
+        Nothing slow holds anyone else (issue 10: one drip-feeding webhook receiver held every
+        channel's digests for 57 s, because each claim round waited for all of its deliveries):
+
+        - Slack, Teams and console rows go to one lane per (platform, channel): a task that
+          sends that channel's rows in order, paced. Lanes run side by side.
+        - Webhook rows are each their own task: receivers are independent of each other and of
+          the channels (each delivery is bounded by the sender's deadline; their order is not
+          promised — every body carries its `at`).
+        - While anything is still running, newly due rows are claimed every `claim_every`
+          seconds (or as soon as something finishes) and started — for webhooks at once (up
+          to `max_webhooks` in flight), for the other platforms once none of that platform's
+          lanes is busy, so a channel's rows are never claimed twice over or sent out of order.
+
+        Returns when nothing is due and nothing is running."""
+        tasks: list[asyncio.Task[int]] = []
+        busy: dict[str, set[asyncio.Task[int]]] = {}  # platform -> its running tasks
+        try:
+            for _ in range(10_000):  # a bound on claim rounds, not an expected count
+                if self.stopping:  # shutting down: what runs finishes, nothing new is claimed
+                    break
+                running = [t for t in tasks if not t.done()]
+                for tasks_of_platform in busy.values():
+                    tasks_of_platform.intersection_update(running)
+                claimed = await asyncio.to_thread(self._claim, self._claimable(busy))
+                for key, rows in self._lanes(claimed).items():
+                    task = asyncio.create_task(self._deliver(key, rows))
+                    tasks.append(task)
+                    busy.setdefault(key[0], set()).add(task)
+                running = [t for t in tasks if not t.done()]
+                if not running and not claimed:
+                    break
+                if running:
+                    await asyncio.wait(
+                        running, timeout=self.claim_every, return_when=asyncio.FIRST_COMPLETED
+                    )
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()  # only on an error or cancellation: done tasks ignore it
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return sum(t.result() for t in tasks if not t.cancelled() and t.exception() is None)
+
+    def _claimable(self, busy: dict[str, set[asyncio.Task[int]]]) -> list[str]:
+        """Platforms to claim rows of now: those with no lane still running; webhooks while
+        fewer than `max_webhooks` deliveries are in flight."""
+        out = []
+        for platform in sorted(self.senders):
+            running = len(busy.get(platform, ()))
+            limit = self.max_webhooks if platform == "webhook" else 1
+            if running < limit:
+                out.append(platform)
+        return out
+
+    @staticmethod
+    def _lanes(claimed: list[outbox.Claimed]) -> dict[tuple[str, str], list[outbox.Claimed]]:
+        """(platform, channel) → that channel's rows in claim order; one lane per webhook row."""
+        lanes: dict[tuple[str, str], list[outbox.Claimed]] = {}
+        for row in claimed:
+            key = (
+                row.platform,
+                f"{row.channel}#{row.id}" if row.platform == "webhook" else row.channel,
+            )
+            lanes.setdefault(key, []).append(row)
+        return lanes
 
     # ------------------------------------------------------------ steps, each its own transaction
 
-    def _claim(self) -> list[outbox.Claimed]:
+    def _claim(self, platforms: list[str]) -> list[outbox.Claimed]:
+        if not platforms:
+            return []
         with self.app.db.uow() as session:
             return outbox.claim(
                 session,
                 worker=self.worker_id,
-                platforms=sorted(self.senders),
+                platforms=platforms,
                 now=self.app.clock.now(),
                 lease=self.lease,
                 limit=self.batch,
@@ -138,6 +204,12 @@ class Dispatcher:
                 session, [r.id for r in rows], worker=self.worker_id, not_before=not_before
             )
 
+    def release_leases(self) -> int:
+        """Give back every row this worker still holds (at shutdown, after in-flight work was
+        cut short), so another process sends it now rather than when the lease runs out."""
+        with self.app.db.uow() as session:
+            return outbox.release_worker(session, worker=self.worker_id)
+
     # ------------------------------------------------------------ one channel, in order
 
     async def _deliver(self, key: tuple[str, str], rows: list[outbox.Claimed]) -> int:
@@ -145,6 +217,9 @@ class Dispatcher:
         interval = self.pacing.get(key[0], 0.0)
         sent = 0
         for index, row in enumerate(rows):
+            if self.stopping:  # untried: no attempt counted, due at once for the next process
+                await asyncio.to_thread(self._release, rows[index:], self.app.clock.now())
+                return sent
             await self._pace(key)
             message = Outgoing(
                 workspace=row.workspace,
@@ -205,14 +280,15 @@ class Runtime:
         self.dispatcher = Dispatcher(app, senders, **dispatcher)
         self._scheduler: Any = None
         self._catch_up: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()  # wake-ups in progress, for shutdown
         self._ticking = asyncio.Lock()
         self._dispatching = asyncio.Lock()
 
-    async def tick(self) -> schedules.TickReport:
+    async def tick(self) -> jobs.TickReport:
         """Decide what is due now (digests, auto-close, reminders, nudges) and queue it."""
         async with self._ticking:
             deps = self.app.engine.deps
-            return await asyncio.to_thread(schedules.tick, deps, self.app.clock.now())
+            return await asyncio.to_thread(jobs.tick, deps, self.app.clock.now())
 
     async def dispatch(self) -> int:
         async with self._dispatching:
@@ -223,10 +299,16 @@ class Runtime:
         return await self.dispatch()
 
     async def _safe(self, job: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             await job()
         except Exception:
             log.exception("background job failed; it runs again at the next wake-up")
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     def start(
         self, *, tick_seconds: int = TICK_SECONDS, dispatch_seconds: int = DISPATCH_SECONDS
@@ -244,17 +326,31 @@ class Runtime:
         # Catch up at once on start: a run missed while the process was down goes out now.
         self._catch_up = asyncio.get_running_loop().create_task(self._safe(self.tick_and_dispatch))
 
-    async def aclose(self) -> None:
-        """Stop waking up, and let a tick or delivery in flight finish (its rows stay leased
-        otherwise until the lease runs out)."""
+    async def aclose(self, grace: float | None = None) -> None:
+        """Stop waking up; let the tick or send in flight finish within `grace` seconds (None:
+        however long it takes), cancel it after that, and give back every outbox lease this
+        process still holds — a row is then sent by the next process at once, not after its
+        lease runs out, and never lost."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        self.dispatcher.stopping = True
+        busy = {t for t in self._running if not t.done()}
         if self._catch_up is not None:
-            await asyncio.gather(self._catch_up, return_exceptions=True)
+            busy.add(self._catch_up)
             self._catch_up = None
-        async with self._ticking, self._dispatching:
-            pass
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                log.warning(
+                    "delivery still running after the %.0f s grace period: cut short", grace
+                )
+        released = await asyncio.to_thread(self.dispatcher.release_leases)
+        if released:
+            log.info("released %d outbox lease(s) for the next process", released)
 
 
 RUNTIME_KEY = web.AppKey("align_runtime", Runtime)
@@ -277,19 +373,32 @@ def mount(web_app: web.Application, app: App) -> None:
         from adapters.webhook_sender import WebhookSender
 
         if "webhook" not in senders:
-            senders["webhook"] = WebhookSender(app.engine.deps.secret)
+            deps = app.engine.deps
+            senders["webhook"] = WebhookSender(deps.secret, targets=deps.webhook_targets)
         if not isinstance(app.clock, FakeClock):
             runtime.start()
             log.info("scheduler and dispatcher started for %s", ", ".join(sorted(senders)))
 
+    stopping: list[asyncio.Task[None]] = []
+
+    def grace() -> float | None:
+        return web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else None
+
+    async def on_shutdown(web_app: web.Application) -> None:
+        # Stop delivering while in-flight HTTP requests drain: both share the one grace period.
+        stopping.append(asyncio.ensure_future(runtime.aclose(grace())))
+
     async def on_cleanup(web_app: web.Application) -> None:
-        await runtime.aclose()
+        # Before any platform closes the clients its sender uses (`align serve` mounts the
+        # runtime first, so this cleanup runs first).
+        await (stopping[0] if stopping else runtime.aclose(grace()))
         for sender in senders.values():
             close = getattr(sender, "aclose", None)
             if close is not None:
                 await close()
 
     web_app.on_startup.append(on_startup)
+    web_app.on_shutdown.append(on_shutdown)
     web_app.on_cleanup.append(on_cleanup)
 
 

@@ -1,10 +1,24 @@
 """`align serve`: one aiohttp server for Slack, Teams and health checks, plus the scheduler and
-the outbox dispatcher. Each platform mounts its own routes; this module only assembles them."""
+the outbox dispatcher. Each platform mounts its own routes; this module only assembles them,
+decides what this process is for (`--role`), and starts and stops it cleanly.
+
+Start: the configuration is checked first (adapters/preflight.py: one line per platform, a
+half-done one is one sentence and a non-zero exit), then the database is migrated, the server
+listens — on 0.0.0.0 only when a platform needs inbound HTTP, else on loopback — and Socket
+Mode connects.
+
+Stop, on SIGTERM (Docker, systemd, Kubernetes) or SIGINT (Ctrl-C): stop accepting (the listening
+socket and Socket Mode close first), let requests and work in flight finish within
+ALIGN_SHUTDOWN_GRACE seconds, give back the outbox leases still held, close the clients, exit 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,8 +26,17 @@ import click
 from aiohttp import web
 
 from adapters.bootstrap import App, build
+from adapters.preflight import ROLES, ConfigError, Plan, plan, verify
 from adapters.settings import Settings
-from adapters.web_keys import ALIGN, SOCKET_MODE, SOCKET_STARTERS
+from adapters.web_keys import (
+    ALIGN,
+    SERVING,
+    SHUTDOWN,
+    SOCKET_MODE,
+    SOCKET_STARTERS,
+    Grace,
+    Serving,
+)
 
 log = logging.getLogger("align.server")
 
@@ -33,10 +56,15 @@ def _ping(app: App) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def _mounts() -> list[Mount]:
-    """The platform parts present in this build (each adapter package provides `mount`)."""
-    found: list[Mount] = []
-    for module in ("adapters.slack.http", "adapters.teams.http", "adapters.runtime"):
+def _mounts(serving: Serving) -> list[Mount]:
+    """The platform parts present in this build (each adapter package provides `mount`); a
+    web process runs no scheduler or dispatcher. The runtime comes first: cleanups run in
+    mount order, and delivery must stop before a platform closes the client its sender uses."""
+    modules = ["adapters.slack.http", "adapters.teams.http", "adapters.about"]
+    if serving.outbound:
+        modules.insert(0, "adapters.runtime")
+    found: list[Mount] = [] if serving.outbound else [_drain_postings]
+    for module in modules:
         try:
             mod = __import__(module, fromlist=["mount"])
         except ImportError as exc:
@@ -44,54 +72,154 @@ def _mounts() -> list[Mount]:
                 continue
             raise
         found.append(mod.mount)
+        if module == "adapters.runtime":
+            found.append(_drain_postings)
     return found
 
 
-async def create_web_app(app: App, *, mounts: list[Mount] | None = None) -> web.Application:
+def _drain_postings(web_app: web.Application, app: App) -> None:
+    """At stop, let the live-message refreshes in flight finish (within the grace period)
+    before the platforms close the clients they use: after the runtime, before the platforms."""
+
+    async def drain(web_app: web.Application) -> None:
+        try:
+            await asyncio.wait_for(app.postings.idle(), web_app[SHUTDOWN].remaining())
+        except TimeoutError:
+            log.warning("live-message updates still running at the end of the grace period")
+
+    web_app.on_cleanup.append(drain)
+
+
+async def create_web_app(
+    app: App, *, mounts: list[Mount] | None = None, serving: Serving | None = None
+) -> web.Application:
     """The aiohttp application with every platform's routes; tests start it on 127.0.0.1."""
+    serving = serving or Serving()
     web_app = web.Application()
     web_app[ALIGN] = app
+    web_app[SERVING] = serving
+    grace = web_app[SHUTDOWN] = Grace(app.settings.shutdown_grace)
+
+    async def start_grace(_: web.Application) -> None:
+        grace.start()
+
+    web_app.on_shutdown.append(start_grace)  # first: every later step spends the same budget
     web_app.router.add_get("/healthz", healthz)
-    for mount in _mounts() if mounts is None else mounts:
+    for mount in _mounts(serving) if mounts is None else mounts:
         result = mount(web_app, app)
         if asyncio.iscoroutine(result):
             await result
     return web_app
 
 
-@click.command()
-@click.option("--socket", is_flag=True, help="Use Slack Socket Mode (SLACK_APP_TOKEN) for Slack.")
-@click.option("--port", type=int, default=None, help="Port (default ALIGN_PORT or 3000).")
-def serve(socket: bool, port: int | None) -> None:
-    """Run the Slack and Teams endpoints, the scheduler and the outbox dispatcher."""
-    settings = Settings()
-    if not settings.secret:
-        # The console's fallback key is derived from the database URL; on a shared server
-        # anyone who knows the URL could recompute who cast an anonymous ballot.
-        raise click.ClickException(
-            "ALIGN_SECRET is not set. Set it to a long random value (for example the output of "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`): it keys anonymous "
-            "ballots and signs webhooks."
-        )
-    app = build(settings)
+def serve_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags `align serve` and `align doctor` share: doctor checks what serve would run."""
+    f = click.option(
+        "--teams-emulator",
+        is_flag=True,
+        help="Serve /api/messages without authentication for the Bot Framework Emulator "
+        "(loopback only; MICROSOFT_APP_ID must be unset).",
+    )(f)
+    f = click.option("--port", type=int, default=None, help="Port (default ALIGN_PORT or 3000).")(f)
+    f = click.option(
+        "--host", default=None, help="Address to listen on (default ALIGN_HOST, see README)."
+    )(f)
+    f = click.option(
+        "--role",
+        type=click.Choice(ROLES),
+        default="all",
+        show_default=True,
+        help="web: answer the platforms; worker: scheduler and outbox delivery; all: both.",
+    )(f)
+    f = click.option(
+        "--socket", is_flag=True, help="Receive Slack over Socket Mode (SLACK_APP_TOKEN)."
+    )(f)
+    return f
 
-    async def main() -> None:
-        web_app = await create_web_app(app)
-        web_app[SOCKET_MODE] = socket
-        runner = web.AppRunner(web_app)
-        await runner.setup()
-        site = web.TCPSite(runner, "0.0.0.0", port or settings.port)
-        await site.start()
-        click.echo(
-            f"Align listening on :{port or settings.port}"
-            + (" (Slack over Socket Mode)" if socket else "")
+
+@click.command()
+@serve_options
+def serve(
+    socket: bool, role: str, host: str | None, port: int | None, teams_emulator: bool
+) -> None:
+    """Run the Slack and Teams endpoints, the scheduler and the outbox dispatcher."""
+    logging.getLogger("align").setLevel(min(logging.INFO, logging.getLogger().level))
+    settings = Settings()
+    planned = plan(
+        settings, role=role, socket=socket, teams_emulator=teams_emulator, host=host, port=port
+    )
+    app = build(settings)
+    try:
+        asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
+    finally:
+        app.db.dispose()
+
+
+async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    report = await verify(app.settings, planned)
+    for line in report.lines:
+        log.info("%s", line)
+    for problem in report.problems:
+        log.warning("%s", problem)
+
+    emulator = planned.teams is not None and planned.teams.emulator
+    serving = Serving(role=planned.role, teams_emulator=emulator)
+    web_app = await create_web_app(app, serving=serving)
+    web_app[SOCKET_MODE] = socket
+    grace = app.settings.shutdown_grace
+    runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=grace)
+    await runner.setup()
+    try:
+        await _listen(runner, planned)
+        log.info(
+            "Align listening on http://%s:%d (role %s)", planned.host, planned.port, planned.role
         )
-        starters: list[Any] = web_app.get(SOCKET_STARTERS, [])
+        await _until_stopped(web_app, stop)
+        log.info("stopping: finishing work in flight (up to %.0f s)", grace)
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
+
+
+async def _listen(runner: web.AppRunner, planned: Plan) -> None:
+    site = web.TCPSite(runner, planned.host, planned.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        reason = {
+            errno.EADDRINUSE: "the address is already in use (another `align serve`?)",
+            errno.EACCES: "permission denied (ports below 1024 need privileges)",
+            errno.EADDRNOTAVAIL: "no such address on this machine",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ConfigError(
+            f"Cannot listen on {planned.host}:{planned.port}: {reason}; set ALIGN_PORT / --port "
+            "or ALIGN_HOST / --host."
+        ) from exc
+
+
+async def _until_stopped(web_app: web.Application, stop: asyncio.Event) -> None:
+    """Run the start-up connections (Socket Mode) and wait for a signal; a start-up
+    connection that fails for good (a refused token) ends the wait with its error."""
+    starters: list[Any] = web_app.get(SOCKET_STARTERS, [])
+
+    async def start_all() -> None:
         for start in starters:
             await start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
 
-    asyncio.run(main())
+    starting = asyncio.ensure_future(start_all())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting in done:
+            starting.result()  # raises ConfigError when Slack refused the app token
+            await stopping
+    finally:
+        for task in (starting, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

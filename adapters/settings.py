@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # An empty variable (`ALIGN_PORT=` copied from .env.example) means "the default".
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
+    db_connect_timeout: float = Field(5.0, gt=0, alias="ALIGN_DB_CONNECT_TIMEOUT")
+    db_statement_timeout: float = Field(30.0, gt=0, alias="ALIGN_DB_STATEMENT_TIMEOUT")
+    webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")
     admins: str = Field("", alias="ALIGN_ADMINS")
@@ -22,7 +30,13 @@ class Settings(BaseSettings):
     microsoft_app_id: str = Field("", alias="MICROSOFT_APP_ID")
     microsoft_app_password: str = Field("", alias="MICROSOFT_APP_PASSWORD")
     microsoft_app_tenant_id: str = Field("", alias="MICROSOFT_APP_TENANT_ID")
-    microsoft_app_type: str = Field("MultiTenant", alias="MICROSOFT_APP_TYPE")
+    microsoft_app_type: str = Field("", alias="MICROSOFT_APP_TYPE")
+
+    # `align serve` itself (README, "Deploy"). The host defaults to 0.0.0.0 only when a
+    # platform that needs inbound HTTP is configured, else 127.0.0.1 (adapters/preflight.py).
+    host: str = Field("", alias="ALIGN_HOST")
+    shutdown_grace: float = Field(20.0, alias="ALIGN_SHUTDOWN_GRACE", ge=0)
+    log_format: Literal["text", "json"] = Field("text", alias="ALIGN_LOG_FORMAT")
 
     def admin_set(self) -> frozenset[str]:
         return frozenset(a.strip().lstrip("@") for a in self.admins.split(",") if a.strip())

@@ -6,7 +6,9 @@ carry their type, and one module names them all.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -24,3 +26,54 @@ SOCKET_MODE = web.AppKey("socket_mode", bool)
 
 SOCKET_STARTERS = web.AppKey("socket_starters", list[Callable[[], Awaitable[None]]])
 """Coroutines `align serve` awaits once the server is up (Slack's Socket Mode client)."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What this `align serve` process is for (`--role`, `--teams-emulator`).
+
+    A `web` process answers the platforms (inbound routes, Socket Mode) and delivers nothing on
+    its own; a `worker` runs the scheduler and the outbox dispatcher with the platform senders
+    and serves only /healthz; `all` is both. Replicas on one PostgreSQL database split that way.
+    """
+
+    role: str = "all"
+    teams_emulator: bool = False
+
+    @property
+    def inbound(self) -> bool:
+        return self.role in ("web", "all")
+
+    @property
+    def outbound(self) -> bool:
+        return self.role in ("worker", "all")
+
+
+SERVING = web.AppKey("serving", Serving)
+"""Set by `create_web_app` before the mounts run: which parts each mount adds."""
+
+
+class Grace:
+    """The shutdown budget (ALIGN_SHUTDOWN_GRACE) shared by every step of stopping.
+
+    The clock starts when the server stops accepting; each step (in-flight requests, Slack's
+    background work, the dispatcher) waits only for what is left, so the whole stop fits in
+    the one period a supervisor (Docker, systemd, Kubernetes) allows before it kills.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline: float | None = None
+
+    def start(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        if self._deadline is None:
+            return self.seconds
+        return max(0.0, self._deadline - time.monotonic())
+
+
+SHUTDOWN = web.AppKey("shutdown", Grace)
+"""The running server's shutdown budget; started by its first on_shutdown handler."""

@@ -5,7 +5,7 @@ creates the channels' decisions, items, polls and questions and 100 audit rows p
 (records, status changes, lane moves, re-scores, poll closes, answers), a weekly schedule per
 channel, then times one scheduler tick that finds every digest due and, per channel, claims the
 period, reads the week's audit rows, builds the digest and writes the outbox row — the production
-path (`bot.schedules.tick`). Targets: under 10 s and 300 MB.
+path (`bot.jobs.tick`). Targets: under 10 s and 300 MB.
 
 Baseline in the same run: the time to read the same audit rows with one query and nothing else,
 which is the floor any digest builder has to pay. The memory figures are tracemalloc's peak
@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from adapters.bootstrap import build
 from adapters.settings import Settings
-from bot import schedules
+from bot import jobs
 from bot.clock import FakeClock
 from storage.models import (
     AuditEntry,
@@ -222,7 +222,7 @@ def run(channels: int) -> bool:
     base_seconds, base_rows = baseline(app)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started, cpu_started = time.perf_counter(), time.process_time()
-    report = schedules.tick(app.engine.deps, clock.now())
+    report = jobs.tick(app.engine.deps, clock.now())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with app.db.uow() as session:
@@ -231,7 +231,7 @@ def run(channels: int) -> bool:
 
     reset(app)
     tracemalloc.start()
-    schedules.tick(app.engine.deps, clock.now())
+    jobs.tick(app.engine.deps, clock.now())
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_mb = peak / 1024 / 1024

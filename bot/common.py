@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
+from bot import kinds
 from bot.changes import describe_change
 from bot.context import Actor
 from bot.errors import NotFound
@@ -14,16 +15,10 @@ from bot.parser import Ref
 from bot.timeparse import format_local
 from bot.views import Block, Divider, Line, ListBlock, mention
 from storage.db import UnitOfWork, upsert
-from storage.models import AuditEntry, Channel, Decision, Item, Member, Poll, Question
+from storage.models import AuditEntry, Channel, Member
 
-MODELS: dict[str, Any] = {"D": Decision, "I": Item, "Q": Question, "P": Poll}
-PREFIX_OF = {"decision": "D", "item": "I", "question": "Q", "poll": "P"}
-T = TypeVar("T")
-_AUDIT_INSERT = insert(AuditEntry.__table__)
-
-
-def ref_of(kind: str, number: int) -> str:
-    return f"{PREFIX_OF[kind]}-{number}"
+# Against the table, not the mapped class: an ORM-enabled insert goes through the ORM's bulk path.
+_AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
 def load(
@@ -34,7 +29,7 @@ def load(
     locks the row for a change; `shared` locks it against changes while others share it (both
     in the same statement, so the row read is the row locked; SQLite ignores them, as its
     BEGIN IMMEDIATE already serialises writers)."""
-    model = MODELS[ref.prefix]
+    model = kinds.model(ref.prefix)
     stmt = select(model).where(
         model.workspace == actor.workspace,
         model.channel == actor.channel,
@@ -71,7 +66,7 @@ def audit(
             "action": action,
             "object_kind": kind,
             "object_id": obj.id,
-            "object_ref": ref_of(kind, obj.number),
+            "object_ref": kinds.ref_of(kind, obj.number),
             "before": before,
             "after": after,
         },
@@ -178,7 +173,6 @@ __all__ = [
     "history",
     "history_view",
     "load",
-    "ref_of",
     "seen",
     "tags_of",
     "when",

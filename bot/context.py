@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import Clock
+from bot.webhook_targets import TargetPolicy
 from storage.db import Database, UnitOfWork
 
 
@@ -25,12 +26,6 @@ class Actor:
 
     def mention_map(self) -> dict[str, str]:
         return dict(self.mentions)
-
-
-class Directory(Protocol):
-    """Who is in a channel, as the platform knows it (Slack members, Teams roster)."""
-
-    def members(self, workspace: str, channel: str) -> list[str] | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,8 +49,8 @@ class Deps:
     clock: Clock
     secret: bytes
     admins: frozenset[str] = frozenset()
-    directory: Directory | None = None
     listeners: list[EventListener] = field(default_factory=list)
+    webhook_targets: TargetPolicy = field(default_factory=TargetPolicy)
 
     def emit(self, session: UnitOfWork, event: Event) -> None:
         now = self.clock.now()

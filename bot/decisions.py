@@ -135,21 +135,44 @@ def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             tags=tags,
             status=status,
         )
-        reply = view(session, actor, decision, full=False)
+        reply = view(deps, session, actor, decision, full=False)
     reply.text = f"Recorded D-{decision.number}: {decision.title}"
     reply.kind = "decision"
     return reply
 
 
+MAX_SEARCH_TERMS = 20
+"""Words plus tags in one search. Each is a condition of its own: a thousand words made SQLite
+fail ("Expression tree is too large") and PostgreSQL take seconds, for no better answer."""
+
+
+def _like(word: str) -> str:
+    """A substring pattern matching the word literally (% and _ are not wildcards here)."""
+    escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     words = [w for w in cmd.words() if w]
+    tags = cmd.options.get("tag", [])
+    if len(words) + len(tags) > MAX_SEARCH_TERMS:
+        raise UsageError(
+            f"Search with at most {MAX_SEARCH_TERMS} words and tags "
+            f"(this had {len(words) + len(tags)}); the fewest that narrow it work best.",
+            verb="decisions",
+        )
     with deps.db.uow() as session:
         tz = channel_tz(session, actor)
         stmt = _CHANNEL_DECISIONS
         for word in words:
-            pattern = f"%{word.lower()}%"
-            stmt = stmt.where(or_(Decision.title.ilike(pattern), Decision.rationale.ilike(pattern)))
-        for tag in cmd.options.get("tag", []):
+            pattern = _like(word)
+            stmt = stmt.where(
+                or_(
+                    Decision.title.ilike(pattern, escape="\\"),
+                    Decision.rationale.ilike(pattern, escape="\\"),
+                )
+            )
+        for tag in tags:
             stmt = stmt.where(Decision.tags.any(DecisionTag.tag == clean_tag(tag)))
         status = cmd.option("status")
         if status:
@@ -245,7 +268,7 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": str(ref), **snapshot(decision)},
             ),
         )
-        reply = view(session, actor, decision, full=False)
+        reply = view(deps, session, actor, decision, full=False)
     reply.text = f"{ref} is now {new_status}" + (f" (by {by_text.upper()})" if by_text else "")
     return reply
 
@@ -288,7 +311,7 @@ def links(session: UnitOfWork, decision: Decision) -> dict[str, Any]:
     return out
 
 
-def view(session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
+def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
     tz = channel_tz(session, actor)
     ref = f"D-{decision.number}"
     linked = links(session, decision)

@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from bot import outbox, schedules
+from bot import kinds, outbox, schedules
 from bot.common import channel_settings, channel_tz, day, when
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
+from bot.grammar import KINDS
 from bot.parser import Command
 from bot.scoring import Inputs, combine, format_number
 from bot.timeparse import WEEKDAYS, parse_clock, weekday, zone
@@ -31,7 +32,6 @@ from storage.db import UnitOfWork
 from storage.models import (
     AuditEntry,
     Channel,
-    Decision,
     Item,
     ItemScore,
     Poll,
@@ -42,18 +42,12 @@ from storage.models import (
 DEFAULT_WINDOW = timedelta(days=7)
 COMING_WEEK = timedelta(days=7)
 DAYS = tuple(name[:3] for name in WEEKDAYS)
-MODELS: dict[str, Any] = {"decision": Decision, "item": Item, "poll": Poll, "question": Question}
-TITLE: dict[str, str] = {
-    "decision": "title",
-    "item": "title",
-    "poll": "question",
-    "question": "text",
-}
+TITLE: dict[str, str] = {k.noun: k.title_field for k in KINDS}
 
 
 # Built once: a tick builds hundreds of digests, and composing the statements each time cost
 # more than running them. Parameters are bound per call.
-_P = {name: bindparam(name) for name in ("ws", "ch", "since", "now", "week")}
+_P: dict[str, Any] = {name: bindparam(name) for name in ("ws", "ch", "since", "now", "week")}
 _AUDIT = (
     select(
         AuditEntry.object_ref,
@@ -72,10 +66,10 @@ _AUDIT = (
     .order_by(AuditEntry.at, AuditEntry.id)
 )
 _TITLES = {
-    kind: select(model.id, getattr(model, TITLE[kind])).where(
-        model.id.in_(bindparam("ids", expanding=True))
+    k.noun: select(kinds.model(k.prefix).id, getattr(kinds.model(k.prefix), k.title_field)).where(
+        kinds.model(k.prefix).id.in_(bindparam("ids", expanding=True))
     )
-    for kind, model in MODELS.items()
+    for k in KINDS
 }
 _OVERDUE = (
     select(Question.number, Question.text, Question.owner, Question.due_at)

@@ -1,13 +1,42 @@
-"""The verbs of Align's one grammar: usage lines, summaries and the options each verb accepts.
+"""The verbs and object kinds of Align's one grammar.
 
 This is the single place a usage line is written. `help`, every error reply, the README's command
 table (`align commands --markdown`) and the Teams app manifest's command list are all read from it.
+Each verb names its handler (`module.function` under `bot/`) next to its usage, and each object
+kind its id prefix, model and module, so a new kind or verb is added here and in its own module —
+the engine, the parser and `show`/`edit` find it from this table. Nothing here imports the
+modules it names: the parser reads this file, and those modules read the parser.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An object kind: `D-12` is decision 12. `model` names its class in `storage.models`;
+    `module` (under `bot/`) provides `snapshot`, `view` and `edit` for `show` and `edit`."""
+
+    prefix: str
+    noun: str
+    plural: str
+    model: str
+    module: str
+    example: int
+    title_field: str
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("D", "decision", "decisions", "Decision", "decisions", 12, "title"),
+    Kind("I", "item", "items", "Item", "items", 7, "title"),
+    Kind("Q", "question", "questions", "Question", "questions", 3, "text"),
+    Kind("P", "poll", "polls", "Poll", "polls", 5, "question"),
+)
+KIND_BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS}
+KIND_BY_NOUN: dict[str, Kind] = {k.noun: k for k in KINDS}
+PREFIXES = "".join(k.prefix for k in KINDS)
 
 
 @dataclass(frozen=True)
@@ -18,6 +47,8 @@ class Verb:
     options: frozenset[str] = field(default_factory=frozenset)
     example: str | None = None
     group: str = "decisions"
+    handler: str = ""
+    """`module.function` under `bot/` that runs the verb: (deps, actor, command) → Reply."""
 
 
 def _opts(*names: str) -> frozenset[str]:
@@ -31,6 +62,7 @@ VERBS: tuple[Verb, ...] = (
         "Shows the commands, or one command's usage and an example.",
         group="general",
         example="help poll",
+        handler="general.cmd_help",
     ),
     Verb(
         "decide",
@@ -38,6 +70,7 @@ VERBS: tuple[Verb, ...] = (
         "Records a decision (default status accepted).",
         _opts("owner", "tag", "status"),
         example="decide Launch in EU first | GDPR work is done owner:@ana tag:launch",
+        handler="decisions.cmd_decide",
     ),
     Verb(
         "decisions",
@@ -45,6 +78,7 @@ VERBS: tuple[Verb, ...] = (
         "Lists or searches decisions, newest first.",
         _opts("tag", "status", "since"),
         example="decisions pricing since:2w",
+        handler="decisions.cmd_decisions",
     ),
     Verb(
         "show",
@@ -52,6 +86,7 @@ VERBS: tuple[Verb, ...] = (
         "Shows one decision, item, question or poll in full, with history.",
         group="general",
         example="show D-12",
+        handler="general.cmd_show",
     ),
     Verb(
         "status",
@@ -59,6 +94,7 @@ VERBS: tuple[Verb, ...] = (
         "Changes a decision's status; superseded by:D-9 links both ways.",
         _opts("by"),
         example="status D-3 superseded by:D-9",
+        handler="decisions.cmd_status",
     ),
     Verb(
         "item",
@@ -67,6 +103,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("reach", "impact", "confidence", "effort", "lane", "tag"),
         group="roadmap",
         example="item SSO login reach:800 impact:2 confidence:80% effort:3 lane:next",
+        handler="items.cmd_item",
     ),
     Verb(
         "score",
@@ -75,6 +112,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("reach", "impact", "confidence", "effort"),
         group="roadmap",
         example="score I-7 impact:1 effort:2",
+        handler="items.cmd_score",
     ),
     Verb(
         "move",
@@ -82,6 +120,7 @@ VERBS: tuple[Verb, ...] = (
         "Moves an item between roadmap lanes.",
         group="roadmap",
         example="move I-7 now",
+        handler="items.cmd_move",
     ),
     Verb(
         "priorities",
@@ -90,6 +129,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("by", "lane"),
         group="roadmap",
         example="priorities by:votes",
+        handler="items.cmd_priorities",
     ),
     Verb(
         "roadmap",
@@ -97,6 +137,7 @@ VERBS: tuple[Verb, ...] = (
         "Now / Next / Later, each lane ranked.",
         group="roadmap",
         example="roadmap",
+        handler="items.cmd_roadmap",
     ),
     Verb(
         "ask",
@@ -105,6 +146,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("owner", "due"),
         group="questions",
         example="ask Which regions need data residency? owner:@ben due:fri",
+        handler="questions.cmd_ask",
     ),
     Verb(
         "questions",
@@ -112,6 +154,7 @@ VERBS: tuple[Verb, ...] = (
         "Lists questions (default open).",
         group="questions",
         example="questions overdue",
+        handler="questions.cmd_questions",
     ),
     Verb(
         "answer",
@@ -119,6 +162,7 @@ VERBS: tuple[Verb, ...] = (
         "Answers a question; with decide also records a linked decision.",
         group="questions",
         example="answer Q-3 EU and UK only decide",
+        handler="questions.cmd_answer",
     ),
     Verb(
         "poll",
@@ -128,6 +172,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("mode", "method", "closes"),
         group="polls",
         example='poll "Ship date or scope?" "Date" "Scope" mode:ranked closes:fri',
+        handler="polls.cmd_poll",
     ),
     Verb(
         "prioritize",
@@ -136,6 +181,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("mode", "method", "closes"),
         group="polls",
         example="prioritize I-1 I-2 I-3 mode:dots:5",
+        handler="polls.cmd_prioritize",
     ),
     Verb(
         "vote",
@@ -143,6 +189,7 @@ VERBS: tuple[Verb, ...] = (
         "Votes: option numbers or texts; ranked: in order of preference; dots: 1=5 3=2.",
         group="polls",
         example="vote P-4 2",
+        handler="polls.cmd_vote",
     ),
     Verb(
         "results",
@@ -150,6 +197,7 @@ VERBS: tuple[Verb, ...] = (
         "The current tally and who has voted.",
         group="polls",
         example="results P-4",
+        handler="polls.cmd_results",
     ),
     Verb(
         "close",
@@ -157,6 +205,7 @@ VERBS: tuple[Verb, ...] = (
         "Closes a poll now (creator or admin); decide also records the result as a decision.",
         group="polls",
         example="close P-4 decide",
+        handler="polls.cmd_close",
     ),
     Verb(
         "edit",
@@ -165,6 +214,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("title", "rationale", "owner", "tag", "tags", "due", "closes", "add", "text"),
         group="general",
         example='edit D-4 title:"Launch in EU and UK first"',
+        handler="general.cmd_edit",
     ),
     Verb(
         "nudge",
@@ -172,6 +222,7 @@ VERBS: tuple[Verb, ...] = (
         "Reminds who has not voted yet, or the question's owner.",
         group="polls",
         example="nudge P-4",
+        handler="general.cmd_nudge",
     ),
     Verb(
         "digest",
@@ -180,14 +231,17 @@ VERBS: tuple[Verb, ...] = (
         _opts("tz"),
         group="digest",
         example="digest weekly mon 09:00 tz:Europe/Berlin",
+        handler="digest.cmd_digest",
     ),
     Verb(
         "webhook",
-        "webhook add <https-url> [events:decision,poll,digest] | webhook list | webhook remove <n>",
+        "webhook add <https-url> [events:decision,poll,digest] | webhook list | webhook rotate <n> "
+        "| webhook remove <n>",
         "Sends this channel's events as signed JSON to another tool.",
         _opts("events"),
         group="digest",
         example="webhook add https://example.com/hook events:decision",
+        handler="webhooks.cmd_webhook",
     ),
     Verb(
         "export",
@@ -196,6 +250,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("format"),
         group="general",
         example="export decisions format:md",
+        handler="exports.cmd_export",
     ),
 )
 

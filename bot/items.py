@@ -111,7 +111,7 @@ def cmd_item(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": f"I-{item.number}", **after},
             ),
         )
-        reply = view(session, actor, item, full=False)
+        reply = view(deps, session, actor, item, full=False)
     reply.text = f"Added I-{item.number}: {item.title} ({lane})"
     return reply
 
@@ -166,7 +166,7 @@ def cmd_score(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": str(ref), "before": before["rice"], "after": after["rice"]},
             ),
         )
-        reply = view(session, actor, item, full=False)
+        reply = view(deps, session, actor, item, full=False)
     reply.text = f"Scored {ref}: RICE {format_number(after['rice'])}"
     return reply
 
@@ -326,7 +326,7 @@ def cmd_roadmap(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
 
 
-def view(session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
+def view(deps: Deps, session: UnitOfWork, actor: Actor, item: Item, *, full: bool) -> Reply:
     tz = channel_tz(session, actor)
     ref = f"I-{item.number}"
     score = score_of(item)

@@ -15,11 +15,10 @@ from bot.errors import UnknownVerb, UsageError
 QUOTES = {'"': '"”“', "“": '”“"', "”": '”“"', "‘": "’"}
 _OPTION = re.compile(r"^([A-Za-z][A-Za-z_]*):(.*)$", re.S)
 _PREFIX = re.compile(r"^/align(?:\s|$)", re.I)
-_ID = re.compile(r"^([DIQPdiqp])-(\d{1,9})$")
+_ID = re.compile(rf"^([{grammar.PREFIXES}])-(\d{{1,9}})$", re.I)
 _SLACK_MENTION = re.compile(r"^<@([A-Za-z0-9._:-]+)(?:\|[^>]*)?>$")
 _TEAMS_MENTION = re.compile(r"^<at>(.*?)</at>$", re.S)
 _CONSOLE_MENTION = re.compile(r"^@([\w.\-:]+)$")
-KINDS = {"D": "decision", "I": "item", "Q": "question", "P": "poll"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class Ref:
 
     @property
     def kind(self) -> str:
-        return KINDS[self.prefix]
+        return grammar.KIND_BY_PREFIX[self.prefix].noun
 
 
 def tokenize(text: str) -> list[Token]:
@@ -165,15 +164,12 @@ def _unknown(word: str) -> UnknownVerb:
     )
 
 
-_ID_EXAMPLES = {"D": "D-12", "I": "I-7", "Q": "Q-3", "P": "P-5"}
-
-
 def _wanted(expect: str | None) -> str:
     """`PQ` → "a poll or question id like P-5 or Q-3"."""
-    prefixes = expect or "DIQP"
-    noun = " or ".join(KINDS[p] for p in prefixes) + " id" if expect else "id"
+    kinds = [grammar.KIND_BY_PREFIX[p] for p in expect or grammar.PREFIXES]
+    noun = " or ".join(k.noun for k in kinds) + " id" if expect else "id"
     article = "an" if noun[0] in "aeiou" else "a"
-    examples = " or ".join(", ".join(_ID_EXAMPLES[p] for p in prefixes).rsplit(", ", 1))
+    examples = " or ".join(", ".join(f"{k.prefix}-{k.example}" for k in kinds).rsplit(", ", 1))
     return f"{article} {noun} like {examples}"
 
 

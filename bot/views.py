@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
+from bot import effects
+from bot.effects import Effect
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -98,6 +101,8 @@ class FormField:
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = False
     maximum: int | None = None
+    error: str | None = None
+    """Why the value given here was refused (a form handed back to correct)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,14 @@ class OutFile:
 
 @dataclass
 class Reply:
-    """What the engine answers. `text` is the one-line gist (fallback text, notifications)."""
+    """What the engine answers. `text` is the one-line gist (fallback text, notifications).
+
+    How it is shown is typed, never inferred from `data`: `ephemeral` — only to the person who
+    asked; `receipt` — it acknowledges an action whose result shows in a live message (a vote):
+    surfaces that keep live messages show only `text`, to the person who acted; `file` — an
+    export. `effects` say what else follows from the command (see `bot/effects.py`);
+    `field_errors` put a form's mistakes next to the inputs they concern (by input name).
+    """
 
     ok: bool
     kind: str
@@ -136,7 +148,9 @@ class Reply:
     usage: str | None = None
     file: OutFile | None = None
     ephemeral: bool = False
-    poll: str | None = None
+    receipt: bool = False
+    effects: tuple[Effect, ...] = ()
+    field_errors: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract: always `ok`; `error` on failure; the view's own fields."""
@@ -184,6 +198,7 @@ def reply_to_payload(reply: Reply) -> dict[str, Any]:
     out = {f.name: getattr(reply, f.name) for f in fields(reply)}
     out["blocks"] = [_plain(b) for b in reply.blocks]
     out["file"] = _plain(reply.file)
+    out["effects"] = effects.to_json(reply.effects)
     return out
 
 
@@ -226,5 +241,7 @@ def reply_from_payload(payload: dict[str, Any]) -> Reply:
         usage=payload.get("usage"),
         file=OutFile(**file) if file else None,
         ephemeral=payload.get("ephemeral", False),
-        poll=payload.get("poll"),
+        receipt=payload.get("receipt", False),
+        effects=effects.from_json(payload.get("effects")),
+        field_errors=dict(payload.get("field_errors") or {}),
     )

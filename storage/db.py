@@ -8,6 +8,7 @@ waiting), and a busy timeout makes the waiting patient.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -35,10 +36,18 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str, **kw: Any) -> Engine:
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+"""Seconds. A database that hangs must not hang every request with it: a connection attempt
+gives up after `connect_timeout`, a statement (or, on SQLite, the wait for another process's
+write lock) after `statement_timeout`; the caller then gets an error it can answer honestly."""
+
+
+def _sqlite_engine(url: str, *, statement_timeout: float, **kw: Any) -> Engine:
+    busy_ms = int(statement_timeout * 1000)
     engine = create_engine(
         url,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": statement_timeout, "check_same_thread": False},
         hide_parameters=True,
         **kw,
     )
@@ -49,7 +58,7 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -62,25 +71,59 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
     return engine
 
 
+def _postgres_engine(
+    url: str, *, connect_timeout: float, statement_timeout: float, **kw: Any
+) -> Engine:
+    """libpq's `connect_timeout` (whole seconds, at least 2 — libpq's own floor) and the
+    server-side `statement_timeout`, set per connection rather than through the URL's
+    `options`, which an operator's URL may already carry (a search_path, say)."""
+    engine = create_engine(
+        url,
+        connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))},
+        pool_pre_ping=True,
+        hide_parameters=True,
+        **kw,
+    )
+    statement_ms = int(statement_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {statement_ms}")
+        dbapi_connection.commit()
+
+    return engine
+
+
 class Database:
     """One engine and its session factory; the single place connections are made.
 
     SQL parameters are never logged (`hide_parameters`): a logged ballot next to a logged
     participation row would tell who voted what in an anonymous poll."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+    ) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(self.url, echo=echo)
+            self.engine = _sqlite_engine(self.url, statement_timeout=statement_timeout, echo=echo)
         else:
-            self.engine = create_engine(
+            self.engine = _postgres_engine(
                 self.url,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
+                # Waiting for a free pooled connection is bounded like a statement.
+                pool_timeout=statement_timeout,
                 echo=echo,
-                pool_pre_ping=True,
-                hide_parameters=True,
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local_writer: AbstractContextManager[Any] = (

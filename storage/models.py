@@ -81,6 +81,23 @@ class Profile(Base):
     tz: Mapped[str | None] = mapped_column(String(64))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    alias: Mapped[str | None] = mapped_column(String(120))
+    """Another id the platform gives the same person (Teams mention entities carry the `29:` id,
+    Align keys people by their AAD object id)."""
+
+    __table_args__ = (Index("ix_profiles_workspace_alias", "workspace", "alias"),)
+
+
+class Roster(Base):
+    """Who is in a channel, as the platform last listed them: shared by every process, so
+    eligibility, reminders and frozen results never depend on which replica asked. `members` is
+    NULL when the platform would not list them (then people seen in the channel count)."""
+
+    __tablename__ = "rosters"
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    members: Mapped[Any] = mapped_column(Json, nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class Decision(Base):
@@ -260,12 +277,25 @@ class Participation(Base):
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class PollMessage(Base):
-    """Where a poll is shown on a platform, so the message can be updated in place after votes."""
+class Posting(Base):
+    """Where an object's live message is shown on a platform (a poll with its buttons), so the
+    message can be updated in place whenever the object changes. `object_kind` is the kind's noun
+    (`poll`), `object_id` its row id."""
 
-    __tablename__ = "poll_messages"
+    __tablename__ = "postings"
+    __table_args__ = (
+        UniqueConstraint(
+            "object_kind",
+            "object_id",
+            "platform",
+            "conversation",
+            "message_id",
+            name="uq_postings_location",
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
+    object_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    object_id: Mapped[int] = mapped_column(Integer, nullable=False)
     platform: Mapped[str] = mapped_column(String(16), nullable=False)
     conversation: Mapped[str] = mapped_column(String(300), nullable=False)
     message_id: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -362,6 +392,9 @@ class Webhook(Base):
     created_by: Mapped[str] = mapped_column(String(120), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # With ALIGN_SECRET, derives the webhook's own signing secret (bot/webhooks.py); NULL for
+    # webhooks added before 0004_webhook_secrets, which stay signed with ALIGN_SECRET until rotated.
+    key_salt: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConversationRef(Base):

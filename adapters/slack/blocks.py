@@ -3,8 +3,10 @@
 Slack rejects a whole message when one limit is broken (50 blocks, 3,000 characters of section
 text, 10 fields, 25 elements an actions block, 75 characters of button text…), so every value is
 clamped here and long lists end with "… and N more" plus the view's hint: a reply is never lost
-to `invalid_blocks`. User text is escaped (`<!channel>` typed into a title must not ping anyone);
-mentions `<@U…>` and channel links `<#C…>` pass through for Slack to render.
+to `invalid_blocks`. User text is escaped (`<!channel>` typed into a title must not ping anyone,
+``` must not turn the rest of a message into a code block); mentions `<@U…>` and channel links
+`<#C…>` pass through for Slack to render. Single `*`, `_` and backticks stay: they format the
+words they wrap and break nothing around them.
 """
 
 from __future__ import annotations
@@ -67,8 +69,14 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+_FENCE = re.compile(r"`{3,}")
+
+
 def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """&, < and > as entities; and a run of three or more backticks (a code fence, which would
+    swallow the rest of the message into a code block) as as many apostrophes."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _FENCE.sub(lambda m: "'" * len(m.group(0)), text)
 
 
 def clip(text: str, limit: int) -> str:
@@ -251,11 +259,6 @@ def find_form(reply: Reply) -> Form | None:
     return next((b for b in reply.blocks if isinstance(b, Form)), None)
 
 
-def has_ballot(reply: Reply) -> bool:
-    """Whether the reply carries a way to vote, i.e. a posting worth updating in place."""
-    return any(isinstance(b, Actions | Form) for b in reply.blocks)
-
-
 # ------------------------------------------------------------------ the ballot modal
 
 
@@ -324,40 +327,3 @@ def submitted_values(view: dict[str, Any]) -> dict[str, str | None]:
             value = state.get("value")
             values[block_id] = str(value).strip() if value not in (None, "") else None
     return values
-
-
-def ballot_errors(mode: str, budget: int | None, values: dict[str, str | None]) -> dict[str, str]:
-    """Per-input messages Slack shows under the inputs (`response_action: errors`).
-
-    The engine checks the same rules again; this only puts the message where the mistake is.
-    """
-    errors: dict[str, str] = {}
-    filled = {k: v for k, v in values.items() if v}
-    if mode == "ranked":
-        seen: dict[str, str] = {}
-        for key in sorted(filled, key=lambda k: int(k[4:]) if k[4:].isdigit() else 0):
-            value = filled[key]
-            if value in seen:
-                errors[key] = "This option is already ranked above."
-            seen[value] = key
-        if not filled:
-            errors[next(iter(sorted(values)), "rank1")] = "Rank at least one option."
-        return errors
-    total = 0
-    for key, value in filled.items():
-        try:
-            points = int(str(value))
-        except ValueError:
-            errors[key] = "Give a whole number of points."
-            continue
-        if points < 0:
-            errors[key] = "Points cannot be negative."
-        total += max(points, 0)
-    if budget is not None and total > budget:
-        message = f"That is {total} points; you have {budget}."
-        for key, value in filled.items():
-            if key not in errors and value not in ("0",):
-                errors[key] = message
-    if not filled:
-        errors[next(iter(sorted(values)), "option1")] = "Give at least one option some points."
-    return errors

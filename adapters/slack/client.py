@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.settings import Settings
@@ -45,3 +46,52 @@ def web_client(
         retry_handlers=retry_handlers(interactive=interactive),
         session=session,
     )
+
+
+class NoToken(LookupError):
+    """Align holds no bot token for that workspace (uninstalled, or never installed)."""
+
+
+class WorkspaceClients:
+    """A Web API client per workspace, for work that happens outside a request (the outbox,
+    live-message updates, rosters): the one bot token, or the workspace's installation."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        installation_store: AsyncInstallationStore | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.settings = settings
+        self.installation_store = installation_store
+        self.session = session
+        self._clients: dict[tuple[str, bool], AsyncWebClient] = {}
+
+    async def token(self, workspace: str) -> str:
+        token: str | None = self.settings.slack_bot_token
+        if self.installation_store is not None:
+            ident = workspace.removeprefix("slack:")
+            org = ident.startswith("E")
+            bot = await self.installation_store.async_find_bot(
+                enterprise_id=ident if org else None,
+                team_id=None if org else ident,
+                is_enterprise_install=org,
+            )
+            token = bot.bot_token if bot is not None else None
+        if not token:
+            raise NoToken(f"no Slack token for {workspace}")
+        return token
+
+    async def client(self, workspace: str, *, interactive: bool) -> AsyncWebClient:
+        """`interactive` clients wait out rate limits themselves; the outbox's leave that to
+        the dispatcher (see `retry_handlers`)."""
+        token = await self.token(workspace)
+        key = (token, interactive)
+        found = self._clients.get(key)
+        if found is None:
+            found = web_client(
+                self.settings, token=token, interactive=interactive, session=self.session
+            )
+            self._clients[key] = found
+        return found

@@ -1,4 +1,5 @@
-"""The outbox's Slack sender: a stored Reply becomes a Block Kit channel message.
+"""The outbox's Slack sender: a stored Reply becomes a Block Kit channel message; and the
+Slack side of live messages: a poll's message edited in place with `chat.update`.
 
 The dispatcher owns retries, so this client waits out neither rate limits nor outages: a 429
 comes back as `DeliveryError(retry_after=…)` at once. Errors no retry can fix (the channel is
@@ -8,21 +9,19 @@ retrying.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
-from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, retry_after_seconds
+from adapters.postings import Posting, PostingGone
 from adapters.slack import blocks
-from adapters.slack.client import web_client
-from adapters.slack.live_polls import LivePolls
+from adapters.slack.client import NoToken, WorkspaceClients
 from bot.context import Actor
+from bot.views import Reply
 
 log = logging.getLogger("align.slack.delivery")
 
@@ -48,48 +47,26 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+GONE_ERRORS = frozenset(
+    {"message_not_found", "cant_update_message", "channel_not_found", "is_archived"}
+)
+
+
 class SlackSender:
-    """Sends outbox messages to Slack channels (implements `adapters.delivery.Sender`)."""
+    """Sends outbox messages to Slack channels (implements `adapters.delivery.Sender`) and edits
+    live messages in place (the Slack `Updater` of `adapters/postings.py`)."""
 
     platform = "slack"
 
-    def __init__(
-        self,
-        app: App,
-        *,
-        installation_store: AsyncInstallationStore | None = None,
-        live: LivePolls | None = None,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
+    def __init__(self, app: App, clients: WorkspaceClients) -> None:
         self.app = app
-        self.session = session
-        self.installation_store = installation_store
-        self.live = live
-        self._clients: dict[str, AsyncWebClient] = {}
-
-    async def _client(self, workspace: str) -> AsyncWebClient:
-        token = self.app.settings.slack_bot_token if self.installation_store is None else None
-        if self.installation_store is not None:
-            ident = workspace.removeprefix("slack:")
-            org = ident.startswith("E")
-            bot = await self.installation_store.async_find_bot(
-                enterprise_id=ident if org else None,
-                team_id=None if org else ident,
-                is_enterprise_install=org,
-            )
-            token = bot.bot_token if bot is not None else None
-        if not token:
-            raise DeliveryError(f"no Slack token for {workspace}", permanent=True)
-        client = self._clients.get(token)
-        if client is None:
-            client = web_client(
-                self.app.settings, token=token, interactive=False, session=self.session
-            )
-            self._clients[token] = client
-        return client
+        self.clients = clients
 
     async def send(self, message: Outgoing) -> None:
-        client = await self._client(message.workspace)
+        try:
+            client = await self.clients.client(message.workspace, interactive=False)
+        except NoToken as exc:
+            raise DeliveryError(str(exc), permanent=True) from exc
         reply = message.reply
         try:
             posted = await client.chat_postMessage(
@@ -102,30 +79,22 @@ class SlackSender:
             raise _translate(exc) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}: {exc}") from exc
-        if reply.poll:
-            await self._track_poll(client, message, reply.poll, posted.get("ts"))
-
-    async def _track_poll(
-        self, client: AsyncWebClient, message: Outgoing, poll: str, ts: str | None
-    ) -> None:
-        """A poll posted by the scheduler follows its votes too; a closed one (results at
-        close) brings its earlier postings up to date, buttons gone."""
-        actor = Actor(
-            workspace=message.workspace, channel=message.channel, user="", platform="slack"
+        ts = posted.get("ts")
+        where = Actor(message.workspace, message.channel, user="", platform=self.platform)
+        await self.app.postings.apply(
+            reply.effects, actor=where, posted=(message.channel, ts) if ts else None
         )
+
+    async def update(self, posting: Posting, view: Reply) -> None:
+        client = await self.clients.client(posting.workspace, interactive=True)
         try:
-            if ts and blocks.has_ballot(message.reply):
-                await asyncio.to_thread(
-                    self.app.engine.remember_poll_message,
-                    actor,
-                    poll,
-                    conversation=message.channel,
-                    message_id=ts,
-                )
-            elif self.live is not None:
-                self.live.changed(client, actor, poll)
-        except Exception:  # the message is out; tracking it is a nicety
-            log.exception("tracking %s after delivery failed", poll)
+            await client.chat_update(
+                channel=posting.conversation, ts=posting.message_id, **blocks.message(view)
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") in GONE_ERRORS:
+                raise PostingGone(str(exc.response.get("error"))) from exc
+            raise
 
 
 def _translate(exc: SlackApiError) -> DeliveryError:

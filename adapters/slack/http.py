@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -20,23 +21,31 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.bootstrap import App
-from adapters.slack.client import web_client
+from adapters.preflight import ConfigError
+from adapters.slack import envelope
+from adapters.slack import socket as socket_mode
+from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
-from adapters.slack.people import SlackDirectory
 from adapters.slack.workers import Workers
-from adapters.web_keys import SENDERS, SOCKET_MODE, SOCKET_STARTERS
+from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
 log = logging.getLogger("align.slack")
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 5.0
+CLAIM_BUDGET = 1.0
+"""Seconds the Events API dedupe claim may hold an ack (Slack allows 3 s for the whole ack)."""
 
 
 def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
@@ -45,6 +54,20 @@ def _oauth_settings(app: App) -> AsyncOAuthSettings | None:
     except ImportError:  # the installs module is optional: single-workspace only
         return None
     return oauth_settings(app)
+
+
+class _ClientCarriesTheToken(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, given our client (which
+    carries that token), warns at every start that the token "will be unused". It is used —
+    through the client — so that one message is dropped; every other Bolt warning stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOGGER = logging.getLogger("slack_bolt.AsyncApp")
+if not any(isinstance(f, _ClientCarriesTheToken) for f in _BOLT_LOGGER.filters):
+    _BOLT_LOGGER.addFilter(_ClientCarriesTheToken())
 
 
 def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> AsyncApp:
@@ -85,25 +108,20 @@ class SlackRuntime:
     def __init__(self, app: App) -> None:
         self.app = app
         self.workers = Workers()
-        previous = app.engine.deps.directory
-        self.directory = previous if isinstance(previous, SlackDirectory) else None
-        if self.directory is None:
-            self.directory = SlackDirectory(fallback=previous)
-            app.engine.deps.directory = self.directory
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
         self.session = aiohttp.ClientSession()
         self.bolt = build_bolt(app, session=self.session)
-        self.bot = SlackBot(app, self.bolt, workers=self.workers, directory=self.directory)
+        self.bot = SlackBot(app, self.bolt, workers=self.workers)
         self.bolt.middleware(_DedupeEvents(self))
         self.bot.register()
-        self.sender = SlackSender(
-            app,
-            installation_store=self.bolt.installation_store,
-            live=self.bot.live,
-            session=self.session,
+        self.clients = WorkspaceClients(
+            app.settings, installation_store=self.bolt.installation_store, session=self.session
         )
+        self.sender = SlackSender(app, self.clients)
+        app.postings.add_updater("slack", self.sender.update)
         self.socket: AsyncSocketModeHandler | None = None
+        self.socket_sleep: socket_mode.Sleep = asyncio.sleep  # tests inject one that records
 
     # -- Events API retries ----------------------------------------------------------------
 
@@ -111,12 +129,32 @@ class SlackRuntime:
         self, body: dict[str, Any], request: AsyncBoltRequest, next: Any
     ) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await self.workers.run(self._claim_event, str(event_id)):
+        if event_id and not await self._first_delivery(str(event_id)):
             retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
             log.info("event %s already handled (retry %s): skipped", event_id, retry)
             return BoltResponse(status=200, body="")
         await next()
         return None
+
+    async def _first_delivery(self, event_id: str) -> bool:
+        """The claim, given at most CLAIM_BUDGET seconds: Slack retries an event not acked in 3 s,
+        so a database that hangs must not hold the ack. Past the budget (or on a database error)
+        the event is handled without the check — our event listeners (App Home, uninstall) are
+        safe to run twice — and the claim, still running in its thread, records it for later
+        retries."""
+        try:
+            return await asyncio.wait_for(
+                self.workers.run(self._claim_event, event_id), CLAIM_BUDGET
+            )
+        except TimeoutError:
+            log.warning(
+                "event %s: no claim within %.1f s; handled unchecked", event_id, CLAIM_BUDGET
+            )
+        except SQLAlchemyError as exc:
+            log.warning(
+                "event %s: claim failed (%s); handled unchecked", event_id, type(exc).__name__
+            )
+        return True
 
     def _claim_event(self, event_id: str) -> bool:
         return self.app.db.first_time(event_id, platform="slack", now=self.app.clock.now())
@@ -124,7 +162,31 @@ class SlackRuntime:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def handle_events(self, request: web.Request) -> web.Response:
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        # Signature on the raw bytes, then the body, then its shape — before Bolt parses anything
+        # (envelope.py says why). What fails is answered here, cheaply, and nothing runs.
+        checked = envelope.check(
+            await request.read(),
+            request.headers,
+            request.content_type,
+            self.app.settings.slack_signing_secret,
+            now=time.time(),
+        )
+        if isinstance(checked, envelope.Refusal):
+            return web.Response(status=checked.status, text=checked.reason)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=checked.text,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]  # as Bolt's adapter does
+            )
+            if bolt_request.body != checked.body:  # Bolt misread a form (see envelope.parse)
+                bolt_request.body = checked.body
+                bolt_request.context = build_async_context(AsyncBoltContext({}), checked.body)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+            # Signed, yet a shape Bolt cannot read that envelope.missing did not foresee.
+            log.warning("slack: a signed request Bolt could not read was refused", exc_info=True)
+            return web.Response(status=400, text="malformed body")
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def handle_oauth(self, request: web.Request) -> web.Response:
@@ -141,18 +203,31 @@ class SlackRuntime:
     # -- Socket Mode -----------------------------------------------------------------------
 
     async def start_socket_mode(self) -> None:
-        token = self.app.settings.slack_app_token
-        if not token:
-            raise RuntimeError("`align serve --socket` needs SLACK_APP_TOKEN (xapp-…)")
-        self.socket = AsyncSocketModeHandler(self.bolt, token)
-        await self.socket.connect_async()
-        log.info("Slack Socket Mode connected")
+        """Connect over Socket Mode (see socket.py: a refused token is a ConfigError)."""
+        settings = self.app.settings
+        if not settings.slack_app_token:
+            raise ConfigError(
+                "`align serve --socket` needs SLACK_APP_TOKEN: an app-level token (xapp-…) "
+                "with the connections:write scope."
+            )
+        self.socket = await socket_mode.connect(
+            self.bolt,
+            settings.slack_app_token,
+            api_url=settings.slack_api_url,
+            session=self.session,
+            sleep=self.socket_sleep,
+        )
 
-    async def close(self) -> None:
-        if self.socket is not None:
-            await self.socket.close_async()
+    async def stop_receiving(self) -> None:
+        """Close the Socket Mode connection: no new envelopes while in-flight work finishes."""
+        socket, self.socket = self.socket, None
+        if socket is not None:
+            await socket.close_async()
+
+    async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        await self.stop_receiving()
         try:
-            await _wait(self.workers.idle(), SHUTDOWN_GRACE)
+            await _wait(self.workers.idle(), grace)
         finally:
             self.workers.close()
             await self.session.close()
@@ -162,7 +237,7 @@ async def _wait(coro: Any, timeout: float) -> None:
     try:
         await asyncio.wait_for(coro, timeout)
     except TimeoutError:
-        log.warning("Slack work still running at shutdown was abandoned")
+        log.warning("Slack work still running at shutdown was abandoned after %.0f s", timeout)
 
 
 SLACK_KEY = web.AppKey("slack", SlackRuntime)
@@ -170,21 +245,42 @@ SLACK_KEY = web.AppKey("slack", SlackRuntime)
 
 
 def mount(web_app: web.Application, app: App) -> None:
-    """Add Slack to the server when it is configured (a signing secret or an app token)."""
+    """Add Slack to the server when it is configured. `align serve` checks the configuration
+    first (adapters/preflight.py) and refuses a half-done one; here an incomplete one is only
+    logged and left out."""
     settings = app.settings
-    if not (settings.slack_signing_secret or settings.slack_app_token):
-        log.info("Slack is not configured (SLACK_SIGNING_SECRET / SLACK_APP_TOKEN): not mounted")
+    tokens = settings.slack_bot_token or (settings.slack_client_id and settings.slack_client_secret)
+    if not (tokens or settings.slack_signing_secret or settings.slack_app_token):
+        log.debug("Slack is not configured (SLACK_* variables): not mounted")
         return
-    if not (
-        settings.slack_bot_token or (settings.slack_client_id and settings.slack_client_secret)
-    ):
+    if not tokens:
         log.error(
             "Slack is not mounted: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
             "SLACK_CLIENT_SECRET (installs) next to SLACK_SIGNING_SECRET / SLACK_APP_TOKEN"
         )
         return
+    serving = web_app.get(SERVING) or Serving()
     runtime = SlackRuntime(app)
     web_app[SLACK_KEY] = runtime
+    if serving.inbound:
+        _mount_inbound(web_app, runtime)
+    if serving.outbound:
+        web_app.setdefault(SENDERS, {})["slack"] = runtime.sender
+
+    async def stop_receiving(_: web.Application) -> None:
+        await runtime.stop_receiving()
+
+    async def close(web_app: web.Application) -> None:
+        grace = web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else SHUTDOWN_GRACE
+        await runtime.close(grace)
+
+    web_app.on_shutdown.append(stop_receiving)
+    web_app.on_cleanup.append(close)
+
+
+def _mount_inbound(web_app: web.Application, runtime: SlackRuntime) -> None:
+    """The ways Slack reaches us: /slack/events, the install routes, Socket Mode."""
+    settings = runtime.app.settings
     if settings.slack_signing_secret:
         web_app.router.add_post(EVENTS_PATH, runtime.handle_events)
     flow = runtime.bolt.oauth_flow
@@ -193,15 +289,9 @@ def mount(web_app: web.Application, app: App) -> None:
         for path in (flow.install_path, flow.redirect_uri_path):
             if path not in known:
                 web_app.router.add_get(path, runtime.handle_oauth)
-    web_app.setdefault(SENDERS, {})["slack"] = runtime.sender
 
     async def start_socket_mode() -> None:
         if web_app.get(SOCKET_MODE):
             await runtime.start_socket_mode()
 
     web_app.setdefault(SOCKET_STARTERS, []).append(start_socket_mode)
-
-    async def close(_: web.Application) -> None:
-        await runtime.close()
-
-    web_app.on_cleanup.append(close)

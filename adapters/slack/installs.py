@@ -60,6 +60,7 @@ BOT_SCOPES: tuple[str, ...] = (
     "channels:read",
     "groups:read",
     "files:write",
+    "im:history",
 )
 """The bot scopes an install asks for; manifest.yml lists the same (tests/slack/test_manifest.py
 checks both against the Web API methods the Slack adapter calls)."""

@@ -28,8 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
 from adapters.slack import blocks
-from adapters.slack.live_polls import LivePolls
-from adapters.slack.people import People, Person, SlackDirectory
+from adapters.slack.people import People, Person, roster_fetch
 from adapters.slack.workers import Workers
 from bot import home
 from bot.context import Actor
@@ -61,6 +60,21 @@ def _upload_refused(error: str) -> str:
     return f"Slack answered `{error}`"
 
 
+def dm_respond(client: AsyncWebClient, channel: str) -> Respond:
+    """`respond` for a DM, which has no response_url: every answer, private or not, is a
+    message in the DM itself — only the person is there, and an ephemeral message would vanish
+    on reload."""
+
+    async def respond(**body: Any) -> Any:
+        body.pop("response_type", None)
+        body.pop("replace_original", None)
+        return await client.chat_postMessage(
+            channel=channel, unfurl_links=False, unfurl_media=False, **body
+        )
+
+    return respond
+
+
 def unescape(text: str) -> str:
     """Slack escapes &, < and > in command text; the engine reads what the person typed."""
     for entity, char in _ENTITIES:
@@ -77,15 +91,13 @@ class SlackBot:
         bolt: AsyncApp,
         *,
         workers: Workers,
-        directory: SlackDirectory,
     ) -> None:
         self.app = app
         self.engine = app.engine
         self.bolt = bolt
         self.workers = workers
-        self.directory = directory
         self.people = People(app, workers)
-        self.live = LivePolls(app, workers)
+        self.postings = app.postings
 
     def register(self) -> None:
         bolt = self.bolt
@@ -94,6 +106,7 @@ class SlackBot:
         bolt.action(blocks.FORM_ACTION)(self.on_form_button)
         bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
         bolt.event("app_home_opened")(self.on_home_opened)
+        bolt.event("message")(self.on_direct_message)
         if bolt.installation_store is not None:
             # Forget the workspace's tokens; its decisions, polls and history stay.
             bolt.event("app_uninstalled")(bolt.default_app_uninstalled_event_listener())
@@ -136,6 +149,7 @@ class SlackBot:
         self,
         ack: Callable[..., Awaitable[None]],
         action: dict[str, Any],
+        body: dict[str, Any],
         context: AsyncBoltContext,
         client: AsyncWebClient,
         respond: Respond,
@@ -144,8 +158,13 @@ class SlackBot:
         channel = context.channel_id
         if not channel:  # a button outside a channel (App Home): nowhere to run it
             return
+        container = body.get("container") or {}
+        ts = container.get("message_ts") if container.get("type") == "message" else None
+        origin = (channel, str(ts)) if ts and not container.get("is_ephemeral") else None
         self.workers.spawn(
-            self._run_command(str(action.get("value") or ""), context, client, respond, channel)
+            self._run_command(
+                str(action.get("value") or ""), context, client, respond, channel, origin=origin
+            )
         )
 
     async def on_form_button(
@@ -182,10 +201,6 @@ class SlackBot:
             await ack()
             return
         values = blocks.submitted_values(view)
-        errors = blocks.ballot_errors(mode, meta.get("budget"), values)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
         # No users.info here: a vote needs neither admin rights nor a time zone, and this ack
         # must not wait on a network call.
         actor = Actor(
@@ -197,10 +212,11 @@ class SlackBot:
         reply = await self.workers.run(self.engine.submit_form, actor, poll, mode, values)
         if not reply.ok:
             first = next(iter(values), "rank1" if mode == "ranked" else "option1")
-            await ack(response_action="errors", errors={first: reply.error or reply.text})
+            errors = reply.field_errors or {first: reply.error or reply.text}
+            await ack(response_action="errors", errors=errors)
             return
         await ack()
-        self.live.changed(client, actor, reply.poll or poll)
+        await self.postings.apply(reply.effects, actor=actor)
         self.workers.spawn(self._ephemeral(client, actor, reply))
 
     async def on_home_opened(
@@ -209,6 +225,25 @@ class SlackBot:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         self.workers.spawn(self._publish_home(str(event["user"]), context, client))
+
+    async def on_direct_message(
+        self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        """A line typed in the bot's DM (its Messages tab) is a command, answered in the DM.
+        Only people's new messages count: not edits or other subtypes, not bots (Align's own
+        replies arrive here too), not messages in channels (those are not commands)."""
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel or user == context.bot_user_id:
+            return
+        text = str(event.get("text") or "")
+        if context.bot_user_id:  # "@Align help" typed in the DM: the mention is not the command
+            text = text.replace(f"<@{context.bot_user_id}>", " ")
+        reply_here = dm_respond(client, str(channel))
+        self.workers.spawn(
+            self._run_command(unescape(text.strip()), context, client, reply_here, str(channel))
+        )
 
     async def on_uninstalled_single(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         log.warning(
@@ -226,15 +261,19 @@ class SlackBot:
         client: AsyncWebClient,
         respond: Respond,
         channel: str,
+        *,
+        origin: tuple[str, str] | None = None,
     ) -> None:
         actor: Actor | None = None
         try:
             actor = await self.actor(client, context, channel)
-            await self.directory.refresh(
-                client, actor.workspace, channel, bot_user=context.bot_user_id
+            await self.app.roster.refresh(
+                actor.workspace,
+                channel,
+                roster_fetch(client, channel, bot_user=context.bot_user_id),
             )
             reply = await self.workers.run(self.engine.handle, actor, text)
-            await self.deliver(reply, actor, client, respond)
+            await self.deliver(reply, actor, client, respond, origin=origin)
         except Exception:
             ref = secrets.token_hex(4)
             log.exception("slack command failed [ref %s] %r", ref, text[:80])
@@ -246,46 +285,45 @@ class SlackBot:
             )
 
     async def deliver(
-        self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
+        self,
+        reply: Reply,
+        actor: Actor,
+        client: AsyncWebClient,
+        respond: Respond | None,
+        *,
+        origin: tuple[str, str] | None = None,
     ) -> None:
-        """Show a reply where it belongs: errors, help and vote receipts to the asker only; exports
-        as a file in the channel; everything else to the channel, as the bot, so polls can be
-        updated in place."""
+        """Show a reply where it belongs — errors, help and receipts to the asker only, exports as
+        a file in the channel, everything else to the channel as the bot (so a live message has a
+        ts to update) — then hand its effects to the postings service."""
+        ts: str | None = None
         if reply.file is not None:
             await self._send_file(reply, actor, client, respond)
-            return
-        if not reply.ok or reply.ephemeral:
-            await self._private(reply, actor, client, respond)
-            return
-        if reply.poll and "vote" in reply.data:
-            self.live.changed(client, actor, reply.poll)
-            await self._private(reply, actor, client, respond, text_only=True)
-            return
+        elif not reply.ok or reply.ephemeral or reply.receipt:
+            await self._private(reply, actor, client, respond, text_only=reply.receipt)
+        else:
+            ts = await self._post(reply, actor, client, respond)
+        posted = (actor.channel, ts) if ts else None
+        await self.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
+
+    async def _post(
+        self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
+    ) -> str | None:
+        """Post in the channel as the bot; the message's ts, or None when it had to go through
+        the command's response_url (the bot is not a member, or a DM between two people), which
+        gives a message that cannot be updated later."""
         body = blocks.message(reply)
-        ts: str | None = None
         try:
             posted = await client.chat_postMessage(
                 channel=actor.channel, unfurl_links=False, unfurl_media=False, **body
             )
-            ts = posted.get("ts")
+            return str(posted["ts"]) if posted.get("ts") else None
         except SlackApiError as exc:
-            # Not a member of the channel (or a DM between two people): answer through the
-            # command's response_url instead; such a message cannot be updated later.
             log.info("chat.postMessage %s: %s", actor.channel, exc.response.get("error"))
             if respond is None:
                 raise
             await respond(response_type="in_channel", replace_original=False, **body)
-        if reply.poll:
-            if ts and reply.kind == "poll" and blocks.has_ballot(reply):
-                await self.workers.run(
-                    self.engine.remember_poll_message,
-                    actor,
-                    reply.poll,
-                    conversation=actor.channel,
-                    message_id=ts,
-                )
-            if not reply.data.get("opened"):  # an edit or a close: older postings too
-                self.live.changed(client, actor, reply.poll)
+            return None
 
     async def _private(
         self,
@@ -337,7 +375,7 @@ class SlackBot:
         if not file.content:
             return "the file is empty"
         kind = file.filename.split("-", 1)[0] or "records"
-        fmt = str(reply.data.get("format") or file.filename.rsplit(".", 1)[-1])
+        fmt = file.filename.rsplit(".", 1)[-1]
         try:
             await client.files_upload_v2(
                 channel=actor.channel,
@@ -407,7 +445,7 @@ class SlackBot:
             platform="slack",
         )
         try:
-            reply = await self.workers.run(self.engine.view_poll, actor, poll)
+            reply = await self.workers.run(self.engine.live_view, actor, poll)
             form = blocks.find_form(reply)
             if form is None:
                 if reply.ok:

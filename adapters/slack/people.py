@@ -1,22 +1,14 @@
-"""Who people are on Slack: profiles (admin, time zone) and channel rosters.
+"""Who people are on Slack: profiles (admin, time zone) and how to list a channel's members.
 
 Profiles come from `users.info` and are kept in the `profiles` table for an hour, so a burst of
-clicks costs one lookup per person, and a restart does not re-ask Slack for everyone.
-
-Rosters feed the engine's `Directory` port, which the engine calls from its worker threads inside
-a transaction. Blocking there on an HTTP call would hold a database transaction (on SQLite, the
-write lock) for a network round trip, and with OAuth the worker has no token to make it. So the
-async side fills a cache before it hands a command to the engine (`refresh`, one call in flight
-per channel however many clicks arrive), and the sync side only reads it; a channel never fetched
-answers None and the engine falls back to the people it has seen there.
+clicks costs one lookup per person, and a restart does not re-ask Slack for everyone. Channel
+members are listed by `roster_fetch` for the shared roster cache (`adapters/roster.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,15 +17,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
+from adapters.roster import Fetch
 from adapters.slack.workers import Workers
-from bot.context import Directory
-from storage.db import dialect_insert
-from storage.models import Profile
+from storage import profiles
 
 log = logging.getLogger("align.slack.people")
 
 PROFILE_TTL = timedelta(hours=1)
-ROSTER_TTL = 60.0  # seconds
 ROSTER_PAGES = 25  # 25 x 200 = 5,000 members: beyond that, participation counts are moot
 
 
@@ -100,90 +90,40 @@ class People:
 
     def _load(self, workspace: str, user: str) -> tuple[Person, datetime] | None:
         with self.app.db.uow() as session:
-            row = session.get(Profile, (workspace, user))
-            if row is None:
-                return None
-            return Person(is_admin=row.is_admin, tz=row.tz), row.fetched_at
+            found = profiles.person(session, workspace, user)
+        if found is None:
+            return None
+        return Person(is_admin=found.is_admin, tz=found.tz), found.fetched_at
 
     def _store(
         self, workspace: str, user: str, name: str | None, person: Person, now: datetime
     ) -> None:
-        insert = dialect_insert(self.app.db.dialect)
-        values = {
-            "display_name": (name or "")[:200] or None,
-            "tz": person.tz,
-            "is_admin": person.is_admin,
-            "fetched_at": now,
-        }
-        stmt = (
-            insert(Profile)
-            .values(workspace=workspace, user=user, **values)
-            .on_conflict_do_update(index_elements=[Profile.workspace, Profile.user], set_=values)
-        )
         with self.app.db.uow() as session:
-            session.execute(stmt)
+            profiles.save_person(
+                session, workspace, user, name=name, tz=person.tz, is_admin=person.is_admin, now=now
+            )
 
 
-class SlackDirectory:
-    """The engine's Directory for Slack workspaces: a roster cache the async side fills.
+def roster_fetch(client: AsyncWebClient, channel: str, *, bot_user: str | None) -> Fetch:
+    """The Slack `Fetch` of `adapters/roster.py`: conversations.members, page by page, without
+    the bot itself. Not in the channel, a DM we cannot list, a missing scope: None (then the
+    engine counts the people it has seen there)."""
 
-    Other workspaces (Teams, console) go to `fallback`, the directory that was there before.
-    """
-
-    def __init__(self, *, fallback: Directory | None = None, ttl: float = ROSTER_TTL) -> None:
-        self.fallback = fallback
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._rosters: dict[tuple[str, str], tuple[list[str] | None, float]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
-
-    def members(self, workspace: str, channel: str) -> list[str] | None:
-        if not workspace.startswith("slack:"):
-            return self.fallback.members(workspace, channel) if self.fallback else None
-        with self._lock:
-            found = self._rosters.get((workspace, channel))
-        return list(found[0]) if found and found[0] is not None else None
-
-    def fresh(self, workspace: str, channel: str) -> bool:
-        with self._lock:
-            found = self._rosters.get((workspace, channel))
-        return found is not None and time.monotonic() - found[1] < self.ttl
-
-    async def refresh(
-        self, client: AsyncWebClient, workspace: str, channel: str, *, bot_user: str | None
-    ) -> None:
-        """Make sure the roster is at most `ttl` old; concurrent callers share one fetch."""
-        key = (workspace, channel)
-        if self.fresh(workspace, channel):
-            return
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(self._fetch(client, key, bot_user))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
-        await asyncio.shield(task)
-
-    async def _fetch(
-        self, client: AsyncWebClient, key: tuple[str, str], bot_user: str | None
-    ) -> None:
-        members: list[str] | None = []
+    async def fetch() -> list[str] | None:
+        members: list[str] = []
         cursor: str | None = None
         try:
             for _ in range(ROSTER_PAGES):
                 response = await client.conversations_members(
-                    channel=key[1], limit=200, cursor=cursor or None
+                    channel=channel, limit=200, cursor=cursor or None
                 )
-                assert members is not None
                 members += [m for m in response.get("members") or [] if m != bot_user]
                 cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
                 if not cursor:
                     break
         except SlackApiError as exc:
-            # Not in the channel, a DM we cannot list, a missing scope: count who we have seen.
-            log.info("conversations.members %s: %s", key[1], exc.response.get("error"))
-            members = None
-        except Exception:
-            log.exception("conversations.members %s failed", key[1])
-            members = None
-        with self._lock:
-            self._rosters[key] = (members, time.monotonic())
+            log.info("conversations.members %s: %s", channel, exc.response.get("error"))
+            return None
+        return members
+
+    return fetch

@@ -37,6 +37,10 @@ class Workers:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
     async def idle(self) -> None:
         """Wait until no background work is left (tests, shutdown)."""
         while self._tasks:

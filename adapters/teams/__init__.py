@@ -5,6 +5,7 @@ Everything that knows about botbuilder (the Bot Framework SDK) lives in this pac
 the Microsoft 365 Agents SDK later replaces this folder and touches nothing else:
 
     http.py      mount(web_app, app): POST /api/messages through botbuilder's CloudAdapter
+    openid.py    Bot Framework signing keys fetched off the event loop; unreachable → 503
     bot.py       the ActivityHandler: activity → engine call → card, poll cards updated in place
     identity.py  who/where/what of an activity: workspace, channel, user, mentions, command text
     cards.py     bot.views.Reply → Adaptive Card (and plain text for errors), under the size limit

@@ -17,19 +17,17 @@ import asyncio
 import logging
 import secrets
 from copy import copy
-from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
+from botbuilder.schema import Activity, ActivityTypes, ConversationAccount
 from botframework.connector.aio import ConnectorClient
 
 from adapters.bootstrap import App
-from adapters.teams import cards, identity, refs
-from adapters.teams.people import TeamsDirectory
+from adapters.teams import cards, identity, people, refs
 from adapters.teams.retry import RetryPolicy
 from bot.context import Actor
-from bot.views import Actions, Form, Reply
+from bot.views import Form, Reply
 
 log = logging.getLogger("align.teams")
 
@@ -63,10 +61,9 @@ def text_activity(text: str) -> Activity:
 
 
 class AlignTeamsBot(ActivityHandler):
-    def __init__(self, app: App, *, directory: TeamsDirectory, retry: RetryPolicy) -> None:
+    def __init__(self, app: App, *, retry: RetryPolicy) -> None:
         self.app = app
         self.engine = app.engine
-        self.directory = directory
         self.retry = retry
 
     # -- activities ---------------------------------------------------------------------------
@@ -87,9 +84,13 @@ class AlignTeamsBot(ActivityHandler):
             return
         await asyncio.to_thread(self._remember, activity, workspace, channel)
         client = self._client(turn_context)
-        await self.directory.refresh(client, workspace=workspace, channel=channel)
-        sender = activity.from_property or ChannelAccount()
-        self.directory.learn(sender.id, sender.aad_object_id)
+        await self.app.roster.refresh(
+            workspace,
+            channel,
+            people.roster_fetch(
+                client, self.app.db, workspace=workspace, conversation=channel, now=now
+            ),
+        )
         actor = Actor(
             workspace=workspace,
             channel=channel,
@@ -142,69 +143,26 @@ class AlignTeamsBot(ActivityHandler):
     async def _answer(
         self, turn_context: TurnContext, actor: Actor, reply: Reply, *, clicked: bool
     ) -> None:
-        activity = turn_context.activity
-        if not reply.ok:
-            names = await self._names(actor.workspace, reply)
-            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-            return
-        if reply.poll and "vote" in reply.data:
-            if not clicked:
-                names = await self._names(actor.workspace, reply)
-                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-            clicked_card = (activity.conversation.id, activity.reply_to_id) if clicked else None
-            await self.refresh_poll(turn_context, actor, reply.poll, also=clicked_card)
-            return
-        if reply.poll:
-            await self.refresh_poll(turn_context, actor, reply.poll)
-        names = await self._names(actor.workspace, reply)
-        card = cards.render(reply, names=names)
-        sent = await self._send(turn_context, card_activity(card, summary=reply.text))
-        ballot = any(isinstance(block, Actions | Form) for block in reply.blocks)
-        if reply.poll and ballot and sent is not None and sent.id:
-            await asyncio.to_thread(
-                self.engine.remember_poll_message,
-                actor,
-                reply.poll,
-                conversation=activity.conversation.id,
-                message_id=sent.id,
-            )
+        """Show the reply in the conversation, then hand its effects to the postings service.
 
-    async def refresh_poll(
-        self,
-        turn_context: TurnContext,
-        actor: Actor,
-        poll: str,
-        *,
-        also: tuple[str, str | None] | None = None,
-    ) -> int:
-        """Re-render the poll and update every card of it posted here; returns how many."""
-        postings = await asyncio.to_thread(self.engine.poll_messages, actor, poll)
-        if also and also[1] and all(message != also[1] for _, message in postings):
-            postings.append((also[0], also[1]))
-        if not postings:
-            return 0
-        # The card is shared: show times in the channel's zone, not the voter's.
-        view = await asyncio.to_thread(self.engine.view_poll, replace(actor, tz=None), poll)
-        if not view.ok:
-            return 0
-        card = cards.render(view, names=await self._names(actor.workspace, view))
-        client = self._client(turn_context)
-        updated = 0
-        for conversation, message_id in postings:
-            update = card_activity(card, summary=view.text)
-            update.id = message_id
-            update.conversation = ConversationAccount(id=conversation)
-            try:
-                await self.retry.run(
-                    lambda c=conversation, m=message_id, u=update: (
-                        client.conversations.update_activity(c, m, u)
-                    ),
-                    what="update",
-                )
-                updated += 1
-            except Exception as exc:  # a deleted card must not fail the vote that was recorded
-                log.warning("teams: could not update %s card %s: %s", poll, message_id, exc)
-        return updated
+        Teams has no private replies: a receipt (a vote) is a one-line text when typed and
+        nothing at all when a card was clicked — the card itself shows the new tally. An error is
+        a text, unless it hands back a form to correct (a refused ballot, its messages next to
+        the inputs), which is a card."""
+        activity = turn_context.activity
+        sent: Any = None
+        names = await self._names(actor.workspace, reply)
+        if not reply.ok and not any(isinstance(b, Form) for b in reply.blocks):
+            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+        elif reply.receipt:
+            if not clicked:
+                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+        else:
+            card = cards.render(reply, names=names)
+            sent = await self._send(turn_context, card_activity(card, summary=reply.text))
+        posted = (activity.conversation.id, sent.id) if sent is not None and sent.id else None
+        origin = (activity.conversation.id, activity.reply_to_id) if clicked else None
+        await self.app.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
 
     async def _send(self, turn_context: TurnContext, activity: Activity) -> Any:
         return await self.retry.run(lambda: turn_context.send_activity(activity), what="reply")
@@ -225,35 +183,55 @@ class AlignTeamsBot(ActivityHandler):
             now=now,
         )
         sender = activity.from_property
-        if sender is not None and sender.aad_object_id and sender.name:
-            refs.save_names(
-                self.app.db, workspace=workspace, names={sender.aad_object_id: sender.name}, now=now
+        if sender is not None and sender.aad_object_id:
+            people.remember(
+                self.app.db,
+                workspace,
+                names={sender.aad_object_id: sender.name} if sender.name else {},
+                aliases={sender.id: sender.aad_object_id} if sender.id else {},
+                now=now,
             )
 
     async def _names(self, workspace: str, reply: Reply) -> dict[str, str]:
         wanted = cards.mentioned_ids(reply)
         if not wanted:
             return {}
-        return await asyncio.to_thread(
-            refs.load_names, self.app.db, workspace=workspace, users=wanted
-        )
+        return await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
 
     async def _mentions(
         self, client: ConnectorClient, activity: Activity
     ) -> tuple[tuple[str, str], ...]:
-        """Mentioned people as (name, AAD id); a `29:` id the roster did not cover is asked
-        of the connector once."""
-        for _, teams_id, aad in identity.mentioned_people(activity):
-            if aad or self.directory.aad_of(teams_id):
+        """Mentioned people as (name, AAD id). Mention entities carry `29:` ids; those known from
+        rosters come from the database, any other is asked of the connector once."""
+        mentioned = identity.mentioned_people(activity)
+        if not mentioned:
+            return ()
+        workspace = identity.workspace_of(activity)
+        unknown = [teams_id for _, teams_id, aad in mentioned if not aad]
+        known = await asyncio.to_thread(people.aad_ids, self.app.db, workspace, unknown)
+        learned: dict[str, str] = {}
+        for teams_id in unknown:
+            if teams_id in known:
                 continue
             try:
                 member = await client.conversations.get_conversation_member(
                     activity.conversation.id, teams_id
                 )
-                self.directory.learn(teams_id, member.aad_object_id)
             except Exception as exc:
                 log.info("teams: no AAD id for mention %s: %s", teams_id, exc)
-        return identity.mentions_of(activity, self.directory.aad_of)
+                continue
+            if member.aad_object_id:
+                learned[teams_id] = member.aad_object_id
+        if learned:
+            await asyncio.to_thread(
+                people.remember,
+                self.app.db,
+                workspace,
+                names={},
+                aliases=learned,
+                now=self.app.clock.now(),
+            )
+        return identity.mentions_of(activity, (known | learned).get)
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:

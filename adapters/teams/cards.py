@@ -10,6 +10,7 @@ plain message text). One renderer over the block vocabulary of `bot.views`, not 
 - People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
   mentions (which notify) only in nudges — a poll card listing who has not voted should not ping
   them every time it is posted or refreshed.
+- TextBlocks read Markdown: user text cannot make a link (`[text](url)` is shown as typed).
 - Teams rejects messages over about 28 KB. Long lists (and pre-formatted text, bars, ranked
   forms) are cut to fit, ending with "… and N more".
 """
@@ -48,6 +49,10 @@ BUTTONS_PER_ROW = 5
 _LIMITS: tuple[int | None, ...] = (None, 200, 120, 80, 50, 30, 20, 12, 8, 5, 3)
 _MENTION = re.compile(r"<@([A-Za-z0-9._:\-]+)(?:\|[^>]*)?>")
 _TEAMS_TAG = re.compile(r"</?at>", re.I)
+_LINK = re.compile(r"\]\s*\(")
+"""Markdown link syntax `[text](url)`: typed into a title it would show "text" and hide where
+it leads. A zero-width space between `]` and `(` leaves the text as typed and makes no link in any
+Teams client (a backslash escape would show in renderers that do not read it)."""
 
 
 def mentioned_ids(reply: Reply) -> set[str]:
@@ -87,6 +92,7 @@ def as_text(reply: Reply, names: Mapping[str, str]) -> str:
         body = reply.text
     body = _MENTION.sub(lambda m: names.get(m.group(1), m.group(1)), body)
     body = _TEAMS_TAG.sub("", body)  # a mention we could not resolve, echoed back: plain text
+    body = _LINK.sub("]\u200b(", body)  # sent as Markdown too
     return html.escape(body, quote=False)  # usage lines hold <title>: not HTML tags to Teams
 
 
@@ -116,7 +122,7 @@ class _Renderer:
             return tag
 
         clipped = raw if len(raw) <= MAX_TEXT else raw[: MAX_TEXT - 1] + "…"
-        return _MENTION.sub(person, clipped)
+        return _MENTION.sub(person, _LINK.sub("]\u200b(", clipped))
 
     def add(self, element: dict[str, Any]) -> None:
         if self.separator:
@@ -278,6 +284,16 @@ class _Renderer:
                 element["isRequired"] = True
                 element["errorMessage"] = f"{item.label} is required."
             self.add(element)
+            if item.error:
+                self.add(
+                    {
+                        "type": "TextBlock",
+                        "text": self.text(item.error),
+                        "color": "Attention",
+                        "size": "Small",
+                        "wrap": True,
+                    }
+                )
         if hidden:
             self.add(_small(f"… {hidden} more ranks: type `vote {block.poll} …` to rank them all."))
         if block.budget:

@@ -1,4 +1,5 @@
-"""`TeamsSender`: how the outbox dispatcher posts to Teams (digests, nudges, poll results).
+"""`TeamsSender`: how the outbox dispatcher posts to Teams (digests, nudges, poll results), and
+how live cards are edited in place.
 
 A proactive message needs a conversation reference stored from an earlier turn (refs.py). It is
 sent through `CloudAdapter.continue_conversation`, which authenticates a connector client for the
@@ -15,18 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import ClientError
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import ConversationReference
+from botbuilder.schema import Activity, ConversationAccount, ConversationReference
+from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing
+from adapters.postings import Posting, PostingGone
 from adapters.teams import cards, refs
 from adapters.teams.bot import card_activity, text_activity
-from adapters.teams.retry import retry_after_of, status_of
+from adapters.teams.retry import RetryPolicy, retry_after_of, status_of
+from bot.context import Actor
+from bot.views import Reply
 
 log = logging.getLogger("align.teams.delivery")
 
@@ -34,52 +41,102 @@ PERMANENT = frozenset({400, 401, 403, 404, 410, 413})
 
 
 class TeamsSender:
+    """Posts outbox messages into Teams conversations (implements `adapters.delivery.Sender`)
+    and edits live cards in place (the Teams `Updater` of `adapters/postings.py`) — both through
+    the conversation reference, so neither needs an incoming turn."""
+
     platform = "teams"
 
-    def __init__(self, app: App, adapter: CloudAdapter, *, app_id: str = "") -> None:
+    def __init__(
+        self, app: App, adapter: CloudAdapter, *, app_id: str = "", retry: RetryPolicy
+    ) -> None:
         self.app = app
         self.adapter = adapter
         self.app_id = app_id
+        self.retry = retry
+
+    async def _reference(self, workspace: str, channel: str) -> ConversationReference | None:
+        stored = await asyncio.to_thread(
+            refs.load_reference, self.app.db, workspace=workspace, channel=channel
+        )
+        return None if stored is None else ConversationReference().deserialize(stored)
+
+    async def _card(self, workspace: str, reply: Reply) -> Activity:
+        wanted = cards.mentioned_ids(reply)
+        names = await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
+        if reply.ok:
+            return card_activity(cards.render(reply, names=names), summary=reply.text)
+        return text_activity(cards.as_text(reply, names))
+
+    async def _continue(
+        self, reference: ConversationReference, call: Callable[[ConnectorClient], Awaitable[Any]]
+    ) -> Any:
+        """Run `call` with a connector client authenticated for the reference's service URL.
+        Exceptions inside the turn would go to the adapter's on_turn_error (which answers in
+        the conversation); they are carried out and raised here instead."""
+        outcome: list[Any] = []
+        failure: list[Exception] = []
+
+        async def turn(turn_context: TurnContext) -> None:
+            try:
+                client = turn_context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY]
+                outcome.append(await call(client))
+            except Exception as exc:
+                failure.append(exc)
+
+        await self.adapter.continue_conversation(reference, turn, bot_app_id=self.app_id)
+        if failure:
+            raise failure[0]
+        return outcome[0] if outcome else None
 
     async def send(self, message: Outgoing) -> None:
-        stored = await asyncio.to_thread(
-            refs.load_reference, self.app.db, workspace=message.workspace, channel=message.channel
-        )
-        if stored is None:
+        reference = await self._reference(message.workspace, message.channel)
+        if reference is None:
             raise DeliveryError(
                 f"no Teams conversation reference for {message.channel}: the bot has not been "
                 "added there, or has not heard from it since",
                 permanent=True,
             )
-        reference = ConversationReference().deserialize(stored)
-        reply = message.reply
-        wanted = cards.mentioned_ids(reply)
-        names = await asyncio.to_thread(
-            refs.load_names, self.app.db, workspace=message.workspace, users=wanted
-        )
-        if reply.ok:
-            activity = card_activity(cards.render(reply, names=names), summary=reply.text)
-        else:
-            activity = text_activity(cards.as_text(reply, names))
-        failure: list[Exception] = []
-
-        async def post(turn_context: TurnContext) -> None:
-            # Exceptions inside the turn would go to the adapter's on_turn_error (which answers
-            # in the conversation); keep them here and classify them below instead.
-            try:
-                client = turn_context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY]
-                activity.from_property = reference.bot
-                activity.conversation = reference.conversation
-                await client.conversations.send_to_conversation(reference.conversation.id, activity)
-            except Exception as exc:
-                failure.append(exc)
-
+        activity = await self._card(message.workspace, message.reply)
+        activity.from_property = reference.bot
+        activity.conversation = reference.conversation
+        conversation = reference.conversation.id
         try:
-            await self.adapter.continue_conversation(reference, post, bot_app_id=self.app_id)
+            sent = await self._continue(
+                reference,
+                lambda client: client.conversations.send_to_conversation(conversation, activity),
+            )
         except Exception as exc:
-            failure.append(exc)
-        if failure:
-            raise self._classify(failure[0], message) from failure[0]
+            raise self._classify(exc, message) from exc
+        where = Actor(message.workspace, message.channel, user="", platform=self.platform)
+        message_id = getattr(sent, "id", None)
+        await self.app.postings.apply(
+            message.reply.effects,
+            actor=where,
+            posted=(conversation, str(message_id)) if message_id else None,
+        )
+
+    async def update(self, posting: Posting, view: Reply) -> None:
+        reference = await self._reference(posting.workspace, posting.channel)
+        if reference is None:
+            raise PostingGone(f"no conversation reference for {posting.channel}")
+        activity = await self._card(posting.workspace, view)
+        activity.id = posting.message_id
+        activity.conversation = ConversationAccount(id=posting.conversation)
+        try:
+            await self.retry.run(
+                lambda: self._continue(
+                    reference,
+                    lambda client: client.conversations.update_activity(
+                        posting.conversation, posting.message_id, activity
+                    ),
+                ),
+                what="update",
+            )
+        except HttpOperationError as exc:
+            if status_of(exc) in (404, 410):
+                raise PostingGone(f"HTTP {status_of(exc)}") from exc
+            raise
 
     @staticmethod
     def _classify(exc: Exception, message: Outgoing) -> DeliveryError:

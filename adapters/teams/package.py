@@ -123,9 +123,9 @@ def manifest(
     bot_id: str,
     version: str = "1.0.0",
     app_id: str | None = None,
-    website: str = "https://github.com/",
-    privacy: str | None = None,
-    terms: str | None = None,
+    website: str,
+    privacy: str,
+    terms: str,
     host: str | None = None,
 ) -> dict[str, Any]:
     return {
@@ -136,8 +136,8 @@ def manifest(
         "developer": {
             "name": "Align",
             "websiteUrl": website,
-            "privacyUrl": privacy or website,
-            "termsOfUseUrl": terms or website,
+            "privacyUrl": privacy,
+            "termsOfUseUrl": terms,
         },
         "name": {"short": "Align", "full": "Align: decisions, priorities and polls"},
         "description": {
@@ -196,21 +196,25 @@ def build_package(manifest_data: dict[str, Any]) -> bytes:
 @click.option(
     "--host", default=None, help="Public host name of `align serve`, e.g. align.example.com."
 )
+@click.option("--website", default=None, help="Developer website (default https://HOST/).")
 @click.option(
-    "--website", default="https://github.com/", show_default=True, help="Developer website (https)."
+    "--privacy-url", default=None, help="Privacy statement URL (default https://HOST/privacy)."
 )
-@click.option("--privacy-url", default=None, help="Privacy statement URL (default: website).")
-@click.option("--terms-url", default=None, help="Terms of use URL (default: website).")
+@click.option("--terms-url", default=None, help="Terms of use URL (default https://HOST/terms).")
 def teams_package(
     output: Path,
     app_version: str,
     app_id: str | None,
     host: str | None,
-    website: str,
+    website: str | None,
     privacy_url: str | None,
     terms_url: str | None,
 ) -> None:
-    """Write the Teams app package (manifest.json + icons) to upload to Teams."""
+    """Write the Teams app package (manifest.json + icons) to upload to Teams.
+
+    Teams shows the developer website, privacy statement and terms of use to everyone who
+    installs the app; by default they are the pages `align serve` itself serves at HOST
+    (adapters/about.py)."""
     bot_id = Settings().microsoft_app_id.strip()
     if not _GUID.match(bot_id):
         raise click.ClickException(
@@ -219,13 +223,26 @@ def teams_package(
         )
     if app_id and not _GUID.match(app_id):
         raise click.ClickException("--app-id must be a GUID.")
+    base = f"https://{host}" if host else None
+    links = {
+        "--website": website or (base and f"{base}/"),
+        "--privacy-url": privacy_url or (base and f"{base}/privacy"),
+        "--terms-url": terms_url or (base and f"{base}/terms"),
+    }
+    missing = [flag for flag, url in links.items() if not url]
+    if missing:
+        raise click.ClickException(
+            f"Give --host (the public host of `align serve`, which serves its own privacy and "
+            f"terms pages) or {', '.join(missing)}: Teams shows them to everyone who installs "
+            "the app."
+        )
     data = manifest(
         bot_id=bot_id,
         version=app_version,
         app_id=app_id,
-        website=website,
-        privacy=privacy_url,
-        terms=terms_url,
+        website=str(links["--website"]),
+        privacy=str(links["--privacy-url"]),
+        terms=str(links["--terms-url"]),
         host=host,
     )
     output.write_bytes(build_package(data))

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
+from storage import profiles
 from storage.db import Database, dialect_insert
-from storage.models import ConversationRef, Profile
+from storage.models import ConversationRef
 
 PLATFORM = "teams"
 
@@ -63,32 +62,7 @@ def first_time(db: Database, *, conversation: str, activity_id: str, now: dateti
     return db.first_time(f"teams:{digest}", platform=PLATFORM, now=now)
 
 
-def save_names(db: Database, *, workspace: str, names: dict[str, str], now: datetime) -> None:
-    """Remember display names by AAD id (the `profiles` table), for rendering `<@id>`."""
-    if not names:
-        return
-    insert = _insert(db)
+def load_names(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
+    """Display names by AAD id, for rendering `<@id>`."""
     with db.uow() as session:
-        for user, name in sorted(names.items()):
-            stmt = insert(Profile).values(
-                workspace=workspace, user=user, display_name=name[:200], fetched_at=now
-            )
-            session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[Profile.workspace, Profile.user],
-                    set_={"display_name": name[:200], "fetched_at": now},
-                )
-            )
-
-
-def load_names(db: Database, *, workspace: str, users: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(users))
-    if not wanted:
-        return {}
-    with db.uow() as session:
-        rows = session.execute(
-            select(Profile.user, Profile.display_name).where(
-                Profile.workspace == workspace, Profile.user.in_(wanted)
-            )
-        ).all()
-    return {user: name for user, name in rows if name}
+        return profiles.names(session, workspace, users)

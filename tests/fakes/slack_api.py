@@ -301,6 +301,8 @@ class Call:
     status: int = 200
     http_verb: str = "POST"
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    result: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What the fake answered (e.g. the `ts` chat.postMessage gave the message)."""
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
@@ -412,6 +414,8 @@ class FakeSlackApi(FakeHttpServer):
         self._uploads: dict[str, Upload] = {}
         self._ts_micros = 1_700_000_000_000_000
         self._id_counter = 0
+        self._holds: dict[str, threading.Event] = {}
+        self._held: list[Call] = []
 
     # -- public API ------------------------------------------------------------------------
 
@@ -471,6 +475,34 @@ class FakeSlackApi(FakeHttpServer):
         ``internal_error``; ``status=200, error="channel_not_found"`` scripts an API error.
         """
         self._add_failure(method, status, retry_after, times, error)
+
+    def hold(self, method: str) -> None:
+        """Keep every call of ``method`` waiting, unanswered, until ``release(method)`` — a
+        platform slow to answer, so a test can act while the bot's request is in flight."""
+        with self._cond:
+            self._holds.setdefault(method, threading.Event())
+
+    def release(self, method: str) -> None:
+        """Answer the held calls of ``method`` (and any later ones at once)."""
+        with self._cond:
+            event = self._holds.pop(method, None)
+        if event is not None:
+            event.set()
+
+    def wait_held_sync(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Block until ``count`` calls of ``method`` arrived and are being held."""
+
+        def probe() -> list[Call] | None:
+            found = [c for c in self._held if c.method == method]
+            return found if len(found) >= count else None
+
+        return self._wait_sync(probe, timeout, self._describe(f"held {method}", count, timeout))
+
+    async def stop(self) -> None:
+        """Answer anything still held, then stop serving."""
+        for method in list(self._holds):
+            self.release(method)
+        await super().stop()
 
     def calls_summary(self) -> str:
         """Human-readable list of recorded methods, for assertion messages."""
@@ -598,6 +630,12 @@ class FakeSlackApi(FakeHttpServer):
             headers=dict(request.headers),
         )
 
+        with self._cond:
+            held = self._holds.get(method)
+        if held is not None:
+            self._record(lambda: self._held.append(call))
+            await asyncio.get_running_loop().run_in_executor(None, held.wait)
+
         failure = self._take_failure(method)
         if failure is not None:
             failed = replace(call, status=failure.status)
@@ -617,6 +655,7 @@ class FakeSlackApi(FakeHttpServer):
             body = {"ok": False, "error": "not_authed"}
         else:
             body = self._answer(call)
+        call.result.update(body)
         self._record(lambda: self._calls.append(call))
         return web.json_response(body)
 

@@ -70,3 +70,33 @@ def test_markdown_table_has_a_row_per_verb_with_escaped_pipes() -> None:
 def test_readme_command_table_matches_the_grammar() -> None:
     """The README's table is generated (`align commands --markdown`); it must not drift."""
     assert grammar.markdown_table() in README.read_text(encoding="utf-8")
+
+
+def test_every_verb_names_a_handler_the_engine_runs(sqlite_app: App) -> None:
+    handlers = sqlite_app.engine.handlers
+    assert set(handlers) == set(grammar.VERB_NAMES)
+    for spec in grammar.VERBS:
+        assert callable(handlers[spec.name]), spec.name
+        assert handlers[spec.name].__name__ == spec.handler.rpartition(".")[2]
+
+
+def test_every_kind_resolves_to_its_model_and_a_module_that_shows_and_edits_it() -> None:
+    from bot import kinds
+
+    assert len({k.prefix for k in grammar.KINDS}) == len(grammar.KINDS)
+    for kind in grammar.KINDS:
+        model = kinds.model(kind.prefix)
+        assert model.__name__ == kind.model
+        assert hasattr(model, kind.title_field), kind.noun
+        module = kinds.module(kind.prefix)
+        for name in ("snapshot", "view", "edit"):
+            assert callable(getattr(module, name)), (kind.noun, name)
+        assert kinds.ref_of(kind.noun, kind.example) == f"{kind.prefix}-{kind.example}"
+
+
+@pytest.mark.parametrize("kind", grammar.KINDS, ids=lambda k: k.noun)
+def test_an_id_of_every_kind_is_read_in_either_case(kind: grammar.Kind) -> None:
+    from bot.parser import parse_ref
+
+    ref = parse_ref(f"{kind.prefix.lower()}-{kind.example}", verb="show")
+    assert (ref.prefix, ref.number, ref.kind) == (kind.prefix, kind.example, kind.noun)

@@ -55,7 +55,7 @@ CASES: list[tuple[str, str, str]] = [
     ("pm", "vote P-3 1=6", "That is 6 points; P-3 allows at most 5."),
     ("pm", "vote P-3 1=3 2=3", "That is 6 points; P-3 allows at most 5."),
     ("pm", "vote P-3 1", "Spread your points as option=points, like 1=3 2=2."),
-    ("pm", "vote P-3 1=-2", "Spread your points as option=points, like 1=3 2=2."),
+    ("pm", "vote P-3 1=-2", "Points are a whole number, 0 or more (like 1=3)."),
     ("pm", "vote P-3 1=0", "Give at least one point."),
     ("pm", "vote P-3 1=2 1=1", "Option 1 is given points twice."),
     ("pm", "vote P-4 1 1", "Option 1 is picked twice."),

@@ -81,10 +81,8 @@ def test_dots_spread_points_up_to_the_budget_and_refuse_more(chat: Chat) -> None
 def test_the_last_ballot_counts_until_close(chat: Chat) -> None:
     chat.ok('poll "Q" "A" "B"')
     first = chat.ok("vote P-1 A", user="ana")
-    assert first.data["vote"] == {"changed": False}
     assert first.text == "Recorded your vote on P-1: A"
     second = chat.ok("vote P-1 B", user="ana")
-    assert second.data["vote"] == {"changed": True}
     assert second.text == "Changed your vote on P-1: B"
     res = chat.ok("results P-1")
     assert res.data["counts"] == {"A": 0, "B": 1}

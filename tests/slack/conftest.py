@@ -260,7 +260,15 @@ class SlackServer:
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until the work started after the acks (replies, poll updates) is done."""
-        self.loop.run(self.web_app[SLACK_KEY].workers.idle(), timeout)
+        self.loop.run(self._idle(), timeout)
+
+    async def _idle(self) -> None:
+        workers, postings = self.web_app[SLACK_KEY].workers, self.app.postings
+        while True:
+            await workers.idle()
+            await postings.idle()
+            if not workers.busy and not postings.busy:
+                return
 
     def poll_message(self, poll_number: int = 1) -> Any:
         """The chat.postMessage call that posted poll P-<n>."""

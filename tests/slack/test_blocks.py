@@ -96,18 +96,3 @@ def test_an_error_reply_shows_its_message_and_usage() -> None:
     rendered = blocks.render(error)
     assert rendered[0]["text"]["text"] == ":warning: Bad input."
     assert rendered[1]["elements"][0]["text"] == "vote &lt;P-ID&gt; …"
-
-
-def test_ballot_errors_point_at_the_inputs_at_fault() -> None:
-    assert blocks.ballot_errors("dots", 5, {"option1": "3", "option2": "x"}) == {
-        "option2": "Give a whole number of points."
-    }
-    assert blocks.ballot_errors("dots", 5, {"option1": "-1"}) == {
-        "option1": "Points cannot be negative."
-    }
-    assert blocks.ballot_errors("ranked", None, {"rank1": "2", "rank2": "2"}) == {
-        "rank2": "This option is already ranked above."
-    }
-    assert blocks.ballot_errors("ranked", None, {"rank1": None, "rank2": None}) == {
-        "rank1": "Rank at least one option."
-    }

@@ -85,21 +85,19 @@ def test_an_id_from_another_channel_is_not_found(slack_server: SlackServer) -> N
 
 
 def test_the_ack_returns_before_the_engine_work_is_done(slack_server: SlackServer) -> None:
-    """The engine is held inside a directory lookup; the HTTP answer must not wait for it."""
-    inner = slack_server.app.engine.deps.directory
+    """The engine is held inside the command's transaction (an event listener that waits); the
+    HTTP answer must not wait for it."""
     entered, release = threading.Event(), threading.Event()
 
-    class HeldDirectory:
-        def members(self, workspace: str, channel: str) -> list[str] | None:
-            entered.set()
-            release.wait(10)
-            return inner.members(workspace, channel) if inner else None
+    def held(session: object, event: object, now: object) -> None:
+        entered.set()
+        release.wait(10)
 
-    slack_server.app.engine.deps.directory = HeldDirectory()
+    slack_server.app.engine.deps.listeners.append(held)
     try:
         response = slack_server.post_command('poll "Lunch?" "Pizza" "Soup"')
         assert response.status_code == 200
-        assert entered.wait(10), "the engine never reached the directory"
+        assert entered.wait(10), "the engine never reached the listener"
         assert slack_server.fake.calls_to("chat.postMessage") == []  # the work is still held
     finally:
         release.set()

@@ -48,10 +48,15 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "team.info": frozenset({"team:read"}),
     "reactions.add": frozenset({"reactions:write"}),
     "auth.test": frozenset(),
+    # Socket Mode: called with the app-level token, whose connections:write is not a bot scope.
+    "apps.connections.open": frozenset(),
     "oauth.v2.access": frozenset(),
 }
 # Scopes a feature needs rather than a method call.
-FEATURE_SCOPES = {"commands": "the /align slash command"}
+FEATURE_SCOPES = {
+    "commands": "the /align slash command",
+    "im:history": "the message.im event: commands typed in the bot's DM (its Messages tab)",
+}
 
 # slack_sdk helpers that call more than one method.
 SDK_HELPERS = {
@@ -141,11 +146,18 @@ def test_routes_events_and_home(manifest: dict[str, Any]) -> None:
     assert settings["interactivity"]["request_url"].endswith("/slack/events")
     events = settings["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events")
-    assert set(events["bot_events"]) == {"app_home_opened", "app_uninstalled", "tokens_revoked"}
+    assert set(events["bot_events"]) == {
+        "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
+        "message.im",
+    }
     assert isinstance(settings["socket_mode_enabled"], bool)
     home = manifest["features"]["app_home"]
     assert home["home_tab_enabled"] is True
     assert home["messages_tab_enabled"] is True
+    # Writable, since Align answers what is typed there (message.im, with im:history).
+    assert home["messages_tab_read_only_enabled"] is False
     (redirect,) = manifest["oauth_config"]["redirect_urls"]
     assert redirect.endswith(REDIRECT_PATH)
     assert INSTALL_PATH == "/slack/install"

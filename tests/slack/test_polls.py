@@ -120,7 +120,8 @@ def test_a_dots_ballot_over_budget_is_refused_in_the_modal(slack_server: SlackSe
     answer = response.json()
     assert answer["response_action"] == "errors"
     assert set(answer["errors"]) == {"option1", "option2"}
-    assert "7 points; you have 5" in answer["errors"]["option1"]
+    assert answer["errors"]["option1"] == "That is 7 points; P-1 allows at most 5."
+    assert answer["errors"]["option2"] == answer["errors"]["option1"]
     server.settle()
     assert _ballots(server) == 0
 
@@ -184,6 +185,6 @@ def test_a_typed_vote_is_confirmed_privately_and_updates_the_poll_message(
     where = Actor(
         workspace=f"slack:{slack_server.team}", channel=CHANNEL, user="", platform="slack"
     )
-    assert slack_server.app.engine.poll_messages(where, "P-1") == [(CHANNEL, update.args["ts"])]
+    assert slack_server.app.engine.postings(where, "P-1") == [(CHANNEL, update.args["ts"])]
     assert "*1*  2. Coffee" in _text(update.args["blocks"])
     assert len(slack_server.fake.calls_to("chat.postMessage")) == 1  # no second poll message

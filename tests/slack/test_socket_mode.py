@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import WSMsgType, web
 
+from adapters.preflight import ConfigError
+from adapters.slack.http import SLACK_KEY
 from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS
 from bot.clock import FakeClock
 from tests.slack.conftest import CHANNEL, USER, running_slack_server
@@ -107,5 +110,85 @@ def test_socket_mode_without_an_app_token_says_what_is_missing(
     with running_slack_server(sqlite_url, clock) as server:
         server.web_app[SOCKET_MODE] = True
         (start,) = server.web_app[SOCKET_STARTERS]
-        with pytest.raises(RuntimeError, match="SLACK_APP_TOKEN"):
+        with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
             server.loop.run(start())
+
+
+class Stop(Exception):
+    """Raised by the recording sleep to end a retry loop the test has seen enough of."""
+
+
+def recording_sleep(delays: list[float], *, stop_after: int | None = None) -> Any:
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if stop_after is not None and len(delays) >= stop_after:
+            raise Stop
+
+    return sleep
+
+
+def test_slack_out_of_reach_backs_off_with_one_line_per_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from slack_bolt.async_app import AsyncApp
+
+    from adapters.slack import socket as socket_mode
+    from tests.server.process import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/api/"
+    delays: list[float] = []
+
+    async def main() -> None:
+        bolt = AsyncApp(signing_secret="", token="xoxb-test", request_verification_enabled=False)
+        with pytest.raises(Stop):
+            await socket_mode.connect(
+                bolt, "xapp-test", api_url=closed, sleep=recording_sleep(delays, stop_after=4)
+            )
+
+    with caplog.at_level(logging.WARNING, logger="align.slack.socket"):
+        asyncio.run(main())
+    assert delays == [1.0, 2.0, 4.0, 8.0]  # exponential backoff, capped at MAX_DELAY
+    lines = [r for r in caplog.records if r.name == "align.slack.socket"]
+    assert len(lines) == 4
+    for record in lines:
+        assert record.exc_info is None
+        assert "\n" not in record.getMessage()
+        assert f"cannot reach Slack at {closed}" in record.getMessage()
+
+
+def test_an_outage_at_start_is_waited_out_then_socket_mode_connects(
+    sqlite_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_slack_server(sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
+        endpoint = SocketEndpoint()
+        server.loop.run(endpoint.start())
+        server.fake.fail_next("apps.connections.open", status=503, times=2)
+        server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
+        delays: list[float] = []
+        server.web_app[SLACK_KEY].socket_sleep = recording_sleep(delays)
+        try:
+            server.web_app[SOCKET_MODE] = True
+            with caplog.at_level(logging.WARNING, logger="align.slack.socket"):
+                for start in server.web_app[SOCKET_STARTERS]:
+                    server.loop.run(start())
+                server.loop.run(asyncio.wait_for(endpoint.connected.wait(), 10))
+            assert delays == [1.0, 2.0]
+            assert [r.getMessage() for r in caplog.records if r.name == "align.slack.socket"] == [
+                "Slack Socket Mode: apps.connections.open answered internal_error; retrying in 1 s",
+                "Slack Socket Mode: apps.connections.open answered internal_error; retrying in 2 s",
+            ]
+            assert len(server.fake.calls_to("apps.connections.open")) == 1
+        finally:
+            server.loop.run(endpoint.stop())
+
+
+def test_a_refused_app_token_is_a_config_error_at_once(sqlite_url: str, clock: FakeClock) -> None:
+    with running_slack_server(sqlite_url, clock, SLACK_APP_TOKEN="xapp-revoked") as server:
+        server.fake.fail_next("apps.connections.open", status=200, error="invalid_auth")
+        delays: list[float] = []
+        server.web_app[SLACK_KEY].socket_sleep = recording_sleep(delays)
+        server.web_app[SOCKET_MODE] = True
+        (start,) = server.web_app[SOCKET_STARTERS]
+        with pytest.raises(ConfigError, match=r"Slack refused SLACK_APP_TOKEN \(invalid_auth\)"):
+            server.loop.run(start())
+        assert delays == []  # no retry: no retry can fix a refused token

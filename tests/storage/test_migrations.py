@@ -52,7 +52,7 @@ def schema_differences(url: str) -> list[object]:
 def test_the_models_cover_every_table_the_product_needs() -> None:
     needed = {
         "decisions", "decision_tags", "items", "item_tags", "item_scores", "questions", "polls",
-        "poll_options", "ballots", "participation", "poll_messages", "audit", "counters",
+        "poll_options", "ballots", "participation", "postings", "audit", "counters",
         "channels", "members", "profiles", "outbox", "schedules", "schedule_runs", "webhooks",
         "conversation_refs", "processed_events",
     }  # fmt: skip

@@ -24,6 +24,7 @@ from aiohttp import web
 from adapters.bootstrap import App, build
 from adapters.server import create_web_app
 from adapters.teams import http as teams_http
+from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
 from tests.conftest import make_settings
@@ -151,7 +152,10 @@ class TeamsServer:
             aiohttp.ClientSession() as session,
             session.post(self.url, json=activity, headers=headers) as response,
         ):
-            return response.status
+            status = response.status
+        # Live cards are refreshed after the turn, like Slack's after the ack: let them finish.
+        await self.app.postings.idle()
+        return status
 
     async def say(self, text: str, *, by: Person = ANA, **kw: Any) -> dict[str, Any]:
         activity = message(text, by=by, service_url=self.service_url, **kw)
@@ -176,7 +180,9 @@ async def teams_server(
     async with FakeBotConnector() as connector:
         connector.members[CHANNEL] = [p.roster_entry() for p in roster]
         app = build(make_settings(db_url, **settings), clock=clock)
-        web_app = await create_web_app(app, mounts=[teams_http.mount])
+        # Without an app id, the endpoint exists only as `align serve --teams-emulator` has it.
+        emulator = Serving(teams_emulator=not settings.get("MICROSOFT_APP_ID"))
+        web_app = await create_web_app(app, mounts=[teams_http.mount], serving=emulator)
         server = TeamsServer(app, web_app, connector, url="")
 
         async def no_wait(seconds: float) -> None:

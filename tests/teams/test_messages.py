@@ -51,7 +51,7 @@ def test_poll_by_mention_replies_with_an_adaptive_card_with_vote_buttons(
         ]
         assert any("0 of 4 voted" in t for t in texts_of(card))  # the roster, not a guess
         # The card's id is kept so votes can update it in place.
-        assert server.app.engine.poll_messages(server.actor(), "P-1") == [(THREAD, reply.result_id)]
+        assert server.app.engine.postings(server.actor(), "P-1") == [(THREAD, reply.result_id)]
 
     run(sqlite_url, clock, scenario)
 

@@ -136,3 +136,53 @@ def test_without_an_app_id_it_says_what_to_set(tmp_path: Path) -> None:
     assert code != 0
     assert "MICROSOFT_APP_ID" in output
     assert not out.exists()
+
+
+def manifest_of(out: Path) -> dict:
+    with zipfile.ZipFile(out) as archive:
+        return json.loads(archive.read("manifest.json"))
+
+
+def test_website_privacy_and_terms_default_to_the_pages_align_serves(tmp_path: Path) -> None:
+    code, output, out = build(tmp_path)
+    assert code == 0, output
+    assert manifest_of(out)["developer"] == {
+        "name": "Align",
+        "websiteUrl": "https://align.example.com/",
+        "privacyUrl": "https://align.example.com/privacy",
+        "termsOfUseUrl": "https://align.example.com/terms",
+    }
+    code, output, out = build(
+        tmp_path,
+        "--website",
+        "https://corp.example/",
+        "--privacy-url",
+        "https://corp.example/privacy-statement",
+        "--terms-url",
+        "https://corp.example/terms-of-use",
+    )
+    assert code == 0, output
+    developer = manifest_of(out)["developer"]
+    assert developer["privacyUrl"] == "https://corp.example/privacy-statement"
+    assert developer["termsOfUseUrl"] == "https://corp.example/terms-of-use"
+
+
+def test_without_a_host_the_links_must_be_given(tmp_path: Path) -> None:
+    out = tmp_path / "align-teams.zip"
+    result = CliRunner().invoke(
+        main, ["teams-package", "--output", str(out)], env={"MICROSOFT_APP_ID": BOT_ID}
+    )
+    assert result.exit_code != 0
+    assert "--host" in result.output and "--privacy-url, --terms-url" in result.output
+    assert not out.exists()
+
+
+def test_the_default_package_file_is_ignored_by_git() -> None:
+    import fnmatch
+
+    from adapters.teams.package import teams_package
+
+    (output,) = [p for p in teams_package.params if p.name == "output"]
+    name = Path(str(output.default)).name
+    patterns = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
+    assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

@@ -1,39 +1,56 @@
-"""The engine's Directory for Teams: rosters from the connector's paged members API, cached and
-read synchronously by the engine; names kept for rendering."""
+"""Teams rosters go into the one shared roster (the `rosters` table): fetched once per TTL from the
+connector's paged members API, read by the engine from the database — by any process — with
+names and `29:` ids kept in `profiles` for rendering and mentions."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 
-from adapters.teams.http import TEAMS
+from adapters.bootstrap import build
+from adapters.roster import ROSTER_TTL
 from bot.clock import FakeClock
+from tests.conftest import make_settings
 from tests.teams.harness import ANA, BEN, CHANNEL, TEAM, WORKSPACE, teams_server
 
 
-class Console:
-    def members(self, workspace: str, channel: str) -> list[str] | None:
-        return ["local-user"]
-
-
 def test_the_roster_is_fetched_once_per_ttl_and_read_by_the_engine(
-    sqlite_url: str, clock: FakeClock
+    db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
-            directory = server.web_app[TEAMS].directory
-            assert server.app.engine.deps.directory is directory
-            assert directory.members(WORKSPACE, CHANNEL) is None  # never fetched: fall back
+        async with teams_server(db_url, clock) as server:
+            roster = server.app.roster
+            assert roster.members(WORKSPACE, CHANNEL) is None  # never fetched: fall back
 
             await server.say("help")
             await server.say("help", by=BEN)
-            assert directory.members(WORKSPACE, CHANNEL) == sorted(p.aad for p in TEAM)
+            assert roster.members(WORKSPACE, CHANNEL) == sorted(p.aad for p in TEAM)
             [read] = server.connector.sent_of("get_paged_members")
             assert read.conversation_id == CHANNEL  # the channel, not the thread
 
-            clock.advance(timedelta(minutes=11))
+            clock.advance(ROSTER_TTL + timedelta(seconds=1))
             await server.say("help")
             assert len(server.connector.sent_of("get_paged_members")) == 2
+
+    asyncio.run(main())
+
+
+def test_another_process_counts_participation_from_the_same_roster(
+    db_url: str, clock: FakeClock
+) -> None:
+    async def main() -> None:
+        async with teams_server(db_url, clock) as server:
+            await server.say("poll “Ship?” “Yes” “No”")
+            other = build(make_settings(db_url), clock=clock)  # a second replica, no Teams turn
+            try:
+                result = other.engine.handle(server.actor(ANA), "results P-1")
+                assert result.ok, result.error
+                assert result.data["participation"]["eligible"] == len(TEAM)
+                assert sorted(result.data["participation"]["not_voted"]) == sorted(
+                    p.aad for p in TEAM
+                )
+            finally:
+                other.db.dispose()
 
     asyncio.run(main())
 
@@ -49,18 +66,15 @@ def test_names_from_the_roster_render_people_in_cards(sqlite_url: str, clock: Fa
     asyncio.run(main())
 
 
-def test_other_platforms_workspaces_go_to_the_directory_that_was_there_before(
+def test_a_mention_is_resolved_from_the_roster_without_asking_the_connector(
     sqlite_url: str, clock: FakeClock
 ) -> None:
-    from adapters.bootstrap import build
-    from adapters.teams.http import build as build_teams
-    from tests.conftest import make_settings
+    async def main() -> None:
+        async with teams_server(sqlite_url, clock) as server:
+            await server.say("help")  # fetches the roster: Ben's 29: id → AAD id is now known
+            await server.say("ask Which regions? owner:<at>Ben</at>", mentions=(BEN,))
+            assert server.connector.sent_of("get_member") == []
+            shown = server.app.engine.handle(server.actor(ANA), "show Q-1")
+            assert shown.data["owner"] == BEN.aad
 
-    app = build(make_settings(sqlite_url), clock=clock, directory=Console())
-    try:
-        teams = build_teams(app)
-        assert teams.directory.members("local", "general") == ["local-user"]
-        assert teams.directory.members(WORKSPACE, CHANNEL) is None
-        assert ANA.aad not in (teams.directory.members("local", "general") or [])
-    finally:
-        app.db.dispose()
+    asyncio.run(main())

@@ -114,7 +114,7 @@ def test_a_ranked_ballot_is_a_form_on_the_card(sqlite_url: str, clock: FakeClock
     asyncio.run(main())
 
 
-def test_a_dots_form_over_budget_is_refused_with_a_clear_reply(
+def test_a_dots_form_over_budget_is_handed_back_with_the_reason_under_each_input(
     sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
@@ -125,8 +125,17 @@ def test_a_dots_form_over_budget_is_refused_with_a_clear_reply(
         await server.click(
             {**submit["data"], "option1": "4", "option2": "3"}, card_id=card_id, by=CAI
         )
-        refusal = server.connector.sent_of("reply")[-1]
-        assert "5" in refusal.text and "Usage: vote" in refusal.text
+        refusal = card_of(server.connector.sent_of("reply")[-1].activity)
+        body = refusal["body"]
+        reason = "That is 7 points; P-1 allows at most 5."
+        assert body[0]["text"] == reason
+        inputs = [i for i, e in enumerate(body) if e["type"] == "Input.Number"]
+        assert [body[i]["id"] for i in inputs] == ["option1", "option2"]
+        for i in inputs:  # the message right under each input that gave points
+            assert body[i + 1]["type"] == "TextBlock" and body[i + 1]["text"] == reason
+            assert body[i + 1]["color"] == "Attention"
+        [resubmit] = actions_of(refusal)
+        assert resubmit["data"] == submit["data"]
         assert results(server)["ballots"] == 0
         assert server.connector.sent_of("update") == []
 

@@ -21,7 +21,8 @@ from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.runtime import Dispatcher
 from adapters.server import create_web_app
 from adapters.teams import http as teams_http
-from bot import schedules
+from adapters.web_keys import Serving
+from bot import jobs
 from bot.clock import FakeClock
 from storage.models import OutboxMessage, ScheduleRun
 from tests.conftest import make_settings
@@ -62,8 +63,8 @@ class Recorder:
         return [m.reply.text for _, m in self.sent]
 
 
-def tick(app: App) -> schedules.TickReport:
-    return schedules.tick(app.engine.deps, app.clock.now())
+def tick(app: App) -> jobs.TickReport:
+    return jobs.tick(app.engine.deps, app.clock.now())
 
 
 def deliver(app: App, senders: dict[str, Sender], **kw: Any) -> int:
@@ -99,7 +100,11 @@ async def teams_server_with_runtime(db_url: str, clock: FakeClock) -> AsyncItera
     async with FakeBotConnector() as connector:
         connector.members[TEAMS_CHANNEL] = [p.roster_entry() for p in TEAMS_ROSTER]
         app = build(make_settings(db_url), clock=clock)
-        web_app = await create_web_app(app, mounts=[teams_http.mount, runtime.mount])
+        web_app = await create_web_app(
+            app,
+            mounts=[teams_http.mount, runtime.mount],
+            serving=Serving(teams_emulator=True),  # the recorded activities carry no token
+        )
         server = TeamsServer(app, web_app, connector, url="")
 
         async def no_wait(seconds: float) -> None:

@@ -15,6 +15,7 @@ from adapters import runtime
 from bot.clock import FakeClock
 from tests.fakes.slack_api import Call
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
+from tests.teams.harness import BEN as TEAMS_BEN
 from tests.teams.harness import CHANNEL as TEAMS_CHANNEL
 from tests.teams.harness import card_of, texts_of
 from tests.time.helpers import teams_server_with_runtime
@@ -138,6 +139,28 @@ def test_slack_poll_reminds_non_voters_then_closes_on_time_and_posts_its_result_
         assert any("closed" in t for t in answer(server, "vote P-1 2", user=BEN))
 
 
+def test_slack_poll_closed_on_time_updates_its_own_message_in_place(
+    db_url: str, clock: FakeClock
+) -> None:
+    with running_slack_server(db_url, clock) as server:
+        command(server, 'poll "Ship date or scope?" "Date" "Scope" closes:1d')
+        (posted,) = channel_posts(server)
+        assert any(b["type"] == "actions" for b in posted.args["blocks"])
+        command(server, "vote P-1 2", user=BEN)
+        updates_before = len(server.fake.calls_to("chat.update"))
+
+        clock.advance(timedelta(days=1))
+        assert wake(server) == 1  # the result, posted by the scheduler
+        server.settle()
+        update = server.fake.calls_to("chat.update")[-1]
+        assert len(server.fake.calls_to("chat.update")) > updates_before
+        assert (update.args["channel"], update.args["ts"]) == (CHANNEL, posted.result["ts"])
+        texts = texts_in(update.args["blocks"])
+        assert any("Winner: Scope" in t for t in texts), texts
+        assert any(t.startswith("one choice · closed") for t in texts), texts
+        assert not any(b["type"] == "actions" for b in update.args["blocks"])  # no more buttons
+
+
 def test_slack_outage_the_digest_is_retried_on_later_wake_ups_and_delivered_once(
     db_url: str, clock: FakeClock
 ) -> None:
@@ -224,5 +247,33 @@ def test_teams_digest_is_sent_proactively_at_its_local_time_once(
             clock.set(DUE + timedelta(days=1))
             assert await mounted.tick_and_dispatch() == 0
             assert len(sent("send")) == 1
+
+    asyncio.run(main())
+
+
+def test_teams_poll_closed_on_time_updates_its_card_in_place(db_url: str, clock: FakeClock) -> None:
+    async def main() -> None:
+        async with teams_server_with_runtime(db_url, clock) as server:
+            mounted: runtime.Runtime = server.web_app[runtime.RUNTIME_KEY]
+            await server.say("poll “Ship date or scope?” “Date” “Scope” closes:1d")
+            [posted] = server.connector.sent_of("reply")
+            card = card_of(posted.activity)
+            assert any(e["type"] == "ActionSet" for e in card["body"])
+            vote = next(e for e in card["body"] if e["type"] == "ActionSet")["actions"][1]
+            await server.click(vote["data"], card_id=posted.result_id, by=TEAMS_BEN)
+            updates_before = len(server.connector.sent_of("update"))
+
+            clock.advance(timedelta(days=1))
+            assert await mounted.tick_and_dispatch() == 1  # the result, sent proactively
+            await server.app.postings.idle()
+            updates = server.connector.sent_of("update")[updates_before:]
+            assert [(u.conversation_id, u.activity_id) for u in updates] == [
+                (posted.conversation_id, posted.result_id)
+            ]
+            final = card_of(updates[-1].activity)
+            texts = texts_of(final)
+            assert any("Winner: Scope" in t for t in texts), texts
+            assert any("closed" in t for t in texts), texts
+            assert not any(e["type"] == "ActionSet" for e in final["body"])  # buttons gone
 
     asyncio.run(main())

@@ -1,0 +1,62 @@
+"""Polls and prioritization votes: open, vote (changeable until close), results, close.
+
+The package's modules split by reason to change: `rules` (modes, limits, open or closed),
+`opening` (poll, prioritize, edit), `ballots` (recording votes), `results` (tally, eligibility,
+freezing at close), `view` (the poll as a message) and `closing` (the close command). This module
+is the face the engine, the scheduler and the kinds table use.
+"""
+
+from __future__ import annotations
+
+from bot.context import Actor, Deps
+from bot.polls.ballots import (
+    cmd_vote,
+    describe_ballot,
+    form_ballot,
+    parse_ballot,
+    record_vote,
+    submit_form,
+)
+from bot.polls.closing import cmd_close
+from bot.polls.opening import cmd_poll, cmd_prioritize, edit, snapshot
+from bot.polls.results import close, close_due, count, eligible, non_voters, results
+from bot.polls.rules import MAX_OPTIONS, closed_on, may_manage, voter_key
+from bot.polls.view import ballot_form, cmd_results, poll_header, poll_view
+from bot.views import Reply
+from storage.db import UnitOfWork
+from storage.models import Poll
+
+
+def view(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, *, full: bool) -> Reply:
+    """The kinds-table view: `show P-n` (full, with history) and the reply to `edit P-n`."""
+    return poll_view(deps, session, actor, poll, full=full)
+
+
+__all__ = [
+    "MAX_OPTIONS",
+    "ballot_form",
+    "close",
+    "close_due",
+    "closed_on",
+    "cmd_close",
+    "cmd_poll",
+    "cmd_prioritize",
+    "cmd_results",
+    "cmd_vote",
+    "count",
+    "describe_ballot",
+    "edit",
+    "eligible",
+    "form_ballot",
+    "may_manage",
+    "non_voters",
+    "parse_ballot",
+    "poll_header",
+    "poll_view",
+    "record_vote",
+    "results",
+    "snapshot",
+    "submit_form",
+    "view",
+    "voter_key",
+]

@@ -1,0 +1,246 @@
+"""Recording votes: a typed `vote`, a clicked button or a submitted form all become one ballot
+per person per poll (the last one counts), checked against the poll's mode.
+
+Anonymous polls store each ballot under a keyed hash of (poll, person) — one ballot per voter so a
+vote can be changed, yet no stored value names the voter; who has voted is kept apart, in
+`participation`. How the rows are written so that their storage links nobody is
+`storage.ballots`' business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.common import audit, load
+from bot.context import Actor, Deps
+from bot.effects import Changed
+from bot.errors import BallotError, UsageError
+from bot.parser import Command, Ref, Token, parse_ref
+from bot.polls.rules import ensure_open, voter_key
+from bot.polls.view import poll_view
+from bot.views import Context, Reply
+from storage import ballots
+from storage.db import upsert
+from storage.models import Participation, Poll
+
+
+def _option_index(poll: Poll, text: str, at: int = 0) -> int:
+    """0-based option from a 1-based number or the option's text (case-insensitive)."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        number = int(stripped)
+        if not 1 <= number <= len(poll.options):
+            raise BallotError(f"P-{poll.number} has options 1 to {len(poll.options)}.", at=(at,))
+        return number - 1
+    lowered = stripped.lower()
+    for index, option in enumerate(poll.options):
+        if option.text.lower() == lowered:
+            return index
+    prefixed = [i for i, o in enumerate(poll.options) if o.text.lower().startswith(lowered)]
+    if len(prefixed) == 1 and lowered:
+        return prefixed[0]
+    raise BallotError(
+        f"P-{poll.number} has no option “{stripped[:60]}”; use its number 1–{len(poll.options)}.",
+        at=(at,),
+    )
+
+
+def _choice_texts(poll: Poll, tokens: Sequence[Token]) -> list[str]:
+    """Choices as typed: quoted texts, numbers and `x=n` stand alone; a run of bare words is one
+    option's text when it names one (`vote P-1 Ship it`), else one choice per word."""
+    out: list[str] = []
+    words: list[str] = []
+
+    def flush() -> None:
+        if not words:
+            return
+        joined = " ".join(words)
+        names = {o.text.lower() for o in poll.options}
+        out.extend([joined] if len(words) == 1 or joined.lower() in names else words)
+        words.clear()
+
+    for token in tokens:
+        if token.quoted or token.text.isdigit() or "=" in token.text or token.text[:1] in "+-~":
+            flush()
+            out.append(token.text)
+        else:
+            words.append(token.text)
+    flush()
+    return out
+
+
+def parse_ballot(
+    poll: Poll, tokens: Sequence[Token], current: Callable[[], Any] | None = None
+) -> Any:
+    """The stored form of a ballot: single [i]; multi sorted [i…]; ranked [i…] in order;
+    dots [[i, points]…]. Refuses anything the mode does not allow, with the reason and the
+    positions of the choices at fault (`BallotError.at`), so a form can point at its inputs.
+
+    `current` reads the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
+    need it, so a plain vote never reads back anyone's earlier choice."""
+    if not tokens:
+        raise BallotError(f"Give your choice for P-{poll.number}.")
+    choices = _choice_texts(poll, tokens)
+    if poll.mode == "single":
+        if len(choices) != 1:
+            raise BallotError(
+                f"P-{poll.number} takes one choice.", at=tuple(range(1, len(choices)))
+            )
+        return [_option_index(poll, choices[0])]
+    if poll.mode == "multi":
+        toggles = any(c[:1] in "+-~" and c[1:].strip() for c in choices)
+        picked = set((current() if toggles and current else None) or [])
+        plain: set[int] = set()
+        for at, choice in enumerate(choices):
+            if choice[:1] in "+-~" and choice[1:].strip():
+                index = _option_index(poll, choice[1:], at)
+                if choice[0] == "+":
+                    picked.add(index)
+                elif choice[0] == "-":
+                    picked.discard(index)
+                else:
+                    picked ^= {index}
+            else:
+                index = _option_index(poll, choice, at)
+                if index in plain:
+                    raise BallotError(f"Option {index + 1} is picked twice.", at=(at,))
+                plain.add(index)
+        result = sorted(picked | plain) if toggles else sorted(plain)
+        if not result:
+            raise BallotError("That leaves your ballot empty; pick at least one option.")
+        return result
+    if poll.mode == "ranked":
+        order: list[int] = []
+        for at, choice in enumerate(choices):
+            index = _option_index(poll, choice, at)
+            if index in order:
+                raise BallotError(f"Option {index + 1} is ranked twice.", at=(at,))
+            order.append(index)
+        return order
+    # dots
+    spread: dict[int, int] = {}
+    given: dict[int, int] = {}  # option -> position of its choice
+    for at, choice in enumerate(choices):
+        left, sep, right = choice.partition("=")
+        if not sep:
+            raise BallotError("Spread your points as option=points, like 1=3 2=2.", at=(at,))
+        index = _option_index(poll, left, at)
+        if not right.strip().isdigit():
+            raise BallotError("Points are a whole number, 0 or more (like 1=3).", at=(at,))
+        if index in spread:
+            raise BallotError(f"Option {index + 1} is given points twice.", at=(at,))
+        spread[index], given[index] = int(right), at
+    total = sum(spread.values())
+    if total > (poll.budget or 0):
+        raise BallotError(
+            f"That is {total} points; P-{poll.number} allows at most {poll.budget}.",
+            at=tuple(sorted(given[i] for i, p in spread.items() if p > 0)),
+        )
+    if total == 0:
+        raise BallotError("Give at least one point.", at=tuple(sorted(given.values())))
+    return [[i, p] for i, p in sorted(spread.items()) if p > 0]
+
+
+def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    if not cmd.args:
+        raise UsageError("Which poll?", verb="vote")
+    ref = parse_ref(cmd.args[0].text, verb="vote", expect="P")
+    return record_vote(deps, actor, ref, cmd.args[1:])
+
+
+def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> Reply:
+    with deps.db.uow() as session:
+        now = deps.clock.now()
+        # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
+        # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
+        poll = load(session, actor, ref, shared=True)
+        ensure_open(session, actor, poll, now)
+        if poll.anonymous:
+            ballots.lock_for_anonymous_vote(session, poll.id)
+        key = voter_key(deps, poll, actor.user)
+        changed = ballots.exists(session, poll.id, key)
+        choice = parse_ballot(
+            poll,
+            tokens,
+            lambda: ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous),
+        )
+        ballots.write(session, poll.id, key, choice, anonymous=poll.anonymous)
+        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
+        audit(
+            session,
+            actor,
+            now=now,
+            action="vote",
+            kind="poll",
+            obj=poll,
+            after=None if poll.anonymous else {"choice": describe_ballot(poll, choice)},
+        )
+        reply = poll_view(deps, session, actor, poll)
+    verb = "Changed" if changed else "Recorded"
+    if poll.anonymous:
+        # The choice stays out of the reply, so no surface or log shows it beside the voter.
+        reply.text = f"{verb} your vote on P-{poll.number}: your vote is secret"
+        reply.ephemeral = True
+    else:
+        reply.text = f"{verb} your vote on P-{poll.number}: {describe_ballot(poll, choice)}"
+        reply.data["voted"] = describe_ballot(poll, choice)
+    # The live message shows the new tally; this reply only acknowledges the vote.
+    reply.receipt = True
+    reply.effects = (Changed(f"P-{poll.number}", "vote"),)
+    reply.blocks.insert(0, Context(f"✓ {reply.text}"))
+    return reply
+
+
+def describe_ballot(poll: Poll, choice: Any) -> str:
+    texts = [o.text for o in poll.options]
+    if poll.mode == "dots":
+        return ", ".join(f"{texts[i]} {p}" for i, p in choice)
+    if poll.mode == "ranked":
+        return " > ".join(texts[i] for i in choice)
+    return ", ".join(texts[i] for i in choice)
+
+
+def form_ballot(form_mode: str, values: dict[str, str | None]) -> list[tuple[str, Token]]:
+    """A submitted ballot form as the tokens of `vote`, each with the input it came from:
+    rank1..rankN in order, or optionN=points — so a form and a typed vote are one path, and the
+    checker's complaints can be put next to the inputs they concern."""
+    if form_mode == "ranked":
+        ranks = sorted(
+            (int(k[4:]), k, v)
+            for k, v in values.items()
+            if k.startswith("rank") and k[4:].isdigit() and v
+        )
+        return [(name, Token(str(v).strip())) for _, name, v in ranks]
+    return [
+        (key, Token(f"{key[6:]}={str(value).strip()}"))
+        for key, value in sorted(values.items(), key=lambda kv: _number(kv[0][6:]))
+        if key.startswith("option") and key[6:].isdigit() and value not in (None, "")
+    ]
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def submit_form(
+    deps: Deps, actor: Actor, ref: Ref, form_mode: str, values: dict[str, str | None]
+) -> Reply:
+    """Record a submitted ballot form; a refusal carries each message next to its input."""
+    filled = form_ballot(form_mode, values)
+    names = [name for name, _ in filled]
+    first = names[0] if names else min(values, key=_field_order, default="")
+    try:
+        if not filled:
+            raise BallotError("Fill in at least one choice.")
+        return record_vote(deps, actor, ref, [token for _, token in filled])
+    except BallotError as exc:
+        exc.fields = {names[i]: exc.message for i in exc.at if i < len(names)} or {
+            first: exc.message
+        }
+        raise
+
+
+def _field_order(name: str) -> tuple[str, int]:
+    head = name.rstrip("0123456789")
+    return head, _number(name[len(head) :])

@@ -1,0 +1,183 @@
+"""Counting a poll and freezing its result: the tally, who could vote, closing (by hand or on
+time), feeding prioritization, and recording the result as a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot import decisions, tally
+from bot.common import audit
+from bot.context import Actor, Deps, Event
+from storage import ballots, rosters
+from storage.db import UnitOfWork
+from storage.models import Item, Member, Participation, Poll
+
+
+def count(poll: Poll, choices: Sequence[Any]) -> tally.Tally:
+    n = len(poll.options)
+    if poll.mode == "single":
+        return tally.plurality(n, [c[0] for c in choices])
+    if poll.mode == "multi":
+        return tally.approval(n, [c for c in choices])
+    if poll.mode == "dots":
+        return tally.points(n, [{i: p for i, p in c} for c in choices])
+    return tally.ranked(poll.method or "schulze", n, [tuple(c) for c in choices])
+
+
+def eligible(deps: Deps, session: UnitOfWork, poll: Poll, voters: set[str]) -> list[str]:
+    """Who could vote: the channel's roster as the platform last listed it (`rosters`, shared by
+    every process), else the people seen here, plus anyone who voted (a voter is always
+    eligible)."""
+    members = rosters.members(session, poll.workspace, poll.channel)
+    if members is None:
+        members = list(
+            session.execute(
+                select(Member.user).where(
+                    Member.workspace == poll.workspace, Member.channel == poll.channel
+                )
+            ).scalars()
+        )
+    return sorted(set(members) | voters)
+
+
+def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
+    """The tally as the JSON contract has it, plus participation."""
+    result = count(poll, ballots.choices(session, poll.id))
+    voters = set(
+        session.execute(
+            select(Participation.user).where(Participation.poll_id == poll.id)
+        ).scalars()
+    )
+    people = eligible(deps, session, poll, voters)
+    texts = [o.text for o in poll.options]
+    out: dict[str, Any] = {
+        "id": f"P-{poll.number}",
+        "question": poll.question,
+        "mode": poll.mode + (f":{poll.budget}" if poll.budget else ""),
+        "method": result.method,
+        "winner": texts[result.winner] if result.winner is not None else None,
+        "tied": [texts[i] for i in result.tied],
+        "ranking": [texts[i] for tier in result.ranking for i in tier],
+        "tiers": [[texts[i] for i in tier] for tier in result.ranking],
+        "ballots": result.ballots,
+        "participation": {"voted": len(voters), "eligible": len(people)},
+    }
+    if not poll.anonymous:
+        out["participation"]["not_voted"] = [p for p in people if p not in voters]
+    key = "counts" if poll.mode in ("single", "multi") else "scores"
+    out[key] = {texts[i]: _num(result.scores[i]) for i in range(len(texts))}
+    if result.pairwise is not None:
+        out["pairwise"] = result.pairwise
+    if result.strongest is not None:
+        out["strongest_paths"] = result.strongest
+    if poll.mode == "ranked":
+        out["condorcet_winner"] = (
+            texts[result.condorcet_winner] if result.condorcet_winner is not None else None
+        )
+    if result.rounds:
+        out["rounds"] = [
+            {
+                "counts": {texts[i]: _num(c) for i, c in r.counts.items()},
+                "eliminated": [texts[i] for i in r.eliminated],
+            }
+            for r in result.rounds
+        ]
+    return out
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
+def close(
+    deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, *, record: bool
+) -> dict[str, Any]:
+    """Close a poll: freeze its result, feed prioritization, optionally record a decision.
+    Used by `close` and by the scheduler at `closes:` time."""
+    now = deps.clock.now()
+    res = results(deps, session, poll)
+    poll.closed_at = min(now, poll.closes_at) if poll.closes_at else now
+    poll.closed_by = actor.user
+    poll.updated_at = now
+    if poll.kind == "prioritize":
+        _apply_priorities(session, poll, res)
+    after: dict[str, Any] = {"winner": res["winner"], "ranking": res["ranking"]}
+    if record:
+        winner = res["winner"] or ("tie: " + " / ".join(res["tied"]) if res["tied"] else "no votes")
+        decision = decisions.create(
+            deps,
+            session,
+            actor,
+            title=f"{poll.question} → {winner}",
+            rationale=(
+                f"Result of P-{poll.number} ({res['method']}): "
+                + " > ".join(res["ranking"])
+                + f"; {res['participation']['voted']} of "
+                f"{res['participation']['eligible']} voted."
+            ),
+            poll_id=poll.id,
+            frozen_tally=dict(res),
+        )
+        poll.decision_id = decision.id
+        after["decision"] = f"D-{decision.number}"
+        res["decision"] = f"D-{decision.number}"
+    # Assigned once complete: JSON columns do not track changes made to a dict after assignment.
+    poll.result = dict(res)
+    audit(session, actor, now=now, action="close", kind="poll", obj=poll, after=after)
+    deps.emit(
+        session,
+        Event(
+            "poll.closed",
+            poll.workspace,
+            poll.channel,
+            actor.platform,
+            {
+                "id": f"P-{poll.number}",
+                "question": poll.question,
+                "winner": res["winner"],
+                "ranking": res["ranking"],
+            },
+        ),
+    )
+    return res
+
+
+def _apply_priorities(session: UnitOfWork, poll: Poll, res: dict[str, Any]) -> None:
+    position = {o.text: o for o in poll.options}
+    rank = 1
+    for tier in res["tiers"]:
+        for text in tier:
+            option = position[text]
+            if option.item_id is None:
+                continue
+            item = session.get(Item, option.item_id)
+            if item is not None:
+                item.vote_rank = rank
+                item.vote_poll_id = poll.id
+                scores = res.get("scores") or res.get("counts") or {}
+                item.vote_score = float(scores.get(text, 0))
+        rank += len(tier)
+
+
+def close_due(deps: Deps, session: UnitOfWork, now: datetime) -> list[Poll]:
+    """Polls whose closing time has passed and that nobody has closed yet (for the scheduler)."""
+    return list(
+        session.execute(
+            select(Poll)
+            .where(Poll.closed_at.is_(None), Poll.closes_at.is_not(None), Poll.closes_at <= now)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def non_voters(deps: Deps, session: UnitOfWork, poll: Poll) -> list[str]:
+    voters = set(
+        session.execute(
+            select(Participation.user).where(Participation.poll_id == poll.id)
+        ).scalars()
+    )
+    return [p for p in eligible(deps, session, poll, voters) if p not in voters]

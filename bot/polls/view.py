@@ -1,0 +1,209 @@
+"""A poll as a message: question, live tally, participation and the ways to vote — the view
+every surface renders, the live message re-renders, and `results`/`show` print."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from bot.common import channel_tz, history_view, load, when
+from bot.context import Actor, Deps
+from bot.effects import Effect, Posted
+from bot.errors import UsageError
+from bot.parser import Command, Ref, parse_ref
+from bot.polls.results import results
+from bot.polls.rules import closed_on
+from bot.views import (
+    Actions,
+    BarRow,
+    Bars,
+    Button,
+    Context,
+    Form,
+    FormField,
+    Heading,
+    Line,
+    ListBlock,
+    Pre,
+    Reply,
+    Section,
+    mention,
+)
+from storage.db import UnitOfWork
+from storage.models import Decision, Poll
+
+
+def _result_blocks(
+    poll: Poll, res: dict[str, Any], tz: str, now: datetime, *, full: bool
+) -> list[Any]:
+    texts = [o.text for o in poll.options]
+    values = res.get("counts") or res.get("scores") or {}
+    top = max([abs(v) for v in values.values()] + [1])
+    rows = tuple(
+        BarRow(
+            f"{i + 1}. {text}",
+            str(values.get(text, 0)),
+            abs(values.get(text, 0)) / top,
+            "★" if res["winner"] == text else "",
+        )
+        for i, text in enumerate(texts)
+    )
+    blocks: list[Any] = [Bars(rows)]
+    if res["ballots"] == 0:
+        outcome = "No votes yet."
+    elif res["winner"] is not None:
+        closed = closed_on(poll, now) is not None
+        outcome = f"{'Winner' if closed else 'Leading'}: {res['winner']}"
+    else:
+        outcome = "Tie between " + " and ".join(res["tied"])
+    if poll.mode == "ranked" and res["ballots"]:
+        outcome += " · Order: " + " > ".join(" = ".join(t) for t in res["tiers"])
+    part = res["participation"]
+    people = f"{part['voted']} of {part['eligible']} voted"
+    if part.get("not_voted"):
+        shown = part["not_voted"][:15]
+        people += " · not yet: " + ", ".join(mention(u) for u in shown)
+        if len(part["not_voted"]) > len(shown):
+            people += f" and {len(part['not_voted']) - len(shown)} more"
+    blocks.append(Section(outcome))
+    blocks.append(Context(people))
+    if full and res.get("pairwise") is not None:
+        blocks.append(Pre(_matrix(res["pairwise"], "Pairwise (row preferred over column)")))
+        if res.get("strongest_paths") is not None:
+            blocks.append(Pre(_matrix(res["strongest_paths"], "Strongest paths")))
+        blocks.append(Context("Condorcet winner: " + (res.get("condorcet_winner") or "none")))
+    if full and res.get("rounds"):
+        blocks.append(
+            ListBlock(
+                tuple(
+                    Line(
+                        f"Round {n + 1}",
+                        ", ".join(f"{k} {v}" for k, v in r["counts"].items()),
+                        ("out: " + ", ".join(r["eliminated"])) if r["eliminated"] else "",
+                    )
+                    for n, r in enumerate(res["rounds"])
+                ),
+                title="Instant-runoff rounds",
+            )
+        )
+    return blocks
+
+
+def _matrix(matrix: list[list[int]], title: str) -> str:
+    n = len(matrix)
+    width = max(3, *(len(str(v)) for row in matrix for v in row))
+    head = " " * 4 + "".join(f"{j + 1:>{width + 1}}" for j in range(n))
+    lines = [title, head]
+    for i, row in enumerate(matrix):
+        cells = "".join(f"{'—' if i == j else v:>{width + 1}}" for j, v in enumerate(row))
+        lines.append(f"{i + 1:>3} {cells}")
+    return "\n".join(lines)
+
+
+def poll_header(poll: Poll, tz: str, now: datetime) -> str:
+    mode = {
+        "single": "one choice",
+        "multi": "any number of choices",
+        "ranked": f"ranked ({poll.method})",
+        "dots": f"{poll.budget} points to spread",
+    }
+    parts = [mode[poll.mode]]
+    if poll.anonymous:
+        parts.append("anonymous")
+    closed = closed_on(poll, now)
+    if closed:
+        parts.append(f"closed {when(closed, tz)}")
+    elif poll.closes_at:
+        parts.append(f"closes {when(poll.closes_at, tz)}")
+    parts.append(f"by {mention(poll.created_by)}")
+    return " · ".join(parts)
+
+
+def poll_view(
+    deps: Deps,
+    session: UnitOfWork,
+    actor: Actor,
+    poll: Poll,
+    *,
+    full: bool = False,
+    ballot: bool = True,
+) -> Reply:
+    """The poll as a message: question, live tally, and — with `ballot`, while it is open — the
+    ways to vote, which make the message the poll's live message (`Posted`)."""
+    tz = channel_tz(session, actor)
+    now = deps.clock.now()
+    ref = f"P-{poll.number}"
+    res = poll.result if poll.closed_at and poll.result else results(deps, session, poll)
+    blocks: list[Any] = [Heading(f"{ref} · {poll.question}"), Context(poll_header(poll, tz, now))]
+    blocks += _result_blocks(poll, res, tz, now, full=full)
+    live: tuple[Effect, ...] = ()
+    if ballot and closed_on(poll, now) is None:
+        blocks.append(_ballot_ui(poll))
+        live = (Posted(ref),)
+    elif poll.decision_id:
+        decision = session.get(Decision, poll.decision_id)
+        if decision:
+            blocks.append(Context(f"Links: decided as D-{decision.number}"))
+            res = res | {"decision": f"D-{decision.number}"}
+    data = dict(res)
+    data["closed"] = closed_on(poll, now) is not None
+    data["options"] = [o.text for o in poll.options]
+    if full:
+        history_blocks, data["history"] = history_view(session, "poll", poll.id, tz, hide=("vote",))
+        blocks += history_blocks
+    return Reply(
+        ok=True,
+        kind="poll",
+        text=f"{ref}: {poll.question}",
+        blocks=blocks,
+        data=data,
+        effects=live,
+    )
+
+
+def _ballot_ui(poll: Poll) -> Any:
+    ref = f"P-{poll.number}"
+    if poll.mode in ("single", "multi"):
+        prefix = "~" if poll.mode == "multi" else ""
+        return Actions(
+            tuple(Button(o.text, f"vote {ref} {prefix}{o.position}") for o in poll.options)
+        )
+    choices = tuple((str(o.position), o.text) for o in poll.options)
+    if poll.mode == "ranked":
+        fields = tuple(
+            FormField(f"rank{i + 1}", f"Choice {i + 1}", "choice", choices, required=i == 0)
+            for i in range(len(poll.options))
+        )
+        return Form(ref, "ranked", f"Rank the options of {ref}", fields)
+    fields = tuple(
+        FormField(f"option{o.position}", o.text, "number", maximum=poll.budget)
+        for o in poll.options
+    )
+    return Form(ref, "dots", f"Spread up to {poll.budget} points", fields, budget=poll.budget)
+
+
+def cmd_results(deps: Deps, actor: Actor, cmd: Command) -> Reply:
+    words = cmd.words()
+    if len(words) != 1:
+        raise UsageError("Which poll?", verb="results")
+    ref = parse_ref(words[0], verb="results", expect="P")
+    with deps.db.uow() as session:
+        poll = load(session, actor, ref)
+        reply = poll_view(deps, session, actor, poll, ballot=False)
+    reply.kind = "results"
+    return reply
+
+
+def ballot_form(deps: Deps, actor: Actor, ref: Ref, errors: dict[str, str]) -> Form | None:
+    """The poll's ballot form again, with `errors` next to the inputs they concern — handed back
+    with a refused form, for surfaces that cannot keep the person's own form open (Teams)."""
+    with deps.db.uow() as session:
+        poll = load(session, actor, ref)
+        if closed_on(poll, deps.clock.now()) is not None:
+            return None
+        form = _ballot_ui(poll)
+    if not isinstance(form, Form):
+        return None
+    fields = tuple(replace(f, error=errors.get(f.name)) for f in form.fields)
+    return replace(form, fields=fields)

@@ -1,0 +1,120 @@
+"""Ballot rows, written so that an anonymous poll's storage links nobody to a choice.
+
+Each database leaks write order its own way, and each needs its own counter-measure:
+
+- SQLite's hidden rowid counts up in insertion order, just as participation and the audit trail
+  do; an anonymous ballot gets a random rowid instead.
+- PostgreSQL stamps each row with the transaction that wrote it (`xmin`) and places it physically
+  in write order (`ctid`); an anonymous vote rewrites all of the poll's ballots in random order in
+  one statement, so every ballot carries the same transaction and a shuffled position. Two such
+  rewrites of one poll would deadlock on each other's rows, so they take a per-poll advisory lock.
+
+An anonymous voter's own ballot is read on the raw DBAPI cursor: SQLAlchemy's debug log prints
+every row it fetches, and that row, read in the voter's own request, would sit in the log beside
+their user id.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
+
+from storage.db import UnitOfWork, dialect_insert
+from storage.models import Ballot
+
+ANONYMOUS_LOCK_SPACE = 0x416C6E  # an advisory-lock namespace of our own
+
+
+def _dialect(session: UnitOfWork) -> str:
+    return session.get_bind().dialect.name
+
+
+def lock_for_anonymous_vote(session: UnitOfWork, poll_id: int) -> None:
+    """One anonymous vote per poll at a time on PostgreSQL (see the module docstring)."""
+    if _dialect(session) == "postgresql":
+        session.execute(
+            sql("SELECT pg_advisory_xact_lock(:space, :poll)"),
+            {"space": ANONYMOUS_LOCK_SPACE, "poll": poll_id},
+        )
+
+
+def exists(session: UnitOfWork, poll_id: int, key: str) -> bool:
+    """Has this voter key a ballot? A count, not the ballot's id: nothing a log shows here
+    identifies the ballot."""
+    stmt = (
+        select(func.count())
+        .select_from(Ballot)
+        .where(Ballot.poll_id == poll_id, Ballot.voter_key == key)
+    )
+    return bool(session.execute(stmt).scalar_one())
+
+
+def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool) -> Any:
+    """The voter's stored choice, or None."""
+    if not anonymous:
+        stmt = select(Ballot.choice).where(Ballot.poll_id == poll_id, Ballot.voter_key == key)
+        return session.execute(stmt).scalar_one_or_none()
+    mark = "?" if _dialect(session) == "sqlite" else "%s"
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(
+            f"SELECT choice FROM ballots WHERE poll_id = {mark} AND voter_key = {mark}",
+            (poll_id, key),
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+
+
+def write(session: UnitOfWork, poll_id: int, key: str, choice: Any, *, anonymous: bool) -> None:
+    """Insert or replace the voter's ballot in one statement, so two concurrent votes of one
+    person leave one ballot; anonymous ballots are then hidden in the poll's physical order."""
+    dialect = _dialect(session)
+    table = Ballot.__table__
+    session.execute(
+        dialect_insert(dialect)(table)
+        .values(id=uuid.uuid4().hex, poll_id=poll_id, voter_key=key, choice=choice)
+        .on_conflict_do_update(
+            index_elements=[table.c.poll_id, table.c.voter_key], set_={"choice": choice}
+        )
+    )
+    if not anonymous:
+        return
+    if dialect == "sqlite":
+        session.execute(
+            sql("UPDATE ballots SET rowid = :rowid WHERE poll_id = :poll AND voter_key = :key"),
+            {"rowid": secrets.randbits(62), "poll": poll_id, "key": key},
+        )
+    elif dialect == "postgresql":
+        session.execute(
+            sql(
+                "WITH moved AS (DELETE FROM ballots WHERE poll_id = :poll "
+                "RETURNING id, poll_id, voter_key, choice) "
+                "INSERT INTO ballots (id, poll_id, voter_key, choice) "
+                "SELECT id, poll_id, voter_key, choice FROM moved ORDER BY random()"
+            ),
+            {"poll": poll_id},
+        )
+
+
+def choices(session: UnitOfWork, poll_id: int) -> list[Any]:
+    """Every ballot's choice of a poll, in no particular order."""
+    return list(session.execute(select(Ballot.choice).where(Ballot.poll_id == poll_id)).scalars())
+
+
+__all__ = [
+    "ANONYMOUS_LOCK_SPACE",
+    "choices",
+    "exists",
+    "lock_for_anonymous_vote",
+    "read_choice",
+    "write",
+]

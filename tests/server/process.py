@@ -1,0 +1,108 @@
+"""`align serve` as an operator runs it: a real process, configured by its environment only,
+stopped by signals; its stderr kept in a file for the test to read.
+
+The process gets a minimal environment (no variable of the test's own shell leaks in) and runs
+in the test's temporary directory, so no `.env` file is picked up by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ALIGN = str(Path(sys.executable).parent / "align")
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    """Poll `condition()` (a callable) until true; a condition, not a schedule, is awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class AlignProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_listening(self, timeout: float = START_TIMEOUT) -> None:
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"align exited {self.proc.returncode}:\n{self.output}")
+            return "Align listening" in self.output
+
+        wait_until(up, timeout, "`Align listening`")
+
+    def send(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"align still running after {timeout}s:\n{self.output}") from exc
+
+
+def environment(tmp_path: Path, **variables: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        **variables,
+    }
+
+
+@contextmanager
+def align(tmp_path: Path, *args: str, port: int = 0, **variables: str) -> Iterator[AlignProcess]:
+    """`align <args>` with exactly `variables` as its configuration (plus PATH and HOME)."""
+    log = tmp_path / f"align-{time.monotonic_ns()}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [ALIGN, *args],
+            cwd=tmp_path,
+            env=environment(tmp_path, **variables),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield AlignProcess(proc, log, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
