@@ -83,9 +83,13 @@ def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
             {
                 "counts": {texts[i]: _num(c) for i, c in r.counts.items()},
                 "eliminated": [texts[i] for i in r.eliminated],
+                "tied_last": [texts[i] for i in r.tied_last],
+                "outcomes": {texts[i]: [texts[j] for j in won] for i, won in r.outcomes.items()},
             }
             for r in result.rounds
         ]
+    if result.method == "irv":
+        out["complete"] = result.complete
     return out
 
 
