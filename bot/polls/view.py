@@ -207,12 +207,24 @@ def _ballot_ui(poll: Poll) -> Any:
             FormField(f"rank{i + 1}", f"Choice {i + 1}", "choice", choices, required=i == 0)
             for i in range(len(poll.options))
         )
-        return Form(ref, "ranked", f"Rank the options of {ref}", fields)
+        order = " ".join(str(n) for n in (2, 1, 3)[: len(poll.options)])
+        return Form(
+            ref, "ranked", f"Rank the options of {ref}", fields, typed=f"vote {ref} {order}"
+        )
     fields = tuple(
         FormField(f"option{o.position}", o.text, "number", maximum=poll.budget)
         for o in poll.options
     )
-    return Form(ref, "dots", f"Spread up to {poll.budget} points", fields, budget=poll.budget)
+    budget = poll.budget or 1
+    spread = f"1={min(2, budget - 1)} {min(len(poll.options), 3)}=1" if budget > 1 else "1=1"
+    return Form(
+        ref,
+        "dots",
+        f"Spread up to {poll.budget} points",
+        fields,
+        budget=poll.budget,
+        typed=f"vote {ref} {spread}",
+    )
 
 
 def cmd_results(deps: Deps, actor: Actor, cmd: Command) -> Reply:
