@@ -202,8 +202,10 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "close",
-        "close <P-ID> [decide]",
-        "Closes a poll now (creator or admin); decide also records the result as a decision.",
+        "close <P-ID> [decide [pick:<option>]]",
+        "Closes a poll now (creator or admin); decide also records the result as a decision "
+        "(a tie needs pick: to name the winner).",
+        _opts("pick"),
         group="polls",
         example="close P-4 decide",
         handler="polls.cmd_close",
