@@ -13,7 +13,7 @@ be a 500. Any authentication failure is a 401 and nothing runs.
 Then it is recorded in the inbox (adapters/inbox.py), keyed by conversation and activity id,
 and run from that row within the request (Teams waits for the turn): an activity delivered
 again is answered and not run twice; one the database cannot take in time gets a 503. A row left
-unfinished by a process that died is run again by `replay`, in a continued conversation.
+unfinished by a process that died is run again by `replay`, as a proactive turn.
 
 `mount` also wires the rest of the Teams part into the app: the outbox's `TeamsSender`, which
 also edits live cards for the postings service.

@@ -280,11 +280,17 @@ def test_a_reply_cut_off_by_a_kill_comes_from_the_next_process_and_the_command_r
         fake.wait_for_sync("chat.postMessage", count=2, timeout=60)
         post = fake.calls_to("chat.postMessage")[-1]
         assert post.args["channel"] == CHANNEL and "Burst decision 1" in post.args["text"]
-        app = build(make_settings(db_url), migrate=False)
-        try:
-            with app.db.uow() as session:
-                kinds = session.execute(select(OutboxMessage.kind, OutboxMessage.status)).all()
-        finally:
-            app.db.dispose()
-        assert [tuple(k) for k in kinds] == [("answer", "sent")]
+        # Slack has the post; the outbox marks it sent once its answer is back.
+        wait_until(lambda: outbox_rows(db_url) == [("answer", "sent")], 30, "the row marked sent")
         assert counted(db_url).decisions == {"Burst decision 1": 1}
+        assert counted(db_url).unfinished == 0
+
+
+def outbox_rows(db_url: str) -> list[tuple[str, str]]:
+    app = build(make_settings(db_url), migrate=False)
+    try:
+        with app.db.uow() as session:
+            rows = session.execute(select(OutboxMessage.kind, OutboxMessage.status)).all()
+            return [(str(kind), str(status)) for kind, status in rows]
+    finally:
+        app.db.dispose()
