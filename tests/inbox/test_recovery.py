@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select
 
 from adapters.bootstrap import App
 from adapters.inbox import MAX_ATTEMPTS, Entry, Inbox, Lost
+from adapters.recovery import Recovery
 from adapters.runtime import RUNTIME_KEY
 from adapters.slack.http import request_key
 from adapters.slack.listeners import answer_destination
@@ -329,3 +330,29 @@ def test_a_request_whose_process_keeps_dying_is_given_up(app: App, clock: FakeCl
         else:
             assert taken == [] and given_up == 1
     assert count(app, InboxEntry, InboxEntry.status == "failed") == 1
+
+
+def test_the_worker_prunes_in_its_first_round_and_then_hourly(app: App, clock: FakeClock) -> None:
+    """`align serve --role worker|all` runs `Recovery.round` at start and every few seconds;
+    pruning (a DELETE over the table) happens in the first round and then once an hour."""
+    with app.db.uow() as session:
+        entry_id = store.record(
+            session, platform="slack", key="slack:old", payload="x", worker="w",
+            now=clock.now(), until=clock.now() + CLAIM,
+        )  # fmt: skip
+        assert entry_id is not None
+        store.finish(session, entry_id, worker="w", now=clock.now())
+
+    def rows() -> int:
+        return count(app, InboxEntry)
+
+    worker = Recovery(app)
+    clock.advance(timedelta(hours=23, minutes=30))
+    asyncio.run(worker.round())  # the first round prunes; the row is within the 24 h
+    assert rows() == 1
+    clock.advance(timedelta(minutes=45))
+    asyncio.run(worker.round())  # the row is past the retention, the last prune 45 min ago
+    assert rows() == 1
+    clock.advance(timedelta(minutes=20))
+    asyncio.run(worker.round())
+    assert rows() == 0

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from adapters import runtime
+from adapters import recovery, runtime
 from adapters.bootstrap import build
 from adapters.server import create_web_app
 from adapters.web_keys import SENDERS, Serving
@@ -30,11 +30,14 @@ ACTIVITY = message("help", service_url="http://127.0.0.1:9/")  # a whole activit
 
 
 def serve_as(role: str, sqlite_url: str, clock: FakeClock) -> tuple[dict[str, int], set[str], bool]:
-    """(status of each route, the senders registered, whether a runtime is mounted)."""
+    """(status of each route, the senders registered, whether the runtime and the inbox
+    recovery are mounted — both or neither)."""
     app = build(make_settings(sqlite_url, **BOTH), clock=clock)
 
     async def main() -> tuple[dict[str, int], set[str], bool]:
         web_app = await create_web_app(app, serving=Serving(role=role))
+        background = {runtime.RUNTIME_KEY in web_app, recovery.RECOVERY in web_app}
+        assert len(background) == 1, "the runtime and the inbox recovery go together"
         runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -48,7 +51,7 @@ def serve_as(role: str, sqlite_url: str, clock: FakeClock) -> tuple[dict[str, in
                     "/slack/events": (await http.post("/slack/events", content=b"{}")).status_code,
                     "/api/messages": (await http.post("/api/messages", json=ACTIVITY)).status_code,
                 }
-            return statuses, set(web_app.get(SENDERS, {})), runtime.RUNTIME_KEY in web_app
+            return statuses, set(web_app.get(SENDERS, {})), background.pop()
         finally:
             await runner.cleanup()
 
