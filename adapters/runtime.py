@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from adapters import process
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.web_keys import SENDERS, SHUTDOWN
@@ -71,10 +69,6 @@ TICK_SECONDS = 30
 DISPATCH_SECONDS = 2
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class Dispatcher:
     """Delivers due outbox rows through the senders, one platform each."""
 
@@ -96,7 +90,7 @@ class Dispatcher:
     ) -> None:
         self.app = app
         self.senders = senders
-        self.worker_id = worker_id or default_worker_id()
+        self.worker_id = worker_id or process.worker_id()
         self.rng = rng or random.Random()
         self.sleep: Sleep = sleep or asyncio.sleep
         self.lease = lease
@@ -397,6 +391,10 @@ class Runtime:
 
     async def dispatch(self) -> int:
         async with self._dispatching:
+            try:  # live messages a dead worker left behind; a nicety, never in the way
+                await self.app.postings.catch_up()
+            except Exception:
+                log.exception("catching up on live messages failed")
             return await self.dispatcher.run_once()
 
     async def tick_and_dispatch(self) -> int:
