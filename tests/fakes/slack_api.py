@@ -774,8 +774,9 @@ class FakeSlackApi(FakeHttpServer):
         }
 
     def _next_ts(self) -> str:
+        """Slack's ts: when the message was posted (epoch seconds, microseconds), unique."""
         with self._cond:
-            self._ts_micros += 100
+            self._ts_micros = max(self._ts_micros + 100, time.time_ns() // 1000)
             value = self._ts_micros
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
