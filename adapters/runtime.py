@@ -376,6 +376,7 @@ class Runtime:
 
     def __init__(self, app: App, senders: dict[str, Sender], **dispatcher: Any) -> None:
         self.app = app
+        dispatcher.setdefault("lease", timedelta(seconds=app.settings.outbox_lease))
         self.dispatcher = Dispatcher(app, senders, **dispatcher)
         self._scheduler: Any = None
         self._catch_up: asyncio.Task[None] | None = None
@@ -469,7 +470,7 @@ def mount(web_app: web.Application, app: App) -> None:
     # Created now, before the app is frozen; platform mounts add their senders to this same
     # dict in any order, and the dispatcher reads it when it claims.
     senders: dict[str, Sender] = web_app.setdefault(SENDERS, {})
-    runtime = Runtime(app, senders, lease=timedelta(seconds=app.settings.outbox_lease))
+    runtime = Runtime(app, senders)
     web_app[RUNTIME_KEY] = runtime
 
     async def on_startup(web_app: web.Application) -> None:
