@@ -38,8 +38,6 @@ import hmac
 import json
 import logging
 import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -50,6 +48,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters import process
 from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, reply_from_payload, reply_to_payload
@@ -118,10 +117,6 @@ class Seal:
         return json.loads(self._aead.decrypt(raw[:12], raw[12:], None))
 
 
-def default_worker_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class Inbox:
     """The inbox of one process: records, runs once, finishes, recovers (module docstring)."""
 
@@ -142,7 +137,7 @@ class Inbox:
         self.ack_budget = ack_budget
         self.claim_timeout = claim_timeout
         self.retention = retention
-        self.worker_id = worker_id or default_worker_id()
+        self.worker_id = worker_id or process.worker_id()
         # Records get threads of their own: an ack never queues behind engine work for a thread.
         self._records = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="align-inbox")
         self._replayers: dict[str, Replayer] = {}

@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
     db_connect_timeout: float = Field(5.0, gt=0, alias="ALIGN_DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(30.0, gt=0, alias="ALIGN_DB_STATEMENT_TIMEOUT")
+    db_pool_size: int = Field(10, ge=1, alias="ALIGN_DB_POOL_SIZE")
+    db_max_overflow: int = Field(20, ge=0, alias="ALIGN_DB_MAX_OVERFLOW")
+    # Seconds an outbox claim lasts unless renewed (renewed every third of it while the worker
+    # lives): after a crash, another replica takes over that much later (adapters/runtime.py).
+    outbox_lease: float = Field(60.0, ge=1, alias="ALIGN_OUTBOX_LEASE")
     # The inbox (adapters/inbox.py): how long recording a request may hold its ack, how long
     # a process holds a request it works before another may take it over, how long finished
     # requests are kept (their ids catch retries and replays; Slack's window is 5 minutes).
