@@ -42,9 +42,9 @@ from tests.server.test_shutdown import slack_env
 TEAM = "T0TEST0001"
 CHANNEL = "C0PRODUCT1"
 SECRET = "slack-test-signing-secret"
-VOTES = 240
-COMMANDS = 80
-KILLS = 5
+VOTES = 160
+COMMANDS = 50
+KILLS = 4
 SENDERS = 8
 CLAIM_SECONDS = "3"
 
