@@ -39,9 +39,9 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -54,6 +54,7 @@ from bot.clock import Clock
 from bot.views import Reply, reply_from_payload, reply_to_payload
 from storage import inbox as store
 from storage.db import Database
+from storage.group_commit import GroupCommit
 
 log = logging.getLogger("align.inbox")
 
@@ -63,7 +64,6 @@ KEY = "align_inbox_entry"
 MAX_ATTEMPTS = 8
 RECOVER_BATCH = 50
 RECOVER_IN_PARALLEL = 8
-RECORD_THREADS = 4
 
 
 class NotRecorded(Exception):
@@ -138,8 +138,8 @@ class Inbox:
         self.claim_timeout = claim_timeout
         self.retention = retention
         self.worker_id = worker_id or process.worker_id()
-        # Records get threads of their own: an ack never queues behind engine work for a thread.
-        self._records = ThreadPoolExecutor(RECORD_THREADS, thread_name_prefix="align-inbox")
+        # Records and done marks, grouped into shared transactions when they queue up (a burst).
+        self._writes = GroupCommit(db, name="align-inbox")
         self._replayers: dict[str, Replayer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Rows this process is working now: its own recovery never takes them over, even when
@@ -156,10 +156,17 @@ class Inbox:
         """Record a request; its Entry, or None when `key` was recorded before (answer it, do
         not run it). Raises NotRecorded when the database does not take it within the budget —
         the insert may still land later, and the request is then run from its row."""
-        sealed = self.seal.close(payload)
-        inserting = asyncio.get_running_loop().run_in_executor(
-            self._records, self._insert, platform, key, sealed
+        now = self.clock.now()
+        write = partial(
+            store.record,
+            platform=platform,
+            key=key,
+            payload=self.seal.close(payload),
+            worker=self.worker_id,
+            now=now,
+            until=now + self.claim_timeout,
         )
+        inserting = asyncio.wrap_future(self._writes.submit(write))
         try:
             entry_id = await asyncio.wait_for(asyncio.shield(inserting), self.ack_budget)
         except TimeoutError:
@@ -177,19 +184,6 @@ class Inbox:
             return None
         self._working.add(entry_id)
         return Entry(entry_id, platform, payload)
-
-    def _insert(self, platform: str, key: str, sealed: str) -> int | None:
-        now = self.clock.now()
-        with self.db.uow() as session:
-            return store.record(
-                session,
-                platform=platform,
-                key=key,
-                payload=sealed,
-                worker=self.worker_id,
-                now=now,
-                until=now + self.claim_timeout,
-            )
 
     def _landed_late(
         self, done: asyncio.Future[int | None], platform: str, payload: dict[str, Any]
@@ -259,16 +253,15 @@ class Inbox:
         self._working.discard(entry.id)
 
     async def finish(self, entry: Entry) -> None:
+        write = partial(
+            store.finish, entry_id=entry.id, worker=self.worker_id, now=self.clock.now()
+        )
         try:
-            await asyncio.to_thread(self._finish, entry.id)
+            await asyncio.wrap_future(self._writes.submit(write))
         except SQLAlchemyError as exc:
             log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
         finally:
             self.release(entry)
-
-    def _finish(self, entry_id: int) -> bool:
-        with self.db.uow() as session:
-            return store.finish(session, entry_id, worker=self.worker_id, now=self.clock.now())
 
     async def forward(self, entry: Entry) -> bool:
         """Hand the reply the engine gave for `entry` (if it gave one) to the outbox, and finish
@@ -300,7 +293,7 @@ class Inbox:
                     key=f"inbox:{fenced.key}",
                     now=now,
                 )
-            store.finish(session, entry_id, worker=self.worker_id, now=now)
+            store.finish(session, entry_id=entry_id, worker=self.worker_id, now=now)
         return bool(answer and to)
 
     def _open(self, entry_id: int, sealed: str | None) -> dict[str, Any] | None:

@@ -22,8 +22,9 @@ commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0
 Targets: align/bare-bolt throughput ratio at least 0.6; align p99 under 100 ms at 50 req/s.
 
 Before the servers: what recording a request costs (adapters/inbox.py) — the one database write
-an ack waits for: `Inbox.record` as the Slack middleware calls it (seal, a thread of its own, one
-INSERT … ON CONFLICT in its own transaction) for a real-sized button click, against the floor
+an ack waits for: `Inbox.record` as the Slack middleware calls it (seal, the group-commit writer
+thread, one INSERT … ON CONFLICT — alone in its transaction here, one request at a time) for a
+real-sized button click, against the floor
 under it, a bare sqlite3 INSERT + COMMIT of the same bytes on the same kind of file (WAL,
 synchronous=NORMAL). Target: about 1 ms (`--postgres URL` measures PostgreSQL too).
 """

@@ -120,7 +120,7 @@ def answered(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime
     session.execute(_ANSWERED, {"entry_id": entry_id, "sealed": answer, "until": until})
 
 
-def finish(session: UnitOfWork, entry_id: int, *, worker: str, now: datetime) -> bool:
+def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) -> bool:
     """Done: the request and its answer are cleared (only the key stays, for dedupe). False when
     `worker` no longer held the row."""
     params = {"entry_id": entry_id, "worker": worker, "at": now}

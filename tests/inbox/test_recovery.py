@@ -341,7 +341,7 @@ def test_the_worker_prunes_in_its_first_round_and_then_hourly(app: App, clock: F
             now=clock.now(), until=clock.now() + CLAIM,
         )  # fmt: skip
         assert entry_id is not None
-        store.finish(session, entry_id, worker="w", now=clock.now())
+        store.finish(session, entry_id=entry_id, worker="w", now=clock.now())
 
     def rows() -> int:
         return count(app, InboxEntry)

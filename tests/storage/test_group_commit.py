@@ -1,0 +1,88 @@
+"""Group commit: writes queued while the writer is busy share one transaction; each caller gets
+its own result after that commit, and a failing write fails its group only. Both databases."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from adapters.bootstrap import App
+from storage import inbox as store
+from storage.db import UnitOfWork
+from storage.group_commit import GroupCommit
+from storage.models import InboxEntry
+from tests.conftest import START
+
+
+@pytest.fixture
+def commits(app: App) -> Iterator[list[int]]:
+    seen: list[int] = []
+
+    def count(_: Any) -> None:
+        seen.append(1)
+
+    event.listen(app.db.engine, "commit", count)
+    yield seen
+    event.remove(app.db.engine, "commit", count)
+
+
+def record(key: str) -> Any:
+    def write(session: UnitOfWork) -> int | None:
+        return store.record(
+            session, platform="slack", key=key, payload="x", worker="w", now=START, until=START
+        )
+
+    return write
+
+
+def held(until: threading.Event, started: threading.Event) -> Any:
+    """A write that keeps the writer busy until the test lets it go."""
+
+    def write(session: UnitOfWork) -> None:
+        started.set()
+        assert until.wait(30)
+
+    return write
+
+
+def test_writes_queued_behind_a_busy_writer_share_one_commit(app: App, commits: list[int]) -> None:
+    writer = GroupCommit(app.db)
+    release, started = threading.Event(), threading.Event()
+    first = writer.submit(held(release, started))
+    assert started.wait(30)
+    queued = [writer.submit(record(f"slack:k{n}")) for n in range(40)]
+    assert not any(f.done() for f in queued)  # nothing is answered before its commit
+    before = len(commits)
+    release.set()
+    ids = [f.result(30) for f in queued]
+    first.result(30)
+    assert len(commits) - before == 1  # forty records, one transaction
+    assert len(set(ids)) == 40 and None not in ids
+    again = writer.submit(record("slack:k0")).result(30)
+    assert again is None  # the key is taken: a repeat
+
+
+def test_a_failing_write_fails_its_group_and_the_next_group_goes_on(app: App) -> None:
+    writer = GroupCommit(app.db)
+    release, started = threading.Event(), threading.Event()
+    writer.submit(held(release, started))
+    assert started.wait(30)
+
+    def broken(session: UnitOfWork) -> None:
+        raise ValueError("a bad write")
+
+    good, bad = writer.submit(record("slack:good")), writer.submit(broken)
+    release.set()
+    with pytest.raises(ValueError):
+        bad.result(30)
+    with pytest.raises(ValueError):
+        good.result(30)  # it shared the transaction that rolled back
+    assert writer.submit(record("slack:later")).result(30) is not None
+    with app.db.uow() as session:
+        keys = set(session.scalars(select(InboxEntry.dedupe_key)))
+        assert keys == {"slack:later"}
+        assert session.scalar(select(func.count()).select_from(InboxEntry)) == 1
