@@ -10,6 +10,8 @@ from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
+from bot.signoff import asking
+from bot.signoff.stances import ensure_open
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
 
 
@@ -110,12 +112,25 @@ def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 def cmd_nudge(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     words = cmd.words()
     if len(words) != 1:
-        raise UsageError("Give a poll or question id.", verb="nudge")
-    ref = parse_ref(words[0], verb="nudge", expect="PQ")
+        raise UsageError("Give a poll, question or proposal id.", verb="nudge")
+    ref = parse_ref(words[0], verb="nudge", expect="PQD")
     with deps.db.uow() as session:
         tz = channel_tz(session, actor)
         obj = load(session, actor, ref)
         now = deps.clock.now()
+        if ref.prefix == "D":
+            ensure_open(obj, ref, tz)
+            people = asking.waiting(session, obj)
+            if not people:
+                text = f"Every approver has answered {ref}."
+                return Reply(
+                    ok=True,
+                    kind="nudge",
+                    text=text,
+                    blocks=[Section(text)],
+                    data={"id": str(ref), "nudged": []},
+                )
+            return asking.reminder(obj, people, tz)
         if ref.prefix == "P":
             closed = polls.closed_on(obj, now)
             if closed:

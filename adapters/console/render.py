@@ -70,7 +70,12 @@ def render(reply: Reply) -> str:
         elif isinstance(block, Divider):
             out.append("")
         elif isinstance(block, Actions):
-            out.append("Vote: " + " · ".join(f"[{b.label}] `{b.command}`" for b in block.buttons))
+            out.append(
+                f"{block.label}: "
+                + " · ".join(
+                    f"[{b.label}] `{b.command}{' | <why>' if b.ask else ''}`" for b in block.buttons
+                )
+            )
         elif isinstance(block, Form):
             example = (
                 f"vote {block.poll} 2 1 3"

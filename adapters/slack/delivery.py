@@ -70,7 +70,8 @@ class SlackSender:
         reply = message.reply
         try:
             posted = await client.chat_postMessage(
-                channel=message.channel,
+                # A message for one person: posting to their user id is the app's DM with them.
+                channel=reply.direct_to or message.channel,
                 unfurl_links=False,
                 unfurl_media=False,
                 **blocks.message(reply),
@@ -81,8 +82,9 @@ class SlackSender:
             raise DeliveryError(f"network: {type(exc).__name__}: {exc}") from exc
         ts = posted.get("ts")
         where = Actor(message.workspace, message.channel, user="", platform=self.platform)
+        landed = str(posted.get("channel") or message.channel)
         await self.app.postings.apply(
-            reply.effects, actor=where, posted=(message.channel, ts) if ts else None
+            reply.effects, actor=where, posted=(landed, ts) if ts and not reply.direct_to else None
         )
 
     async def update(self, posting: Posting, view: Reply) -> None:

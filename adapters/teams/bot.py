@@ -114,6 +114,19 @@ class AlignTeamsBot(ActivityHandler):
                 values,
             )
             await self._answer(turn_context, actor, reply, clicked=True)
+        elif "align_ask" in value:
+            # A reason typed into a button's ShowCard (Object, Block): the input named in the
+            # data holds it.
+            field = str(value.get("align_input") or "reason")
+            text = value.get(field)
+            reply = await asyncio.to_thread(
+                self.engine.submit_text,
+                actor,
+                str(value["align_ask"]),
+                None if text is None else str(text),
+                field=field,
+            )
+            await self._answer(turn_context, actor, reply, clicked=True)
         elif "align" in value:
             reply = await asyncio.to_thread(self.engine.handle, actor, str(value["align"]))
             await self._answer(turn_context, actor, reply, clicked=True)
