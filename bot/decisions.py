@@ -305,6 +305,7 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             )
             reply.receipt = True
             reply.effects = (Changed(str(ref), "status"),)
+            reply.blocks.insert(0, Context(f"✓ {reply.text}"))
             return reply
         if under_signoff and new_status == "proposed":
             settling.reopen(deps, session, actor, decision, now=now, why="status")

@@ -162,8 +162,8 @@ def _waiting_for_signoff(session: UnitOfWork, params: dict[str, Any]) -> list[di
     if not rows:
         return []
     ids = {"ids": [r.id for r in rows]}
-    approvers = dict(session.execute(_APPROVERS, ids).tuples().all())
-    answered = dict(session.execute(_ANSWERED, ids).tuples().all())
+    approvers: dict[int, int] = {d: n for d, n in session.execute(_APPROVERS, ids)}
+    answered: dict[int, int] = {d: n for d, n in session.execute(_ANSWERED, ids)}
     return [
         {
             "id": f"D-{r.number}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import grammar, kinds, polls
+from bot import grammar, kinds, links, polls
 from bot.common import audit, channel_tz, load, when
 from bot.context import Actor, Deps
 from bot.effects import Changed
@@ -12,7 +12,7 @@ from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
 from bot.signoff import asking
 from bot.signoff.stances import ensure_open
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 
 
 def cmd_help(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -73,7 +73,19 @@ def cmd_show(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     ref = parse_ref(words[0], verb="show")
     with deps.db.uow() as session:
         obj = load(session, actor, ref)
-        return kinds.module(ref.prefix).view(deps, session, actor, obj, full=True)
+        reply = kinds.module(ref.prefix).view(deps, session, actor, obj, full=True)
+        if ref.prefix != "D":  # a decision's view names its links itself
+            _add_links(reply, links.linked(session, ref.kind, obj.id))
+        return reply
+
+
+def _add_links(reply: Reply, linked: list[str]) -> None:
+    """`link D-7 I-3` is read both ways: `show I-3` names D-7 (before the history)."""
+    if not linked:
+        return
+    at = next((i for i, b in enumerate(reply.blocks) if isinstance(b, Divider)), len(reply.blocks))
+    reply.blocks.insert(at, Context("Links: linked to " + ", ".join(linked)))
+    reply.data["linked"] = linked
 
 
 def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
