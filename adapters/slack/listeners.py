@@ -281,10 +281,11 @@ class SlackBot:
             errors = reply.field_errors or {blocks.REASON_INPUT: reply.error or reply.text}
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
+        # Started before the ack, so the work that follows it is tracked like every other.
         origin = (channel, str(ts)) if ts else None
-        await self.postings.apply(reply.effects, actor=actor, origin=origin)
+        self.workers.spawn(self.postings.apply(reply.effects, actor=actor, origin=origin))
         self.workers.spawn(self._ephemeral(client, actor, reply))
+        await ack()
 
     async def on_home_opened(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
