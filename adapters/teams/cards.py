@@ -78,6 +78,7 @@ def _texts_of(block: Block) -> Iterable[str]:
     elif isinstance(block, ListBlock):
         yield block.title
         for line in block.lines:
+            yield line.ref  # a person, in a proposal's list of approvers
             yield line.text
             yield line.meta
     elif isinstance(block, Bars):
