@@ -198,3 +198,23 @@ def test_outbox_keys_stay_unique_for_long_ids(chat: Chat, app: App) -> None:
     assert len(keys) == 2 and len(set(keys)) == 2 and all(len(k) <= 200 for k in keys)
     with app.db.uow() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 3
+
+
+def test_a_new_due_time_is_a_new_claim_and_short_proposals_get_no_reminder(
+    chat: Chat, app: App, clock: FakeClock
+) -> None:
+    chat.ok("propose Adopt RFCs approvers:@ana,@ben rule:consent due:3d")
+    chat.ok("propose Quick one approvers:@ana due:12h")
+    clock.advance(timedelta(days=2))  # 24 hours before D-1's first due time
+    report = tick(app)
+    assert report.signoff_reminders == 1  # D-1; D-2 was proposed under a day before its due
+    (reminder,) = outbox_rows(app, kind="nudge")
+    assert reminder.payload["data"] == {"id": "D-1", "nudged": ["ana", "ben"]}
+    chat.ok("edit D-1 due:3d")  # pushed back before it was due
+    clock.advance(timedelta(days=1))
+    assert tick(app).accepted == 0  # the old due time passes: nothing is settled
+    clock.advance(timedelta(days=1))
+    assert tick(app).signoff_reminders == 1  # the new due time has its own reminder
+    clock.advance(timedelta(days=1))
+    assert tick(app).accepted == 1
+    assert chat.fails("edit D-1 due:fri").error == "D-1 is accepted; its due time no longer matters."
