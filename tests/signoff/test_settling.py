@@ -217,4 +217,5 @@ def test_a_new_due_time_is_a_new_claim_and_short_proposals_get_no_reminder(
     assert tick(app).signoff_reminders == 1  # the new due time has its own reminder
     clock.advance(timedelta(days=1))
     assert tick(app).accepted == 1
-    assert chat.fails("edit D-1 due:fri").error == "D-1 is accepted; its due time no longer matters."
+    refused = chat.fails("edit D-1 due:fri")
+    assert refused.error == "D-1 is accepted; its due time no longer matters."

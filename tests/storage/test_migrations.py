@@ -120,7 +120,7 @@ def test_signoff_revision_keeps_every_decision_up_and_down(db_url: str) -> None:
             assert tuple(row) == ("Use Postgres", None, None)
             conn.execute(
                 text(
-                    "INSERT INTO stances (decision_id, \"user\", stance, at) "
+                    'INSERT INTO stances (decision_id, "user", stance, at) '
                     "VALUES (1, 'ana', 'agree', '2026-11-25 09:00:00')"
                 )
             )
