@@ -473,7 +473,11 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, f
 def edit(
     deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, cmd: Command
 ) -> dict[str, Any]:
-    """Apply `edit D-n field:value…`; returns the before snapshot for the audit row."""
+    """Apply `edit D-n field:value…`; returns the before snapshot for the audit row. A proposal
+    is its driver's: what the approvers are asked to sign off, and when, is changed only by its
+    maker, its owner or a workspace admin."""
+    if decision.rule is not None:
+        refuse_stranger(deps, actor, decision, "edit")
     before = snapshot(decision)
     for key, values in cmd.options.items():
         value = values[-1]

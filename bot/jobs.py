@@ -475,14 +475,16 @@ def _signoff_reminders(deps: Deps, now: datetime, report: TickReport) -> None:
 
 def _reviews(deps: Deps, now: datetime, report: TickReport) -> None:
     """On a decision's review date, ask its owner (else its maker) in its channel to keep it or
-    revisit it — once per review date; the buttons carry `review D-n keep|revisit`."""
+    revisit it — once per review date; the buttons carry `review D-n keep|revisit`. A proposal
+    still open waits: its reminder comes once it is accepted or rejected."""
     with deps.db.uow() as session:
         due = list(
             session.execute(
                 select(Decision).where(
                     Decision.review_at.is_not(None),
                     Decision.review_at <= now,
-                    Decision.status != "superseded",
+                    # A proposal still open is reviewed once it is settled.
+                    Decision.status.in_(("accepted", "rejected")),
                 )
             ).scalars()
         )

@@ -312,6 +312,22 @@ def test_nobody_changes_the_status_of_a_decision_they_neither_made_nor_own(
     team.expect("show D-1", "Wed 2026-11-25 09:00 UTC changed: status rejected → accepted  (@pm)")
 
 
+def test_only_its_driver_edits_a_proposal(team: Team) -> None:
+    team.say(PROPOSE)
+    assert team.say("edit D-1 due:3d", by="ana") == (
+        "✗ Only @pm or a workspace admin can edit D-1.\n  Usage: edit <ID> field:value..."
+    )
+    assert team.say('edit D-1 title:"Launch everywhere"', by="zed").startswith("✗ Only @pm")
+    team.expect(
+        "edit D-1 due:3d review:6m",
+        """
+          Due:         Sat 2026-11-28 09:00 UTC
+          Review:      Tue 2027-05-25 09:00 UTC
+        """,
+        by="pm",
+    )
+
+
 def test_a_proposal_is_not_found_from_another_channel_or_workspace(team: Team) -> None:
     team.say(PROPOSE)
     team.console.line(":in random")

@@ -219,3 +219,23 @@ def test_a_new_due_time_is_a_new_claim_and_short_proposals_get_no_reminder(
     assert tick(app).accepted == 1
     refused = chat.fails("edit D-1 due:fri")
     assert refused.error == "D-1 is accepted; its due time no longer matters."
+
+
+def test_an_open_proposal_is_reviewed_once_it_is_settled(
+    chat: Chat, app: App, clock: FakeClock
+) -> None:
+    chat.ok("propose Try four-day weeks approvers:@ana review:1d")
+    clock.advance(timedelta(days=2))
+    assert tick(app).reviews == 0  # still open: there is nothing to keep or revisit yet
+    chat.ok("agree D-1", user="ana")
+    assert tick(app).reviews == 1
+    assert tick(app).reviews == 0
+    (reminder,) = outbox_rows(app, kind="nudge")
+    assert reminder.payload["text"] == (
+        "Time to review D-1 “Try four-day weeks” (accepted): <@pm>, does it still hold?"
+    )
+    buttons = [b for block in reminder.payload["blocks"] for b in block.get("buttons", [])]
+    assert [(b["label"], b["command"]) for b in buttons] == [
+        ("Keep", "review D-1 keep"),
+        ("Revisit", "review D-1 revisit"),
+    ]
