@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from bot import kinds
 from bot.changes import describe_change
@@ -17,7 +17,8 @@ from bot.views import Block, Divider, Line, ListBlock, mention
 from storage.db import UnitOfWork, upsert
 from storage.models import AuditEntry, Channel, Member
 
-_AUDIT_INSERT = insert(AuditEntry.__table__)
+# Against the table, not the mapped class: an ORM-enabled insert goes through the ORM's bulk path.
+_AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
 def load(

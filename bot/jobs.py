@@ -191,7 +191,10 @@ def _poll_reminders(deps: Deps, now: datetime, report: TickReport) -> None:
                 )
             ).scalars()
         )
-        candidates = [p for p in candidates if p.created_at <= p.closes_at - REMIND_BEFORE]
+        # A poll opened less than a day before it closes gets no reminder.
+        candidates = [
+            p for p in candidates if p.closes_at and p.created_at <= p.closes_at - REMIND_BEFORE
+        ]
         keys = [(p.workspace, p.channel, _reminder_period(p)) for p in candidates]
         done = claimed(session, "poll-reminder", keys)
     for poll in candidates:

@@ -143,6 +143,11 @@ def _ours(message_id: int, worker: str) -> Any:
     )
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (`CursorResult.rowcount`; the generic `Result` type lacks it)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def mark_sent(session: UnitOfWork, message_id: int, *, worker: str, now: datetime) -> bool:
     """Record the delivery. False when the lease was lost (another worker re-claimed the row
     after it expired, and will send it with the same key)."""
@@ -151,7 +156,7 @@ def mark_sent(session: UnitOfWork, message_id: int, *, worker: str, now: datetim
         .where(*_ours(message_id, worker))
         .values(status=SENT, sent_at=now, claimed_until=None, last_error=None)
     )
-    return bool(result.rowcount)
+    return bool(_rowcount(result))
 
 
 def reschedule(
@@ -214,7 +219,7 @@ def release_worker(session: UnitOfWork, *, worker: str) -> int:
         .where(OutboxMessage.claimed_by == worker, OutboxMessage.status == PENDING)
         .values(claimed_by=None, claimed_until=None)
     )
-    return int(result.rowcount or 0)
+    return _rowcount(result)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from bot import decisions
 from bot.common import audit, channel_tz, history_view, load, when
@@ -17,7 +17,7 @@ from storage.db import UnitOfWork
 from storage.models import Decision, Question
 
 FILTERS = ("open", "overdue", "mine", "all")
-_QUESTION_INSERT = insert(Question.__table__)
+_QUESTION_INSERT = insert(cast(Table, Question.__table__))
 
 
 def snapshot(question: Question) -> dict[str, Any]:
@@ -57,7 +57,8 @@ def cmd_ask(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         # `ask`. The object below is only read (audit, event, reply), never changed or reloaded
         # in this transaction, so it stays out of the session.
         question = Question(**row)
-        question.id = session.execute(_QUESTION_INSERT, row).inserted_primary_key[0]
+        inserted: Any = session.execute(_QUESTION_INSERT, row)
+        question.id = inserted.inserted_primary_key[0]
         after = snapshot(question)
         audit(
             session,

@@ -77,28 +77,28 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
         return wall_clock(_date_or_fail(match, raw, verb), clock, local_zone)
 
     parts = lowered.split()
-    clock = parse_clock(parts[-1]) if parts else None
-    day_words = parts[:-1] if clock else parts
-    if clock and not day_words:
-        candidate = wall_clock(local_now.date(), clock, local_zone)
+    given = parse_clock(parts[-1]) if parts else None
+    day_words = parts[:-1] if given else parts
+    if given and not day_words:
+        candidate = wall_clock(local_now.date(), given, local_zone)
         if candidate <= now:
-            candidate = wall_clock(local_now.date() + timedelta(days=1), clock, local_zone)
+            candidate = wall_clock(local_now.date() + timedelta(days=1), given, local_zone)
         return candidate
     if len(day_words) == 1:
         word = day_words[0]
         if word == "today":
-            return wall_clock(local_now.date(), clock or END_OF_DAY, local_zone)
+            return wall_clock(local_now.date(), given or END_OF_DAY, local_zone)
         if word == "tomorrow":
-            return wall_clock(local_now.date() + timedelta(days=1), clock or END_OF_DAY, local_zone)
+            return wall_clock(local_now.date() + timedelta(days=1), given or END_OF_DAY, local_zone)
         wanted = weekday(word)
         if wanted is not None:
             ahead = (wanted - local_now.weekday()) % 7
             candidate = wall_clock(
-                local_now.date() + timedelta(days=ahead), clock or END_OF_DAY, local_zone
+                local_now.date() + timedelta(days=ahead), given or END_OF_DAY, local_zone
             )
             if candidate <= now:
                 candidate = wall_clock(
-                    local_now.date() + timedelta(days=ahead + 7), clock or END_OF_DAY, local_zone
+                    local_now.date() + timedelta(days=ahead + 7), given or END_OF_DAY, local_zone
                 )
             return candidate
     raise UsageError(f"I can't read `{raw[:40]}` as a time. {TIME_HELP}", verb=verb)

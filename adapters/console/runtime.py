@@ -1,9 +1,11 @@
 """The scheduler and outbox delivery inside `align chat`, so a digest due while you chat appears in
 the terminal on time.
 
-A BackgroundScheduler wakes `tick()` every few seconds; the engine decides what is due from the
-app's clock (`bot.jobs.tick`) and the outbox dispatcher delivers rows of platform "console"
-by printing them (and webhook rows over HTTP). Tests call `tick()` directly with a FakeClock.
+It is the very `Runtime` of `align serve` (`adapters/runtime.py`: APScheduler wakes the tick and
+the dispatcher; the engine decides what is due from the app's clock), run on an event loop of its
+own in a background thread, since the chat itself reads the terminal synchronously. Rows of
+platform "console" are delivered by printing them; webhook rows go out over HTTP as on a server.
+Tests call `tick()` with a FakeClock instead of starting the scheduler.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from adapters.bootstrap import App
 from adapters.console.repl import Console
 from adapters.delivery import Outgoing, Sender
-from adapters.runtime import Dispatcher
+from adapters.runtime import Runtime
 from adapters.webhook_sender import WebhookSender
-from bot import jobs
 
 log = logging.getLogger("align.console")
 
+T = TypeVar("T")
 TICK_SECONDS = 10
 
 
@@ -43,62 +46,47 @@ class ConsoleSender:
 
 
 class ConsoleRuntime:
-    """Ticks the scheduler and delivers the outbox; `stop()` when the chat ends."""
+    """`Runtime` on a background event loop; `stop()` when the chat ends."""
 
     def __init__(self, app: App, console: Console, *, senders: dict[str, Sender] | None = None):
-        self.app = app
-        self.console = console
+        deps = app.engine.deps
         self.senders: dict[str, Sender] = senders or {
             "console": ConsoleSender(console),
-            "webhook": WebhookSender(
-                app.engine.deps.secret, targets=app.engine.deps.webhook_targets
-            ),
+            "webhook": WebhookSender(deps.secret, targets=deps.webhook_targets),
         }
-        self.dispatcher = Dispatcher(app, self.senders)
-        # One loop for the life of the chat (the webhook client's connections belong to it);
-        # the lock lets the scheduler thread and a test drive it in turn.
+        self.runtime = Runtime(app, self.senders)
         self._loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()
-        self._scheduler: Any = None
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="align-console-runtime", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def tick(self) -> int:
         """Queue what is due now and deliver it; returns how many messages went out."""
-        with self._lock:
-            jobs.tick(self.app.engine.deps, self.app.clock.now())
-            return self._loop.run_until_complete(self.dispatcher.run_once())
-
-    def _safe_tick(self) -> None:
-        try:
-            self.tick()
-        except Exception:
-            log.exception("console scheduler tick failed; retrying at the next one")
+        return self._run(self.runtime.tick_and_dispatch())
 
     def start(self, *, seconds: int = TICK_SECONDS) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
+        async def start() -> None:
+            self.runtime.start(tick_seconds=seconds, dispatch_seconds=seconds)
 
-        scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
-        scheduler.add_job(
-            self._safe_tick,
-            "interval",
-            seconds=seconds,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        scheduler.start()
-        self._scheduler = scheduler
-        # Catch up at once: a digest missed while nobody was chatting goes out now.
-        threading.Thread(target=self._safe_tick, daemon=True).start()
+        self._run(start())
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-        with self._lock:
+        async def stop() -> None:
+            await self.runtime.aclose(grace=5.0)
             for sender in self.senders.values():
                 close = getattr(sender, "aclose", None)
                 if close is not None:
-                    self._loop.run_until_complete(close())
+                    await close()
+
+        try:
+            self._run(stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
             self._loop.close()
 
 

@@ -443,7 +443,7 @@ class SlackBot:
         if not file.content:
             return "the file is empty"
         kind = file.filename.split("-", 1)[0] or "records"
-        fmt = str(reply.data.get("format") or file.filename.rsplit(".", 1)[-1])
+        fmt = file.filename.rsplit(".", 1)[-1]
         try:
             await client.files_upload_v2(
                 channel=actor.channel,
