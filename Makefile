@@ -36,6 +36,7 @@ test: $(VENV)/.installed-dev lint
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.bench_tally
+	$(BIN)/python -m bench.bench_irv
 	$(BIN)/python -m bench.bench_votes
 	$(BIN)/python -m bench.bench_digest
 	$(BIN)/python -m bench.bench_slack

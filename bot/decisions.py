@@ -28,17 +28,17 @@ from bot.common import (
 from bot.context import Actor, Deps, Event
 from bot.effects import Changed, Effect, Posted
 from bot.errors import Conflict, Forbidden, UsageError
+from bot.paging import page_query
 from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
 from bot.signoff import roles as signoff_roles
 from bot.signoff import settling
 from bot.signoff import view as signoff_view
 from bot.timeparse import parse_review, parse_since, parse_when
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, DecisionTag, Poll, Question
 
 STATUSES = ("proposed", "accepted", "rejected", "superseded")
-LIST_LIMIT = 50
 
 # The list's base query, built once and bound per call: building the WHERE and ORDER BY of an
 # ORM select (and its cache key) every time was a third of a plain `decisions`. Filters are
@@ -249,7 +249,8 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             moment = parse_since(since, now=deps.clock.now(), tz=tz, verb="decisions")
             stmt = stmt.where(Decision.created_at >= moment)
         scope = {"scope_workspace": actor.workspace, "scope_channel": actor.channel}
-        rows = list(session.execute(stmt, scope).scalars())
+        page = page_query(session, stmt, scope, cmd)
+        rows = page.rows
         lines = tuple(
             Line(
                 f"D-{d.number}",
@@ -259,20 +260,24 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             )
             for d in rows
         )
-        data = {"decisions": [_json(d) for d in rows]}
+        data = {"decisions": [_json(d) for d in rows], "page": page.to_json()}
     title = "Decisions" + (f" matching “{' '.join(words)}”" if words else "")
+    blocks: list[Any] = [
+        Heading(title),
+        ListBlock(
+            lines,
+            empty="No decisions match.",
+            more_hint="Narrow it with words, tag: or since:.",
+        ),
+    ]
+    more = page.more()
+    if more:
+        blocks.append(more)
     return Reply(
         ok=True,
         kind="list",
-        text=f"{len(rows)} decision(s)",
-        blocks=[
-            Heading(title),
-            ListBlock(
-                lines,
-                empty="No decisions match.",
-                more_hint="Narrow it with words, tag: or since:.",
-            ),
-        ],
+        text=counted(page.total, "decision"),
+        blocks=blocks,
         data=data,
     )
 

@@ -9,18 +9,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import decisions, items, polls, questions
+from bot import decisions, grammar, items, polls, questions
 from bot.changes import PAST
 from bot.common import channel_tz, day
 from bot.context import Actor, Deps
 from bot.errors import UsageError
 from bot.parser import Command
 from bot.signoff import roles as signoff_roles
-from bot.views import Context, OutFile, Reply, Section
+from bot.views import Context, OutFile, Reply, Section, counted
 from storage.db import UnitOfWork
 from storage.models import Decision, Item, Poll, Question
 
 KINDS = ("decisions", "items", "questions", "polls")
+_SINGULAR = {kind.plural: kind.noun for kind in grammar.KINDS}
 FORMATS = ("md", "csv", "json")
 MIME = {"md": "text/markdown", "csv": "text/csv", "json": "application/json"}
 
@@ -45,9 +46,9 @@ def cmd_export(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return Reply(
         ok=True,
         kind="file",
-        text=f"Exported {len(rows)} {kind} as {fmt}",
+        text=f"Exported {counted(len(rows), _SINGULAR[kind], kind)} as {fmt}",
         blocks=[
-            Section(f"Exported {len(rows)} {kind} as `{filename}`."),
+            Section(f"Exported {counted(len(rows), _SINGULAR[kind], kind)} as `{filename}`."),
             Context("The file holds this channel's records only."),
         ],
         data={"count": len(rows), "format": fmt, "filename": filename},

@@ -74,9 +74,9 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "decisions",
-        "decisions [words] [tag:x] [status:x] [since:date]",
+        "decisions [words] [tag:x] [status:x] [since:date] [page:N]",
         "Lists or searches decisions, newest first.",
-        _opts("tag", "status", "since"),
+        _opts("tag", "status", "since", "page"),
         example="decisions pricing since:2w",
         handler="decisions.cmd_decisions",
     ),
@@ -194,9 +194,9 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "priorities",
-        "priorities [by:rice|votes] [lane:x]",
+        "priorities [by:rice|votes] [lane:x] [page:N]",
         "The ranked backlog.",
-        _opts("by", "lane"),
+        _opts("by", "lane", "page"),
         group="roadmap",
         example="priorities by:votes",
         handler="items.cmd_priorities",
@@ -220,8 +220,9 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "questions",
-        "questions [open|overdue|mine|all]",
+        "questions [open|overdue|mine|all] [page:N]",
         "Lists questions (default open).",
+        _opts("page"),
         group="questions",
         example="questions overdue",
         handler="questions.cmd_questions",
@@ -246,7 +247,7 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "prioritize",
-        "prioritize <I-ID> <I-ID>... [mode:ranked|dots:N] [closes:time]",
+        "prioritize <I-ID> <I-ID>... [mode:ranked|dots:N] [method:schulze|borda|irv] [closes:time]",
         "Opens a poll over backlog items; its result feeds priorities by:votes.",
         _opts("mode", "method", "closes"),
         group="polls",
@@ -271,8 +272,10 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "close",
-        "close <P-ID> [decide]",
-        "Closes a poll now (creator or admin); decide also records the result as a decision.",
+        "close <P-ID> [decide [pick:<option>]]",
+        "Closes a poll now (creator or admin); decide also records the result as a decision "
+        "(a tie needs pick: to name the winner).",
+        _opts("pick"),
         group="polls",
         example="close P-4 decide",
         handler="polls.cmd_close",

@@ -16,9 +16,10 @@ from bot.common import (
 )
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
+from bot.paging import page_of
 from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork
 from storage.models import Item, ItemScore, ItemTag, Poll
 
@@ -278,20 +279,32 @@ def cmd_priorities(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     lanes = (lane.lower(),) if lane else LANES
     with deps.db.uow() as session:
         ranked = ranked_items(session, actor, lanes=lanes, by=by)
-    lines = tuple(_line(item, score, by=by) for item, score in ranked)
+    # Ranked in Python (medians of every scorer's inputs), so the page is cut from the ranking.
+    page = page_of(ranked, cmd)
+    lines = tuple(_line(item, score, by=by) for item, score in page.rows)
+    blocks: list[Any] = [
+        Heading(f"Priorities by {by}" + (f" · {lane}" if lane else "")),
+        ListBlock(
+            lines,
+            empty="The backlog is empty. Add one with `item <title>`."
+            if not lane
+            else f"Nothing in {lane.lower()}.",
+            more_hint="" if lane else "Filter with lane:now, lane:next or lane:later.",
+        ),
+    ]
+    more = page.more()
+    if more:
+        blocks.append(more)
     return Reply(
         ok=True,
         kind="list",
-        text=f"{len(ranked)} item(s) by {by}",
-        blocks=[
-            Heading(f"Priorities by {by}" + (f" · {lane}" if lane else "")),
-            ListBlock(
-                lines,
-                empty="The backlog is empty. Add one with `item <title>`.",
-                more_hint="Filter with lane:now.",
-            ),
-        ],
-        data={"by": by, "items": [_item_json(i, s) for i, s in ranked]},
+        text=f"{counted(page.total, 'item')} by {by}",
+        blocks=blocks,
+        data={
+            "by": by,
+            "items": [_item_json(i, s) for i, s in page.rows],
+            "page": page.to_json(),
+        },
     )
 
 
@@ -304,7 +317,10 @@ def roadmap_blocks(
         ranked = ranked_items(session, actor, lanes=(lane,))
         blocks.append(
             ListBlock(
-                tuple(_line(i, s, by="rice") for i, s in ranked), title=lane.capitalize(), empty="—"
+                tuple(_line(i, s, by="rice") for i, s in ranked),
+                title=lane.capitalize(),
+                empty="—",
+                more_hint=f"All of them: priorities lane:{lane}",
             )
         )
         data[lane] = [_item_json(i, s) for i, s in ranked]

@@ -2,10 +2,29 @@
 
 It knows the contract's token forms — straight and smart quotes, `key:value` (with a quoted value),
 Slack/Teams/console mentions, object ids — and nothing about what a verb does with them.
+
+Options are strict: a `key:value` token whose key the verb does not take is refused, naming the
+keys it does take and the closest one, rather than kept as text (`decide Move to GraphQL
+review:3m` would otherwise store a title with a typo'd option in it). Text that merely looks like
+`key:value` stays text, because refusing it would make ordinary titles untypable:
+
+- URLs: `https://…`, `http://…` and any `scheme://…`, and `mailto:…`;
+- a key of one letter: `A:B testing`, `C:\temp`;
+- a colon ending a word, as prose has it: `Pricing: go with tiers`, `re: the launch`;
+- anything that does not start with a letter: times (`10:00`), ratios (`3:1`), emoji (`:tada:`),
+  mentions and Slack links (`<https://…|…>`).
+
+Anything else is kept as text by quoting it: `decide Move to GraphQL "review:3m"`.
+
+Quotes group a poll's question and options, a vote's choices and an option's value
+(`closes:"fri 17:00"`); inside a title or other free text they are part of what was typed, so
+`decide Rename "Projects" to "Spaces"` keeps them (`Token.raw`, read by `join_text`). Quotes
+around the whole text only group it: `decide "Use Postgres"` records Use Postgres.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -25,9 +44,13 @@ _CONSOLE_CHANNEL = re.compile(r"^#([\w.\-:@;]+)$")
 
 @dataclass(frozen=True)
 class Token:
+    """`text` is the token with its grouping quotes taken off; `raw` is it as typed (empty for
+    tokens built in code, which have nothing typed to keep)."""
+
     text: str
     quoted: bool = False
     pipe: bool = False
+    raw: str = ""
 
 
 @dataclass
@@ -65,22 +88,25 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     buf: list[str] = []
     quoted = False
+    start = 0  # where the token being read began
     i, n = 0, len(text)
 
     def flush() -> None:
         nonlocal buf, quoted
         if buf or quoted:
-            tokens.append(Token("".join(buf), quoted=quoted))
+            tokens.append(Token("".join(buf), quoted=quoted, raw=text[start:i]))
         buf, quoted = [], False
 
     while i < n:
         ch = text[i]
+        if not buf and not quoted:
+            start = i
         if ch.isspace():
             flush()
             i += 1
         elif ch == "|":
             flush()
-            tokens.append(Token("|", pipe=True))
+            tokens.append(Token("|", pipe=True, raw="|"))
             i += 1
         elif ch == "<" and (_markup_may_start(buf) or _next_in_list(buf)):
             end_tag = "</at>" if text.startswith("<at>", i) else ">"
@@ -132,8 +158,8 @@ def strip_prefix(text: str) -> str:
 
 
 def parse(text: str) -> Command:
-    """Parse one line. Options are recognised only for keys the verb accepts; other
-    `word:word` tokens stay text, so "decide Ship at 10:00" keeps its time."""
+    """Parse one line: the verb, its options (only keys it accepts; see the module docstring for
+    what is refused and what stays text) and the rest as tokens."""
     body = strip_prefix(text)
     try:
         tokens = tokenize(body)
@@ -158,9 +184,39 @@ def parse(text: str) -> Command:
             if value == "":
                 raise UsageError(f"`{key}:` needs a value.", verb=name)
             options.setdefault(key, []).append(value)
+        elif match and not _looks_like_text(match.group(1), match.group(2)):
+            raise _unknown_option(spec, match.group(1).lower(), token.text)
         else:
             args.append(token)
     return Command(name, args, options, raw=text)
+
+
+_SCHEMES_WITHOUT_SLASHES = frozenset({"mailto"})
+
+
+def _looks_like_text(key: str, value: str) -> bool:
+    """`key:value` forms that ordinary text has, and no verb's option could be."""
+    return (
+        len(key) == 1
+        or value == ""
+        or value.startswith("//")
+        or key.lower() in _SCHEMES_WITHOUT_SLASHES
+    )
+
+
+def _unknown_option(spec: grammar.Verb, key: str, typed: str) -> UsageError:
+    known = sorted(spec.options)
+    keep = f' To keep it as text, put it in quotes: "{typed[:40]}".'
+    if not known:
+        return UsageError(
+            f"`{spec.name}` takes no options (`{key}:` is not one).{keep}", verb=spec.name
+        )
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f" Did you mean `{close[0]}:`?" if close else ""
+    names = ", ".join(f"{k}:" for k in known)
+    return UsageError(
+        f"`{spec.name}` has no option `{key}:`.{hint} Its options: {names}.{keep}", verb=spec.name
+    )
 
 
 def _unknown(word: str) -> UnknownVerb:
@@ -245,7 +301,11 @@ def is_ref(text: str) -> bool:
 
 
 def join_text(tokens: list[Token]) -> str:
-    return " ".join(t.text for t in tokens).strip()
+    """Free text (a title, a rationale, an answer) as typed, quotes included — except quotes
+    around the whole of it, which group it as they group a poll's question."""
+    if len(tokens) == 1 and tokens[0].quoted and len(tokens[0].raw) == len(tokens[0].text) + 2:
+        return tokens[0].text.strip()
+    return " ".join(t.raw or t.text for t in tokens).strip()
 
 
 def split_pipe(tokens: list[Token]) -> tuple[list[Token], list[Token] | None]:

@@ -12,7 +12,7 @@ from bot.context import Actor, Deps
 from bot.errors import UsageError
 from bot.parser import Command
 from bot.polls import closed_on
-from bot.views import Block, Heading, Line, ListBlock, Reply, Section
+from bot.views import Block, Heading, Line, ListBlock, Reply, Section, counted
 from storage.db import UnitOfWork
 from storage.models import Decision, DecisionRole, Participation, Poll, Question, Stance
 
@@ -118,7 +118,7 @@ def cmd_pending(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return Reply(
         ok=True,
         kind="pending",
-        text=f"{count} thing(s) wait for you here",
+        text=f"{counted(count, 'thing')} waiting for you here",
         blocks=blocks,
         data=data,
         ephemeral=True,

@@ -10,9 +10,10 @@ from bot import decisions
 from bot.common import audit, channel_tz, history_view, load, when
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
+from bot.paging import page_query
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, Question
 
@@ -101,14 +102,26 @@ def cmd_questions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             stmt = stmt.where(Question.due_at.is_not(None), Question.due_at < now)
         if which == "mine":
             stmt = stmt.where(Question.owner == actor.user)
-        rows = list(session.execute(stmt.order_by(Question.number.desc())).scalars())
+        page = page_query(session, stmt.order_by(Question.number.desc()), {}, cmd)
+        rows = page.rows
         lines = tuple(Line(f"Q-{q.number}", q.text, _meta(q, now, tz)) for q in rows)
-        data = {"filter": which, "questions": [_json(q, now) for q in rows]}
+        data = {
+            "filter": which,
+            "questions": [_json(q, now) for q in rows],
+            "page": page.to_json(),
+        }
+    blocks: list[Any] = [
+        Heading(f"Questions · {which}"),
+        ListBlock(lines, empty=f"No {which} questions."),
+    ]
+    more = page.more()
+    if more:
+        blocks.append(more)
     return Reply(
         ok=True,
         kind="list",
-        text=f"{len(rows)} {which} question(s)",
-        blocks=[Heading(f"Questions · {which}"), ListBlock(lines, empty=f"No {which} questions.")],
+        text=f"{counted(page.total, 'question')} ({which})",
+        blocks=blocks,
         data=data,
     )
 

@@ -27,8 +27,12 @@ from itertools import accumulate
 from operator import add, itemgetter, ne
 from typing import Any
 
+from bot import runoff
+from bot.runoff import IrvRound, IrvWork
+
 __all__ = [
     "IrvRound",
+    "IrvWork",
     "Tally",
     "approval",
     "borda",
@@ -44,33 +48,15 @@ RankedBallot = tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class IrvRound:
-    """One counting round of instant-runoff voting, kept so the bot can show how the result arose.
-
-    People distrust an IRV result they cannot retrace; keeping every round (not only the last)
-    lets the bot explain where each eliminated option's votes went.
-    """
-
-    counts: dict[int, float]
-    eliminated: list[int]
-
-    def to_json(self) -> dict[str, Any]:
-        """Keys become strings because JSON objects cannot have integer keys; doing it here keeps
-        a stored result identical to what a JSON round trip gives back."""
-        return {
-            "counts": {str(option): count for option, count in self.counts.items()},
-            "eliminated": list(self.eliminated),
-        }
-
-
-@dataclass(frozen=True)
 class Tally:
     """The complete outcome of one count, including the evidence behind it.
 
     Besides the winner, the tally keeps the full ranking in tiers and the raw matrices so that the
     bot can answer "why did X win?" and "who came second?" without recounting.  ``winner`` is None
     whenever the top is not a single option (or nobody voted), and ``tied`` then names the options
-    sharing first place, so callers can never mistake a tie for a decision.
+    sharing first place, so callers can never mistake a tie for a decision.  ``complete`` is
+    False only for an instant-runoff count whose tie-for-last orders were too many to follow
+    within its allowance of work; ``tied`` then names every option that was not ruled out.
     """
 
     method: str
@@ -83,6 +69,7 @@ class Tally:
     pairwise: list[list[int]] | None = None
     strongest: list[list[int]] | None = None
     condorcet_winner: int | None = None
+    complete: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """Plain lists, dicts, numbers and None only, so results can be stored as JSON columns or
@@ -98,6 +85,7 @@ class Tally:
             "pairwise": None if self.pairwise is None else [list(row) for row in self.pairwise],
             "strongest": None if self.strongest is None else [list(row) for row in self.strongest],
             "condorcet_winner": self.condorcet_winner,
+            "complete": self.complete,
         }
 
 
@@ -369,92 +357,46 @@ def borda(n_options: int, ballots: Iterable[Sequence[int]]) -> Tally:
     )
 
 
-def irv(n_options: int, ballots: Iterable[Sequence[int]]) -> Tally:
-    """Instant-runoff voting without hidden tie-breaks.
+def irv(n_options: int, ballots: Iterable[Sequence[int]], *, work: IrvWork | None = None) -> Tally:
+    """Instant-runoff voting, one elimination at a time, without hidden tie-breaks.
 
     Each round, a ballot counts for its highest-ranked option still standing (exhausted ballots
     count for no one).  An option with a strict majority of the non-exhausted ballots wins;
-    otherwise the option(s) with the fewest votes are eliminated.  Several options tied for last
-    are eliminated together, because choosing one of them would be an arbitrary tie-break; but
-    when every remaining option is tied, eliminating them all would leave nobody, so the result
-    is a tie among them instead.
+    otherwise the option with the fewest votes is eliminated.  Options tied for last are
+    followed in every elimination order (see ``bot.runoff``): one winner if every order elects
+    it, else a tie between the winners the orders lead to.
 
-    Ranking: the winner (or the tied options) first, then any other options still standing at
-    the end by their final-round votes, then eliminated options, later eliminations ranked higher
-    and options eliminated together sharing a tier.
+    Ranking: the winner (or the tied options) first, then any other options still standing in
+    the last round shown by their votes there, then eliminated options, later eliminations
+    ranked higher and options eliminated together sharing a tier.  Below the top, that order is
+    the one the rounds show; where an order among options tied for last changed nothing, the
+    rounds say so.
 
-    Ballots are kept in piles by the option they currently count for, so a round only re-reads
-    the ballots of the options just eliminated; the total work is bounded by the ballots' length
-    rather than rounds x ballots.
+    ``work``, when given, receives what the count cost (the bench prints it, a test bounds it).
     """
     counter, total = _aggregate_ranked(n_options, ballots)
     d = _pairwise_from(n_options, counter, total)
     if total == 0:
         return _no_ballots("irv", n_options, pairwise=d)
-
-    piles: dict[int, list[tuple[RankedBallot, int, int]]] = {o: [] for o in range(n_options)}
-    votes = [0] * n_options
-    active = 0  # non-exhausted ballots
-    for ballot, weight in counter.items():
-        if ballot:
-            piles[ballot[0]].append((ballot, weight, 0))
-            votes[ballot[0]] += weight
-            active += weight
-
-    standing = set(range(n_options))
-    rounds: list[IrvRound] = []
-    eliminated_groups: list[list[int]] = []
-    winner: int | None = None
-    tied: list[int] = []
-    while True:
-        order = sorted(standing)
-        counts = {o: float(votes[o]) for o in order}
-        top = max(votes[o] for o in order)
-        if len(order) == 1 or 2 * top > active:
-            # A strict majority can only belong to one option.
-            winner = next(o for o in order if votes[o] == top)
-            rounds.append(IrvRound(counts=counts, eliminated=[]))
-            break
-        low = min(votes[o] for o in order)
-        losers = [o for o in order if votes[o] == low]
-        if len(losers) == len(order):
-            tied = order
-            rounds.append(IrvRound(counts=counts, eliminated=[]))
-            break
-        rounds.append(IrvRound(counts=counts, eliminated=losers))
-        eliminated_groups.append(losers)
-        standing.difference_update(losers)
-        for loser in losers:
-            for ballot, weight, position in piles.pop(loser):
-                position += 1
-                length = len(ballot)
-                while position < length and ballot[position] not in standing:
-                    position += 1
-                if position < length:
-                    nxt = ballot[position]
-                    piles[nxt].append((ballot, weight, position))
-                    votes[nxt] += weight
-                else:
-                    active -= weight
-            votes[loser] = 0
-
-    final = rounds[-1].counts
+    outcome = runoff.count(n_options, counter, work if work is not None else IrvWork())
+    final = outcome.rounds[-1].counts
     scores = [final.get(o, 0.0) for o in range(n_options)]
-    head = [winner] if winner is not None else tied
-    others = [o for o in sorted(standing) if o not in head]
+    head = outcome.winners
+    others = [o for o in sorted(final) if o not in head]
     ranking = [head]
     ranking.extend(_tiers_by_score_subset(others, scores))
-    ranking.extend(reversed(eliminated_groups))
+    ranking.extend(reversed(outcome.eliminated))
     return Tally(
         method="irv",
         scores=scores,
         ranking=ranking,
-        winner=winner,
-        tied=tied,
+        winner=head[0] if len(head) == 1 else None,
+        tied=head if len(head) > 1 else [],
         ballots=total,
-        rounds=rounds,
+        rounds=outcome.rounds,
         pairwise=d,
         condorcet_winner=_condorcet_winner(d, total),
+        complete=outcome.complete,
     )
 
 

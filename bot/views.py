@@ -113,7 +113,9 @@ class FormField:
 
 @dataclass(frozen=True)
 class Form:
-    """A ballot to fill in (ranked or dots). Submitting builds `vote <poll> …` from the fields."""
+    """A ballot to fill in (ranked or dots). Submitting builds `vote <poll> …` from the fields.
+    `typed` is an example of the same ballot as a line to type, for surfaces without forms; it
+    only names options the poll has."""
 
     poll: str
     mode: Literal["ranked", "dots"]
@@ -121,6 +123,7 @@ class Form:
     fields: tuple[FormField, ...]
     budget: int | None = None
     submit_label: str = "Vote"
+    typed: str = ""
     type: Literal["form"] = "form"
 
 
@@ -180,6 +183,11 @@ class Reply:
 
 def mention(user: str | None) -> str:
     return f"<@{user}>" if user else "nobody"
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 decision`, `2 decisions` — never `1 decisions` or `decision(s)`."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def bar(fraction: float, width: int = 20) -> str:

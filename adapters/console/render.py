@@ -77,12 +77,7 @@ def render(reply: Reply) -> str:
                 )
             )
         elif isinstance(block, Form):
-            example = (
-                f"vote {block.poll} 2 1 3"
-                if block.mode == "ranked"
-                else f"vote {block.poll} 1=2 3=1"
-            )
-            out.append(f"{block.title}: type `{example}`")
+            out.append(f"{block.title}: type `{block.typed}`")
     if reply.file is not None:
         out.append(f"── {reply.file.filename} ──")
         out.append(reply.file.content.rstrip("\n"))

@@ -1,4 +1,5 @@
-"""`close P-n [decide]`: close a poll now, by its creator or an admin, and show the result."""
+"""`close P-n [decide [pick:<option>]]`: close a poll now, by its creator or an admin, and show
+the result; on a tie, `decide` needs the closer to name the option that wins (`pick:`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def cmd_close(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if not words or len(words) > 2 or (len(words) == 2 and not record):
         raise UsageError("Give a poll id, optionally followed by decide.", verb="close")
     ref = parse_ref(words[0], verb="close", expect="P")
+    pick = cmd.option("pick")
+    if pick is not None and not record:
+        raise UsageError(
+            f"pick: breaks a tie for a decision: `close {ref} decide pick:…`.", verb="close"
+        )
     with deps.db.uow() as session:
         poll = load(session, actor, ref, for_update=True)
         if poll.closed_at is not None:
@@ -27,7 +33,7 @@ def cmd_close(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             raise Forbidden(
                 f"Only {mention(poll.created_by)} or a workspace admin can close {ref}."
             )
-        res = close(deps, session, actor, poll, record=record)
+        res = close(deps, session, actor, poll, record=record, pick=pick)
         reply = poll_view(deps, session, actor, poll)
     reply.kind = "results"
     reply.effects = (Changed(str(ref), "close"),)
@@ -35,6 +41,8 @@ def cmd_close(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     reply.text = f"Closed {ref}: {winner}" + (
         f" · recorded {res['decision']}" if "decision" in res else ""
     )
+    if res.get("picked"):
+        reply.text += f" ({res['picked']}, tie broken by {mention(actor.user)})"
     if "decision" in res:
         reply.data["decision"] = res["decision"]
     reply.blocks.insert(0, Context(f"✓ {reply.text}"))

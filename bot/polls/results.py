@@ -12,6 +12,8 @@ from sqlalchemy import select
 from bot import decisions, tally
 from bot.common import audit
 from bot.context import Actor, Deps, Event
+from bot.errors import UsageError
+from bot.views import mention
 from storage import ballots, rosters
 from storage.db import UnitOfWork
 from storage.models import Item, Member, Participation, Poll
@@ -83,9 +85,13 @@ def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
             {
                 "counts": {texts[i]: _num(c) for i, c in r.counts.items()},
                 "eliminated": [texts[i] for i in r.eliminated],
+                "tied_last": [texts[i] for i in r.tied_last],
+                "outcomes": {texts[i]: [texts[j] for j in won] for i, won in r.outcomes.items()},
             }
             for r in result.rounds
         ]
+    if result.method == "irv":
+        out["complete"] = result.complete
     return out
 
 
@@ -94,12 +100,23 @@ def _num(value: float) -> float | int:
 
 
 def close(
-    deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, *, record: bool
+    deps: Deps,
+    session: UnitOfWork,
+    actor: Actor,
+    poll: Poll,
+    *,
+    record: bool,
+    pick: str | None = None,
 ) -> dict[str, Any]:
     """Close a poll: freeze its result, feed prioritization, optionally record a decision.
-    Used by `close` and by the scheduler at `closes:` time."""
+    Used by `close` and by the scheduler at `closes:` time.
+
+    A tie is never recorded as a decision on its own: with `record`, a tied poll needs `pick`
+    naming one of the tied options (by text or number), and the decision says who broke the
+    tie. The refusal comes before anything changes."""
     now = deps.clock.now()
     res = results(deps, session, poll)
+    picked = _tie_break(poll, res, pick) if record else None
     poll.closed_at = min(now, poll.closes_at) if poll.closes_at else now
     poll.closed_by = actor.user
     poll.updated_at = now
@@ -107,7 +124,15 @@ def close(
         _apply_priorities(session, poll, res)
     after: dict[str, Any] = {"winner": res["winner"], "ranking": res["ranking"]}
     if record:
-        winner = res["winner"] or ("tie: " + " / ".join(res["tied"]) if res["tied"] else "no votes")
+        winner = res["winner"] or picked or "no votes"
+        broken = ""
+        if picked:
+            res["picked"] = picked
+            res["picked_by"] = actor.user
+            after["picked"] = picked
+            broken = (
+                f" Tie between {_listed(res['tied'])} broken by {mention(actor.user)} for {picked}."
+            )
         decision = decisions.create(
             deps,
             session,
@@ -115,9 +140,9 @@ def close(
             title=f"{poll.question} → {winner}",
             rationale=(
                 f"Result of P-{poll.number} ({res['method']}): "
-                + " > ".join(res["ranking"])
+                + " > ".join(" = ".join(tier) for tier in res["tiers"])
                 + f"; {res['participation']['voted']} of "
-                f"{res['participation']['eligible']} voted."
+                f"{res['participation']['eligible']} voted." + broken
             ),
             poll_id=poll.id,
             frozen_tally=dict(res),
@@ -144,6 +169,39 @@ def close(
         ),
     )
     return res
+
+
+def _tie_break(poll: Poll, res: dict[str, Any], pick: str | None) -> str | None:
+    """The tied option `pick` names, when the result is a tie; refuses a tie without one, a pick
+    outside the tie, and a pick where nothing is tied."""
+    ref = f"P-{poll.number}"
+    tied: list[str] = res["tied"]
+    if not tied:
+        if pick is not None:
+            raise UsageError(f"{ref} is not tied; pick: only breaks a tie.", verb="close")
+        return None
+    if pick is None:
+        raise UsageError(
+            f"{ref} is a tie between {_listed(tied)}, and a tie is not a decision. "
+            f"Say which wins: `close {ref} decide pick:{tied[0]}` (or another of them).",
+            verb="close",
+        )
+    texts = [o.text for o in poll.options]
+    wanted = pick.strip()
+    if wanted.isdigit() and 1 <= int(wanted) <= len(texts):
+        wanted = texts[int(wanted) - 1]
+    chosen = next((t for t in tied if t.lower() == wanted.lower()), None)
+    if chosen is None:
+        raise UsageError(
+            f"pick: names one of the tied options: {', '.join(tied)} (not `{pick[:40]}`).",
+            verb="close",
+        )
+    return chosen
+
+
+def _listed(names: list[str]) -> str:
+    """`A and B`, `A, B and C`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _apply_priorities(session: UnitOfWork, poll: Poll, res: dict[str, Any]) -> None:

@@ -73,6 +73,13 @@ def _result_blocks(
         if res.get("strongest_paths") is not None:
             blocks.append(Pre(_matrix(res["strongest_paths"], "Strongest paths")))
         blocks.append(Context("Condorcet winner: " + (res.get("condorcet_winner") or "none")))
+    if res.get("complete") is False:
+        blocks.append(
+            Context(
+                "Too many orders of options tied for last to follow every one: "
+                "the tie names every option that was not ruled out."
+            )
+        )
     if full and res.get("rounds"):
         blocks.append(
             ListBlock(
@@ -80,7 +87,7 @@ def _result_blocks(
                     Line(
                         f"Round {n + 1}",
                         ", ".join(f"{k} {v}" for k, v in r["counts"].items()),
-                        ("out: " + ", ".join(r["eliminated"])) if r["eliminated"] else "",
+                        _round_note(r),
                     )
                     for n, r in enumerate(res["rounds"])
                 ),
@@ -88,6 +95,31 @@ def _result_blocks(
             )
         )
     return blocks
+
+
+def _round_note(round_: dict[str, Any]) -> str:
+    """What a round did, in words: who went out, and — when several tied for last — that the
+    order was followed and what it changed. Results frozen before ties were followed have
+    neither `tied_last` nor `outcomes`."""
+    out: list[str] = round_["eliminated"]
+    tied: list[str] = round_.get("tied_last") or []
+    outcomes: dict[str, list[str]] = round_.get("outcomes") or {}
+    gone = f"out: {', '.join(out)}" if out else ""
+    if not tied:
+        return gone
+    if not out and len(tied) == len(round_["counts"]) == 2:
+        return "the last two tie"
+    head = f"{', '.join(tied)} tied for last"
+    if outcomes and len({tuple(won) for won in outcomes.values()}) > 1:
+        each = "; ".join(f"{o} out first → {_elects(won)}" for o, won in outcomes.items())
+        return f"{head}: {each}" + (f" · shown: {out[0]} out" if out else "")
+    if out:
+        return f"{head}; every order gives the same result · {gone}"
+    return f"{head}; the orders elect different winners"
+
+
+def _elects(won: list[str]) -> str:
+    return f"{won[0]} wins" if len(won) == 1 else "tie " + " / ".join(won)
 
 
 def _matrix(matrix: list[list[int]], title: str) -> str:
@@ -175,12 +207,24 @@ def _ballot_ui(poll: Poll) -> Any:
             FormField(f"rank{i + 1}", f"Choice {i + 1}", "choice", choices, required=i == 0)
             for i in range(len(poll.options))
         )
-        return Form(ref, "ranked", f"Rank the options of {ref}", fields)
+        order = " ".join(str(n) for n in (2, 1, 3)[: len(poll.options)])
+        return Form(
+            ref, "ranked", f"Rank the options of {ref}", fields, typed=f"vote {ref} {order}"
+        )
     fields = tuple(
         FormField(f"option{o.position}", o.text, "number", maximum=poll.budget)
         for o in poll.options
     )
-    return Form(ref, "dots", f"Spread up to {poll.budget} points", fields, budget=poll.budget)
+    budget = poll.budget or 1
+    spread = f"1={min(2, budget - 1)} {min(len(poll.options), 3)}=1" if budget > 1 else "1=1"
+    return Form(
+        ref,
+        "dots",
+        f"Spread up to {poll.budget} points",
+        fields,
+        budget=poll.budget,
+        typed=f"vote {ref} {spread}",
+    )
 
 
 def cmd_results(deps: Deps, actor: Actor, cmd: Command) -> Reply:

@@ -16,7 +16,7 @@ from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
 from bot.signoff import roles as roles_mod
 from bot.signoff import settling
-from bot.views import Context, Reply
+from bot.views import Context, Reply, counted
 
 VERB = "review"
 
@@ -81,7 +81,7 @@ def cmd_review(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         approvers = roles_mod.load(session, decision.id).approvers
         reply = decisions.view(deps, session, actor, decision, full=False)
     reply.text = f"Reopened {ref} as proposed" + (
-        f" — {len(approvers)} approver(s) are asked again" if approvers else ""
+        f" — {counted(len(approvers), 'approver')} asked again" if approvers else ""
     )
     reply.notify = tuple(approvers)
     reply.effects += (Changed(str(ref), "status"),)

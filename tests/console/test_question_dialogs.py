@@ -125,7 +125,8 @@ def test_answer_without_decide_records_no_decision(dialog: Dialog) -> None:
             ("ask Which regions?", "Q-1 · Which regions?"),
             (
                 "answer Q-1 “EU decide” later",
-                "Answer (@pm, Wed 2026-11-25 09:00 UTC): EU decide later",
+                # The quotes keep `decide` from being read as the flag, and stay as typed.
+                "Answer (@pm, Wed 2026-11-25 09:00 UTC): “EU decide” later",
             ),
             ("decisions", "No decisions match."),
         ]

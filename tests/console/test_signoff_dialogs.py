@@ -406,7 +406,7 @@ def test_a_review_reminds_the_owner_who_keeps_or_revisits(team: Team, clock: Fak
     team.expect(
         "review D-2 revisit",
         """
-        ↺ Reopened D-2 as proposed — 1 approver(s) are asked again
+        ↺ Reopened D-2 as proposed — 1 approver asked again
           Status:      proposed
           @ben ⏳ not yet
         Sign off: [Agree] `agree D-2` · [Abstain] `abstain D-2` · [Object] `object D-2 | <why>` · [Block] `block D-2 | <why>`

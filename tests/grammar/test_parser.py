@@ -40,9 +40,18 @@ PARSED = [
     ("ask Who? due:“fri 17:00”", ("ask", ["Who?"], {"due": ["fri 17:00"]})),
     ("decide x tag:‘a b’", ("decide", ["x"], {"tag": ["a b"]})),
     ("ITEM SSO Reach:10 LANE:now", ("item", ["SSO"], {"reach": ["10"], "lane": ["now"]})),
-    # an unknown word:word stays text for title verbs (times, URLs, ratios)
-    ("decide Ship at 10:00 foo:bar", ("decide", ["Ship", "at", "10:00", "foo:bar"], {})),
+    # text that only looks like key:value stays text: times, ratios, URLs, one-letter keys,
+    # a colon ending a word, emoji, quoted tokens
+    ("decide Ship at 10:00 3:1", ("decide", ["Ship", "at", "10:00", "3:1"], {})),
     ("decide Read https://example.com/a", ("decide", ["Read", "https://example.com/a"], {})),
+    ("decide Use ftp://x.org now", ("decide", ["Use", "ftp://x.org", "now"], {})),
+    ("decide Mail mailto:ana@example.com", ("decide", ["Mail", "mailto:ana@example.com"], {})),
+    ("decide A:B test C:\\temp", ("decide", ["A:B", "test", "C:\\temp"], {})),
+    ("decide Pricing: tiers re: launch", ("decide", ["Pricing:", "tiers", "re:", "launch"], {})),
+    ("decide Ship :tada: now", ("decide", ["Ship", ":tada:", "now"], {})),
+    ('decide Move "review:3m"', ("decide", ["Move", "review:3m"], {})),
+    ("webhook add https://example.com/h", ("webhook", ["add", "https://example.com/h"], {})),
+    ("digest weekly mon 09:00", ("digest", ["weekly", "mon", "09:00"], {})),
     ("ask Is due:fri ok?", ("ask", ["Is", "ok?"], {"due": ["fri"]})),
     # the rationale pipe, with or without spaces
     ("decide A | because B", ("decide", ["A", "|", "because", "B"], {})),
@@ -88,6 +97,34 @@ MALFORMED = [
     ("decide x tag:", "decide", "`tag:` needs a value."),
     ("decide x owner:", "decide", "`owner:` needs a value."),
     ("ask x due:", "ask", "`due:` needs a value."),
+    # options are strict: an unknown key is refused with the known ones and the closest
+    (
+        "ask Move to GraphQL? review:3m",
+        "ask",
+        "`ask` has no option `review:`. Its options: due:, owner:. "
+        'To keep it as text, put it in quotes: "review:3m".',
+    ),
+    (
+        "decide Use Postgres ownr:@ana",
+        "decide",
+        "`decide` has no option `ownr:`. Did you mean `owner:`? Its options: owner:, review:, "
+        'status:, tag:. To keep it as text, put it in quotes: "ownr:@ana".',
+    ),
+    (
+        'poll "Q" "a" "b" close:fri',
+        "poll",
+        "`poll` has no option `close:`. Did you mean `closes:`?",
+    ),
+    (
+        "show D-1 full:yes",
+        "show",
+        "`show` takes no options (`full:` is not one). "
+        'To keep it as text, put it in quotes: "full:yes".',
+    ),
+    ("edit D-1 titel:x", "edit", "`edit` has no option `titel:`. Did you mean `title:`?"),
+    ("item SSO Lane:now effrt:3", "item", "`item` has no option `effrt:`. Did you mean `effort:`?"),
+    ("item x review:“3 months”", "item", "`item` has no option `review:`."),
+    ("answer Q-1 because review:3m", "answer", "`answer` takes no options (`review:` is not one)."),
 ]
 
 
@@ -200,3 +237,33 @@ def test_options_are_only_those_the_verb_accepts() -> None:
         for key in spec.options:
             command = parse(f"{spec.name} x {key}:v")
             assert command.options == {key: ["v"]}, spec.name
+
+
+@pytest.mark.parametrize("spec", grammar.VERBS, ids=[v.name for v in grammar.VERBS])
+def test_every_verb_refuses_an_option_it_does_not_know(spec: grammar.Verb) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(f"{spec.name} x zzunknown:1")
+    message = caught.value.message
+    assert caught.value.verb == spec.name
+    assert "zzunknown:" in message and "put it in quotes" in message
+    for key in spec.options:
+        assert f"{key}:" in message, (spec.name, key)
+    if not spec.options:
+        assert "takes no options" in message
+
+
+def test_quotes_typed_inside_free_text_are_kept_and_around_it_only_group() -> None:
+    from bot.parser import join_text, split_pipe
+
+    def title(line: str) -> tuple[str, str | None]:
+        before, after = split_pipe(parse(line).args)
+        return join_text(before), None if after is None else join_text(after)
+
+    assert title('decide Rename "Projects" to "Spaces"') == ('Rename "Projects" to "Spaces"', None)
+    assert title("decide Rename “Projects”, then ‘ship’") == (
+        "Rename “Projects”, then ‘ship’",
+        None,
+    )
+    assert title('decide "Use Postgres" | "it scales"') == ("Use Postgres", "it scales")
+    assert title('decide "Use Postgres" now') == ('"Use Postgres" now', None)
+    assert title('decide Say "a  b" tag:x') == ('Say "a  b"', None)

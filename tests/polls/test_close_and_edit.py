@@ -31,16 +31,57 @@ def test_close_decide_records_a_linked_decision_with_the_frozen_tally(chat: Chat
     assert chat.ok("results P-1").data["ranking"] == ["Scope", "Date"]
 
 
-def test_close_decide_on_a_tie_records_the_tie(chat: Chat) -> None:
-    chat.ok('poll "Q" "A" "B"')
-    chat.ok("vote P-1 A", user="ana")
-    chat.ok("vote P-1 B", user="ben")
-    closed = chat.ok("close P-1 decide")
-    assert closed.text == "Closed P-1: a tie · recorded D-1"
+def test_a_tie_is_recorded_as_a_decision_only_when_the_closer_picks_the_winner(
+    chat: Chat,
+) -> None:
+    chat.ok('poll "Lunch?" "Pizza" "Sushi" "Tacos"')
+    chat.ok("vote P-1 Pizza", user="ana")
+    chat.ok("vote P-1 Sushi", user="ben")
+    refused = chat.fails("close P-1 decide")
+    assert refused.error == (
+        "P-1 is a tie between Pizza and Sushi, and a tie is not a decision. "
+        "Say which wins: `close P-1 decide pick:Pizza` (or another of them)."
+    )
+    assert (refused.usage or "").startswith("Usage: close <P-ID> [decide [pick:<option>]]")
+    outside = chat.fails("close P-1 decide pick:Tacos")
+    assert outside.error == "pick: names one of the tied options: Pizza, Sushi (not `Tacos`)."
+    loose = chat.fails("close P-1 pick:Sushi")
+    assert loose.error == "pick: breaks a tie for a decision: `close P-1 decide pick:…`."
+    # Refused three times, nothing changed: still open, no decision, still votable.
+    assert chat.ok("results P-1").data["closed"] is False
+    assert chat.ok("decisions").data["decisions"] == []
+    chat.ok("vote P-1 Pizza", user="cy")
+    chat.ok("vote P-1 Tacos", user="cy")  # changed: now a three-way tie
+    closed = chat.ok("close P-1 decide pick:sushi", user="pm")
+    assert closed.text == "Closed P-1: a tie · recorded D-1 (Sushi, tie broken by <@pm>)"
     decision = chat.ok("show D-1")
-    assert decision.data["title"] == "Q → tie: A / B"
-    assert decision.data["tally"]["winner"] is None
-    assert decision.data["tally"]["tied"] == ["A", "B"]
+    assert decision.data["title"] == "Lunch? → Sushi"
+    assert decision.data["rationale"] == (
+        "Result of P-1 (plurality): Pizza = Sushi = Tacos; 3 of 4 voted. "
+        "Tie between Pizza, Sushi and Tacos broken by <@pm> for Sushi."
+    )
+    assert "broken by @pm for Sushi." in render(decision)
+    tally = decision.data["tally"]
+    assert (tally["winner"], tally["picked"], tally["picked_by"]) == (None, "Sushi", "pm")
+    assert tally["tied"] == ["Pizza", "Sushi", "Tacos"]
+    assert chat.ok("show P-1").data["picked"] == "Sushi"
+
+
+def test_pick_takes_an_option_number_and_refuses_where_nothing_is_tied(chat: Chat) -> None:
+    chat.ok('poll "Q" "A" "B"')
+    chat.ok("vote P-1 1", user="ana")
+    chat.ok("vote P-1 2", user="ben")
+    assert chat.ok("close P-1 decide pick:2").text.startswith("Closed P-1: a tie · recorded D-1 (B")
+    chat.ok('poll "R" "A" "B"')
+    chat.ok("vote P-2 1", user="ana")
+    untied = chat.fails("close P-2 decide pick:A")
+    assert untied.error == "P-2 is not tied; pick: only breaks a tie."
+    assert chat.ok("close P-2 decide").text == "Closed P-2: A · recorded D-2"
+    # Closing a tie without recording a decision needs no pick.
+    chat.ok('poll "S" "A" "B"')
+    chat.ok("vote P-3 1", user="ana")
+    chat.ok("vote P-3 2", user="ben")
+    assert chat.ok("close P-3").text == "Closed P-3: a tie"
 
 
 def test_only_the_creator_or_an_admin_may_close_or_edit(chat: Chat, db_url: str) -> None:

@@ -119,7 +119,7 @@ Leading: UX
 2 of 3 voted · not yet: @ana
 Spread up to 5 points: type `vote P-2 1=2 3=1`
 ✗ Only @ana or a workspace admin can close P-1.
-  Usage: close <P-ID> [decide]
+  Usage: close <P-ID> [decide [pick:<option>]]
 You are @ana in #general (local).
 ✓ Closed P-1: Scope · recorded D-1
 P-1 · Ship date or scope?

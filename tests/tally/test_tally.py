@@ -6,13 +6,16 @@ import json
 import random
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import runoff
 from bot.tally import (
     IrvRound,
+    IrvWork,
     Tally,
     approval,
     borda,
@@ -238,28 +241,94 @@ def test_irv_first_round_majority():
     assert tally.scores == [3.0, 1.0, 0.0]
 
 
-def test_irv_eliminates_ties_for_last_together_and_keeps_every_round():
-    # 0 and 1 tie for last with 2 votes each; 2 has 3, 3 has 4 -> 0 and 1 go together.
-    ballots = [[0, 2]] * 2 + [[1, 2]] * 2 + [[2]] * 3 + [[3]] * 4
+def test_irv_drops_options_tied_for_last_together_only_when_together_they_trail_the_next():
+    # 0 and 1 have 2 votes each, 4 together, fewer than 2's 5: every order drops both first.
+    ballots = [[0, 2]] * 2 + [[1, 2]] * 2 + [[2]] * 5 + [[3]] * 6
     tally = irv(4, ballots)
-    assert tally.rounds[0].eliminated == [0, 1]
-    assert tally.rounds[1].counts == {2: 7.0, 3: 4.0}
+    assert tally.rounds[0] == IrvRound(counts={0: 2.0, 1: 2.0, 2: 5.0, 3: 6.0}, eliminated=[0, 1])
+    assert tally.rounds[1].counts == {2: 9.0, 3: 6.0}
     assert tally.winner == 2
     assert tally.ranking == [[2], [3], [0, 1]]
+
+
+def test_irv_follows_each_order_when_the_tied_options_together_reach_the_next():
+    # 0 and 1 have 2 votes each, 4 together, more than 2's 3: dropping them together would be a
+    # shortcut no real count takes.  Either order sends both piles to 2, which wins either way,
+    # so the round names the tie and shows one order (the lower-numbered option first).
+    ballots = [[0, 2]] * 2 + [[1, 2]] * 2 + [[2]] * 3 + [[3]] * 4
+    tally = irv(4, ballots)
+    assert tally.rounds == [
+        IrvRound(counts={0: 2.0, 1: 2.0, 2: 3.0, 3: 4.0}, eliminated=[0], tied_last=[0, 1]),
+        IrvRound(counts={1: 2.0, 2: 5.0, 3: 4.0}, eliminated=[1]),
+        IrvRound(counts={2: 7.0, 3: 4.0}, eliminated=[]),
+    ]
+    assert (tally.winner, tally.tied) == (2, [])
+    assert tally.ranking == [[2], [3], [1], [0]]
     assert tally.scores == [0.0, 0.0, 7.0, 4.0]
+    assert tally.complete
+
+
+def test_irv_tie_for_last_that_decides_the_winner_is_a_tie_between_the_winners():
+    # Round 1: 3 has no votes and goes.  Round 2: 0 and 2 tie on 2 (4 together, more than 1's 3).
+    # Dropping 0 sends both its ballots to 2 (4 of 7: a majority); dropping 2 exhausts its two
+    # ballots and 1 holds 3 of the 5 left.  Dropping both at once would elect 1 alone.
+    ballots = [[0, 2, 1], [0, 2, 3], [1, 2, 0], [1, 2, 0], [1, 3, 0], [2], [2]]
+    tally = irv(4, ballots)
+    assert (tally.winner, tally.tied) == (None, [1, 2])
+    assert tally.rounds == [
+        IrvRound(counts={0: 2.0, 1: 3.0, 2: 2.0, 3: 0.0}, eliminated=[3]),
+        IrvRound(
+            counts={0: 2.0, 1: 3.0, 2: 2.0},
+            eliminated=[],
+            tied_last=[0, 2],
+            outcomes={0: [2], 2: [1]},
+        ),
+    ]
+    assert tally.ranking == [[1, 2], [0], [3]]
+    check_invariants(tally, 4)
+
+
+def test_irv_rounds_follow_an_order_that_keeps_every_winner_until_the_orders_part():
+    # Round 1: 2 and 3 tie on 1 (2 together, not fewer than 0's and 1's 2).  Either order ends
+    # with 0 and 1 on 3 each, so the rounds follow one (2 first) to the final tie, where dropping
+    # 0 elects 1 and dropping 1 elects 0.
+    ballots = [[0], [0], [1], [1], [2, 0], [3, 1]]
+    tally = irv(4, ballots)
+    assert (tally.winner, tally.tied) == (None, [0, 1])
+    assert tally.rounds == [
+        IrvRound(
+            counts={0: 2.0, 1: 2.0, 2: 1.0, 3: 1.0},
+            eliminated=[2],
+            tied_last=[2, 3],
+            outcomes={2: [0, 1], 3: [0, 1]},
+        ),
+        IrvRound(counts={0: 3.0, 1: 2.0, 3: 1.0}, eliminated=[3]),
+        IrvRound(
+            counts={0: 3.0, 1: 3.0}, eliminated=[], tied_last=[0, 1], outcomes={0: [1], 1: [0]}
+        ),
+    ]
+    assert tally.ranking == [[0, 1], [3], [2]]
 
 
 @pytest.mark.parametrize(
     ("ballots", "winner", "tied", "eliminated", "ranking"),
     [
-        # Round 1: 1 vote each -> eliminating all would leave nobody, so it is a three-way tie.
-        ([[0, 1], [1, 0], [2, 0]], None, [0, 1, 2], [[]], [[0, 1, 2]]),
-        ([[0, 1], [0, 1], [1, 0], [1, 0], [2, 0, 1], [2, 1, 0]], None, [0, 1, 2], [[]], None),
+        # Round 1: 1 vote each.  Dropping 0 elects 1; dropping 1 or 2 elects 0: a tie of 0 and 1.
+        ([[0, 1], [1, 0], [2, 0]], None, [0, 1], [[]], [[0, 1], [2]]),
+        # 2 votes each.  Dropping 0 elects 1, dropping 1 elects 0, dropping 2 leaves 0 and 1 on 3
+        # each (a tie): the rounds follow 2 out, then end at the final tie.
+        (
+            [[0, 1], [0, 1], [1, 0], [1, 0], [2, 0, 1], [2, 1, 0]],
+            None,
+            [0, 1],
+            [[2], []],
+            [[0, 1], [2]],
+        ),
         # Round 1: 0:2 1:2 2:1 -> 2 out, its ballot moves to 0 -> 3 of 5 is a majority.
         ([[0], [1], [2, 0], [0], [1]], 0, [], [[2], []], [[0], [1], [2]]),
-        # Round 1: 0:2 1:2 2:3 -> 0 and 1 out together (not everyone); their ballots exhaust,
-        # so 2 holds 3 of the 3 non-exhausted ballots.
-        ([[0], [0], [1], [1], [2, 1], [2, 0], [2]], 2, [], [[0, 1], []], [[2], [0, 1]]),
+        # Round 1: 0:2 1:2 2:3 -> 0 and 1 tie (4 together, not fewer than 3).  Dropping either
+        # exhausts its ballots and leaves 2 with 3 of 5: every order elects 2.
+        ([[0], [0], [1], [1], [2, 1], [2, 0], [2]], 2, [], [[0], []], [[2], [1], [0]]),
         # Round 1: 2 out and its ballot exhausts; round 2: 0:2 1:2 -> the final two tie.
         ([[0], [0], [1], [1], [2]], None, [0, 1], [[2], []], [[0, 1], [2]]),
     ],
@@ -268,18 +337,17 @@ def test_irv_ties(ballots, winner, tied, eliminated, ranking):
     tally = irv(3, ballots)
     assert (tally.winner, tally.tied) == (winner, tied)
     assert [r.eliminated for r in tally.rounds] == eliminated
-    if ranking is not None:
-        assert tally.ranking == ranking
+    assert tally.ranking == ranking
     check_invariants(tally, 3)
 
 
 def test_irv_exhausted_ballots_leave_the_majority_base():
-    # Round 1: 0:3, 1:2, 2:2 -> tie for last between 1 and 2 (not everyone) -> both out.
-    # Their ballots exhaust, so 0 wins with 3 of 3 non-exhausted ballots.
+    # Round 1: 0:3, 1:2, 2:2 -> 1 and 2 tie for last (4 together, not fewer than 3).  Dropping
+    # either exhausts its ballots, and 0 then holds 3 of 5 non-exhausted ballots.
     tally = irv(3, [[0]] * 3 + [[1]] * 2 + [[2]] * 2)
     assert tally.winner == 0
-    assert tally.rounds[-1].counts == {0: 3.0}
-    assert tally.ranking == [[0], [1, 2]]
+    assert tally.rounds[0].tied_last == [1, 2]
+    assert tally.rounds[-1].counts == {0: 3.0, 2: 2.0}
 
 
 def test_irv_no_ballots_and_only_empty_ballots():
@@ -330,6 +398,34 @@ def test_schulze_wikipedia_45_voters():
     ]
     assert tally.scores == [3.0, 1.0, 2.0, 0.0, 4.0]
     check_invariants(tally, 5)
+
+
+def test_irv_wikipedia_45_voters_follows_each_order_of_the_tie_for_last():
+    # First preferences A 10, B 8, C 12, D 7, E 8.  D goes alone and its 7 ballots go to C.
+    # B and E then tie on 8 (16 together, more than A's 10).  B first: B's ballots go to E,
+    # A goes next and C beats E 24-21.  E first: E's ballots go to B, A goes next and C
+    # takes 29.  Every order elects C.
+    ballots = expand(WIKIPEDIA_SCHULZE, "ABCDE")
+    work = IrvWork()
+    tally = irv(5, ballots, work=work)
+    a, b, c, d, e = range(5)
+    assert (tally.winner, tally.tied) == (c, [])
+    assert tally.rounds == [
+        IrvRound(counts={a: 10.0, b: 8.0, c: 12.0, d: 7.0, e: 8.0}, eliminated=[d]),
+        IrvRound(counts={a: 10.0, b: 8.0, c: 19.0, e: 8.0}, eliminated=[b], tied_last=[b, e]),
+        IrvRound(counts={a: 10.0, c: 19.0, e: 16.0}, eliminated=[a]),
+        IrvRound(counts={c: 24.0, e: 21.0}, eliminated=[]),
+    ]
+    assert tally.ranking == [[c], [e], [a], [b], [d]]
+    assert tally.complete and work.states < 20
+    # The E-first order, counted by hand above, as an election without B: C wins there too.
+    without_b = [[o for o in ballot if o != b] for ballot in ballots]
+    assert irv(5, without_b).winner == c
+    # Dropping B and E together (the old shortcut) hands their 16 ballots to A and elects A,
+    # a winner no real elimination order produces.
+    without_b_and_e = [[o for o in ballot if o not in (b, e)] for ballot in ballots]
+    assert irv(5, without_b_and_e).winner == a
+    assert schulze(5, ballots).winner == e  # and Schulze, for the record, elects E
 
 
 def test_schulze_condorcet_cycle_is_a_tie():
@@ -411,7 +507,12 @@ def test_to_json_is_plain_and_complete():
     tally = irv(4, expand(TENNESSEE, "MNCK"))
     data = tally.to_json()
     assert json.loads(json.dumps(data)) == data
-    assert data["rounds"][1] == {"counts": {"0": 42.0, "1": 26.0, "3": 32.0}, "eliminated": [1]}
+    assert data["rounds"][1] == {
+        "counts": {"0": 42.0, "1": 26.0, "3": 32.0},
+        "eliminated": [1],
+        "tied_last": [],
+        "outcomes": {},
+    }
     assert set(data) == {
         "method",
         "scores",
@@ -423,6 +524,7 @@ def test_to_json_is_plain_and_complete():
         "pairwise",
         "strongest",
         "condorcet_winner",
+        "complete",
     }
     assert data["winner"] == KNOXVILLE and data["condorcet_winner"] == NASHVILLE
 
@@ -442,63 +544,112 @@ def random_election(rng: random.Random, partial: bool) -> tuple[int, list[list[i
     return n, ballots
 
 
-def irv_is_unambiguous(tally: Tally) -> bool:
-    # IRV has no single standard for ties for last: pref_voting itself offers simultaneous
-    # elimination, tie-breaker orders and parallel-universe tie-breaking, and its truncated-
-    # ballot variant checks the majority threshold in a different place.  So winners are
-    # compared only where every round eliminates exactly one option and a unique winner emerges,
-    # where every IRV variant must agree.  (On these seeds pref_voting's simultaneous-elimination
-    # default happens to agree on the remaining elections too, but that is not asserted.)
-    return tally.winner is not None and all(len(r.eliminated) == 1 for r in tally.rounds[:-1])
+def pv_full(ballots: Sequence[Sequence[int]]):  # type: ignore[no-untyped-def]
+    pv_profiles = pytest.importorskip("pref_voting.profiles")
+    return pv_profiles.Profile(ballots)
+
+
+def pv_partial(n: int, ballots: Sequence[Sequence[int]]):  # type: ignore[no-untyped-def]
+    pv_ties = pytest.importorskip("pref_voting.profiles_with_ties")
+    profile = pv_ties.ProfileWithTies(
+        [{o: rank for rank, o in enumerate(b, start=1)} for b in ballots],
+        candidates=list(range(n)),
+    )
+    # Unranked options below ranked ones, as in this module.
+    profile.use_extended_strict_preference()
+    return profile
 
 
 def test_cross_check_full_ballots_against_pref_voting():
-    pv_profiles = pytest.importorskip("pref_voting.profiles")
-    from pref_voting.iterative_methods import instant_runoff
+    pytest.importorskip("pref_voting")
+    from pref_voting.iterative_methods import instant_runoff_put
     from pref_voting.margin_based_methods import beat_path
     from pref_voting.scoring_methods import borda as pv_borda
 
     rng = random.Random(20240601)
-    compared_irv = 0
     for _ in range(200):
         n, ballots = random_election(rng, partial=False)
-        profile = pv_profiles.Profile(ballots)
+        profile = pv_full(ballots)
         assert winner_set(schulze(n, ballots)) == list(beat_path(profile))
         assert winner_set(borda(n, ballots)) == list(pv_borda(profile))
-        ours = irv(n, ballots)
-        if irv_is_unambiguous(ours):
-            compared_irv += 1
-            assert winner_set(ours) == list(instant_runoff(profile))
-    assert compared_irv > 50
+        # Parallel-universe tie-breaking: every elimination order, as the contract counts.
+        assert winner_set(irv(n, ballots)) == list(instant_runoff_put(profile))
 
 
 def test_cross_check_partial_ballots_against_pref_voting():
-    pv_ties = pytest.importorskip("pref_voting.profiles_with_ties")
-    from pref_voting.iterative_methods import instant_runoff_for_truncated_linear_orders
+    pytest.importorskip("pref_voting")
+    from pref_voting.iterative_methods import instant_runoff_put
     from pref_voting.margin_based_methods import beat_path
     from pref_voting.scoring_methods import borda_for_profile_with_ties, symmetric_borda_scores
 
     rng = random.Random(99)
-    compared_irv = 0
     for _ in range(150):
         n, ballots = random_election(rng, partial=True)
-        profile = pv_ties.ProfileWithTies(
-            [{o: rank for rank, o in enumerate(b, start=1)} for b in ballots],
-            candidates=list(range(n)),
-        )
-        # Unranked options below ranked ones, as in this module.
-        profile.use_extended_strict_preference()
+        profile = pv_partial(n, ballots)
         # Winning votes: the strength of a defeat is the number of voters supporting it.
         expected = beat_path(profile, strength_function=profile.support)
         assert winner_set(schulze(n, ballots)) == list(expected)
         # Symmetric Borda (beats - beaten) is an affine transform of our averaged Borda score.
         expected = borda_for_profile_with_ties(profile, borda_scores=symmetric_borda_scores)
         assert winner_set(borda(n, ballots)) == list(expected)
-        ours = irv(n, ballots)
-        if irv_is_unambiguous(ours):
-            compared_irv += 1
-            assert [ours.winner] == list(instant_runoff_for_truncated_linear_orders(profile))
-    assert compared_irv > 30
+        assert winner_set(irv(n, ballots)) == list(instant_runoff_put(profile))
+
+
+def small_tied_election(rng: random.Random) -> tuple[int, list[list[int]], bool]:
+    """Few voters over several options, so ties for last place are everywhere."""
+    n = rng.randint(2, 7)
+    partial = rng.random() < 0.5
+    length = (lambda: rng.randint(1, n)) if partial else (lambda: n)
+    return n, [rng.sample(range(n), length()) for _ in range(rng.randint(1, 12))], partial
+
+
+def test_irv_ties_for_last_cross_checked_against_pref_voting_put():
+    pytest.importorskip("pref_voting")
+    from pref_voting.iterative_methods import instant_runoff_put
+
+    rng = random.Random(14)
+    tied_rounds = ties = 0
+    for _ in range(600):
+        n, ballots, partial = small_tied_election(rng)
+        profile = pv_partial(n, ballots) if partial else pv_full(ballots)
+        expected = list(instant_runoff_put(profile))
+        tally = irv(n, ballots)
+        assert winner_set(tally) == expected, (n, ballots)
+        assert tally.complete
+        # The search the count falls back on for ballots built to tie at every turn must agree
+        # too: force it by giving the set-by-set count no allowance.
+        searched = runoff.count(n, Counter(map(tuple, ballots)), IrvWork(), quick_cost=0)
+        assert searched.winners == expected, (n, ballots)
+        tied_rounds += any(r.tied_last for r in tally.rounds)
+        ties += tally.winner is None
+    assert tied_rounds > 150 and ties > 100  # the ties this test is about did occur
+
+
+def test_irv_out_of_allowance_names_every_option_not_ruled_out():
+    pytest.importorskip("pref_voting")
+    from pref_voting.iterative_methods import instant_runoff_put
+
+    rng = random.Random(41)
+    cut_short = 0
+    for _ in range(300):
+        n, ballots, partial = small_tied_election(rng)
+        expected = set(instant_runoff_put(pv_partial(n, ballots) if partial else pv_full(ballots)))
+        budget = rng.choice([0, 5, 20, 60])
+        outcome = runoff.count(
+            n,
+            Counter(map(tuple, ballots)),
+            IrvWork(),
+            quick_cost=0,
+            search_cost=budget,
+            work_limit=budget,
+        )
+        if outcome.complete:
+            assert set(outcome.winners) == expected
+        else:
+            cut_short += 1
+            assert expected <= set(outcome.winners)  # never drops a real winner
+            assert not outcome.rounds[-1].eliminated and not outcome.rounds[-1].outcomes
+    assert cut_short > 20
 
 
 def test_cross_check_plurality_and_approval_against_counter():
@@ -555,6 +706,33 @@ def test_property_ranked_methods(election):
     assert borda(n, ballots).scores == pytest.approx(naive_borda(n, ballots))
 
 
+@settings(max_examples=200, deadline=None)
+@given(ranked_elections())
+def test_property_irv_rounds_retrace_the_result(election):
+    n, ballots = election
+    tally = irv(n, ballots)
+    if not ballots:
+        return
+    rounds = tally.rounds
+    assert set(rounds[0].counts) == set(range(n))
+    for before, after in pairwise(rounds):
+        assert set(after.counts) == set(before.counts) - set(before.eliminated)
+        assert before.eliminated, "only the last round may drop nobody"
+    for round_ in rounds:
+        assert sum(round_.counts.values()) <= tally.ballots
+        low = min(round_.counts.values())
+        assert all(round_.counts[o] == low for o in round_.eliminated + round_.tied_last)
+        if round_.tied_last:
+            assert len(round_.eliminated) <= 1 and set(round_.eliminated) <= set(round_.tied_last)
+    last = rounds[-1]
+    if tally.winner is not None:
+        assert last.eliminated == [] and tally.winner in last.counts
+        assert all(r.outcomes == {} for r in rounds)
+    elif last.outcomes:
+        assert sorted({o for won in last.outcomes.values() for o in won}) == tally.tied
+        assert all(won != tally.tied for won in last.outcomes.values())
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.integers(min_value=1, max_value=6).flatmap(
@@ -576,3 +754,58 @@ def test_property_single_mark_methods(case):
     check_invariants(plurality(n, marks), n)
     check_invariants(approval(n, approvals), n)
     check_invariants(points(n, dots), n)
+
+
+# --------------------------------------------------------------------------------------------
+# Instant-runoff worst cases: bounded work, not a timed assertion (speed is in bench/)
+# --------------------------------------------------------------------------------------------
+
+
+def work_bound(ballots: Sequence[Sequence[int]], n: int) -> int:
+    """The allowance plus what one step may add past it (a few passes over the distinct
+    ballots) and the rounds shown afterwards (one pass each)."""
+    distinct = len({tuple(b) for b in ballots if b})
+    return runoff.WORK_LIMIT + (3 + n) * (distinct + 1)
+
+
+def test_irv_25_options_all_tied_at_every_turn_is_settled_within_bounded_work():
+    # Voter i ranks i, i+1, ... (mod 25): every option has one vote and every drop hands one
+    # vote on, so ties for last recur at every turn and millions of standing sets are
+    # reachable.  By symmetry every option wins in some order.
+    n = 25
+    ballots = [[(i + k) % n for k in range(n)] for i in range(n)]
+    work = IrvWork()
+    tally = irv(n, ballots, work=work)
+    assert tally.complete
+    assert (tally.winner, tally.tied) == (None, list(range(n)))
+    assert work.cost <= work_bound(ballots, n)
+    assert tally.rounds[0].tied_last == list(range(n)) and not tally.rounds[0].eliminated
+
+
+def test_irv_25_options_one_strong_option_among_24_weak_ones_is_settled_at_once():
+    # 24 options with one vote each, passed on to option 24, which starts with 2: the weak ones
+    # tie for last in every order, yet none can ever catch up, so 24 wins every order.
+    n = 25
+    ballots = [[i, 24] for i in range(24)] + [[24], [24]]
+    work = IrvWork()
+    tally = irv(n, ballots, work=work)
+    assert (tally.winner, tally.complete) == (24, True)
+    assert work.cost <= work_bound(ballots, n)
+
+
+def test_irv_25_options_too_many_orders_stops_within_bounded_work_and_says_so():
+    # Every option first on exactly one ballot and random preferences after it: no bound cuts
+    # the search short and tens of millions of standing sets are reachable.  The count stops at
+    # its allowance and reports an incomplete tie rather than running on.
+    rng = random.Random(3)
+    n = 25
+    ballots = []
+    for i in range(n):
+        rest = [o for o in range(n) if o != i]
+        rng.shuffle(rest)
+        ballots.append([i, *rest[: rng.choice([1, 2, 5, 24])]])
+    work = IrvWork()
+    tally = irv(n, ballots, work=work)
+    assert work.cost <= work_bound(ballots, n)
+    assert not tally.complete and tally.winner is None and len(tally.tied) >= 2
+    assert tally.to_json()["complete"] is False

@@ -1,0 +1,104 @@
+"""Long lists in pages (`decisions`, `questions`, `priorities` take `page:N`).
+
+A list used to be cut by each surface at its own length with no way to see the rest. Now the
+engine hands out one page and says how many remain and how to get them ("… 23 more: page:2"),
+the same on every surface and in `--json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+
+from bot.errors import UsageError
+from bot.parser import Command
+from bot.views import Context
+from storage.db import UnitOfWork
+
+T = TypeVar("T")
+
+# Slack shows at most 40 lines of one list in a message (adapters/slack/blocks.LIST_LINES) and
+# the console 50; a page that fits both is never cut again on the way out.
+PAGE_SIZE = 40
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    number: int
+    total: int
+    size: int = PAGE_SIZE
+
+    @property
+    def first(self) -> int:
+        """How many rows come before this page."""
+        return (self.number - 1) * self.size
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.first - len(self.rows))
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    def more(self) -> Context | None:
+        """The line under the list that says how to go on, when there is more."""
+        if not self.remaining:
+            return None
+        return Context(f"… {self.remaining} more: page:{self.number + 1}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "page": self.number,
+            "pages": self.pages,
+            "total": self.total,
+            "remaining": self.remaining,
+        }
+
+
+def page_number(cmd: Command) -> int:
+    """The `page:N` asked for (1 when none)."""
+    text = cmd.option("page")
+    if text is None:
+        return 1
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"page: is a page number like page:2, not `{text[:20]}`.", verb=cmd.verb)
+    return int(text)
+
+
+def _checked(number: int, total: int, size: int, verb: str) -> None:
+    pages = max(1, -(-total // size))
+    if number > pages:
+        there = "There is 1 page" if pages == 1 else f"There are {pages} pages"
+        raise UsageError(f"{there} ({total} in all); page:{number} is past the end.", verb=verb)
+
+
+def page_of(rows: Sequence[T], cmd: Command, *, size: int = PAGE_SIZE) -> Page[T]:
+    """One page of rows already in hand (a ranking computed in Python)."""
+    number = page_number(cmd)
+    _checked(number, len(rows), size, cmd.verb)
+    start = (number - 1) * size
+    return Page(list(rows[start : start + size]), number, len(rows), size)
+
+
+def page_query(
+    session: UnitOfWork,
+    stmt: Select[Any],
+    params: dict[str, Any],
+    cmd: Command,
+    *,
+    size: int = PAGE_SIZE,
+) -> Page[Any]:
+    """One page of a query's rows, counted and cut in SQL, so a long history is not read
+    whole to show forty lines of it."""
+    number = page_number(cmd)
+    total = session.execute(
+        select(func.count()).select_from(stmt.order_by(None).subquery()), params
+    ).scalar_one()
+    _checked(number, total, size, cmd.verb)
+    rows = session.execute(stmt.limit(size).offset((number - 1) * size), params).scalars()
+    return Page(list(rows), number, total, size)
