@@ -362,6 +362,16 @@ class Posting(Base):
     conversation: Mapped[str] = mapped_column(String(300), nullable=False)
     message_id: Mapped[str] = mapped_column(String(120), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Keeping the message current, shared by every replica (adapters/postings.py): each change
+    # of the object counts up `changes`; an update shows `changes` as it was when it began and
+    # records it in `shown`, so the message is behind while changes > shown. One replica at a
+    # time updates it (`held_by` until `held_until`), at most once per second
+    # (`next_update_at`).
+    changes: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    shown: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    held_by: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
@@ -407,6 +417,22 @@ class OutboxMessage(Base):
 
 
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+Index("ix_outbox_channel", OutboxMessage.workspace, OutboxMessage.channel, OutboxMessage.status)
+
+
+class OutboxLane(Base):
+    """One channel's queue of outbox messages (bot/outbox.py): which worker sends to it now and
+    until when its hold lasts unless renewed, and when the next message may go (the platform's
+    pace per channel) — in the database, so any number of replicas send to a channel one at a
+    time, in order, at the platform's pace. Webhooks have no lane: receivers are independent."""
+
+    __tablename__ = "outbox_lanes"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(300), primary_key=True)
+    held_by: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Schedule(Base):

@@ -158,6 +158,12 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
         ensure_open(session, actor, poll, now)
         if poll.anonymous:
             ballots.lock_for_anonymous_vote(session, poll.id)
+        # The voter's participation row, written first, is the lock their ballot changes under:
+        # a second vote of the same person (`~1` and `~2` clicked at once, on any replica) waits
+        # here until the first commits, then reads the ballot it left — so a toggle builds on
+        # the other instead of both starting from the old ballot and one being lost. (SQLite's
+        # BEGIN IMMEDIATE serialises writers anyway; this matters on PostgreSQL.)
+        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         key = voter_key(deps, poll, actor.user)
         changed = ballots.exists(session, poll.id, key)
         choice = parse_ballot(
@@ -166,7 +172,6 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             lambda: ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous),
         )
         ballots.write(session, poll.id, key, choice, anonymous=poll.anonymous)
-        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         audit(
             session,
             actor,

@@ -101,7 +101,10 @@ def test_signoff_revision_keeps_every_decision_up_and_down(db_url: str) -> None:
     (as decisions without sign-off) and the downgrade (losing only the sign-off)."""
     from sqlalchemy import text
 
-    upgrade(db_url, "0005")
+    before = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0006")
+    assert before is not None and isinstance(before.down_revision, str)
+    previous = before.down_revision
+    upgrade(db_url, previous)
     engine = create_engine(normalize_url(db_url))
     try:
         with engine.begin() as conn:
@@ -124,7 +127,7 @@ def test_signoff_revision_keeps_every_decision_up_and_down(db_url: str) -> None:
                     "VALUES (1, 'ana', 'agree', '2026-11-25 09:00:00')"
                 )
             )
-        downgrade(db_url, "0005")
+        downgrade(db_url, previous)
         with engine.begin() as conn:
             assert conn.execute(text("SELECT title FROM decisions")).scalars().all() == [
                 "Use Postgres"
@@ -132,4 +135,4 @@ def test_signoff_revision_keeps_every_decision_up_and_down(db_url: str) -> None:
             assert conn.execute(text("SELECT tag FROM decision_tags")).scalars().all() == ["db"]
     finally:
         engine.dispose()
-    assert current(db_url) == "0005"
+    assert current(db_url) == previous

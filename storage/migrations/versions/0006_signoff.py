@@ -8,7 +8,7 @@ between a decision and other objects. Existing decisions are untouched: they hav
 they are not proposals; the downgrade drops only what this revision added.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-27 10:00:00
 """
 
@@ -22,7 +22,9 @@ from alembic import op
 import storage.types
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+# Written on 0005; chained after 0008 (shared delivery state), which landed first. It touches
+# none of 0008's tables, so the lead may re-chain it freely.
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
