@@ -83,11 +83,17 @@ class Button:
     label: str
     command: str
     style: Literal["default", "primary", "danger"] = "default"
+    ask: str | None = None
+    """The button asks for a line of text first (this is the question, e.g. "Why do you
+    object?"); the answer is the command's text after `|` (`object D-7 | <answer>`), handed to
+    `Engine.submit_text`. Surfaces show a modal or an inline input; the console the command."""
 
 
 @dataclass(frozen=True)
 class Actions:
     buttons: tuple[Button, ...]
+    label: str = "Vote"
+    """What the buttons do, for surfaces that print them as text (the console)."""
     type: Literal["actions"] = "actions"
 
 
@@ -136,9 +142,10 @@ class Reply:
     """What the engine answers. `text` is the one-line gist (fallback text, notifications).
 
     How it is shown is typed, never inferred from `data`: `ephemeral` — only to the person who
-    asked; `receipt` — it acknowledges an action whose result shows in a live message (a vote):
-    surfaces that keep live messages show only `text`, to the person who acted; `file` — an
-    export. `effects` say what else follows from the command (see `bot/effects.py`);
+    asked; `receipt` — it acknowledges an action whose result shows in a live message (a vote,
+    a stance): surfaces that keep live messages show only `text`, to the person who acted;
+    `file` — an export; `notify` — who the message calls on; `direct_to` — a private message
+    (outbox). `effects` say what else follows from the command (see `bot/effects.py`);
     `field_errors` put a form's mistakes next to the inputs they concern (by input name).
     """
 
@@ -154,6 +161,11 @@ class Reply:
     receipt: bool = False
     effects: tuple[Effect, ...] = ()
     field_errors: dict[str, str] = field(default_factory=dict)
+    notify: tuple[str, ...] = ()
+    """People this message calls on (a proposal's approvers when it is first posted): surfaces
+    that tell a notifying mention from a shown name (Teams) mention them; others are named."""
+    direct_to: str | None = None
+    """An outbox message for one person only, privately (a DM), not for the channel."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract: always `ok`; `error` on failure; the view's own fields."""
@@ -252,4 +264,6 @@ def reply_from_payload(payload: dict[str, Any]) -> Reply:
         receipt=payload.get("receipt", False),
         effects=effects.from_json(payload.get("effects")),
         field_errors=dict(payload.get("field_errors") or {}),
+        notify=tuple(payload.get("notify") or ()),
+        direct_to=payload.get("direct_to"),
     )

@@ -53,7 +53,7 @@ def render(reply: Reply) -> str:
                 )
         elif isinstance(block, ListBlock):
             if block.title:
-                out.append(f"{block.title}:")
+                out.append(f"{plain(block.title)}:")
             if not block.lines:
                 out.append(f"  {block.empty}")
             width = min(max((len(plain(line.ref)) for line in block.lines), default=6), 12)
@@ -70,7 +70,12 @@ def render(reply: Reply) -> str:
         elif isinstance(block, Divider):
             out.append("")
         elif isinstance(block, Actions):
-            out.append("Vote: " + " · ".join(f"[{b.label}] `{b.command}`" for b in block.buttons))
+            out.append(
+                f"{block.label}: "
+                + " · ".join(
+                    f"[{b.label}] `{b.command}{' | <why>' if b.ask else ''}`" for b in block.buttons
+                )
+            )
         elif isinstance(block, Form):
             out.append(f"{block.title}: type `{block.typed}`")
     if reply.file is not None:

@@ -84,7 +84,12 @@ class SlackSender:
         except NoToken as exc:
             raise DeliveryError(str(exc), permanent=True) from exc
         reply = message.reply
-        ts = await self._earlier_post(client, message) if message.tried_before else None
+        # A message for one person goes to their user id: the app's DM with them. A DM is not
+        # looked for in history first (the row knows no DM channel id to look in), so one
+        # retried after a crash between post and mark may arrive twice — the outbox's own
+        # at-least-once, with the same key.
+        looked = message.tried_before and not reply.direct_to
+        ts = await self._earlier_post(client, message) if looked else None
         if ts is not None:
             log.info(
                 "outbox %s is already in %s (ts %s): not posted again",
@@ -95,7 +100,7 @@ class SlackSender:
         else:
             try:
                 posted = await client.chat_postMessage(
-                    channel=message.channel,
+                    channel=reply.direct_to or message.channel,
                     unfurl_links=False,
                     unfurl_media=False,
                     metadata={
@@ -111,7 +116,9 @@ class SlackSender:
             ts = posted.get("ts")
         where = Actor(message.workspace, message.channel, user="", platform=self.platform)
         await self.app.postings.apply(
-            reply.effects, actor=where, posted=(message.channel, ts) if ts else None
+            reply.effects,
+            actor=where,
+            posted=(message.channel, ts) if ts and not reply.direct_to else None,
         )
 
     async def _earlier_post(self, client: AsyncWebClient, message: Outgoing) -> str | None:

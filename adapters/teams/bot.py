@@ -18,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from copy import copy
+from functools import partial
 from typing import Any
 
 from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
@@ -93,7 +94,7 @@ class AlignTeamsBot(ActivityHandler):
             mentions=await self._mentions(client, activity),
         )
         value = activity.value if isinstance(activity.value, dict) else {}
-        clicked = "align_form" in value or "align" in value
+        clicked = any(key in value for key in ("align_form", "align_ask", "align"))
         if "align_form" in value:
             values = {
                 str(k): (None if v is None else str(v))
@@ -109,6 +110,20 @@ class AlignTeamsBot(ActivityHandler):
                 str(value["align_form"]),
                 str(value.get("mode") or ""),
                 values,
+            )
+        elif "align_ask" in value:
+            # A reason typed into a button's ShowCard (Object, Block): the input named in the
+            # data holds it.
+            field = str(value.get("align_input") or "reason")
+            text = value.get(field)
+            reply = await self._engine(
+                turn_context,
+                actor,
+                clicked,
+                partial(self.engine.submit_text, field=field),
+                actor,
+                str(value["align_ask"]),
+                None if text is None else str(text),
             )
         elif "align" in value:
             reply = await self._engine(

@@ -4,12 +4,15 @@ plain message text). One renderer over the block vocabulary of `bot.views`, not 
 - Heading → large bold TextBlock; Section → TextBlock + FactSet; Bars → one ColumnSet per row;
   ListBlock → FactSet (ref → text · meta); Context → small subtle TextBlock; Pre → monospace
   TextBlocks; Divider → a separator on the next element; Actions → Action.Submit buttons whose
-  data is `{"align": "<command>"}` — the very command a user could type; Form → inputs on the card
-  (Input.ChoiceSet per rank, Input.Number per option) and one Action.Submit with
-  `{"align_form": "P-n", "mode": "ranked|dots"}`.
+  data is `{"align": "<command>"}` — the very command a user could type; a button that asks for a
+  reason first (Object, Block) is an Action.ShowCard holding an Input.Text and an Action.Submit
+  with `{"align_ask": "<command>", "align_input": "<input id>"}` (Teams merges the input's value
+  into the data); Form → inputs on the card (Input.ChoiceSet per rank, Input.Number per option)
+  and one Action.Submit with `{"align_form": "P-n", "mode": "ranked|dots"}`.
 - People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
-  mentions (which notify) only in nudges — a poll card listing who has not voted should not ping
-  them every time it is posted or refreshed.
+  mentions (which notify) only in nudges and for the people a reply calls on (`Reply.notify`: a
+  proposal's approvers when it is posted) — a card listing who has not voted or answered should
+  not ping them every time it is refreshed.
 - TextBlocks read Markdown: user text cannot make a link (`[text](url)` is shown as typed).
 - Teams rejects messages over about 28 KB. Long lists (and pre-formatted text, bars, ranked
   forms) are cut to fit, ending with "… and N more".
@@ -28,6 +31,7 @@ from bot.views import (
     Actions,
     Bars,
     Block,
+    Button,
     Context,
     Divider,
     Form,
@@ -74,6 +78,7 @@ def _texts_of(block: Block) -> Iterable[str]:
     elif isinstance(block, ListBlock):
         yield block.title
         for line in block.lines:
+            yield line.ref  # a person, in a proposal's list of approvers
             yield line.text
             yield line.meta
     elif isinstance(block, Bars):
@@ -101,9 +106,11 @@ class _Renderer:
     names: Mapping[str, str]
     ping: bool
     limit: int | None
+    notify: frozenset[str] = frozenset()
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     body: list[dict[str, Any]] = field(default_factory=list)
     separator: bool = False
+    inputs: int = 0
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -113,7 +120,7 @@ class _Renderer:
             name = self.names.get(user)
             if name is None:
                 return user
-            if not self.ping:
+            if not (self.ping or user in self.notify):
                 return name
             tag = f"<at>{name}</at>"
             self.entities.setdefault(
@@ -246,7 +253,9 @@ class _Renderer:
 
     def actions(self, block: Actions) -> None:
         buttons = [
-            {
+            self.ask(button)
+            if button.ask
+            else {
                 "type": "Action.Submit",
                 "title": button.label[:80],
                 "data": {"align": button.command},
@@ -256,6 +265,37 @@ class _Renderer:
         ]
         for start in range(0, len(buttons), BUTTONS_PER_ROW):
             self.add({"type": "ActionSet", "actions": buttons[start : start + BUTTONS_PER_ROW]})
+
+    def ask(self, button: Button) -> dict[str, Any]:
+        """A button that asks for a reason first: a ShowCard with a required text input and
+        the submit that carries the command (each input gets its own id on the card)."""
+        self.inputs += 1
+        input_id = f"reason{self.inputs}"
+        submit = {
+            "type": "Action.Submit",
+            "title": button.label[:80],
+            "data": {"align_ask": button.command, "align_input": input_id},
+            **({"style": _STYLES[button.style]} if button.style in _STYLES else {}),
+        }
+        return {
+            "type": "Action.ShowCard",
+            "title": button.label[:80],
+            "card": {
+                "type": "AdaptiveCard",
+                "body": [
+                    {
+                        "type": "Input.Text",
+                        "id": input_id,
+                        "label": self.text(button.ask or ""),
+                        "isMultiline": True,
+                        "maxLength": 1000,
+                        "isRequired": True,
+                        "errorMessage": "A reason is required.",
+                    }
+                ],
+                "actions": [submit],
+            },
+        }
 
     def form(self, block: Form) -> None:
         self.add({"type": "TextBlock", "text": self.text(block.title), "weight": "Bolder"})
@@ -321,7 +361,7 @@ def _file_blocks(reply: Reply) -> list[Block]:
 
 
 def _build(reply: Reply, names: Mapping[str, str], ping: bool, limit: int | None) -> dict[str, Any]:
-    renderer = _Renderer(names=names, ping=ping, limit=limit)
+    renderer = _Renderer(names=names, ping=ping, limit=limit, notify=frozenset(reply.notify))
     blocks = list(reply.blocks) or [Section(reply.text)]
     for block in [*blocks, *_file_blocks(reply)]:
         renderer.block(block)

@@ -54,6 +54,14 @@ def load_reference(db: Database, *, workspace: str, channel: str) -> dict[str, A
         return dict(found.reference)
 
 
+def teams_id(db: Database, workspace: str, user: str) -> str:
+    """How to name a person to the connector when starting a chat with them: their `29:` id
+    (learned from rosters and mentions), else their AAD object id, which Teams also accepts for
+    a personal conversation with a bot the person has installed."""
+    with db.uow() as session:
+        return profiles.alias_of(session, workspace, user) or user
+
+
 def load_names(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
     """Display names by AAD id, for rendering `<@id>`."""
     with db.uow() as session:
