@@ -19,8 +19,8 @@ from typing import Any
 from bot import grammar, polls, postings
 from bot.common import seen
 from bot.context import Actor, Deps
-from bot.errors import AlignError, UnknownVerb
-from bot.parser import Command, parse, parse_ref
+from bot.errors import AlignError, UnknownVerb, UsageError
+from bot.parser import Command, Token, parse, parse_ref
 from bot.sanitize import refuse_unstorable_input
 from bot.views import Context, Reply, Section
 
@@ -60,22 +60,26 @@ class Engine:
         except AlignError as exc:
             return self.error_reply(exc, verb)
         except Exception:
-            ref = secrets.token_hex(4)
-            log.exception(
-                "command failed [ref %s] verb=%s workspace=%s channel=%s",
-                ref,
-                verb,
-                actor.workspace,
-                actor.channel,
-            )
-            return Reply(
-                ok=False,
-                kind="internal",
-                text="Something went wrong",
-                error=f"Something went wrong on our side (ref {ref}). Nothing was "
-                "changed; please try again.",
-                ephemeral=True,
-            )
+            return self._internal(actor, verb)
+
+    @staticmethod
+    def _internal(actor: Actor, verb: str | None) -> Reply:
+        ref = secrets.token_hex(4)
+        log.exception(
+            "command failed [ref %s] verb=%s workspace=%s channel=%s",
+            ref,
+            verb,
+            actor.workspace,
+            actor.channel,
+        )
+        return Reply(
+            ok=False,
+            kind="internal",
+            text="Something went wrong",
+            error=f"Something went wrong on our side (ref {ref}). Nothing was "
+            "changed; please try again.",
+            ephemeral=True,
+        )
 
     def submit_form(
         self, actor: Actor, poll: str, mode: str, values: dict[str, str | None]
@@ -98,6 +102,47 @@ class Engine:
             if form is not None:
                 reply.blocks.append(form)
         return reply
+
+    def submit_text(
+        self,
+        actor: Actor,
+        command: str,
+        text: str | None,
+        *,
+        field: str = "reason",
+        into: str | None = None,
+    ) -> Reply:
+        """A button that asked for a line of text (`Button.ask`) was answered: its command runs
+        with the text after `|` — the one path a typed `object D-7 | <why>` takes — or, for a
+        button with `into`, as that option's value (`edit P-3` + "Tacos" runs as
+        `edit P-3 add:"Tacos"`). The text is one token, taken as given (no quotes or options
+        read in it). A refusal is put next to the input (`field_errors[field]`)."""
+        verb: str | None = None
+        try:
+            refuse_unstorable_input(actor, command, text or "", into or "")
+            parsed = parse(command)
+            verb = parsed.verb
+            answer = (text or "").strip()
+            if into is not None:
+                if into not in grammar.BY_NAME[verb].options:
+                    raise UsageError(f"`{verb}` has no option `{into}:`.", verb=verb)
+                if not answer:
+                    raise UsageError("Write something first.", verb=verb)
+                parsed.options.setdefault(into, []).append(answer)
+            elif answer:
+                parsed.args += [Token("|", pipe=True), Token(answer, quoted=True)]
+            reply = self.handlers[verb](self.deps, actor, parsed)
+            self._remember(actor)
+            # The button sits on the object's live message, which its effects update: the
+            # reply only acknowledges (no second copy of the poll in the channel).
+            reply.receipt = True
+            return reply
+        except AlignError as exc:
+            reply = self.error_reply(exc, verb)
+            reply.field_errors = reply.field_errors or {field: exc.message}
+            return reply
+        except Exception:
+            return self._internal(actor, verb)
 
     def live_view(self, actor: Actor, ref: str) -> Reply:
         """What the live message of `ref` (`P-3`) shows now, for adapters keeping it current."""

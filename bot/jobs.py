@@ -1,6 +1,6 @@
 """The scheduler's jobs: what `tick(deps, now)` queues — weekly digests, polls closed on time
-(with their results), reminders before a poll closes, and the daily nudge to owners of overdue
-questions.
+(with their results), the next period of recurring polls (`bot/polls/pulses.py`), reminders
+before a poll closes, and the daily nudge to owners of overdue questions.
 
 The engine decides; a scheduler (APScheduler in `adapters/runtime.py`) only wakes the process and
 calls `tick` with the injected clock's time. Every run is claimed in `schedule_runs`
@@ -23,6 +23,7 @@ from bot.common import when
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.platforms import SYSTEM_USER, platform_of
+from bot.polls import pulses
 from bot.schedules import DIGEST, claim_run, claimed, occurrences, period_of
 from bot.timeparse import wall_clock, zone
 from bot.views import Context, Reply, Section, mention
@@ -42,6 +43,9 @@ class TickReport:
     digests: int = 0
     skipped: int = 0
     closed: int = 0
+    pulses: int = 0
+    """Periods of recurring polls opened."""
+    pulses_skipped: int = 0
     reminders: int = 0
     nudges: int = 0
 
@@ -49,7 +53,7 @@ class TickReport:
 def tick(deps: Deps, now: datetime) -> TickReport:
     """Queue everything due at `now`. Safe to call from many processes at once, and often."""
     report = TickReport()
-    for step in (_digests, _auto_close, _poll_reminders, _question_nudges):
+    for step in (_digests, _auto_close, _pulses, _poll_reminders, _question_nudges):
         try:
             step(deps, now, report)
         except Exception:
@@ -153,6 +157,14 @@ def _auto_close(deps: Deps, now: datetime, report: TickReport) -> None:
                 now=now,
             )
             report.closed += 1
+
+
+def _pulses(deps: Deps, now: datetime, report: TickReport) -> None:
+    """Open the next period of each recurring poll that is due (after closing the last one, so
+    a period ending as the next begins is closed first)."""
+    opened, skipped = pulses.open_due(deps, now)
+    report.pulses += opened
+    report.pulses_skipped += skipped
 
 
 def _channel_tz(session: UnitOfWork, workspace: str, channel: str) -> str:

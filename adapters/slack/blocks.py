@@ -50,8 +50,12 @@ OPTION_TEXT = 75
 MODAL_TITLE = 24
 
 CMD_ACTION_PREFIX = "align_cmd_"
+ASK_ACTION_PREFIX = "align_ask_"
 FORM_ACTION = "align_form"
 BALLOT_CALLBACK = "align_ballot"
+REASON_CALLBACK = "align_reason"
+REASON_INPUT = "reason"
+REASON_TEXT = 1000
 FORM_INPUT = "value"
 
 _KEEP = re.compile(r"<(?:[@#][A-Z0-9]+(?:\|[^<>]*)?)>")
@@ -197,6 +201,12 @@ class _Renderer:
                     "text": _plain(button.label, BUTTON_TEXT),
                     "value": button.command[:BUTTON_VALUE],
                 }
+                if button.ask:  # opens a modal asking for the text first (see reason_modal)
+                    element["action_id"] = f"{ASK_ACTION_PREFIX}{self.buttons}"
+                    asked = {"command": button.command, "ask": button.ask, "label": button.label}
+                    if button.into:
+                        asked["into"] = button.into
+                    element["value"] = json.dumps(asked)[:BUTTON_VALUE]
                 if button.style != "default":
                     element["style"] = button.style
                 self.buttons += 1
@@ -297,6 +307,13 @@ def _input(field: FormField) -> dict[str, Any]:
                 for value, text in field.choices[:100]
             ],
         }
+    elif field.kind == "text":
+        element = {
+            "type": "plain_text_input",
+            "action_id": FORM_INPUT,
+            "multiline": True,
+            "max_length": field.maximum or REASON_TEXT,
+        }
     else:
         element = {
             "type": "number_input",
@@ -312,6 +329,46 @@ def _input(field: FormField) -> dict[str, Any]:
         "optional": not field.required,
         "label": _plain(field.label, 2000),
         "element": element,
+    }
+
+
+# ------------------------------------------------------------------ the reason modal
+
+
+def reason_modal(
+    command: str,
+    ask: str,
+    label: str,
+    *,
+    channel: str,
+    message_ts: str | None,
+    into: str | None = None,
+) -> dict[str, Any]:
+    """A button that asks for a line of text first (Object's reason, Add option's new option):
+    one required text input. The command, where the answer goes (`into`), the channel and the
+    message clicked ride in `private_metadata`; the submission is checked by the engine before
+    the ack, so a refusal shows under the input."""
+    meta = {"command": command, "channel": channel, "ts": message_ts, "into": into}
+    return {
+        "type": "modal",
+        "callback_id": REASON_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": _plain(clip(f"{label} · {command.split()[-1]}", MODAL_TITLE), MODAL_TITLE),
+        "submit": _plain(label, MODAL_TITLE),
+        "close": _plain("Cancel", MODAL_TITLE),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REASON_INPUT,
+                "label": _plain(ask, 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FORM_INPUT,
+                    "multiline": into is None,
+                    "max_length": REASON_TEXT,
+                },
+            }
+        ],
     }
 
 

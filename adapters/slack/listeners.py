@@ -105,6 +105,8 @@ class SlackBot:
         bolt.action(re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$"))(self.on_button)
         bolt.action(blocks.FORM_ACTION)(self.on_form_button)
         bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
+        bolt.action(re.compile(rf"^{blocks.ASK_ACTION_PREFIX}\d+$"))(self.on_ask_button)
+        bolt.view_submission(blocks.REASON_CALLBACK)(self.on_reason)
         bolt.event("app_home_opened")(self.on_home_opened)
         bolt.event("message")(self.on_direct_message)
         if bolt.installation_store is not None:
@@ -218,6 +220,80 @@ class SlackBot:
         await ack()
         await self.postings.apply(reply.effects, actor=actor)
         self.workers.spawn(self._ephemeral(client, actor, reply))
+
+    async def on_ask_button(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        action: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """A button that asks for text first (Add option): a modal with one input, opened at
+        once (the trigger_id expires three seconds after the click); the engine sees the
+        command when it is sent."""
+        await ack()
+        channel = context.channel_id
+        try:
+            asked = json.loads(str(action.get("value") or "{}"))
+            command, ask = str(asked["command"]), str(asked["ask"])
+            label = str(asked.get("label") or command.split()[0].capitalize())
+            into = str(asked["into"]) if asked.get("into") else None
+        except (ValueError, KeyError, TypeError):
+            return
+        if not channel:
+            return
+        container = body.get("container") or {}
+        ts = container.get("message_ts") if container.get("type") == "message" else None
+        view = blocks.reason_modal(
+            command,
+            ask,
+            label,
+            channel=channel,
+            message_ts=None if ts is None else str(ts),
+            into=into,
+        )
+        try:
+            await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        except SlackApiError as exc:
+            log.warning("views.open for %r: %s", command, exc.response.get("error"))
+
+    async def on_reason(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """The text submitted: checked before the ack, so a refusal shows under the input;
+        accepted, the clicked message follows through the postings service."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            command, channel = str(meta["command"]), str(meta["channel"])
+            ts = meta.get("ts")
+            into = str(meta["into"]) if meta.get("into") else None
+        except (ValueError, KeyError, TypeError):
+            await ack()
+            return
+        text = blocks.submitted_values(view).get(blocks.REASON_INPUT)
+        actor = Actor(
+            workspace=workspace_of(context),
+            channel=channel,
+            user=context.user_id or "",
+            platform="slack",
+        )
+        reply = await self.workers.run(
+            self.engine.submit_text, actor, command, text, field=blocks.REASON_INPUT, into=into
+        )
+        if not reply.ok:
+            errors = reply.field_errors or {blocks.REASON_INPUT: reply.error or reply.text}
+            await ack(response_action="errors", errors=errors)
+            return
+        # Started before the ack, so the work that follows it is tracked like every other.
+        origin = (channel, str(ts)) if ts else None
+        self.workers.spawn(self.postings.apply(reply.effects, actor=actor, origin=origin))
+        self.workers.spawn(self._ephemeral(client, actor, reply))
+        await ack()
 
     async def on_home_opened(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient

@@ -114,6 +114,21 @@ class AlignTeamsBot(ActivityHandler):
                 values,
             )
             await self._answer(turn_context, actor, reply, clicked=True)
+        elif "align_ask" in value:
+            # Text typed into a button's ShowCard (Add option): the input named in the data
+            # holds it.
+            field = str(value.get("align_input") or "reason")
+            text = value.get(field)
+            into = value.get("align_into")
+            reply = await asyncio.to_thread(
+                self.engine.submit_text,
+                actor,
+                str(value["align_ask"]),
+                None if text is None else str(text),
+                field=field,
+                into=None if into is None else str(into),
+            )
+            await self._answer(turn_context, actor, reply, clicked=True)
         elif "align" in value:
             reply = await asyncio.to_thread(self.engine.handle, actor, str(value["align"]))
             await self._answer(turn_context, actor, reply, clicked=True)
