@@ -147,7 +147,7 @@ def _polls(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]
                 "ranking": " > ".join(res["ranking"]),
                 "voted": res["participation"]["voted"],
                 "closed_at": poll.closed_at.isoformat() if poll.closed_at else "",
-                "ballots": said.get("public", []),
+                "ballots": said.get("by_voter", []),
                 "reasons": [] if poll.public else said.get("reasons", []),
             }
         )

@@ -64,7 +64,7 @@ def said(deps: Deps, session: UnitOfWork, poll: Poll) -> tuple[list[Block], dict
     if poll.public:
         blocks.append(_who_chose_what(poll, rows))
         data["voters"] = _voters_per_option(poll, rows)
-        data["public"] = [
+        data["by_voter"] = [
             {"voter": user, "choice": describe(poll, choice)} | ({"reason": r} if r else {})
             for user, choice, r in rows
         ]
@@ -93,7 +93,7 @@ def _reasons(lines: tuple[Line, ...], total: int) -> ListBlock:
 
 def _voters_per_option(poll: Poll, rows: list[tuple[str, Any, str | None]]) -> dict[str, Any]:
     """Option → who chose it; dots: option → {person: points}; ranked: option → whose first
-    choice it is (each person's whole order is in `public`)."""
+    choice it is (each person's whole order is in `by_voter`)."""
     texts = [o.text for o in poll.options]
     if poll.mode == "dots":
         points: dict[str, dict[str, int]] = {t: {} for t in texts}
