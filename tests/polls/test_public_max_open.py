@@ -149,7 +149,8 @@ REFUSED: list[tuple[str, str, str]] = [
     (
         "pm",
         'poll "Q" "A" "B" max:1',
-        "max: caps the choices of a mode:multi poll; a single-choice ballot has one choice already.",
+        "max: caps the choices of a mode:multi poll; a single-choice ballot has one choice "
+        "already.",
     ),
     (
         "pm",
