@@ -122,7 +122,8 @@ def _open(deps: Deps, session: UnitOfWork, plan: _Due, now: datetime) -> str | N
         f"P-{poll.number} is open: {poll.question} (every {EVERY_WORDS[series.every]}, "
         f"after P-{previous.number})"
     )
-    reply.blocks.insert(0, Context(f"🔁 A new period of P-{previous.number}'s poll."))
+    # Under the heading: the live message's later updates show the poll without it.
+    reply.blocks.insert(1, Context(f"🔁 The next period of P-{previous.number}."))
     outbox.enqueue(
         session,
         workspace=series.workspace,
