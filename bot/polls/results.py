@@ -171,7 +171,7 @@ def close(
             res["picked_by"] = actor.user
             after["picked"] = picked
             broken = (
-                f" Tie between {_listed(res['tied'])} broken by {mention(actor.user)} for {picked}."
+                f" Tie between {listed(res['tied'])} broken by {mention(actor.user)} for {picked}."
             )
         decision = decisions.create(
             deps,
@@ -222,7 +222,7 @@ def _tie_break(poll: Poll, res: dict[str, Any], pick: str | None) -> str | None:
         return None
     if pick is None:
         raise UsageError(
-            f"{ref} is a tie between {_listed(tied)}, and a tie is not a decision. "
+            f"{ref} is a tie between {listed(tied)}, and a tie is not a decision. "
             f"Say which wins: `close {ref} decide pick:{tied[0]}` (or another of them).",
             verb="close",
         )
@@ -239,7 +239,7 @@ def _tie_break(poll: Poll, res: dict[str, Any], pick: str | None) -> str | None:
     return chosen
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
     """`A and B`, `A, B and C`."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 

@@ -13,7 +13,7 @@ from bot.effects import Effect, Posted
 from bot.errors import UsageError
 from bot.parser import Command, Ref, parse_ref
 from bot.polls import voters
-from bot.polls.results import visible
+from bot.polls.results import listed, visible
 from bot.polls.rules import MAX_OPTIONS, MAX_REASON, REASON_FIELD, closed_on
 from bot.polls.trend import series_view
 from bot.views import (
@@ -59,7 +59,7 @@ def _result_blocks(
         closed = closed_on(poll, now) is not None
         outcome = f"{'Winner' if closed else 'Leading'}: {res['winner']}"
     else:
-        outcome = "Tie between " + " and ".join(res["tied"])
+        outcome = "Tie between " + listed(res["tied"])
     if poll.mode == "ranked" and res["ballots"]:
         outcome += " · Order: " + " > ".join(" = ".join(t) for t in res["tiers"])
     blocks.append(Section(outcome))
@@ -162,11 +162,11 @@ def poll_header(poll: Poll, tz: str, now: datetime) -> str:
         parts.append("anonymous")
     if poll.public:
         parts.append("public: everyone sees who chose what")
-    if poll.results_hidden:
-        parts.append("results hidden until it closes")
-    if poll.options_open:
-        parts.append("anyone may add options")
     closed = closed_on(poll, now)
+    if poll.results_hidden and not closed:
+        parts.append("results hidden until it closes")
+    if poll.options_open and not closed:
+        parts.append("anyone may add options")
     if closed:
         parts.append(f"closed {when(closed, tz)}")
     elif poll.closes_at:
