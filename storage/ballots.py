@@ -129,14 +129,19 @@ def reasons(session: UnitOfWork, poll_id: int) -> list[str]:
     return [r for r in session.execute(stmt).scalars() if r]
 
 
-def named(session: UnitOfWork, poll_id: int) -> list[tuple[str, Any, str | None]]:
-    """(voter, choice, reason) of each ballot of a poll whose ballots are kept under the voter's
-    own id — never call it for an anonymous poll, whose keys name nobody."""
+def named(
+    session: UnitOfWork, poll_id: int, *, with_reason: bool = False
+) -> list[tuple[str, Any, str | None]]:
+    """(voter, choice, reason) of each ballot — or only of those with a reason — of a poll whose
+    ballots are kept under the voter's own id; never call it for an anonymous poll, whose keys
+    name nobody."""
     stmt = (
         select(Ballot.voter_key, Ballot.choice, Ballot.reason)
         .where(Ballot.poll_id == poll_id)
         .order_by(Ballot.voter_key)
     )
+    if with_reason:
+        stmt = stmt.where(Ballot.reason.is_not(None))
     return [(k, c, r) for k, c, r in session.execute(stmt).all()]
 
 

@@ -58,7 +58,8 @@ def said(deps: Deps, session: UnitOfWork, poll: Poll) -> tuple[list[Block], dict
             return [], {}
         lines = tuple(Line("", f"“{t}”") for t in texts[:SHOWN_REASONS])
         return [_reasons(lines, len(texts))], {"reasons": [{"reason": t} for t in texts]}
-    rows = ballots.named(session, poll.id)
+    # An ordinary poll shows only reasons: only the ballots that have one are read.
+    rows = ballots.named(session, poll.id, with_reason=not poll.public)
     blocks: list[Block] = []
     data: dict[str, Any] = {}
     if poll.public:
