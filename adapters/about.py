@@ -42,6 +42,9 @@ PAGES: dict[str, tuple[str, list[str]]] = {
             "It all lives in this deployment's own database. Align sends it nowhere else, "
             "except to the chat platform it answers in and to the outgoing webhooks that "
             "members of a channel set up for that channel.",
+            "On Slack, Align may read a channel's recent messages, only to find one of its own "
+            "it may already have posted before a restart (so it does not post it twice); it "
+            "keeps none of what it reads.",
             "To see, export or delete records, ask a channel member (<code>export</code>) or the "
             "administrators who run this deployment.",
         ],

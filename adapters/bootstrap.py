@@ -65,6 +65,8 @@ def build(
         settings.database_url,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
     )
     clock = clock or SystemClock()
     roster = RosterCache(db, clock)

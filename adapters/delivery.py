@@ -7,6 +7,7 @@ A sender raises `DeliveryError` to say whether a failure is worth retrying and w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.views import Reply
@@ -26,13 +27,19 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to deliver: where, what, and the key that makes a resend recognisable."""
+    """One message to deliver: where, what, and the key that makes a resend recognisable.
+
+    `tried_before`: an earlier attempt may have reached the platform (its worker died mid-send,
+    or the answer never came); a sender that can look for it (Slack: the key is in the posted
+    message's metadata) does so before sending again. `queued_at` bounds that search."""
 
     workspace: str
     channel: str
     platform: str
     reply: Reply
     idempotency_key: str
+    tried_before: bool = False
+    queued_at: datetime | None = None
 
 
 def retry_after_seconds(headers: Any, default: float | None) -> float | None:

@@ -6,12 +6,16 @@ message the scheduler queued):
 
 - `Posted(ref)` and the message landed somewhere → remember (platform, conversation, message) as
   a live message of `ref`;
-- `Changed(ref, …)` → re-render `ref` once and update every live message of it on that platform;
-  a burst of changes (forty clicks in a second) costs one or two updates, since at most one
-  refresh per (platform, workspace, ref) runs and a change arriving meanwhile marks it dirty, so
-  the last state is always shown. The message an action came from (the clicked card) is
-  remembered first if it was not known;
-- a platform that says a live message is gone (`PostingGone`) → stop updating it.
+- `Changed(ref, …)` → count the change on `ref`'s live messages in the database, then take the
+  turn to update them if no worker (on any replica) has it: re-render `ref` once, edit every live
+  message of it on that platform, record what they show — and go again while changes arrived
+  meanwhile, so the last state is always shown. One worker updates a message at a time, at most
+  once per UPDATE_SPACING, across all replicas (the state is in `postings`, bot/postings.py): a
+  burst of forty clicks on three replicas costs about one edit per second, not one per click.
+  The message an action came from (the clicked card) is remembered first if it was not known;
+- a platform that says a live message is gone (`PostingGone`) → stop updating it;
+- `catch_up()` (run by the worker's periodic wake-up) finishes what a worker that died mid-update
+  left behind.
 
 Each platform registers one `Updater` (render the neutral view its way and edit the message in
 place). Adapters call `apply`; they decide nothing from the reply's data.
@@ -23,8 +27,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
+from adapters.process import worker_id
 from bot.context import Actor
 from bot.effects import Changed, Effect, Posted
 from bot.engine import Engine
@@ -50,6 +56,14 @@ class PostingGone(Exception):
 
 Updater = Callable[[Posting, Reply], Awaitable[None]]
 Run = Callable[..., Awaitable[Any]]
+Sleep = Callable[[float], Awaitable[None]]
+
+UPDATE_SPACING = timedelta(seconds=1)
+"""The least time between two edits of one message, across replicas (Slack allows about one
+chat.update per second per message before it rate-limits)."""
+UPDATE_LEASE = timedelta(seconds=30)
+"""How long a worker's turn to update a message lasts: an edit takes well under a second; a
+worker that dies mid-update leaves the message to `catch_up` after this."""
 
 
 async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -58,17 +72,33 @@ async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 @dataclass
 class _Refresh:
-    dirty: bool = True
+    dirty: bool = True  # a change here not yet counted in the database
+    again: bool = True  # look again: something changed since the last round began
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class Postings:
     """Remembers live messages and refreshes them, coalesced, through one updater per platform."""
 
-    def __init__(self, engine: Engine, *, run: Run | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        run: Run | None = None,
+        sleep: Sleep | None = None,
+        worker: str | None = None,
+        spacing: timedelta = UPDATE_SPACING,
+        lease: timedelta = UPDATE_LEASE,
+    ) -> None:
         self.engine = engine
         self.run: Run = run or _to_thread
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self.worker = worker or worker_id()
+        self.spacing = spacing
+        self.lease = lease
         self.updaters: dict[str, Updater] = {}
+        # Local coalescing only (one task per object in this process); who updates a message,
+        # and when, is decided in the database.
         self._refreshing: dict[tuple[str, str, str], _Refresh] = {}
         self.updates = 0  # messages edited, for tests and the benchmark
 
@@ -99,14 +129,29 @@ class Postings:
 
     def changed(self, actor: Actor, ref: str) -> None:
         """Bring every live message of `ref` on the actor's platform up to date, coalesced."""
+        self._start(actor, ref, count=True)
+
+    async def catch_up(self) -> int:
+        """Update the live messages a worker left behind (it died mid-update, or its platform
+        was down): those behind with nobody's turn on them. Returns how many objects."""
+        platforms = sorted(self.updaters)
+        if not platforms:
+            return 0
+        found: list[tuple[Actor, str]] = await self.run(self.engine.postings_behind, platforms)
+        for actor, ref in found:
+            self._start(actor, ref, count=False)
+        return len(found)
+
+    def _start(self, actor: Actor, ref: str, *, count: bool) -> None:
         if actor.platform not in self.updaters:
             return
         key = (actor.platform, actor.workspace, ref.upper())
         refresh = self._refreshing.get(key)
         if refresh is not None:
-            refresh.dirty = True
+            refresh.dirty = refresh.dirty or count
+            refresh.again = True
             return
-        refresh = self._refreshing[key] = _Refresh()
+        refresh = self._refreshing[key] = _Refresh(dirty=count)
         # Live messages are shared: channel time and no one's admin rights, not the actor's.
         viewer = replace(actor, user="", tz=None, is_admin=False)
         refresh.task = asyncio.get_running_loop().create_task(self._refresh(key, refresh, viewer))
@@ -135,37 +180,69 @@ class Postings:
         )
 
     async def _refresh(self, key: tuple[str, str, str], refresh: _Refresh, viewer: Actor) -> None:
+        """Count this process's changes in the database, then update while it is our turn and
+        the messages are behind; changes arriving meanwhile (here or on another replica) are
+        picked up by the next round, here or by whichever worker has the turn."""
         ref = key[2]
-        update = self.updaters[viewer.platform]
         try:
-            while refresh.dirty:
-                refresh.dirty = False
-                view: Reply = await self.run(self.engine.live_view, viewer, ref)
-                if not view.ok:
-                    return
-                found = await self.run(self.engine.postings, viewer, ref)
-                for conversation, message_id in found:
-                    posting = Posting(
-                        viewer.platform, viewer.workspace, viewer.channel, conversation, message_id
-                    )
-                    try:
-                        await update(posting, view)
-                        self.updates += 1
-                    except PostingGone:
-                        log.info("live message %s of %s is gone; forgetting it", message_id, ref)
-                        await self.run(
-                            self.engine.forget_posting,
-                            viewer,
-                            ref,
-                            conversation=conversation,
-                            message_id=message_id,
-                        )
-                    except Exception as exc:
-                        log.warning("updating %s message %s failed: %s", ref, message_id, exc)
+            while refresh.again:
+                refresh.again = False
+                if refresh.dirty:
+                    refresh.dirty = False
+                    if not await self.run(self.engine.posting_changed, viewer, ref):
+                        continue  # no live message of it on this platform
+                while await self._update_once(viewer, ref):
+                    pass
         except Exception:
             log.exception("refreshing %s failed", ref)
         finally:
             self._refreshing.pop(key, None)
+
+    async def _update_once(self, viewer: Actor, ref: str) -> bool:
+        """One turn: claim the messages of `ref` that are behind, wait for their next slot,
+        render once, edit each, record what they show. False when there was nothing to claim."""
+        claim = await self.run(
+            self.engine.claim_posting_update, viewer, ref, worker=self.worker, lease=self.lease
+        )
+        if claim is None:
+            return False
+        wait = (claim.not_before - self.engine.deps.clock.now()).total_seconds()
+        if wait > 0:
+            await self.sleep(wait)
+        update = self.updaters[viewer.platform]
+        view: Reply = await self.run(self.engine.live_view, viewer, ref)
+        if view.ok:
+            for message in claim.messages:
+                posting = Posting(
+                    viewer.platform,
+                    viewer.workspace,
+                    viewer.channel,
+                    message.conversation,
+                    message.message_id,
+                )
+                try:
+                    await update(posting, view)
+                    self.updates += 1
+                except PostingGone:
+                    gone = message.message_id
+                    log.info("live message %s of %s is gone; forgetting it", gone, ref)
+                    await self.run(
+                        self.engine.forget_posting,
+                        viewer,
+                        ref,
+                        conversation=message.conversation,
+                        message_id=message.message_id,
+                    )
+                except Exception as exc:  # recorded as shown: the next change tries again
+                    log.warning("updating %s message %s failed: %s", ref, message.message_id, exc)
+        # Measured after the edits went out, so the platform has them before the next may go.
+        await self.run(
+            self.engine.finish_posting_update,
+            claim,
+            worker=self.worker,
+            next_update_at=self.engine.deps.clock.now() + self.spacing,
+        )
+        return True
 
 
 __all__ = ["Posting", "PostingGone", "Postings", "Updater"]

@@ -5,15 +5,22 @@ the injected clock (`bot.jobs.tick`), and claimed in the database, so several pr
 PostgreSQL database never send a digest twice. APScheduler itself is not trusted to coordinate
 processes.
 
-The `Dispatcher` delivers outbox rows (see `bot/outbox.py` for the claim → send → mark protocol):
+The `Dispatcher` delivers outbox rows (see `bot/outbox.py` for the protocol every replica
+follows):
 
-- per-channel pacing (Slack about 1 message per second per channel, Teams 7 per second per
-  conversation), kept in the dispatcher;
-- exponential backoff with full jitter on failures, the platform's Retry-After on 429, a
-  permanent failure recorded (`failed`, `last_error`) and shown by `digest status`;
-- every send carries the row's stable idempotency key (`Outgoing.idempotency_key`). Delivery is at
-  least once with that key: a process killed after a send and before its mark resends the row once
-  after the lease expires, with the same key.
+- one task per channel it holds (a lane, claimed in the database): that channel's rows in order,
+  each claimed with a fencing check right before its send, at the platform's pace (Slack about
+  1 message per second per channel, Teams 7 per second per conversation) — the next slot is
+  stored with the lane, so any number of replicas keep the pace together;
+- webhook rows each their own task, independent of the channels and of each other;
+- a heartbeat renews this worker's leases while anything is being sent, so a slow platform never
+  lets another replica take a row that is still on its way;
+- exponential backoff with full jitter on failures, the platform's Retry-After on 429 (for the
+  whole channel, every replica), a permanent failure recorded (`failed`, `last_error`) and shown
+  by `digest status`;
+- every send carries the row's stable idempotency key (`Outgoing.idempotency_key`), and a row
+  tried before is flagged (`Outgoing.tried_before`) so a sender can look for the earlier attempt
+  before repeating it (Slack does).
 
 Platform packages register their senders in `web_app[SENDERS]` from their own `mount`
 (`web_app.setdefault(SENDERS, {})["slack"] = SlackSender(...)`); the dispatcher reads that dict
@@ -24,16 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from adapters import process
 from adapters.bootstrap import App
 from adapters.delivery import DeliveryError, Outgoing, Sender
 from adapters.web_keys import SENDERS, SHUTDOWN
@@ -48,18 +53,20 @@ Sleep = Callable[[float], Awaitable[None]]
 PACING: dict[str, float] = {"slack": 1.0, "teams": 1 / 7, "webhook": 0.0, "console": 0.0}
 """Seconds between two messages to one channel of a platform (its documented rate limit)."""
 
+UNLANED = frozenset({"webhook"})
+"""Platforms whose rows are delivered each on its own, not in a channel's order."""
+
 CLAIM_EVERY = 1.0
 """Seconds between claims of newly due rows while deliveries are still running."""
 MAX_WEBHOOKS_IN_FLIGHT = 50
+LEASE = timedelta(seconds=60)
+"""How long a claim lasts unless renewed; renewed every third of it while the worker lives, so
+it only matters after a crash: another replica takes over that much later."""
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 900.0
 TICK_SECONDS = 30
 DISPATCH_SECONDS = 2
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Dispatcher:
@@ -73,7 +80,8 @@ class Dispatcher:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         sleep: Sleep | None = None,
-        lease: timedelta = timedelta(minutes=2),
+        lease: timedelta = LEASE,
+        heartbeat: float | None = None,
         batch: int = 50,
         pacing: dict[str, float] | None = None,
         max_attempts: int = outbox.MAX_ATTEMPTS,
@@ -82,53 +90,49 @@ class Dispatcher:
     ) -> None:
         self.app = app
         self.senders = senders
-        self.worker_id = worker_id or default_worker_id()
+        self.worker_id = worker_id or process.worker_id()
         self.rng = rng or random.Random()
         self.sleep: Sleep = sleep or asyncio.sleep
         self.lease = lease
+        # Real seconds between renewals (not `sleep`, which tests use to move a fake clock).
+        self.heartbeat_every = heartbeat if heartbeat is not None else lease.total_seconds() / 3
+        self.heartbeats = 0  # renewals done, for tests
         self.batch = batch
         self.pacing = PACING | (pacing or {})
         self.max_attempts = max_attempts
         self.claim_every = claim_every
         self.max_webhooks = max_webhooks
-        # (platform, channel) -> the earliest moment the next message may go there.
-        self._next_slot: dict[tuple[str, str], Any] = {}
         # Set at shutdown: the send in flight finishes, nothing new starts, the rest goes back.
         self.stopping = False
 
     async def run_once(self) -> int:
-        """Deliver every due row (claim → send → mark); return how many were sent.
+        """Deliver every due row; return how many were sent.
 
         Nothing slow holds anyone else (issue 10: one drip-feeding webhook receiver held every
-        channel's digests for 57 s, because each claim round waited for all of its deliveries):
-
-        - Slack, Teams and console rows go to one lane per (platform, channel): a task that
-          sends that channel's rows in order, paced. Lanes run side by side.
-        - Webhook rows are each their own task: receivers are independent of each other and of
-          the channels (each delivery is bounded by the sender's deadline; their order is not
-          promised — every body carries its `at`).
-        - While anything is still running, newly due rows are claimed every `claim_every`
-          seconds (or as soon as something finishes) and started — for webhooks at once (up
-          to `max_webhooks` in flight), for the other platforms once none of that platform's
-          lanes is busy, so a channel's rows are never claimed twice over or sent out of order.
-
-        Returns when nothing is due and nothing is running."""
+        channel's digests for 57 s): each channel this worker holds is a task of its own, each
+        webhook row too, and while anything runs, newly due channels and webhook rows are
+        claimed every `claim_every` seconds (or as soon as something finishes) and started.
+        Channels held by other replicas are left to them. Returns when nothing is due here and
+        nothing is running."""
         tasks: list[asyncio.Task[int]] = []
-        busy: dict[str, set[asyncio.Task[int]]] = {}  # platform -> its running tasks
+        webhooks: set[asyncio.Task[int]] = set()
+        beat = asyncio.create_task(self._heartbeat())
         try:
             for _ in range(10_000):  # a bound on claim rounds, not an expected count
                 if self.stopping:  # shutting down: what runs finishes, nothing new is claimed
                     break
-                running = [t for t in tasks if not t.done()]
-                for tasks_of_platform in busy.values():
-                    tasks_of_platform.intersection_update(running)
-                claimed = await asyncio.to_thread(self._claim, self._claimable(busy))
-                for key, rows in self._lanes(claimed).items():
-                    task = asyncio.create_task(self._deliver(key, rows))
+                webhooks = {t for t in webhooks if not t.done()}
+                lanes, rows = await asyncio.to_thread(
+                    self._claim, self.max_webhooks - len(webhooks)
+                )
+                for lane in lanes:
+                    tasks.append(asyncio.create_task(self._lane(lane)))
+                for row in rows:
+                    task = asyncio.create_task(self._single(row))
                     tasks.append(task)
-                    busy.setdefault(key[0], set()).add(task)
+                    webhooks.add(task)
                 running = [t for t in tasks if not t.done()]
-                if not running and not claimed:
+                if not running and not lanes and not rows:
                     break
                 if running:
                     await asyncio.wait(
@@ -136,133 +140,228 @@ class Dispatcher:
                     )
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            for task in (*tasks, beat):
                 task.cancel()  # only on an error or cancellation: done tasks ignore it
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, beat, return_exceptions=True)
         return sum(t.result() for t in tasks if not t.cancelled() and t.exception() is None)
 
-    def _claimable(self, busy: dict[str, set[asyncio.Task[int]]]) -> list[str]:
-        """Platforms to claim rows of now: those with no lane still running; webhooks while
-        fewer than `max_webhooks` deliveries are in flight."""
-        out = []
-        for platform in sorted(self.senders):
-            running = len(busy.get(platform, ()))
-            limit = self.max_webhooks if platform == "webhook" else 1
-            if running < limit:
-                out.append(platform)
-        return out
-
-    @staticmethod
-    def _lanes(claimed: list[outbox.Claimed]) -> dict[tuple[str, str], list[outbox.Claimed]]:
-        """(platform, channel) → that channel's rows in claim order; one lane per webhook row."""
-        lanes: dict[tuple[str, str], list[outbox.Claimed]] = {}
-        for row in claimed:
-            key = (
-                row.platform,
-                f"{row.channel}#{row.id}" if row.platform == "webhook" else row.channel,
-            )
-            lanes.setdefault(key, []).append(row)
-        return lanes
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases every `heartbeat_every` seconds while `run_once` runs."""
+        while True:
+            await asyncio.sleep(self.heartbeat_every)
+            try:
+                await asyncio.to_thread(self._renew)
+                self.heartbeats += 1
+            except Exception as exc:  # the next beat tries again; the fence catches a lapse
+                log.warning("renewing outbox leases failed: %s", exc)
 
     # ------------------------------------------------------------ steps, each its own transaction
 
-    def _claim(self, platforms: list[str]) -> list[outbox.Claimed]:
-        if not platforms:
-            return []
+    def _claim(self, webhook_room: int) -> tuple[list[outbox.Lane], list[outbox.Claimed]]:
+        laned = [p for p in sorted(self.senders) if p not in UNLANED]
+        single = [p for p in sorted(self.senders) if p in UNLANED] if webhook_room > 0 else []
+        if not laned and not single:
+            return [], []
+        now = self.app.clock.now()
         with self.app.db.uow() as session:
-            return outbox.claim(
+            lanes = outbox.claim_lanes(
                 session,
                 worker=self.worker_id,
-                platforms=platforms,
-                now=self.app.clock.now(),
+                platforms=laned,
+                now=now,
                 lease=self.lease,
                 limit=self.batch,
             )
+            rows = outbox.claim(
+                session,
+                worker=self.worker_id,
+                platforms=single,
+                now=now,
+                lease=self.lease,
+                limit=min(self.batch, webhook_room),
+            )
+        return lanes, rows
 
-    def _mark_sent(self, row: outbox.Claimed) -> bool:
+    def _renew(self) -> int:
         with self.app.db.uow() as session:
-            ok = outbox.mark_sent(session, row.id, worker=self.worker_id, now=self.app.clock.now())
+            return outbox.heartbeat(
+                session, worker=self.worker_id, now=self.app.clock.now(), lease=self.lease
+            )
+
+    def _next_in_lane(self, lane: outbox.Lane) -> outbox.Turn:
+        with self.app.db.uow() as session:
+            return outbox.next_in_lane(
+                session, lane, worker=self.worker_id, now=self.app.clock.now(), lease=self.lease
+            )
+
+    def _has_due(self, lane: outbox.Lane) -> bool:
+        with self.app.db.uow() as session:
+            return outbox.has_due(session, lane, now=self.app.clock.now())
+
+    def _release_lane(self, lane: outbox.Lane) -> None:
+        with self.app.db.uow() as session:
+            outbox.release_lane(session, lane, worker=self.worker_id)
+
+    def _mark_sent(
+        self,
+        row: outbox.Claimed,
+        lane: outbox.Lane | None = None,
+        next_slot_at: datetime | None = None,
+    ) -> bool:
+        with self.app.db.uow() as session:
+            ok = outbox.mark_sent(
+                session,
+                row.id,
+                worker=self.worker_id,
+                now=self.app.clock.now(),
+                lane=lane,
+                next_slot_at=next_slot_at,
+            )
         if not ok:
             log.warning("outbox %s sent but its lease was lost; another worker owns it", row.id)
         return ok
 
-    def _reschedule(self, row: outbox.Claimed, delay: float, error: str, permanent: bool) -> str:
+    def _reschedule(
+        self, row: outbox.Claimed, delay: float | None, error: str, permanent: bool
+    ) -> str:
+        now = self.app.clock.now()
         with self.app.db.uow() as session:
             return outbox.reschedule(
                 session,
                 row.id,
                 worker=self.worker_id,
-                at=self.app.clock.now() + timedelta(seconds=delay),
+                at=None if delay is None else now + timedelta(seconds=delay),
                 error=error,
                 permanent=permanent,
                 max_attempts=self.max_attempts,
             )
 
-    def _release(self, rows: list[outbox.Claimed], not_before: Any) -> None:
+    def _rate_limited(
+        self, lane: outbox.Lane, row: outbox.Claimed, error: str, not_before: datetime
+    ) -> str:
+        """One transaction: the row keeps its place (its attempt counted), the channel waits
+        until `not_before` for every worker, and this one lets go of it."""
         with self.app.db.uow() as session:
-            outbox.release(
-                session, [r.id for r in rows], worker=self.worker_id, not_before=not_before
+            status = outbox.reschedule(
+                session,
+                row.id,
+                worker=self.worker_id,
+                at=None,
+                error=error,
+                max_attempts=self.max_attempts,
             )
+            outbox.hold_back(session, lane, worker=self.worker_id, not_before=not_before)
+            outbox.release_lane(session, lane, worker=self.worker_id)
+        return status
 
     def release_leases(self) -> int:
-        """Give back every row this worker still holds (at shutdown, after in-flight work was
-        cut short), so another process sends it now rather than when the lease runs out."""
+        """Give back every row and lane this worker still holds (at shutdown, after in-flight
+        work was cut short), so another process sends them now rather than when the lease runs
+        out."""
         with self.app.db.uow() as session:
             return outbox.release_worker(session, worker=self.worker_id)
 
     # ------------------------------------------------------------ one channel, in order
 
-    async def _deliver(self, key: tuple[str, str], rows: list[outbox.Claimed]) -> int:
-        sender = self.senders[key[0]]
-        interval = self.pacing.get(key[0], 0.0)
+    async def _lane(self, lane: outbox.Lane) -> int:
+        """Send the channel's due rows one by one, each claimed right before its send, paced by
+        the lane's stored next slot; let go of the lane when it is empty or at shutdown, and
+        stop at once if another worker took it over."""
+        sender = self.senders[lane.platform]
+        interval = timedelta(seconds=self.pacing.get(lane.platform, 0.0))
+        slot = lane.next_slot_at
         sent = 0
-        for index, row in enumerate(rows):
-            if self.stopping:  # untried: no attempt counted, due at once for the next process
-                await asyncio.to_thread(self._release, rows[index:], self.app.clock.now())
+        while True:
+            if self.stopping:  # untried rows stay unclaimed: due at once for the next process
+                await asyncio.to_thread(self._release_lane, lane)
                 return sent
-            await self._pace(key)
-            message = Outgoing(
-                workspace=row.workspace,
-                channel=row.channel,
-                platform=row.platform,
-                reply=reply_from_payload(row.payload),
-                idempotency_key=row.key,
-            )
+            wait = (slot - self.app.clock.now()).total_seconds() if slot is not None else 0.0
+            if wait > 0:
+                if not await asyncio.to_thread(self._has_due, lane):
+                    break
+                await self.sleep(wait)
+                if self.stopping:
+                    continue
+            turn = await asyncio.to_thread(self._next_in_lane, lane)
+            if not turn.held:
+                log.warning("lost channel %s/%s to another worker", lane.workspace, lane.channel)
+                return sent
+            if turn.row is None:
+                break
+            row = turn.row
             try:
-                await sender.send(message)
+                await sender.send(self._outgoing(row))
             except DeliveryError as exc:
-                delay = self._delay(row.attempts, exc.retry_after)
                 if exc.retry_after is not None:
-                    # The platform asked this whole channel to wait; the rest of the batch too.
+                    # The platform asked this whole channel to wait: every worker waits.
                     not_before = self.app.clock.now() + timedelta(seconds=exc.retry_after)
-                    self._next_slot[key] = not_before
-                    await asyncio.to_thread(self._reschedule, row, delay, str(exc), False)
-                    await asyncio.to_thread(self._release, rows[index + 1 :], not_before)
+                    await asyncio.to_thread(self._rate_limited, lane, row, str(exc), not_before)
                     return sent
                 status = await asyncio.to_thread(
-                    self._reschedule, row, delay, str(exc), exc.permanent
+                    self._reschedule,
+                    row,
+                    self._delay(row.attempts, None),
+                    str(exc),
+                    exc.permanent,
                 )
-                log.warning("outbox %s to %s: %s (%s)", row.id, key, exc, status)
+                log.warning("outbox %s to %s: %s (%s)", row.id, lane.channel, exc, status)
+                slot = self.app.clock.now() + interval
                 continue
             except Exception as exc:  # a bug in a sender: retried like a transient failure
-                log.exception("outbox %s: sender %s crashed", row.id, key[0])
-                delay = self._delay(row.attempts, None)
+                log.exception("outbox %s: sender %s crashed", row.id, lane.platform)
                 await asyncio.to_thread(
-                    self._reschedule, row, delay, f"{type(exc).__name__}: {exc}", False
+                    self._reschedule,
+                    row,
+                    self._delay(row.attempts, None),
+                    f"{type(exc).__name__}: {exc}",
+                    False,
                 )
+                slot = self.app.clock.now() + interval
                 continue
-            self._next_slot[key] = self.app.clock.now() + timedelta(seconds=interval)
-            if await asyncio.to_thread(self._mark_sent, row):
+            # Measured after the platform answered, so it has the message before the slot opens.
+            slot = self.app.clock.now() + interval
+            if await asyncio.to_thread(self._mark_sent, row, lane, slot):
                 sent += 1
+        await asyncio.to_thread(self._release_lane, lane)
         return sent
 
-    async def _pace(self, key: tuple[str, str]) -> None:
-        slot = self._next_slot.get(key)
-        if slot is None:
-            return
-        wait = (slot - self.app.clock.now()).total_seconds()
-        if wait > 0:
-            await self.sleep(wait)
+    async def _single(self, row: outbox.Claimed) -> int:
+        """One webhook delivery, on its own."""
+        try:
+            await self.senders[row.platform].send(self._outgoing(row))
+        except DeliveryError as exc:
+            status = await asyncio.to_thread(
+                self._reschedule,
+                row,
+                self._delay(row.attempts, exc.retry_after),
+                str(exc),
+                exc.permanent,
+            )
+            log.warning("outbox %s (%s): %s (%s)", row.id, row.platform, exc, status)
+            return 0
+        except Exception as exc:
+            log.exception("outbox %s: sender %s crashed", row.id, row.platform)
+            await asyncio.to_thread(
+                self._reschedule,
+                row,
+                self._delay(row.attempts, None),
+                f"{type(exc).__name__}: {exc}",
+                False,
+            )
+            return 0
+        return 1 if await asyncio.to_thread(self._mark_sent, row) else 0
+
+    @staticmethod
+    def _outgoing(row: outbox.Claimed) -> Outgoing:
+        return Outgoing(
+            workspace=row.workspace,
+            channel=row.channel,
+            platform=row.platform,
+            reply=reply_from_payload(row.payload),
+            idempotency_key=row.key,
+            tried_before=row.tried_before,
+            queued_at=row.created_at,
+        )
 
     def _delay(self, attempts: int, retry_after: float | None) -> float:
         """Retry-After when the platform gave one; else exponential backoff with full jitter."""
@@ -277,6 +376,7 @@ class Runtime:
 
     def __init__(self, app: App, senders: dict[str, Sender], **dispatcher: Any) -> None:
         self.app = app
+        dispatcher.setdefault("lease", timedelta(seconds=app.settings.outbox_lease))
         self.dispatcher = Dispatcher(app, senders, **dispatcher)
         self._scheduler: Any = None
         self._catch_up: asyncio.Task[None] | None = None
@@ -292,6 +392,10 @@ class Runtime:
 
     async def dispatch(self) -> int:
         async with self._dispatching:
+            try:  # live messages a dead worker left behind; a nicety, never in the way
+                await self.app.postings.catch_up()
+            except Exception:
+                log.exception("catching up on live messages failed")
             return await self.dispatcher.run_once()
 
     async def tick_and_dispatch(self) -> int:

@@ -25,11 +25,19 @@ VERBS = {
     "answer": "answered",
     "close": "closed",
     "vote": "voted",
+    "link": "linked",
+    "reopen": "reopened",
 }
-LABELS = {"superseded_by": "superseded by", "decision": "recorded as", "closes": "closes"}
+LABELS = {
+    "superseded_by": "superseded by",
+    "decision": "recorded as",
+    "closes": "closes",
+    "linked": "to",
+}
 PEOPLE = frozenset({"owner", "scorer", "answered_by"})
-TIMES = frozenset({"due", "closes"})
-REFS = frozenset({"superseded_by", "supersedes", "decision"})
+TIMES = frozenset({"due", "closes", "review"})
+REFS = frozenset({"superseded_by", "supersedes", "decision", "linked"})
+PAST = {"agree": "agreed", "abstain": "abstained", "object": "objected", "block": "blocked"}
 MAX_TEXT = 60
 
 
@@ -38,6 +46,8 @@ def describe_change(entry: AuditEntry, tz: str = "UTC") -> str:
     verb = VERBS.get(entry.action, entry.action)
     if entry.action == "create":
         return verb
+    if entry.action in _SIGNOFF:
+        return _SIGNOFF[entry.action](entry.before or {}, entry.after or {}, tz)
     if entry.action == "score":
         detail = _score_detail(entry.before or {}, entry.after or {})
     else:
@@ -67,6 +77,50 @@ def _score_detail(before: dict[str, Any], after: dict[str, Any]) -> str:
     old, new = before.get("rice"), after.get("rice")
     rice = f"RICE {format_number(old)} → {format_number(new)}" if old != new else ""
     return "; ".join(part for part in (given, rice) if part)
+
+
+def _stance(before: dict[str, Any], after: dict[str, Any], tz: str) -> str:
+    """`agreed: “the numbers hold”`, `changed stance: blocked → agreed`, `(advice)` for people
+    who are not approvers."""
+    now = PAST.get(str(after.get("stance")), str(after.get("stance")))
+    text = f"changed stance: {PAST.get(str(before['stance']))} → {now}" if before else now
+    if after.get("reason"):
+        text += f": {value_text('reason', after['reason'])}"
+    return text + ("" if after.get("approver") else " (advice)")
+
+
+def standing_text(stances: list[list[str]]) -> str:
+    """Approvers as a sign-off left them (`[[user, stance]…]`): `@ana agreed, @cho
+    abstained, @dee no answer`."""
+    return ", ".join(f"{mention(user)} {PAST.get(stance, 'no answer')}" for user, stance in stances)
+
+
+def _signoff(before: dict[str, Any], after: dict[str, Any], tz: str) -> str:
+    """`accepted by sign-off (all): @ana agreed, …` or, by hand, `overridden: accepted; stances
+    standing: @ana agreed, @cho objected`."""
+    standing = standing_text(after.get("stances") or [])
+    if after.get("how") == "override":
+        return f"overridden: {after.get('status')}; stances standing: {standing or 'none'}"
+    return f"{after.get('status')} by sign-off ({after.get('how')}): {standing or 'no approvers'}"
+
+
+def _reopen(before: dict[str, Any], after: dict[str, Any], tz: str) -> str:
+    cleared = standing_text(before.get("stances") or [])
+    return f"reopened as proposed (was {before.get('status')})" + (
+        f"; stances cleared: {cleared}" if cleared else ""
+    )
+
+
+def _review(before: dict[str, Any], after: dict[str, Any], tz: str) -> str:
+    if after.get("revisit"):
+        return "reviewed: revisit"
+    nxt = after.get("review")
+    return f"reviewed: kept as {after.get('kept')}" + (
+        f"; next review {value_text('review', nxt, tz)}" if nxt else ""
+    )
+
+
+_SIGNOFF = {"stance": _stance, "signoff": _signoff, "reopen": _reopen, "review": _review}
 
 
 def value_text(key: str, value: Any, tz: str = "UTC") -> str:

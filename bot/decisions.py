@@ -1,11 +1,19 @@
-"""Decisions: record, list and search, change status (with supersede links), show."""
+"""Decisions: record, list and search, change status (with supersede links), show.
+
+A decision with a rule is a proposal under sign-off (`bot/signoff/`): its status is then settled
+by its approvers, or by hand by its owner or a workspace admin, which is recorded as an override
+with the stances standing at that moment. Nobody else changes the status of a decision they
+neither made nor own.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 
+from bot import links as object_links
 from bot.common import (
     audit,
     channel_tz,
@@ -15,12 +23,17 @@ from bot.common import (
     history_view,
     load,
     tags_of,
+    when,
 )
 from bot.context import Actor, Deps, Event
-from bot.errors import Conflict, UsageError
+from bot.effects import Changed, Effect, Posted
+from bot.errors import Conflict, Forbidden, UsageError
 from bot.paging import page_query
 from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
-from bot.timeparse import parse_since
+from bot.signoff import roles as signoff_roles
+from bot.signoff import settling
+from bot.signoff import view as signoff_view
+from bot.timeparse import parse_review, parse_since, parse_when
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork
 from storage.models import Decision, DecisionTag, Poll, Question
@@ -41,13 +54,52 @@ _CHANNEL_DECISIONS = (
 
 
 def snapshot(decision: Decision) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "title": decision.title,
         "rationale": decision.rationale,
         "status": decision.status,
         "owner": decision.owner,
         "tags": tags_of(decision),
     }
+    if decision.rule:
+        out["rule"] = decision.rule
+        out["due"] = decision.due_at.isoformat() if decision.due_at else None
+    if decision.review_at:
+        out["review"] = decision.review_at.isoformat()
+    return out
+
+
+def may_change(deps: Deps, actor: Actor, decision: Decision) -> bool:
+    """Its maker, its owner, or a workspace admin."""
+    return (
+        actor.user in (decision.created_by, decision.owner)
+        or actor.is_admin
+        or actor.user in deps.admins
+    )
+
+
+def refuse_stranger(deps: Deps, actor: Actor, decision: Decision, what: str) -> None:
+    if not may_change(deps, actor, decision):
+        who = [mention(decision.created_by)]
+        if decision.owner and decision.owner != decision.created_by:
+            who.append(mention(decision.owner))
+        raise Forbidden(
+            f"Only {' or '.join(who)} or a workspace admin can {what} D-{decision.number}."
+        )
+
+
+def parse_review_option(
+    deps: Deps, session: UnitOfWork, actor: Actor, text: str | None, verb: str
+) -> datetime | None:
+    """`review:3m` / `review:2027-03-01`: a date in the future, when the owner is asked to
+    keep or revisit the decision."""
+    if text is None or text.lower() in ("none", "never", "-"):
+        return None
+    now = deps.clock.now()
+    moment = parse_review(text, now=now, tz=channel_tz(session, actor), verb=verb)
+    if moment <= now:
+        raise UsageError("The review date must be in the future.", verb=verb)
+    return moment
 
 
 def create(
@@ -63,9 +115,14 @@ def create(
     question_id: int | None = None,
     poll_id: int | None = None,
     frozen_tally: dict[str, Any] | None = None,
+    rule: str | None = None,
+    due: datetime | None = None,
+    review: datetime | None = None,
+    roles: signoff_roles.Roles | None = None,
 ) -> Decision:
-    """Record a decision in the caller's transaction (used by `decide`, `answer … decide` and
-    `close … decide`, so the decision and its cause commit together)."""
+    """Record a decision in the caller's transaction (used by `decide`, `propose`, `answer …
+    decide` and `close … decide`, so the decision and its cause commit together). A `rule`
+    and `roles` make it a proposal under sign-off."""
     now = deps.clock.now()
     decision = Decision(
         workspace=actor.workspace,
@@ -81,11 +138,17 @@ def create(
         question_id=question_id,
         poll_id=poll_id,
         frozen_tally=frozen_tally,
+        rule=rule,
+        due_at=due,
+        review_at=review,
     )
     decision.tags = [DecisionTag(tag=t) for t in sorted(set(tags or []))]
     session.add(decision)
     session.flush()
     after = snapshot(decision)
+    if roles is not None:
+        signoff_roles.store(session, decision.id, roles)
+        after |= roles.as_json()
     audit(
         session,
         actor,
@@ -125,6 +188,7 @@ def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
     tags = clean_tags(cmd.options.get("tag", []))
     with deps.db.uow() as session:
+        review = parse_review_option(deps, session, actor, cmd.option("review"), "decide")
         decision = create(
             deps,
             session,
@@ -134,6 +198,7 @@ def cmd_decide(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             owner=owner,
             tags=tags,
             status=status,
+            review=review,
         )
         reply = view(deps, session, actor, decision, full=False)
     reply.text = f"Recorded D-{decision.number}: {decision.title}"
@@ -228,9 +293,32 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     by_text = cmd.option("by")
     if by_text and new_status != "superseded":
         raise UsageError("by: goes with superseded.", verb="status")
+    effects: tuple[Effect, ...] = ()
     with deps.db.uow() as session:
         now = deps.clock.now()
         decision = load(session, actor, ref, for_update=True)
+        refuse_stranger(deps, actor, decision, "change the status of")
+        if decision.status == new_status and not by_text:
+            raise Conflict(f"{ref} is already {new_status}.")
+        under_signoff = decision.rule is not None
+        if under_signoff and decision.status == "proposed" and new_status != "superseded":
+            # The owner or an admin decides by hand: an override, with the stances standing.
+            settling.settle(deps, session, actor, decision, new_status, how="override", now=now)
+            reply = view(deps, session, actor, decision, full=False)
+            reply.text = (
+                f"{ref} is now {new_status} (an override; the stances standing are recorded)"
+            )
+            reply.receipt = True
+            reply.effects = (Changed(str(ref), "status"),)
+            reply.blocks.insert(0, Context(f"✓ {reply.text}"))
+            return reply
+        if under_signoff and new_status == "proposed":
+            settling.reopen(deps, session, actor, decision, now=now, why="status")
+            reply = view(deps, session, actor, decision, full=False)
+            reply.text = f"{ref} is proposed again; its approvers are asked anew"
+            reply.notify = tuple(signoff_roles.load(session, decision.id).approvers)
+            reply.effects += (Changed(str(ref), "status"),)
+            return reply
         before = snapshot(decision)
         if by_text:
             by_ref = parse_ref(by_text, verb="status", expect="D")
@@ -249,8 +337,6 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             )
         elif new_status != "superseded":
             decision.superseded_by_id = None
-        if decision.status == new_status and not by_text:
-            raise Conflict(f"{ref} is already {new_status}.")
         decision.status = new_status
         decision.updated_at = now
         audit(
@@ -273,8 +359,11 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                 {"id": str(ref), **snapshot(decision)},
             ),
         )
+        if under_signoff:
+            effects = (Changed(str(ref), "status"),)
         reply = view(deps, session, actor, decision, full=False)
     reply.text = f"{ref} is now {new_status}" + (f" (by {by_text.upper()})" if by_text else "")
+    reply.effects += effects
     return reply
 
 
@@ -288,6 +377,7 @@ def _json(decision: Decision) -> dict[str, Any]:
         "tags": tags_of(decision),
         "created_by": decision.created_by,
         "created_at": decision.created_at.isoformat(),
+        "review": decision.review_at.isoformat() if decision.review_at else None,
     }
 
 
@@ -313,10 +403,15 @@ def links(session: UnitOfWork, decision: Decision) -> dict[str, Any]:
         poll = session.get(Poll, decision.poll_id)
         if poll:
             out["poll"] = f"P-{poll.number}"
+    linked = object_links.linked(session, "decision", decision.id)
+    if linked:
+        out["linked"] = linked
     return out
 
 
 def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, full: bool) -> Reply:
+    """A decision as a message. A proposal's is its live message while it is open: each
+    approver's stance, advice from others, and the ways to answer."""
     tz = channel_tz(session, actor)
     ref = f"D-{decision.number}"
     linked = links(session, decision)
@@ -326,10 +421,24 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, f
         ("Date", day(decision.created_at, tz)),
         ("By", mention(decision.created_by)),
     ]
+    if decision.rule:
+        fields.insert(1, ("Rule", decision.rule))
+        if decision.due_at:
+            fields.insert(2, ("Due", when(decision.due_at, tz)))
+    if decision.review_at:
+        fields.append(("Review", when(decision.review_at, tz)))
     if decision.tags:
         fields.append(("Tags", ", ".join(tags_of(decision))))
     blocks: list[Any] = [Heading(f"{ref} · {decision.title}")]
     blocks.append(Section(decision.rationale or "_No rationale recorded._", tuple(fields)))
+    data = _json(decision) | {"links": linked}
+    effects: tuple[Effect, ...] = ()
+    if decision.rule:
+        proposal = signoff_view.render(deps, session, decision, tz, full=full)
+        blocks += proposal.blocks
+        data["signoff"] = proposal.data
+        if proposal.live:
+            effects = (Posted(ref),)
     link_text = []
     if "superseded_by" in linked:
         link_text.append(f"superseded by {linked['superseded_by']}")
@@ -339,9 +448,10 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, f
         link_text.append(f"answers {linked['question']}")
     if "poll" in linked:
         link_text.append(f"from poll {linked['poll']}")
+    if "linked" in linked:
+        link_text.append(f"linked to {', '.join(linked['linked'])}")
     if link_text:
         blocks.append(Context("Links: " + "; ".join(link_text)))
-    data = _json(decision) | {"links": linked}
     if decision.frozen_tally:
         data["tally"] = decision.frozen_tally
         winner = decision.frozen_tally.get("winner")
@@ -356,18 +466,31 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, *, f
         history_blocks, data["history"] = history_view(session, "decision", decision.id, tz)
         blocks += history_blocks
     return Reply(
-        ok=True, kind="decision", text=f"{ref}: {decision.title}", blocks=blocks, data=data
+        ok=True,
+        kind="decision",
+        text=f"{ref}: {decision.title}",
+        blocks=blocks,
+        data=data,
+        effects=effects,
     )
 
 
 def edit(
     deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, cmd: Command
 ) -> dict[str, Any]:
-    """Apply `edit D-n field:value…`; returns the before snapshot for the audit row."""
+    """Apply `edit D-n field:value…`; returns the before snapshot for the audit row. A proposal
+    is its driver's: what the approvers are asked to sign off, and when, is changed only by its
+    maker, its owner or a workspace admin."""
+    if decision.rule is not None:
+        refuse_stranger(deps, actor, decision, "edit")
     before = snapshot(decision)
     for key, values in cmd.options.items():
         value = values[-1]
-        if key == "title":
+        if key == "due":
+            decision.due_at = _edit_due(deps, session, actor, decision, value)
+        elif key == "review":
+            decision.review_at = parse_review_option(deps, session, actor, value, "edit")
+        elif key == "title":
             decision.title = value.strip()
         elif key == "rationale":
             decision.rationale = value.strip() or None
@@ -378,7 +501,8 @@ def edit(
             decision.tags = [DecisionTag(tag=t) for t in tags]
         else:
             raise UsageError(
-                f"A decision has no `{key}` to edit; use title, rationale, owner or tags.",
+                f"A decision has no `{key}` to edit; use title, rationale, owner, tags, due "
+                "(a proposal's) or review.",
                 verb="edit",
             )
     if not decision.title:
@@ -386,4 +510,32 @@ def edit(
     return before
 
 
-__all__ = ["cmd_decide", "cmd_decisions", "cmd_status", "create", "edit", "view"]
+def _edit_due(
+    deps: Deps, session: UnitOfWork, actor: Actor, decision: Decision, value: str
+) -> datetime | None:
+    ref = f"D-{decision.number}"
+    if decision.rule is None:
+        raise UsageError(f"{ref} is not a proposal, so it has no due time.", verb="edit")
+    if decision.status != "proposed":
+        raise Conflict(f"{ref} is {decision.status}; its due time no longer matters.")
+    if value.lower() in ("none", "never", "-"):
+        if decision.rule == "consent":
+            raise UsageError("A consent proposal needs a due time.", verb="edit")
+        return None
+    now = deps.clock.now()
+    moment = parse_when(value, now=now, tz=channel_tz(session, actor), verb="edit")
+    if moment <= now:
+        raise UsageError("The due time must be in the future.", verb="edit")
+    return moment
+
+
+__all__ = [
+    "cmd_decide",
+    "cmd_decisions",
+    "cmd_status",
+    "create",
+    "edit",
+    "may_change",
+    "refuse_stranger",
+    "view",
+]

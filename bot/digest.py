@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from bot import kinds, outbox, schedules
+from bot.changes import standing_text
 from bot.common import channel_settings, channel_tz, day, when
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
@@ -32,11 +33,14 @@ from storage.db import UnitOfWork
 from storage.models import (
     AuditEntry,
     Channel,
+    Decision,
+    DecisionRole,
     Item,
     ItemScore,
     Poll,
     Question,
     Schedule,
+    Stance,
 )
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -106,6 +110,70 @@ _CLOSING = (
     )
     .order_by(Poll.closes_at)
 )
+
+
+_WAITING = (
+    select(Decision.id, Decision.number, Decision.title, Decision.due_at)
+    .where(
+        Decision.workspace == _P["ws"],
+        Decision.channel == _P["ch"],
+        Decision.status == "proposed",
+        Decision.rule.is_not(None),
+    )
+    .order_by(Decision.due_at.is_(None), Decision.due_at, Decision.number)
+)
+_APPROVERS = (
+    select(DecisionRole.decision_id, func.count())
+    .where(
+        DecisionRole.decision_id.in_(bindparam("ids", expanding=True)),
+        DecisionRole.role == "approver",
+    )
+    .group_by(DecisionRole.decision_id)
+)
+_ANSWERED = (
+    select(DecisionRole.decision_id, func.count())
+    .join(
+        Stance,
+        (Stance.decision_id == DecisionRole.decision_id) & (Stance.user == DecisionRole.target),
+    )
+    .where(
+        DecisionRole.decision_id.in_(bindparam("ids", expanding=True)),
+        DecisionRole.role == "approver",
+    )
+    .group_by(DecisionRole.decision_id)
+)
+_REVIEWS = (
+    select(Decision.number, Decision.title, Decision.review_at, Decision.owner)
+    .where(
+        Decision.workspace == _P["ws"],
+        Decision.channel == _P["ch"],
+        Decision.review_at.is_not(None),
+        Decision.review_at <= _P["week"],
+        Decision.status != "superseded",
+    )
+    .order_by(Decision.review_at)
+)
+
+
+def _waiting_for_signoff(session: UnitOfWork, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Open proposals with how many approvers have answered (three small queries, and only
+    the first when the channel has no open proposal)."""
+    rows = session.execute(_WAITING, params).all()
+    if not rows:
+        return []
+    ids = {"ids": [r.id for r in rows]}
+    approvers: dict[int, int] = {d: n for d, n in session.execute(_APPROVERS, ids)}
+    answered: dict[int, int] = {d: n for d, n in session.execute(_ANSWERED, ids)}
+    return [
+        {
+            "id": f"D-{r.number}",
+            "title": r.title,
+            "due": r.due_at,
+            "answered": answered.get(r.id, 0),
+            "approvers": approvers.get(r.id, 0),
+        }
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -238,16 +306,29 @@ def build(
         "Questions answered": [],
     }
     data: dict[str, list[dict[str, Any]]] = {k: [] for k in sections}
+    signed_off: list[Line] = []
+    signed_off_data: list[dict[str, Any]] = []
 
     def put(section: str, change: _Change, meta: str, **extra: Any) -> None:
         sections[section].append(Line(change.ref, title(change), meta))
         data[section].append({"id": change.ref, "title": title(change), **extra})
 
     for change in changes.values():
+        if change.kind == "decision" and "signoff" in change.actions:
+            after = change.last_after
+            if after.get("status") == "accepted" and after.get("how"):
+                how = str(after["how"])
+                trail = standing_text(after.get("stances") or [])
+                signed_off.append(Line(change.ref, title(change), f"{how} · {trail}"))
+                signed_off_data.append(
+                    {"id": change.ref, "title": title(change), "how": how, "trail": trail}
+                )
         if change.kind == "decision":
             status = change.fields.get("status")
             if change.created is not None:
                 put("Decisions recorded", change, change.last_after.get("status", ""))
+            elif "signoff" in change.actions and change.last_after.get("status") == "accepted":
+                pass  # listed under "Accepted with sign-off", with its trail
             elif status and status[0] != status[1]:
                 put(
                     "Decisions changed",
@@ -301,8 +382,10 @@ def build(
     overdue = session.execute(_OVERDUE, params).all()
     now_lane = _now_lane(session, params)
     closing = session.execute(_CLOSING, params | {"week": now + COMING_WEEK}).all()
+    waiting = _waiting_for_signoff(session, params)
+    reviews = session.execute(_REVIEWS, params | {"week": now + COMING_WEEK}).all()
 
-    changed = sum(len(lines) for lines in sections.values())
+    changed = sum(len(lines) for lines in sections.values()) + len(signed_off)
     period = f"{day(since, tz)} – {day(now, tz)}"
     blocks: list[Any] = [Heading(f"Roadmap digest · {period}")]
     if changed == 0:
@@ -310,6 +393,39 @@ def build(
     for name, lines in sections.items():
         if lines:
             blocks.append(ListBlock(tuple(lines), title=name))
+        if name == "Decisions changed" and signed_off:
+            blocks.append(ListBlock(tuple(signed_off), title="Accepted with sign-off"))
+    if waiting:
+        blocks.append(
+            ListBlock(
+                tuple(
+                    Line(
+                        w["id"],
+                        w["title"],
+                        f"{w['answered']} of {w['approvers']} answered"
+                        + (f" · due {when(w['due'], tz)}" if w["due"] else ""),
+                    )
+                    for w in waiting
+                ),
+                title="Waiting for sign-off",
+            )
+        )
+    if reviews:
+        blocks.append(
+            ListBlock(
+                tuple(
+                    Line(
+                        f"D-{r.number}",
+                        r.title,
+                        ("review overdue since " if r.review_at <= now else "review ")
+                        + when(r.review_at, tz)
+                        + (f" · {mention(r.owner)}" if r.owner else ""),
+                    )
+                    for r in reviews
+                ),
+                title="Due for review",
+            )
+        )
     if overdue:
         blocks.append(
             ListBlock(
@@ -359,7 +475,16 @@ def build(
             "since": since.isoformat(),
             "until": now.isoformat(),
             "quiet": changed == 0,
-            "changes": {k.lower().replace(" ", "_"): v for k, v in data.items() if v},
+            "changes": {k.lower().replace(" ", "_"): v for k, v in data.items() if v}
+            | ({"accepted_with_signoff": signed_off_data} if signed_off_data else {}),
+            "waiting_for_signoff": [
+                {k: v.isoformat() if k == "due" and v else v for k, v in w.items()} for w in waiting
+            ],
+            "due_for_review": [
+                {"id": f"D-{r.number}", "title": r.title, "review": r.review_at.isoformat()}
+                for r in reviews
+                if r.review_at is not None
+            ],
             "overdue": [{"id": f"Q-{q.number}", "text": q.text, "owner": q.owner} for q in overdue],
             "now": [{"id": f"I-{i.number}", "title": i.title, "rice": i.rice} for i in now_lane],
             "closing": [

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-ChangeReason = Literal["vote", "edit", "close"]
+ChangeReason = Literal["vote", "edit", "close", "stance", "status"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class Posted:
 
 @dataclass(frozen=True)
 class Changed:
-    """The object `ref` changed after commit (a vote, an edit, the close); its live messages show
-    an old state."""
+    """The object `ref` changed after commit (a vote, an edit, the close, a stance on a proposal,
+    its status settled or reopened); its live messages show an old state."""
 
     ref: str
     reason: ChangeReason

@@ -21,6 +21,7 @@ from bot.common import seen
 from bot.context import Actor, Deps
 from bot.errors import AlignError, UnknownVerb, UsageError
 from bot.parser import Command, Token, parse, parse_ref
+from bot.postings import UpdateClaim
 from bot.sanitize import refuse_unstorable_input
 from bot.views import Context, Reply, Section
 
@@ -165,6 +166,26 @@ class Engine:
     def forget_posting(self, actor: Actor, ref: str, *, conversation: str, message_id: str) -> None:
         """Stop updating a live message the platform says is gone."""
         postings.forget(self.deps, actor, ref, conversation=conversation, message_id=message_id)
+
+    def posting_changed(self, actor: Actor, ref: str) -> int:
+        """Count a change of `ref` on its live messages (shared by every replica)."""
+        return postings.mark_changed(self.deps, actor, ref)
+
+    def claim_posting_update(
+        self, actor: Actor, ref: str, *, worker: str, lease: timedelta
+    ) -> UpdateClaim | None:
+        """Take the turn to update `ref`'s live messages that are behind, if nobody has it."""
+        return postings.claim_update(self.deps, actor, ref, worker=worker, lease=lease)
+
+    def finish_posting_update(
+        self, claim: UpdateClaim, *, worker: str, next_update_at: datetime
+    ) -> None:
+        """Record what the updated messages show, and when they may be updated next."""
+        postings.finish_update(self.deps, claim, worker=worker, next_update_at=next_update_at)
+
+    def postings_behind(self, platforms: list[str]) -> list[tuple[Actor, str]]:
+        """Live messages left behind by a worker that stopped updating them."""
+        return postings.behind(self.deps, platforms)
 
     def _remember(self, actor: Actor) -> None:
         """Note the person as a member of the channel, at most once per SEEN_EVERY per process:

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import decisions, grammar, items, polls, questions
+from bot.changes import PAST
 from bot.common import channel_tz, day
 from bot.context import Actor, Deps
 from bot.errors import UsageError
 from bot.parser import Command
+from bot.signoff import roles as signoff_roles
 from bot.views import Context, OutFile, Reply, Section, counted
 from storage.db import UnitOfWork
 from storage.models import Decision, Item, Poll, Question
@@ -64,6 +66,7 @@ def _decisions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, 
     out = []
     for d in rows:
         linked = decisions.links(session, d)
+        roles = signoff_roles.load(session, d.id).as_json() if d.rule else {}
         out.append(
             {
                 "id": f"D-{d.number}",
@@ -78,6 +81,13 @@ def _decisions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, 
                 "supersedes": ",".join(linked.get("supersedes", [])),
                 "question": linked.get("question", ""),
                 "poll": linked.get("poll", ""),
+                "linked": ",".join(linked.get("linked", [])),
+                "rule": d.rule or "",
+                "due": d.due_at.isoformat() if d.due_at else "",
+                "review": d.review_at.isoformat() if d.review_at else "",
+                "approvers": ",".join(roles.get("approvers", [])),
+                "consulted": ",".join(roles.get("consulted", [])),
+                "informed": ",".join(roles.get("informed", [])),
             }
         )
     return out
@@ -199,9 +209,15 @@ def _markdown_table(kind: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _who(names: list[str]) -> str:
+    return ", ".join(n if n.startswith("#") else "@" + n for n in names)
+
+
 def madr(session: UnitOfWork, actor: Actor) -> str:
-    """Decisions in the MADR layout (status, date, deciders, context, decision, links), one
-    record after another, so ADR tooling and people read the same file."""
+    """Decisions in the MADR layout (status, date, decision-makers, consulted, informed,
+    context, decision, links), one record after another, so ADR tooling and people read the
+    same file. A proposal's decision-makers are its approvers, and its outcome carries the
+    sign-off: how it was settled and every approver's stance."""
     tz = channel_tz(session, actor)
     records = (
         session.execute(
@@ -215,14 +231,19 @@ def madr(session: UnitOfWork, actor: Actor) -> str:
     parts: list[str] = []
     for d in records:
         linked = decisions.links(session, d)
-        deciders = sorted({u for u in (d.owner, d.created_by) if u})
+        roles = signoff_roles.load(session, d.id).as_json() if d.rule else {}
+        deciders = roles.get("approvers") or sorted({u for u in (d.owner, d.created_by) if u})
         lines = [
             f"# D-{d.number}: {d.title}",
             "",
             f"* Status: {d.status}",
             f"* Date: {day(d.created_at, tz)}",
-            f"* Deciders: {', '.join('@' + u for u in deciders)}",
+            f"* Decision-makers: {_who(deciders)}",
         ]
+        if roles.get("consulted"):
+            lines.append(f"* Consulted: {_who(roles['consulted'])}")
+        if roles.get("informed"):
+            lines.append(f"* Informed: {_who(roles['informed'])}")
         if d.tags:
             lines.append(f"* Tags: {', '.join(t.tag for t in d.tags)}")
         lines += [
@@ -236,6 +257,7 @@ def madr(session: UnitOfWork, actor: Actor) -> str:
             f"Chosen: {d.title}",
             "",
         ]
+        lines += _signoff_lines(d.signoff)
         link_lines = []
         if "superseded_by" in linked:
             link_lines.append(
@@ -247,9 +269,27 @@ def madr(session: UnitOfWork, actor: Actor) -> str:
             link_lines.append(f"* Answers {linked['question']}")
         if "poll" in linked:
             link_lines.append(f"* Decided by poll {linked['poll']}")
+        for other in linked.get("linked", []):
+            link_lines.append(f"* Relates to {other}")
         if link_lines:
             lines += ["## Links", "", *link_lines, ""]
         parts.append("\n".join(lines))
     if not parts:
         return "# Decision log\n\nNo decisions recorded yet.\n"
     return "\n---\n\n".join(parts)
+
+
+def _signoff_lines(signoff: dict[str, Any] | None) -> list[str]:
+    """The sign-off as it was settled: how, and each stance with its reason."""
+    if not signoff:
+        return []
+    how = signoff.get("how")
+    manner = f"by @{signoff.get('by')} (override)" if how == "override" else f"by sign-off ({how})"
+    lines = [f"{str(signoff.get('status', '')).capitalize()} {manner} on {signoff['at'][:10]}.", ""]
+    for stance in signoff.get("stances", []):
+        role = "" if stance.get("approver") else " (advice)"
+        reason = f": {stance['reason']}" if stance.get("reason") else ""
+        lines.append(
+            f"* @{stance['user']} {PAST.get(stance['stance'], stance['stance'])}{role}{reason}"
+        )
+    return [*lines, ""]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import grammar, kinds, polls
+from bot import grammar, kinds, links, polls
 from bot.common import audit, channel_tz, load, when
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, mention
+from bot.signoff import asking
+from bot.signoff.stances import ensure_open
+from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
 
 
 def cmd_help(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -76,7 +78,19 @@ def cmd_show(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     ref = parse_ref(words[0], verb="show")
     with deps.db.uow() as session:
         obj = load(session, actor, ref)
-        return kinds.module(ref.prefix).view(deps, session, actor, obj, full=True)
+        reply = kinds.module(ref.prefix).view(deps, session, actor, obj, full=True)
+        if ref.prefix != "D":  # a decision's view names its links itself
+            _add_links(reply, links.linked(session, ref.kind, obj.id))
+        return reply
+
+
+def _add_links(reply: Reply, linked: list[str]) -> None:
+    """`link D-7 I-3` is read both ways: `show I-3` names D-7 (before the history)."""
+    if not linked:
+        return
+    at = next((i for i, b in enumerate(reply.blocks) if isinstance(b, Divider)), len(reply.blocks))
+    reply.blocks.insert(at, Context("Links: linked to " + ", ".join(linked)))
+    reply.data["linked"] = linked
 
 
 def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
@@ -115,12 +129,25 @@ def cmd_edit(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 def cmd_nudge(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     words = cmd.words()
     if len(words) != 1:
-        raise UsageError("Give a poll or question id.", verb="nudge")
-    ref = parse_ref(words[0], verb="nudge", expect="PQ")
+        raise UsageError("Give a poll, question or proposal id.", verb="nudge")
+    ref = parse_ref(words[0], verb="nudge", expect="PQD")
     with deps.db.uow() as session:
         tz = channel_tz(session, actor)
         obj = load(session, actor, ref)
         now = deps.clock.now()
+        if ref.prefix == "D":
+            ensure_open(obj, ref, tz)
+            people = asking.waiting(session, obj)
+            if not people:
+                text = f"Every approver has answered {ref}."
+                return Reply(
+                    ok=True,
+                    kind="nudge",
+                    text=text,
+                    blocks=[Section(text)],
+                    data={"id": str(ref), "nudged": []},
+                )
+            return asking.reminder(obj, people, tz)
         if ref.prefix == "P":
             closed = polls.closed_on(obj, now)
             if closed:

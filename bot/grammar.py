@@ -66,9 +66,9 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "decide",
-        "decide <title> [| <rationale>] [owner:@u] [tag:x]... [status:proposed]",
+        "decide <title> [| <rationale>] [owner:@u] [tag:x]... [status:proposed] [review:time]",
         "Records a decision (default status accepted).",
-        _opts("owner", "tag", "status"),
+        _opts("owner", "tag", "status", "review"),
         example="decide Launch in EU first | GDPR work is done owner:@ana tag:launch",
         handler="decisions.cmd_decide",
     ),
@@ -91,10 +91,80 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "status",
         "status <D-ID> proposed|accepted|rejected|superseded [by:D-ID]",
-        "Changes a decision's status; superseded by:D-9 links both ways.",
+        "Changes a decision's status (its maker, owner or an admin); superseded by:D-9 links "
+        "both ways.",
         _opts("by"),
         example="status D-3 superseded by:D-9",
         handler="decisions.cmd_status",
+    ),
+    Verb(
+        "propose",
+        "propose <title> [| <rationale>] approvers:@a,@b [consulted:@c,...] "
+        "[informed:@d,#channel,...] [due:time] [rule:all|majority|consent] [owner:@u] [tag:x] "
+        "[review:time]",
+        "Proposes a decision that the approvers sign off (rule all by default).",
+        _opts("approvers", "consulted", "informed", "due", "rule", "owner", "tag", "review"),
+        group="sign-off",
+        example="propose Launch in EU first | GDPR work is done approvers:@ana,@ben "
+        "informed:@dee due:fri",
+        handler="signoff.proposing.cmd_propose",
+    ),
+    Verb(
+        "agree",
+        "agree <D-ID> [| <reason>]",
+        "Agrees to a proposal (approvers count; anyone else's stance is advice).",
+        group="sign-off",
+        example="agree D-7 | the numbers hold up",
+        handler="signoff.stances.cmd_agree",
+    ),
+    Verb(
+        "abstain",
+        "abstain <D-ID> [| <reason>]",
+        "Abstains on a proposal: it no longer waits for you.",
+        group="sign-off",
+        example="abstain D-7 | not my area",
+        handler="signoff.stances.cmd_abstain",
+    ),
+    Verb(
+        "object",
+        "object <D-ID> | <reason>",
+        "Objects to a proposal, with the reason; an objection holds it (except under majority).",
+        group="sign-off",
+        example="object D-7 | the legal review is not done",
+        handler="signoff.stances.cmd_object",
+    ),
+    Verb(
+        "block",
+        "block <D-ID> | <reason>",
+        "Blocks a proposal, with the reason; a block holds it under every rule.",
+        group="sign-off",
+        example="block D-7 | it breaks the EU data residency promise",
+        handler="signoff.stances.cmd_block",
+    ),
+    Verb(
+        "pending",
+        "pending",
+        "What waits for you here: sign-offs, polls to vote in, questions you own.",
+        group="sign-off",
+        example="pending",
+        handler="pending.cmd_pending",
+    ),
+    Verb(
+        "review",
+        "review <D-ID> keep [next:time] | review <D-ID> revisit",
+        "Answers a review reminder: keep the decision (next review optional) or reopen it.",
+        _opts("next"),
+        group="sign-off",
+        example="review D-7 keep next:6m",
+        handler="signoff.review.cmd_review",
+    ),
+    Verb(
+        "link",
+        "link <ID> <ID>",
+        "Links a decision to an item, question, poll or decision, both ways.",
+        group="sign-off",
+        example="link D-7 I-3",
+        handler="links.cmd_link",
     ),
     Verb(
         "item",
@@ -216,10 +286,20 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "edit",
         "edit <ID> field:value...",
-        'Edits title, rationale, owner, tags, due or closes; add:"…" adds a poll option; '
+        'Edits title, rationale, owner, tags, due, review or closes; add:"…" adds a poll option; '
         "every:off stops a recurring poll.",
         _opts(
-            "title", "rationale", "owner", "tag", "tags", "due", "closes", "add", "text", "every"
+            "title",
+            "rationale",
+            "owner",
+            "tag",
+            "tags",
+            "due",
+            "review",
+            "closes",
+            "add",
+            "text",
+            "every",
         ),
         group="general",
         example='edit D-4 title:"Launch in EU and UK first"',
@@ -227,8 +307,8 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "nudge",
-        "nudge <P-ID|Q-ID>",
-        "Reminds who has not voted yet, or the question's owner.",
+        "nudge <P-ID|Q-ID|D-ID>",
+        "Reminds who has not voted yet, the question's owner, or approvers yet to sign off.",
         group="polls",
         example="nudge P-4",
         handler="general.cmd_nudge",

@@ -12,9 +12,12 @@ from sqlalchemy import select
 from bot import items
 from bot.common import when
 from bot.context import Actor, Deps
+from bot.pending import owed_signoffs
 from bot.polls import closed_on
 from bot.scoring import format_number
 from bot.views import Block, Context, Divider, Heading, Line, ListBlock, Reply, Section
+from storage import rosters
+from storage.db import UnitOfWork
 from storage.models import Decision, Member, Participation, Poll, Question
 
 MAX_CHANNELS = 10
@@ -25,8 +28,29 @@ def channel_link(channel: str) -> str:
     return f"<#{channel}>"
 
 
+def _signoffs(session: UnitOfWork, workspace: str, user: str) -> list[Decision]:
+    """Proposals waiting for this person's sign-off, in channels they are in — where they used
+    Align, or on the channel's roster — so no title of a channel they are not in is shown."""
+    owed = owed_signoffs(session, workspace, user, None)
+    if not owed:
+        return []
+    seen = set(
+        session.execute(
+            select(Member.channel).where(Member.workspace == workspace, Member.user == user)
+        ).scalars()
+    )
+    shown = []
+    for decision in owed:
+        if decision.channel in seen or user in (
+            rosters.members(session, workspace, decision.channel) or []
+        ):
+            shown.append(decision)
+    return shown
+
+
 def home(deps: Deps, workspace: str, user: str, *, tz: str | None = None) -> Reply:
-    """Polls still open, the person's open questions, recent decisions, and each Now lane."""
+    """Sign-offs waiting for the person, polls still open, their open questions, recent
+    decisions, and each Now lane."""
     now = deps.clock.now()
     zone = tz or "UTC"
     with deps.db.uow() as session:
@@ -118,6 +142,15 @@ def home(deps: Deps, workspace: str, user: str, *, tz: str | None = None) -> Rep
             Line(f"D-{d.number}", d.title, f"{d.status} · {channel_link(d.channel)}")
             for d in decisions
         )
+        owed = _signoffs(session, workspace, user)
+        signoff_lines = tuple(
+            Line(
+                f"D-{d.number}",
+                d.title,
+                channel_link(d.channel) + (f" · due {when(d.due_at, zone)}" if d.due_at else ""),
+            )
+            for d in owed
+        )
         lanes: list[tuple[str, tuple[Line, ...]]] = []
         for channel in channels:
             viewer = Actor(workspace=workspace, channel=channel, user=user)
@@ -137,6 +170,10 @@ def home(deps: Deps, workspace: str, user: str, *, tz: str | None = None) -> Rep
                     )
                 )
     blocks: list[Block] = [Heading("Align")]
+    if signoff_lines:
+        blocks.append(ListBlock(signoff_lines[:MAX_LINES], title="Waiting for your sign-off"))
+        if len(signoff_lines) > MAX_LINES:
+            blocks.append(Context(f"… and {len(signoff_lines) - MAX_LINES} more proposals."))
     if not channels:
         blocks.append(Section("Nothing here yet. Type `/align help` in a channel to get started."))
     else:
@@ -171,5 +208,6 @@ def home(deps: Deps, workspace: str, user: str, *, tz: str | None = None) -> Rep
             "polls": [f"P-{p.number}" for p in polls],
             "questions": [f"Q-{q.number}" for q in questions],
             "decisions": [f"D-{d.number}" for d in decisions],
+            "signoffs": [f"D-{d.number}" for d in owed],
         },
     )

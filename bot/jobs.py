@@ -1,6 +1,8 @@
 """The scheduler's jobs: what `tick(deps, now)` queues — weekly digests, polls closed on time
 (with their results), the next period of recurring polls (`bot/polls/pulses.py`), reminders
-before a poll closes, and the daily nudge to owners of overdue questions.
+before a poll closes, the daily nudge to owners of overdue questions, consent proposals settled
+at their due time, one reminder to approvers who have not answered 24 hours before a proposal is
+due, and review reminders to decision owners.
 
 The engine decides; a scheduler (APScheduler in `adapters/runtime.py`) only wakes the process and
 calls `tick` with the injected clock's time. Every run is claimed in `schedule_runs`
@@ -25,10 +27,12 @@ from bot.effects import Changed
 from bot.platforms import SYSTEM_USER, platform_of
 from bot.polls import pulses
 from bot.schedules import DIGEST, claim_run, claimed, occurrences, period_of
+from bot.signoff import asking, rules, settling
+from bot.signoff import roles as signoff_roles
 from bot.timeparse import wall_clock, zone
-from bot.views import Context, Reply, Section, mention
+from bot.views import Actions, Button, Context, Reply, Section, mention
 from storage.db import UnitOfWork
-from storage.models import Channel, Poll, Profile, Question, Schedule
+from storage.models import Channel, Decision, Poll, Profile, Question, Schedule
 
 log = logging.getLogger("align.jobs")
 
@@ -48,12 +52,26 @@ class TickReport:
     pulses_skipped: int = 0
     reminders: int = 0
     nudges: int = 0
+    accepted: int = 0
+    held: int = 0
+    signoff_reminders: int = 0
+    reviews: int = 0
 
 
 def tick(deps: Deps, now: datetime) -> TickReport:
     """Queue everything due at `now`. Safe to call from many processes at once, and often."""
     report = TickReport()
-    for step in (_digests, _auto_close, _pulses, _poll_reminders, _question_nudges):
+    steps = (
+        _digests,
+        _auto_close,
+        _pulses,
+        _poll_reminders,
+        _question_nudges,
+        _consent_due,
+        _signoff_reminders,
+        _reviews,
+    )
+    for step in steps:
         try:
             step(deps, now, report)
         except Exception:
@@ -319,6 +337,226 @@ def _question_nudges(deps: Deps, now: datetime, report: TickReport) -> None:
                 now=now,
             )
             report.nudges += 1
+
+
+def _moment(moment: datetime | None) -> str:
+    assert moment is not None
+    return moment.strftime("%Y%m%dT%H%M")
+
+
+def _lock(session: UnitOfWork, decision_id: int) -> Decision | None:
+    """The decision, locked against a stance given at the same moment."""
+    return session.execute(
+        select(Decision).where(Decision.id == decision_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _consent_due(deps: Deps, now: datetime, report: TickReport) -> None:
+    """At its due time a consent proposal is accepted unless an objection or a block stands —
+    then the channel is told it is held, once. Claimed per proposal and due time, so several
+    processes settle it once; a later `edit D-n due:` is a new claim."""
+    with deps.db.uow() as session:
+        due = list(
+            session.execute(
+                select(Decision).where(
+                    Decision.rule == "consent",
+                    Decision.status == "proposed",
+                    Decision.due_at.is_not(None),
+                    Decision.due_at <= now,
+                )
+            ).scalars()
+        )
+        keys = [(d.workspace, d.channel, f"D-{d.number}@{_moment(d.due_at)}") for d in due]
+        done = claimed(session, "consent", keys)
+    for decision, key in zip(due, keys, strict=True):
+        if key in done:
+            continue
+        try:
+            with deps.db.uow() as session:
+                fresh = _lock(session, decision.id)
+                if (
+                    fresh is None
+                    or fresh.status != "proposed"
+                    or fresh.rule != "consent"
+                    or fresh.due_at != decision.due_at
+                ):
+                    continue
+                roles = signoff_roles.load(session, fresh.id)
+                current = signoff_roles.standing_map(signoff_roles.stances(session, fresh.id))
+                standing = rules.standing("consent", roles.approvers, current, due_passed=True)
+                accepted = standing.state == "accepted"
+                if not claim_run(
+                    session,
+                    workspace=fresh.workspace,
+                    channel=fresh.channel,
+                    job="consent",
+                    period=key[2],
+                    status="accepted" if accepted else "held",
+                    now=now,
+                ):
+                    continue
+                actor = system_actor(fresh.workspace, fresh.channel)
+                if accepted:
+                    settling.settle(deps, session, actor, fresh, "accepted", how="consent", now=now)
+                    report.accepted += 1
+                    continue
+                ref = f"D-{fresh.number}"
+                tz = _channel_tz(session, fresh.workspace, fresh.channel)
+                holding = "; ".join(
+                    f"{mention(p)} {settling.PAST[current[p]]}" for p in standing.holding
+                )
+                text = (
+                    f"{ref} “{fresh.title}” was due {when(fresh.due_at, tz)} "
+                    f"and is held: {holding}."
+                )
+                outbox.enqueue(
+                    session,
+                    workspace=fresh.workspace,
+                    channel=fresh.channel,
+                    platform=actor.platform,
+                    kind="signoff",
+                    reply=Reply(
+                        ok=True,
+                        kind="signoff",
+                        text=text,
+                        blocks=[
+                            Section(f"✋ {text}"),
+                            Context(
+                                f"When the objection is resolved it is accepted by hand: "
+                                f"`status {ref} accepted` (its owner or an admin)."
+                            ),
+                        ],
+                        data={"id": ref, "status": "held", "holding": list(standing.holding)},
+                    ),
+                    key=settling.key("consent-held", fresh.workspace, key[2]),
+                    now=now,
+                )
+                report.held += 1
+        except Exception:
+            log.exception("settling %s/D-%s failed", decision.workspace, decision.number)
+
+
+def _signoff_reminders(deps: Deps, now: datetime, report: TickReport) -> None:
+    """24 hours before a proposal is due, remind the approvers who have not answered — once.
+    Proposals made less than a day before their due time get none: they were just asked."""
+    with deps.db.uow() as session:
+        candidates = [
+            d
+            for d in session.execute(
+                select(Decision).where(
+                    Decision.status == "proposed",
+                    Decision.rule.is_not(None),
+                    Decision.due_at.is_not(None),
+                    Decision.due_at > now,
+                    Decision.due_at <= now + REMIND_BEFORE,
+                )
+            ).scalars()
+            if d.due_at is not None and d.created_at <= d.due_at - REMIND_BEFORE
+        ]
+        keys = [(d.workspace, d.channel, f"D-{d.number}@{_moment(d.due_at)}") for d in candidates]
+        done = claimed(session, "signoff-reminder", keys)
+    for decision, key in zip(candidates, keys, strict=True):
+        if key in done:
+            continue
+        with deps.db.uow() as session:
+            fresh = session.get(Decision, decision.id)
+            if fresh is None or fresh.status != "proposed" or fresh.due_at != decision.due_at:
+                continue
+            people = asking.waiting(session, fresh)
+            if not claim_run(
+                session,
+                workspace=fresh.workspace,
+                channel=fresh.channel,
+                job="signoff-reminder",
+                period=key[2],
+                status="sent" if people else "done",
+                now=now,
+                note=None if people else "every approver had answered",
+            ):
+                continue
+            if not people:
+                continue
+            tz = _channel_tz(session, fresh.workspace, fresh.channel)
+            outbox.enqueue(
+                session,
+                workspace=fresh.workspace,
+                channel=fresh.channel,
+                platform=platform_of(fresh.workspace),
+                kind="nudge",
+                reply=asking.reminder(fresh, people, tz),
+                key=settling.key("signoff-reminder", fresh.workspace, key[2]),
+                now=now,
+            )
+            report.signoff_reminders += 1
+
+
+def _reviews(deps: Deps, now: datetime, report: TickReport) -> None:
+    """On a decision's review date, ask its owner (else its maker) in its channel to keep it or
+    revisit it — once per review date; the buttons carry `review D-n keep|revisit`. A proposal
+    still open waits: its reminder comes once it is accepted or rejected."""
+    with deps.db.uow() as session:
+        due = list(
+            session.execute(
+                select(Decision).where(
+                    Decision.review_at.is_not(None),
+                    Decision.review_at <= now,
+                    # A proposal still open is reviewed once it is settled.
+                    Decision.status.in_(("accepted", "rejected")),
+                )
+            ).scalars()
+        )
+        keys = [(d.workspace, d.channel, f"D-{d.number}@{_moment(d.review_at)}") for d in due]
+        done = claimed(session, "review", keys)
+    for decision, key in zip(due, keys, strict=True):
+        if key in done:
+            continue
+        with deps.db.uow() as session:
+            fresh = session.get(Decision, decision.id)
+            if fresh is None or fresh.review_at != decision.review_at:
+                continue
+            if not claim_run(
+                session,
+                workspace=fresh.workspace,
+                channel=fresh.channel,
+                job="review",
+                period=key[2],
+                status="sent",
+                now=now,
+            ):
+                continue
+            ref = f"D-{fresh.number}"
+            owner = fresh.owner or fresh.created_by
+            text = (
+                f"Time to review {ref} “{fresh.title}” ({fresh.status}): {mention(owner)}, "
+                "does it still hold?"
+            )
+            outbox.enqueue(
+                session,
+                workspace=fresh.workspace,
+                channel=fresh.channel,
+                platform=platform_of(fresh.workspace),
+                kind="nudge",
+                reply=Reply(
+                    ok=True,
+                    kind="nudge",
+                    text=text,
+                    blocks=[
+                        Section(text),
+                        Actions(
+                            (
+                                Button("Keep", f"review {ref} keep", "primary"),
+                                Button("Revisit", f"review {ref} revisit"),
+                            ),
+                            label="Review",
+                        ),
+                        Context(f"Or type `review {ref} keep next:6m`."),
+                    ],
+                    data={"id": ref, "nudged": [owner], "review": True},
+                ),
+                key=settling.key("review", fresh.workspace, key[2]),
+                now=now,
+            )
+            report.reviews += 1
 
 
 __all__ = ["TickReport", "system_actor", "tick"]

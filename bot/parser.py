@@ -38,6 +38,8 @@ _ID = re.compile(rf"^([{grammar.PREFIXES}])-(\d{{1,9}})$", re.I)
 _SLACK_MENTION = re.compile(r"^<@([A-Za-z0-9._:-]+)(?:\|[^>]*)?>$")
 _TEAMS_MENTION = re.compile(r"^<at>(.*?)</at>$", re.S)
 _CONSOLE_MENTION = re.compile(r"^@([\w.\-:]+)$")
+_SLACK_CHANNEL = re.compile(r"^<#([A-Za-z0-9]+)(?:\|[^>]*)?>$")
+_CONSOLE_CHANNEL = re.compile(r"^#([\w.\-:@;]+)$")
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def tokenize(text: str) -> list[Token]:
             flush()
             tokens.append(Token("|", pipe=True, raw="|"))
             i += 1
-        elif ch == "<" and _markup_may_start(buf):
+        elif ch == "<" and (_markup_may_start(buf) or _next_in_list(buf)):
             end_tag = "</at>" if text.startswith("<at>", i) else ">"
             end = text.find(end_tag, i + 1)
             if end == -1:
@@ -139,6 +141,12 @@ def tokenize(text: str) -> list[Token]:
 def _markup_may_start(buf: list[str]) -> bool:
     """Quotes and platform markup open a token, or an option's value right after `key:`."""
     return not buf or (buf[-1] == ":" and bool(_OPTION.match("".join(buf))))
+
+
+def _next_in_list(buf: list[str]) -> bool:
+    """Markup also opens the next entry of an option's comma-separated list, so a Teams mention
+    with a space in the name stays in it: `approvers:<at>Ana Li</at>,<at>Ben Wu</at>`."""
+    return bool(buf) and buf[-1] == "," and bool(_OPTION.match("".join(buf)))
 
 
 def strip_prefix(text: str) -> str:
@@ -254,6 +262,38 @@ def parse_user(text: str, *, verb: str, mentions: dict[str, str] | None = None) 
             return mentions[name]
         raise UsageError(f"I can't tell who <at>{name}</at> is.", verb=verb)
     raise UsageError(f"`{text[:40]}` is not a person; mention them like @ana.", verb=verb)
+
+
+def parse_channel(text: str) -> str | None:
+    """A channel named in text — Slack's `<#C0123|general>`, the console's `#roadmap` — as its
+    id; None when the text names no channel (Teams channels come as mentions: `parse_user`)."""
+    text = text.strip()
+    for pattern in (_SLACK_CHANNEL, _CONSOLE_CHANNEL):
+        match = pattern.match(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def split_list(values: list[str]) -> list[str]:
+    """An option given as a comma-separated list, maybe repeated (`approvers:@a,@b
+    approvers:@c`), as its entries — commas inside platform markup (`<at>Li, Ana</at>`) do not
+    separate."""
+    out: list[str] = []
+    for value in values:
+        start = index = 0
+        while index < len(value):
+            closer = "</at>" if value.startswith("<at>", index) else ">"
+            end = value.find(closer, index + 1) if value[index] == "<" else -1
+            if end != -1:
+                index = end + len(closer)
+                continue
+            if value[index] == ",":
+                out.append(value[start:index])
+                start = index + 1
+            index += 1
+        out.append(value[start:])
+    return [entry.strip() for entry in out if entry.strip()]
 
 
 def is_ref(text: str) -> bool:

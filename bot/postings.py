@@ -1,15 +1,27 @@
-"""The engine's side of live messages: where an object's live message was posted, and what it
-shows now. `adapters/postings.py` keeps them current; this module only reads and writes the
-`postings` table and renders the view, scoped like every command (an object of another channel
-is "not found")."""
+"""The engine's side of live messages: where an object's live message was posted, what it shows
+now, and whose turn it is to bring it up to date. `adapters/postings.py` keeps them current; this
+module only reads and writes the `postings` table and renders the view, scoped like every command
+(an object of another channel is "not found").
+
+Keeping a message current is shared by every replica through its `postings` row: a change counts
+up `changes` (`mark_changed`); whoever claims the row (`claim_update`, one worker at a time,
+PostgreSQL `SKIP LOCKED`) renders the object, edits the message and records the count it showed
+(`finish_update`), with the earliest moment of the next edit. A row with changes > shown is
+behind; the worker finishing an edit sees a change made meanwhile and claims again, so the last
+state is always shown however the changes were spread over replicas.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
 
 from bot import kinds
 from bot.common import load
 from bot.context import Actor, Deps
+from bot.grammar import KIND_BY_NOUN
 from bot.parser import parse_ref
 from bot.views import Reply
 from storage.db import dialect_insert
@@ -71,6 +83,129 @@ def forget(deps: Deps, actor: Actor, ref: str, *, conversation: str, message_id:
         )
 
 
+def mark_changed(deps: Deps, actor: Actor, ref: str) -> int:
+    """Count a change of `ref` on every live message of it on the actor's platform (after the
+    change committed); returns how many messages are now behind."""
+    parsed = parse_ref(ref, verb="show")
+    with deps.db.uow() as session:
+        found = load(session, actor, parsed)
+        changed = session.execute(
+            update(Posting)
+            .where(
+                Posting.object_kind == parsed.kind,
+                Posting.object_id == found.id,
+                Posting.platform == actor.platform,
+            )
+            .values(changes=Posting.changes + 1)
+            .returning(Posting.id)
+        ).all()
+    return len(changed)
+
+
+@dataclass(frozen=True)
+class Behind:
+    """A live message claimed for an update: where it is, and the change count it will show."""
+
+    id: int
+    conversation: str
+    message_id: str
+    changes: int
+
+
+@dataclass(frozen=True)
+class UpdateClaim:
+    """Live messages of one object that this worker now updates, and when it may start."""
+
+    messages: tuple[Behind, ...]
+    not_before: datetime
+
+
+def claim_update(
+    deps: Deps, actor: Actor, ref: str, *, worker: str, lease: timedelta
+) -> UpdateClaim | None:
+    """Take the live messages of `ref` (actor's platform) that are behind and that no other
+    worker is updating; None when there are none — up to date, or another worker's turn (it
+    sees this change when it finishes)."""
+    parsed = parse_ref(ref, verb="show")
+    now = deps.clock.now()
+    with deps.db.uow() as session:
+        found = load(session, actor, parsed)
+        rows = list(
+            session.execute(
+                select(Posting)
+                .where(
+                    Posting.object_kind == parsed.kind,
+                    Posting.object_id == found.id,
+                    Posting.platform == actor.platform,
+                    Posting.changes > Posting.shown,
+                    or_(
+                        Posting.held_by.is_(None),
+                        Posting.held_until <= now,
+                        Posting.held_by == worker,
+                    ),
+                )
+                .order_by(Posting.id)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        if not rows:
+            return None
+        for row in rows:
+            row.held_by = worker
+            row.held_until = now + lease
+        not_before = max((r.next_update_at or now for r in rows), default=now)
+        return UpdateClaim(
+            tuple(Behind(r.id, r.conversation, r.message_id, r.changes) for r in rows),
+            not_before,
+        )
+
+
+def finish_update(deps: Deps, claim: UpdateClaim, *, worker: str, next_update_at: datetime) -> None:
+    """Record what the edited messages show now, when the next edit may go, and let go."""
+    with deps.db.uow() as session:
+        for message in claim.messages:
+            session.execute(
+                update(Posting)
+                .where(Posting.id == message.id, Posting.held_by == worker)
+                .values(
+                    shown=func.max(Posting.shown, message.changes)
+                    if deps.db.dialect == "sqlite"
+                    else func.greatest(Posting.shown, message.changes),
+                    next_update_at=next_update_at,
+                    held_by=None,
+                    held_until=None,
+                )
+            )
+
+
+def behind(deps: Deps, platforms: list[str], *, limit: int = 100) -> list[tuple[Actor, str]]:
+    """Objects with a live message left behind and nobody updating it (the worker updating it
+    died): (an actor in the object's channel on that platform, its ref), for a sweep to catch
+    up."""
+    now = deps.clock.now()
+    out: list[tuple[Actor, str]] = []
+    with deps.db.uow() as session:
+        rows = session.execute(
+            select(Posting.object_kind, Posting.object_id, Posting.platform)
+            .where(
+                Posting.platform.in_(platforms),
+                Posting.changes > Posting.shown,
+                or_(Posting.held_until.is_(None), Posting.held_until <= now),
+            )
+            .distinct()
+            .limit(limit)
+        ).all()
+        for noun, object_id, platform in rows:
+            kind = KIND_BY_NOUN.get(noun)
+            if kind is None:
+                continue
+            obj = session.get(kinds.model(kind.prefix), object_id)
+            if obj is not None:
+                actor = Actor(obj.workspace, obj.channel, user="", platform=platform)
+                out.append((actor, f"{kind.prefix}-{obj.number}"))
+    return out
+
+
 def live_view(deps: Deps, actor: Actor, ref: str) -> Reply:
     """What `ref`'s live message shows now (the reply its kind gives to `edit`)."""
     parsed = parse_ref(ref, verb="show")
@@ -79,4 +214,15 @@ def live_view(deps: Deps, actor: Actor, ref: str) -> Reply:
         return kinds.module(parsed.prefix).view(deps, session, actor, found, full=False)
 
 
-__all__ = ["forget", "live_view", "locations", "remember"]
+__all__ = [
+    "Behind",
+    "UpdateClaim",
+    "behind",
+    "claim_update",
+    "finish_update",
+    "forget",
+    "live_view",
+    "locations",
+    "mark_changed",
+    "remember",
+]

@@ -104,6 +104,26 @@ def parse_when(text: str, *, now: datetime, tz: str | None, verb: str | None = N
     raise UsageError(f"I can't read `{raw[:40]}` as a time. {TIME_HELP}", verb=verb)
 
 
+_MONTHS = re.compile(r"^(\d{1,3})\s*(m|mo|mos|mon|month|months)$", re.I)
+
+
+def parse_review(text: str, *, now: datetime, tz: str | None, verb: str | None = None) -> datetime:
+    """A review date: like `parse_when`, except that `3m` is three months — nobody reviews a
+    decision in three minutes. Months count on the calendar (Jan 31 + 1m is Feb 28)."""
+    match = _MONTHS.match(text.strip())
+    if not match:
+        return parse_when(text, now=now, tz=tz, verb=verb)
+    local_zone = zone(tz)
+    local = now.astimezone(local_zone)
+    months = local.month - 1 + int(match.group(1))
+    year, month = local.year + months // 12, months % 12 + 1
+    if year > 9999:
+        raise UsageError(f"That time is out of range. {TIME_HELP}", verb=verb)
+    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    day = date(year, month, min(local.day, last_day))
+    return wall_clock(day, local.time().replace(second=0, microsecond=0), local_zone)
+
+
 @dataclass(frozen=True)
 class Duration:
     """`3d` is three days on the wall clock; `72h` is 72 elapsed hours (they differ across DST)."""

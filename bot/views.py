@@ -147,9 +147,10 @@ class Reply:
     """What the engine answers. `text` is the one-line gist (fallback text, notifications).
 
     How it is shown is typed, never inferred from `data`: `ephemeral` — only to the person who
-    asked; `receipt` — it acknowledges an action whose result shows in a live message (a vote):
-    surfaces that keep live messages show only `text`, to the person who acted; `file` — an
-    export. `effects` say what else follows from the command (see `bot/effects.py`);
+    asked; `receipt` — it acknowledges an action whose result shows in a live message (a vote,
+    a stance): surfaces that keep live messages show only `text`, to the person who acted;
+    `file` — an export; `notify` — who the message calls on; `direct_to` — a private message
+    (outbox). `effects` say what else follows from the command (see `bot/effects.py`);
     `field_errors` put a form's mistakes next to the inputs they concern (by input name).
     """
 
@@ -165,6 +166,11 @@ class Reply:
     receipt: bool = False
     effects: tuple[Effect, ...] = ()
     field_errors: dict[str, str] = field(default_factory=dict)
+    notify: tuple[str, ...] = ()
+    """People this message calls on (a proposal's approvers when it is first posted): surfaces
+    that tell a notifying mention from a shown name (Teams) mention them; others are named."""
+    direct_to: str | None = None
+    """An outbox message for one person only, privately (a DM), not for the channel."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract: always `ok`; `error` on failure; the view's own fields."""
@@ -263,4 +269,6 @@ def reply_from_payload(payload: dict[str, Any]) -> Reply:
         receipt=payload.get("receipt", False),
         effects=effects.from_json(payload.get("effects")),
         field_errors=dict(payload.get("field_errors") or {}),
+        notify=tuple(payload.get("notify") or ()),
+        direct_to=payload.get("direct_to"),
     )

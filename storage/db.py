@@ -36,6 +36,12 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 20
+"""PostgreSQL connections one process keeps open, and how many more it may open in a burst (then
+closes again). Every replica has its own pool, so replicas × (pool + overflow) must stay under
+the server's `max_connections` (README, "Deploy"). SQLite ignores both."""
+
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_STATEMENT_TIMEOUT = 30.0
 """Seconds. A database that hangs must not hang every request with it: a connection attempt
@@ -105,7 +111,8 @@ class Database:
         self,
         url: str = DEFAULT_URL,
         *,
-        pool_size: int = 10,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
         echo: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
@@ -120,7 +127,7 @@ class Database:
                 connect_timeout=connect_timeout,
                 statement_timeout=statement_timeout,
                 pool_size=pool_size,
-                max_overflow=pool_size * 2,
+                max_overflow=max_overflow,
                 # Waiting for a free pooled connection is bounded like a statement.
                 pool_timeout=statement_timeout,
                 echo=echo,

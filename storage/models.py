@@ -120,6 +120,14 @@ class Decision(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id", ondelete="SET NULL"))
     frozen_tally: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    rule: Mapped[str | None] = mapped_column(String(12))
+    """How a proposal is accepted (`all`, `majority`, `consent`); NULL for a decision recorded
+    without sign-off."""
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signoff: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    """The sign-off as it stood when the proposal was settled (accepted or rejected, by its rule
+    or by hand): how, by whom, when, and every stance — frozen like a poll's tally."""
     tags: Mapped[list[DecisionTag]] = relationship(
         cascade="all, delete-orphan", order_by="DecisionTag.tag", lazy="selectin"
     )
@@ -128,6 +136,60 @@ class Decision(Base):
 
 
 Index("ix_decisions_scope", Decision.workspace, Decision.channel, Decision.created_at)
+Index("ix_decisions_due", Decision.status, Decision.due_at)
+Index("ix_decisions_review", Decision.review_at)
+
+
+class DecisionRole(Base):
+    """Who a proposal involves, DACI/RACI-style: `approver` (their stance counts), `consulted`
+    (asked for advice), `informed` (told when it is accepted). `target` is a person, or for
+    `informed` also a channel (`target_kind`); `position` keeps the order they were named in."""
+
+    __tablename__ = "decision_roles"
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(12), primary_key=True)
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target_kind: Mapped[str] = mapped_column(String(8), nullable=False, default="user")
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+Index("ix_decision_roles_target", DecisionRole.target, DecisionRole.role)
+
+
+class Stance(Base):
+    """A person's current stance on a proposal (the latest counts; every change is in the
+    audit trail). Approvers' stances decide; anyone else's is shown as advice."""
+
+    __tablename__ = "stances"
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(String(120), primary_key=True)
+    stance: Mapped[str] = mapped_column(String(12), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Link(Base):
+    """A link a person made between a decision and another object (`link D-7 I-3`), read both
+    ways. Stored once, decision first (of two decisions, the older first)."""
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("from_kind", "from_id", "to_kind", "to_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    from_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    from_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    to_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    to_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+Index("ix_links_to", Link.to_kind, Link.to_id)
 
 
 class DecisionTag(Base):
@@ -338,6 +400,16 @@ class Posting(Base):
     conversation: Mapped[str] = mapped_column(String(300), nullable=False)
     message_id: Mapped[str] = mapped_column(String(120), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Keeping the message current, shared by every replica (adapters/postings.py): each change
+    # of the object counts up `changes`; an update shows `changes` as it was when it began and
+    # records it in `shown`, so the message is behind while changes > shown. One replica at a
+    # time updates it (`held_by` until `held_until`), at most once per second
+    # (`next_update_at`).
+    changes: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    shown: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    held_by: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditEntry(Base):
@@ -383,6 +455,22 @@ class OutboxMessage(Base):
 
 
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+Index("ix_outbox_channel", OutboxMessage.workspace, OutboxMessage.channel, OutboxMessage.status)
+
+
+class OutboxLane(Base):
+    """One channel's queue of outbox messages (bot/outbox.py): which worker sends to it now and
+    until when its hold lasts unless renewed, and when the next message may go (the platform's
+    pace per channel) — in the database, so any number of replicas send to a channel one at a
+    time, in order, at the platform's pace. Webhooks have no lane: receivers are independent."""
+
+    __tablename__ = "outbox_lanes"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(300), primary_key=True)
+    held_by: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Schedule(Base):

@@ -96,4 +96,19 @@ def user_by_alias(session: UnitOfWork, workspace: str, alias: str) -> str | None
     ).scalar_one_or_none()
 
 
-__all__ = ["Person", "names", "person", "save_names", "save_person", "user_by_alias"]
+def alias_of(session: UnitOfWork, workspace: str, user: str) -> str | None:
+    """The other id a person is known by (an AAD object id → the Teams `29:` id), if known."""
+    return session.execute(
+        select(Profile.alias).where(Profile.workspace == workspace, Profile.user == user)
+    ).scalar_one_or_none()
+
+
+__all__ = [
+    "Person",
+    "alias_of",
+    "names",
+    "person",
+    "save_names",
+    "save_person",
+    "user_by_alias",
+]

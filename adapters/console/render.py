@@ -65,7 +65,7 @@ def render(reply: Reply) -> str:
                 )
         elif isinstance(block, ListBlock):
             if block.title:
-                out.append(f"{block.title}:")
+                out.append(f"{plain(block.title)}:")
             if not block.lines:
                 out.append(f"  {block.empty}")
             width = min(max((len(plain(line.ref)) for line in block.lines), default=6), 12)

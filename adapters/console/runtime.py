@@ -38,7 +38,9 @@ class ConsoleSender:
 
     async def send(self, message: Outgoing) -> None:
         here = self.console.actor
-        if (message.workspace, message.channel) != (here.workspace, here.channel):
+        if message.reply.direct_to:
+            self.console.print_text(f"── to @{message.reply.direct_to}, privately ──")
+        elif (message.workspace, message.channel) != (here.workspace, here.channel):
             self.console.print_text(f"── in #{message.channel} ({message.workspace}) ──")
         self.console.print_reply(message.reply)
 

@@ -59,6 +59,8 @@ BOT_SCOPES: tuple[str, ...] = (
     "users:read",
     "channels:read",
     "groups:read",
+    "channels:history",
+    "groups:history",
     "files:write",
     "im:history",
 )

@@ -229,9 +229,9 @@ class SlackBot:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
-        """A button that asks for text first (Add option): a modal with one input, opened at
-        once (the trigger_id expires three seconds after the click); the engine sees the
-        command when it is sent."""
+        """A button that asks for text first (Object, Block, Add option): a modal with one
+        input, opened at once (the trigger_id expires three seconds after the click); the engine
+        sees the command when it is sent."""
         await ack()
         channel = context.channel_id
         try:
@@ -265,8 +265,8 @@ class SlackBot:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
-        """The text submitted: checked before the ack, so a refusal shows under the input;
-        accepted, the clicked message follows through the postings service."""
+        """The reason (or option) submitted: checked before the ack, so a refusal shows under the
+        input; accepted, the clicked message follows through the postings service."""
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
             command, channel = str(meta["command"]), str(meta["channel"])

@@ -115,8 +115,8 @@ class AlignTeamsBot(ActivityHandler):
             )
             await self._answer(turn_context, actor, reply, clicked=True)
         elif "align_ask" in value:
-            # Text typed into a button's ShowCard (Add option): the input named in the data
-            # holds it.
+            # Text typed into a button's ShowCard (Object, Block, Add option): the input named in
+            # the data holds it.
             field = str(value.get("align_input") or "reason")
             text = value.get(field)
             into = value.get("align_into")

@@ -5,14 +5,15 @@ plain message text). One renderer over the block vocabulary of `bot.views`, not 
   ListBlock → FactSet (ref → text · meta); Context → small subtle TextBlock; Pre → monospace
   TextBlocks; Divider → a separator on the next element; Actions → Action.Submit buttons whose
   data is `{"align": "<command>"}` — the very command a user could type; a button that asks for
-  text first (Add option) is an Action.ShowCard holding an Input.Text and an Action.Submit with
-  `{"align_ask": "<command>", "align_input": "<input id>", "align_into": "<option>"}` (Teams
-  merges the input's value into the data); Form → inputs on the card (Input.ChoiceSet per rank,
-  Input.Number per option, Input.Text for the optional reason) and one Action.Submit with
-  `{"align_form": "P-n", "mode": "ranked|dots"}`.
+  text first (Object, Block, Add option) is an Action.ShowCard holding an Input.Text and an
+  Action.Submit with `{"align_ask": "<command>", "align_input": "<input id>", "align_into":
+  "<option>"}` (Teams merges the input's value into the data); Form → inputs on the card
+  (Input.ChoiceSet per rank, Input.Number per option, Input.Text for the optional reason) and one
+  Action.Submit with `{"align_form": "P-n", "mode": "ranked|dots"}`.
 - People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
-  mentions (which notify) only in nudges — a poll card listing who has not voted should not ping
-  them every time it is posted or refreshed.
+  mentions (which notify) only in nudges and for the people a reply calls on (`Reply.notify`: a
+  proposal's approvers when it is posted) — a card listing who has not voted or answered should
+  not ping them every time it is refreshed.
 - TextBlocks read Markdown: user text cannot make a link (`[text](url)` is shown as typed).
 - Teams rejects messages over about 28 KB. Long lists (and pre-formatted text, bars, ranked
   forms) are cut to fit, ending with "… and N more".
@@ -78,6 +79,7 @@ def _texts_of(block: Block) -> Iterable[str]:
     elif isinstance(block, ListBlock):
         yield block.title
         for line in block.lines:
+            yield line.ref  # a person, in a proposal's list of approvers
             yield line.text
             yield line.meta
     elif isinstance(block, Bars):
@@ -105,6 +107,7 @@ class _Renderer:
     names: Mapping[str, str]
     ping: bool
     limit: int | None
+    notify: frozenset[str] = frozenset()
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     body: list[dict[str, Any]] = field(default_factory=list)
     separator: bool = False
@@ -118,7 +121,7 @@ class _Renderer:
             name = self.names.get(user)
             if name is None:
                 return user
-            if not self.ping:
+            if not (self.ping or user in self.notify):
                 return name
             tag = f"<at>{name}</at>"
             self.entities.setdefault(
@@ -292,7 +295,9 @@ class _Renderer:
                         "isMultiline": button.into is None,
                         "maxLength": 1000,
                         "isRequired": True,
-                        "errorMessage": "Write something first.",
+                        "errorMessage": "Write something first."
+                        if button.into
+                        else "A reason is required.",
                     }
                 ],
                 "actions": [submit],
@@ -372,7 +377,7 @@ def _file_blocks(reply: Reply) -> list[Block]:
 
 
 def _build(reply: Reply, names: Mapping[str, str], ping: bool, limit: int | None) -> dict[str, Any]:
-    renderer = _Renderer(names=names, ping=ping, limit=limit)
+    renderer = _Renderer(names=names, ping=ping, limit=limit, notify=frozenset(reply.notify))
     blocks = list(reply.blocks) or [Section(reply.text)]
     for block in [*blocks, *_file_blocks(reply)]:
         renderer.block(block)

@@ -22,7 +22,13 @@ from typing import Any
 from aiohttp import ClientError
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ConversationAccount, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationReference,
+)
 from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
@@ -99,6 +105,9 @@ class TeamsSender:
             )
         activity = await self._card(message.workspace, message.reply)
         activity.from_property = reference.bot
+        if message.reply.direct_to:
+            await self._send_direct(message, reference, activity, message.reply.direct_to)
+            return
         activity.conversation = reference.conversation
         conversation = reference.conversation.id
         try:
@@ -115,6 +124,36 @@ class TeamsSender:
             actor=where,
             posted=(conversation, str(message_id)) if message_id else None,
         )
+
+    async def _send_direct(
+        self,
+        message: Outgoing,
+        reference: ConversationReference,
+        activity: Activity,
+        user: str,
+    ) -> None:
+        """A message for one person: the bot's personal chat with them, created (or found — a
+        1:1 chat with a bot is one conversation, so a retry lands in the same one) through the
+        connector of the proposal's channel, in its tenant."""
+        member = await asyncio.to_thread(refs.teams_id, self.app.db, message.workspace, user)
+        tenant = reference.conversation.tenant_id or message.workspace.removeprefix("teams:")
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=reference.bot,
+            members=[ChannelAccount(id=member)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
+        )
+
+        async def call(client: ConnectorClient) -> Any:
+            created = await client.conversations.create_conversation(parameters)
+            activity.conversation = ConversationAccount(id=created.id, tenant_id=tenant)
+            return await client.conversations.send_to_conversation(created.id, activity)
+
+        try:
+            await self._continue(reference, call)
+        except Exception as exc:
+            raise self._classify(exc, message) from exc
 
     async def update(self, posting: Posting, view: Reply) -> None:
         reference = await self._reference(posting.workspace, posting.channel)

@@ -62,6 +62,14 @@ def first_time(db: Database, *, conversation: str, activity_id: str, now: dateti
     return db.first_time(f"teams:{digest}", platform=PLATFORM, now=now)
 
 
+def teams_id(db: Database, workspace: str, user: str) -> str:
+    """How to name a person to the connector when starting a chat with them: their `29:` id
+    (learned from rosters and mentions), else their AAD object id, which Teams also accepts for
+    a personal conversation with a bot the person has installed."""
+    with db.uow() as session:
+        return profiles.alias_of(session, workspace, user) or user
+
+
 def load_names(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
     """Display names by AAD id, for rendering `<@id>`."""
     with db.uow() as session:

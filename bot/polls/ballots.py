@@ -198,6 +198,12 @@ def record_vote(
         ensure_open(session, actor, poll, now)
         if poll.anonymous:
             ballots.lock_for_anonymous_vote(session, poll.id)
+        # The voter's participation row, written first, is the lock their ballot changes under:
+        # a second vote of the same person (`~1` and `~2` clicked at once, on any replica) waits
+        # here until the first commits, then reads the ballot it left — so a toggle builds on
+        # the other instead of both starting from the old ballot and one being lost. (SQLite's
+        # BEGIN IMMEDIATE serialises writers anyway; this matters on PostgreSQL.)
+        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         key = voter_key(deps, poll, actor.user)
         changed = ballots.exists(session, poll.id, key)
         read_back = False
@@ -217,7 +223,6 @@ def record_vote(
             reason=reason,
             keep_reason=read_back and reason is None,
         )
-        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         audit(
             session,
             actor,

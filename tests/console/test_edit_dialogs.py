@@ -36,7 +36,7 @@ def test_editing_a_decision_keeps_every_field_in_history(dialog: Dialog) -> None
             ("edit D-1 owner:@cy", Exact("✗ Nothing changed on D-1.\n" + EDIT_USAGE)),
             (
                 "edit D-1 due:fri",
-                "✗ A decision has no `due` to edit; use title, rationale, owner or tags.",
+                "✗ D-1 is not a proposal, so it has no due time.",
             ),
         ]
     )

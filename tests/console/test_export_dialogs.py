@@ -44,7 +44,7 @@ def test_decisions_export_follows_madr(dialog: Dialog) -> None:
         "",
         "* Status: accepted",
         "* Date: 2026-11-25",
-        "* Deciders: @ana, @pm",
+        "* Decision-makers: @ana, @pm",
         "* Tags: db, infra",
         "",
         "## Context and Problem Statement",

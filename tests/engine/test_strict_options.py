@@ -10,11 +10,12 @@ from tests.conftest import Chat
 
 
 def test_an_unknown_option_is_refused_with_a_hint_and_nothing_is_stored(chat: Chat) -> None:
-    reply = chat.fails("decide Move to GraphQL review:3m")
+    # `review:` is an option of decide, propose and edit only (a review date for a decision)
+    reply = chat.fails("item Move to GraphQL review:3m")
     assert reply.error is not None
-    assert reply.error.startswith("`decide` has no option `review:`. Its options: owner:")
-    assert (reply.usage or "").startswith("Usage: decide <title>")
-    assert chat.ok("decisions").data["decisions"] == []
+    assert reply.error.startswith("`item` has no option `review:`. Its options: confidence:")
+    assert (reply.usage or "").startswith("Usage: item <title>")
+    assert chat.ok("priorities").data["items"] == []
     typo = chat.fails("decide Use Postgres ownr:@ana")
     assert "Did you mean `owner:`?" in (typo.error or "")
     assert chat.ok("decisions").data["decisions"] == []

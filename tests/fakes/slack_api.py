@@ -416,6 +416,9 @@ class FakeSlackApi(FakeHttpServer):
         self._id_counter = 0
         self._holds: dict[str, threading.Event] = {}
         self._held: list[Call] = []
+        self._delays: dict[str, float] = {}
+        # channel -> messages posted there, oldest first (what conversations.history reads)
+        self._history: dict[str, list[dict[str, Any]]] = {}
 
     # -- public API ------------------------------------------------------------------------
 
@@ -489,6 +492,36 @@ class FakeSlackApi(FakeHttpServer):
         if event is not None:
             event.set()
 
+    def slow(self, method: str, seconds: float) -> None:
+        """Answer every call of ``method`` only ``seconds`` after it arrived — a slow platform.
+        The call takes effect on arrival (a posted message is in the channel's history at once,
+        as on Slack, where the post exists before its answer reaches the client) and is
+        recorded in ``calls`` when answered, with ``at`` its arrival. ``seconds=0`` ends it."""
+        with self._cond:
+            if seconds > 0:
+                self._delays[method] = seconds
+            else:
+                self._delays.pop(method, None)
+
+    def history(self, channel: str) -> list[dict[str, Any]]:
+        """The messages posted to ``channel`` (chat.postMessage), oldest first, as Slack keeps
+        them — including those whose answer never reached the poster."""
+        with self._cond:
+            return [dict(m) for m in self._history.get(channel, [])]
+
+    def wait_posted_sync(
+        self, channel: str, count: int = 1, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Block until ``count`` messages are in ``channel``'s history; return them."""
+
+        def probe() -> list[dict[str, Any]] | None:
+            found = self._history.get(channel, [])
+            return [dict(m) for m in found] if len(found) >= count else None
+
+        return self._wait_sync(
+            probe, timeout, self._describe(f"posts in {channel}", count, timeout)
+        )
+
     def wait_held_sync(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Block until ``count`` calls of ``method`` arrived and are being held."""
 
@@ -548,6 +581,8 @@ class FakeSlackApi(FakeHttpServer):
             self._pending_files.clear()
             self._uploads.clear()
             self._failures.clear()
+            self._history.clear()
+            self._delays.clear()
             self.users.clear()
             self.channel_members.clear()
             self.channels.clear()
@@ -655,6 +690,10 @@ class FakeSlackApi(FakeHttpServer):
             body = {"ok": False, "error": "not_authed"}
         else:
             body = self._answer(call)
+        with self._cond:
+            delay = self._delays.get(method, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         call.result.update(body)
         self._record(lambda: self._calls.append(call))
         return web.json_response(body)
@@ -724,6 +763,7 @@ class FakeSlackApi(FakeHttpServer):
             "views.update": self._views_update,
             "users.info": self._users_info,
             "conversations.members": self._conversations_members,
+            "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
             "oauth.v2.access": self._oauth_v2_access,
@@ -734,8 +774,9 @@ class FakeSlackApi(FakeHttpServer):
         }
 
     def _next_ts(self) -> str:
+        """Slack's ts: when the message was posted (epoch seconds, microseconds), unique."""
         with self._cond:
-            self._ts_micros += 100
+            self._ts_micros = max(self._ts_micros + 100, time.time_ns() // 1000)
             value = self._ts_micros
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
@@ -785,7 +826,39 @@ class FakeSlackApi(FakeHttpServer):
         if _USER_ID.match(channel):  # posting to a user id lands in the bot's DM with them
             channel = self._dm_channel(channel)
         ts = self._next_ts()
-        return {"ok": True, "channel": channel, "ts": ts, "message": self._message(args, ts)}
+        message = self._message(args, ts)
+        self._record(lambda: self._history.setdefault(channel, []).append(message))
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, ``limit`` a page with a cursor; metadata only when asked for
+        (``include_all_metadata``), as Slack does."""
+        channel = str(args.get("channel", ""))
+        if not _CHANNEL_ID.match(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        with self._cond:
+            messages = list(reversed(self._history.get(channel, [])))
+        limit = int(args.get("limit") or 100) or 100
+        offset = 0
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            try:
+                offset = int(base64.b64decode(cursor).decode().removeprefix("offset:"))
+            except (ValueError, binascii.Error):
+                return {"ok": False, "error": "invalid_cursor"}
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in messages[offset : offset + limit]
+        ]
+        more = offset + limit < len(messages)
+        next_cursor = base64.b64encode(f"offset:{offset + limit}".encode()).decode() if more else ""
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel"), args.get("ts")

@@ -256,6 +256,53 @@ def test_slack_conversations_members_paginates_with_cursor() -> None:
     run_with_slack(scenario)
 
 
+def test_slack_history_has_posts_newest_first_with_metadata_when_asked() -> None:
+    async def scenario(slack: FakeSlackApi) -> None:
+        client = slack_client(slack)
+        for n in range(3):
+            await client.chat_postMessage(
+                channel="C0PLAN",
+                text=f"m{n}",
+                metadata={"event_type": "align_outbox", "event_payload": {"key": f"k{n}"}},
+            )
+        await client.chat_postMessage(channel="C0OTHER", text="elsewhere")
+        plain = await client.conversations_history(channel="C0PLAN")
+        assert [m["text"] for m in plain["messages"]] == ["m2", "m1", "m0"]
+        assert all("metadata" not in m for m in plain["messages"])
+        pages = [
+            [(m["text"], m["metadata"]["event_payload"]["key"]) for m in page["messages"]]
+            async for page in await client.conversations_history(
+                channel="C0PLAN", limit=2, include_all_metadata=True
+            )
+        ]
+        assert pages == [[("m2", "k2"), ("m1", "k1")], [("m0", "k0")]]
+        assert [m["text"] for m in slack.history("C0PLAN")] == ["m0", "m1", "m2"]
+
+    run_with_slack(scenario)
+
+
+def test_a_slow_slack_answers_late_but_the_post_is_there_at_once() -> None:
+    async def scenario(slack: FakeSlackApi) -> None:
+        slack.slow("chat.postMessage", 0.5)
+        client = slack_client(slack)
+        began, wall = time.monotonic(), time.time()
+        posting = asyncio.create_task(client.chat_postMessage(channel="C0PLAN", text="slow"))
+        while not slack.history("C0PLAN"):
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - began < 0.4 and not posting.done()
+        answer = await posting
+        assert time.monotonic() - began >= 0.5
+        assert answer["ts"] == slack.history("C0PLAN")[0]["ts"]
+        (call,) = slack.calls_to("chat.postMessage")
+        assert call.at - wall < 0.4  # `at` is when it arrived (wall-clock seconds)
+        slack.slow("chat.postMessage", 0)
+        began = time.monotonic()
+        await client.chat_postMessage(channel="C0PLAN", text="fast")
+        assert time.monotonic() - began < 0.4
+
+    run_with_slack(scenario)
+
+
 @pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")  # slack_sdk's
 def test_slack_oauth_team_and_uninstall() -> None:
     async def scenario(slack: FakeSlackApi) -> None:

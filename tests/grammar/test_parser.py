@@ -99,16 +99,16 @@ MALFORMED = [
     ("ask x due:", "ask", "`due:` needs a value."),
     # options are strict: an unknown key is refused with the known ones and the closest
     (
-        "decide Move to GraphQL review:3m",
-        "decide",
-        "`decide` has no option `review:`. Its options: owner:, status:, tag:. "
+        "ask Move to GraphQL? review:3m",
+        "ask",
+        "`ask` has no option `review:`. Its options: due:, owner:. "
         'To keep it as text, put it in quotes: "review:3m".',
     ),
     (
         "decide Use Postgres ownr:@ana",
         "decide",
-        "`decide` has no option `ownr:`. Did you mean `owner:`? Its options: owner:, status:, "
-        'tag:. To keep it as text, put it in quotes: "ownr:@ana".',
+        "`decide` has no option `ownr:`. Did you mean `owner:`? Its options: owner:, review:, "
+        'status:, tag:. To keep it as text, put it in quotes: "ownr:@ana".',
     ),
     (
         'poll "Q" "a" "b" close:fri',
@@ -123,8 +123,8 @@ MALFORMED = [
     ),
     ("edit D-1 titel:x", "edit", "`edit` has no option `titel:`. Did you mean `title:`?"),
     ("item SSO Lane:now effrt:3", "item", "`item` has no option `effrt:`. Did you mean `effort:`?"),
-    ("decide x review:“3 months”", "decide", "`decide` has no option `review:`."),
-    ("decide x | because review:3m", "decide", "`decide` has no option `review:`."),
+    ("item x review:“3 months”", "item", "`item` has no option `review:`."),
+    ("answer Q-1 because review:3m", "answer", "`answer` takes no options (`review:` is not one)."),
 ]
 
 

@@ -110,3 +110,34 @@ def test_a_close_racing_votes_counts_each_vote_or_refuses_it(chat: Chat) -> None
     # First preferences in the frozen pairwise matrix are exactly the accepted votes.
     assert frozen["pairwise"][0][1] == counted["A"] and frozen["pairwise"][1][0] == counted["B"]
     assert _rows(chat, Ballot) == sum(counted.values())
+
+
+def test_one_person_toggling_options_of_a_multi_poll_at_once_lands_every_toggle(
+    chat: Chat,
+) -> None:
+    """`vote P-1 ~1` and `vote P-1 ~2` at the same moment from one person: the ballot is read
+    and rewritten under the voter's row lock, so the second toggle starts from the first's
+    result instead of both starting from the old ballot (issue 12: 3–8 of 100 lost)."""
+    chat.ok('poll "Q" "A" "B" "C" "D" "E" "F" mode:multi')
+    chat.ok('poll "R" "A" "B" "C" "D" "E" "F" mode:multi anonymous')
+    for number in (1, 2):
+        for person in ("ana", "ben", "cy"):
+            # Six toggles at once, each switching one option on: all six must be on after.
+            replies = _at_once(
+                [
+                    lambda o=o, p=person, n=number: chat.say(f"vote P-{n} ~{o}", user=p)
+                    for o in range(1, 7)
+                ]
+            )
+            assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+            # …and six at once switching them off again, bar the first toggle's result.
+            replies = _at_once(
+                [
+                    lambda o=o, p=person, n=number: chat.say(f"vote P-{n} -{o}", user=p)
+                    for o in range(2, 7)
+                ]
+            )
+            assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+        res = chat.ok(f"results P-{number}").data
+        assert res["ballots"] == 3
+        assert res["counts"] == {"A": 3, "B": 0, "C": 0, "D": 0, "E": 0, "F": 0}, res["counts"]

@@ -15,7 +15,7 @@ from bot.context import Actor
 from tests.fakes import Upload
 from tests.slack.conftest import CHANNEL, USER, SlackServer
 
-MADR_FIELDS = ("* Status: ", "* Date: ", "* Deciders: ")
+MADR_FIELDS = ("* Status: ", "* Date: ", "* Decision-makers: ")
 MADR_SECTIONS = ("## Context and Problem Statement", "## Decision Outcome")
 
 
@@ -63,7 +63,7 @@ def test_export_decisions_shares_the_whole_markdown_file_in_the_channel(
         assert all(field in body for field in MADR_FIELDS), body
         assert all(section in body for section in MADR_SECTIONS), body
         assert f"Chosen: {title}" in body
-    assert f"* Deciders: @{USER}" in records[titles[0]]
+    assert f"* Decision-makers: @{USER}" in records[titles[0]]
     assert slack_server.fake.responses == []  # nothing private: the file is the answer
 
 

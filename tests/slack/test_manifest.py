@@ -40,6 +40,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "users.lookupByEmail": frozenset({"users:read.email"}),
     "conversations.members": frozenset({"channels:read", "groups:read"}),
     "conversations.info": frozenset({"channels:read", "groups:read"}),
+    "conversations.history": frozenset({"channels:history", "groups:history"}),
     "conversations.open": frozenset({"im:write"}),
     "conversations.join": frozenset({"channels:join"}),
     "files.getUploadURLExternal": frozenset({"files:write"}),

@@ -94,3 +94,45 @@ def test_build_applies_migrations_by_itself(db_url: str) -> None:
         assert reply.ok and reply.data["id"] == "D-1"
     finally:
         app.db.dispose()
+
+
+def test_signoff_revision_keeps_every_decision_up_and_down(db_url: str) -> None:
+    """0006 adds sign-off to decisions; recorded decisions and their tags survive the upgrade
+    (as decisions without sign-off) and the downgrade (losing only the sign-off)."""
+    from sqlalchemy import text
+
+    before = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0006")
+    assert before is not None and isinstance(before.down_revision, str)
+    previous = before.down_revision
+    upgrade(db_url, previous)
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO decisions (id, workspace, channel, number, title, status, "
+                    "created_by, created_at, updated_at) VALUES (1, 'local', 'general', 1, "
+                    "'Use Postgres', 'accepted', 'pm', '2026-11-25 09:00:00', "
+                    "'2026-11-25 09:00:00')"
+                )
+            )
+            conn.execute(text("INSERT INTO decision_tags (decision_id, tag) VALUES (1, 'db')"))
+        upgrade(db_url)
+        with engine.begin() as conn:
+            row = conn.execute(text("SELECT title, rule, due_at FROM decisions")).one()
+            assert tuple(row) == ("Use Postgres", None, None)
+            conn.execute(
+                text(
+                    'INSERT INTO stances (decision_id, "user", stance, at) '
+                    "VALUES (1, 'ana', 'agree', '2026-11-25 09:00:00')"
+                )
+            )
+        downgrade(db_url, previous)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT title FROM decisions")).scalars().all() == [
+                "Use Postgres"
+            ]
+            assert conn.execute(text("SELECT tag FROM decision_tags")).scalars().all() == ["db"]
+    finally:
+        engine.dispose()
+    assert current(db_url) == previous

@@ -6,12 +6,13 @@ from __future__ import annotations
 import socket
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from adapters.bootstrap import build
 from storage.db import Database, normalize_url
@@ -82,3 +83,28 @@ def test_a_postgres_server_that_never_answers_times_out_connecting() -> None:
     finally:
         db.dispose()
         silent.close()
+
+
+def test_a_process_opens_at_most_pool_size_plus_overflow_connections(db_url: str) -> None:
+    """ALIGN_DB_POOL_SIZE and ALIGN_DB_MAX_OVERFLOW bound a replica's connections (README's
+    connection budget): with 2 + 1, three transactions run at once and a fourth waits for a
+    free connection, giving up after the statement timeout instead of opening another."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no connection pool to bound")
+    app = build(
+        make_settings(
+            db_url,
+            ALIGN_DB_POOL_SIZE="2",
+            ALIGN_DB_MAX_OVERFLOW="1",
+            ALIGN_DB_STATEMENT_TIMEOUT="0.5",
+        )
+    )
+    try:
+        with ExitStack() as held:
+            for _ in range(3):
+                held.enter_context(app.db.uow()).execute(text("SELECT 1"))
+            with pytest.raises(SATimeoutError), app.db.uow() as session:
+                session.execute(text("SELECT 1"))
+        assert app.db.engine.pool.size() == 2  # type: ignore[attr-defined]
+    finally:
+        app.db.dispose()

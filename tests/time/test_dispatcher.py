@@ -229,6 +229,9 @@ def test_two_dispatchers_on_one_database_deliver_each_row_once(
         assert sum(counts) == 60
         assert len(recorder.keys) == 60
         assert len(set(recorder.keys)) == 60
+        for channel in ("C1", "C2", "C3", "C4", "C5"):  # each channel in order, whoever sent it
+            sent = [m.reply.text for _, m in recorder.sent if m.channel == channel]
+            assert sent == [f"m{i}" for i in range(12)], (channel, sent)
         rows = outbox_rows(first)
         assert {r.status for r in rows} == {"sent"}
         assert {r.attempts for r in rows} == {1}
@@ -258,3 +261,107 @@ def test_the_stored_payload_round_trips_through_json(chat: Chat) -> None:
         reply = chat.ok(line)
         stored = _json.loads(_json.dumps(reply_to_payload(reply)))
         assert reply_from_payload(stored) == reply
+
+
+class SlowPlatform:
+    """A Sender whose every send waits until the test lets it finish — a platform slower than
+    any lease. Records what arrived (the platform has it from then on) and what was answered."""
+
+    platform = "slack"
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self.answered: list[str] = []
+        self.go = asyncio.Event()
+
+    async def send(self, message: Outgoing) -> None:
+        self.arrived.append(message.idempotency_key)
+        await self.go.wait()
+        self.answered.append(message.idempotency_key)
+
+
+@pytest.mark.parametrize("renewing", [True, False], ids=["renewing", "not-renewing"])
+def test_a_send_that_outlives_its_lease_is_never_claimed_twice(
+    db_url: str, clock: FakeClock, renewing: bool
+) -> None:
+    """Issue 12: a slow Slack made a claimed batch outlive its lease, and a second replica sent
+    10 of 40 messages again. Now the sending worker renews its leases while it sends: with the
+    clock moved three leases on mid-send, another replica claims nothing. The control case
+    (renewal switched off) shows what the renewal prevents: the lane and its row change hands."""
+    first = build(make_settings(db_url), clock=clock)
+    second = build(make_settings(db_url), clock=clock, migrate=False)
+    lease = timedelta(seconds=60)
+    try:
+        put(first, 3)
+        slow = SlowPlatform()
+        other = Recorder("slack", clock)
+
+        async def scenario() -> tuple[int, int]:
+            a = Dispatcher(
+                first,
+                {"slack": slow},
+                worker_id="a",
+                lease=lease,
+                heartbeat=0.01 if renewing else 3600,
+                pacing={"slack": 0.0},
+            )
+            running = asyncio.create_task(a.run_once())
+            async with asyncio.timeout(10):
+                while not slow.arrived:
+                    await asyncio.sleep(0.005)
+            taken = 0
+            for _ in range(3):
+                beats = a.heartbeats
+                clock.advance(lease * 0.9)
+                async with asyncio.timeout(10):
+                    while renewing and a.heartbeats < beats + 2:  # renewed at the new time
+                        await asyncio.sleep(0.005)
+                b = Dispatcher(second, {"slack": other}, worker_id="b", lease=lease)
+                taken += await b.run_once()
+            slow.go.set()
+            return await running, taken
+
+        sent_by_a, sent_by_b = asyncio.run(scenario())
+        if renewing:
+            assert (sent_by_a, sent_by_b) == (3, 0)
+            assert slow.arrived == ["m:C1:0", "m:C1:1", "m:C1:2"] and other.keys == []
+            assert {(r.status, r.attempts) for r in outbox_rows(first)} == {("sent", 1)}
+        else:
+            assert other.keys[0] == "m:C1:0"  # the row still on its way went out again
+            assert sent_by_b >= 1
+    finally:
+        first.db.dispose()
+        second.db.dispose()
+
+
+def test_the_channel_pace_is_kept_across_workers(db_url: str, clock: FakeClock) -> None:
+    """The next slot of a channel is stored with it: a message queued just after another worker
+    sent one waits for the slot, whoever sends it."""
+    first = build(make_settings(db_url), clock=clock)
+    second = build(make_settings(db_url), clock=clock, migrate=False)
+    try:
+        put(first, 1, prefix="a")
+        a, b = Recorder("slack", clock), Recorder("slack", clock)
+        assert deliver(first, {"slack": a}, worker_id="a") == 1
+        put(second, 1, prefix="b")
+        clock.advance(timedelta(milliseconds=300))
+        assert deliver(second, {"slack": b}, worker_id="b") == 0  # the slot is 0.7 s away
+        clock.advance(timedelta(milliseconds=700))
+        assert deliver(second, {"slack": b}, worker_id="b") == 1
+        assert b.sent[0][0] - a.sent[0][0] >= timedelta(seconds=1)
+        # …and a rate limit holds the channel back for every worker.
+        put(first, 1, prefix="c")
+        clock.advance(timedelta(seconds=1))
+
+        def limited(message: Outgoing, call: int) -> None:
+            raise rate_limited(20)
+
+        assert deliver(first, {"slack": Recorder("slack", clock, fail=limited)}) == 0
+        clock.advance(timedelta(seconds=19))
+        assert deliver(second, {"slack": b}, worker_id="b") == 0
+        clock.advance(timedelta(seconds=1))
+        assert deliver(second, {"slack": b}, worker_id="b") == 1
+        assert b.texts == ["b0", "c0"]
+    finally:
+        first.db.dispose()
+        second.db.dispose()

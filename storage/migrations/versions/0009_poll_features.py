@@ -8,7 +8,7 @@ records its series and index. Existing polls keep their behaviour: every new fla
 new column empty.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-27 10:00:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
