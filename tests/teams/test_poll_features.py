@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from adapters import runtime
 from bot.clock import FakeClock
 from tests.teams.harness import (
-    ANA,
     BEN,
     CAI,
     TeamsServer,
@@ -20,20 +18,8 @@ from tests.teams.harness import (
     teams_server,
     texts_of,
 )
+from tests.teams.test_votes import open_poll, results
 from tests.time.helpers import teams_server_with_runtime
-
-
-async def open_poll(server: TeamsServer, line: str) -> tuple[str, dict[str, Any]]:
-    await server.say(line)
-    [reply] = server.connector.sent_of("reply")
-    assert reply.result_id
-    return reply.result_id, card_of(reply.activity)
-
-
-def results(server: TeamsServer, poll: str = "P-1") -> dict[str, Any]:
-    reply = server.app.engine.handle(server.actor(ANA), f"results {poll}")
-    assert reply.ok, reply.error
-    return reply.data
 
 
 def test_a_ranked_form_takes_an_optional_reason(sqlite_url: str, clock: FakeClock) -> None:
