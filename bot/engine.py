@@ -19,7 +19,7 @@ from typing import Any
 from bot import grammar, polls, postings
 from bot.common import seen
 from bot.context import Actor, Deps
-from bot.errors import AlignError, UnknownVerb
+from bot.errors import AlignError, UnknownVerb, UsageError
 from bot.parser import Command, Token, parse, parse_ref
 from bot.postings import UpdateClaim
 from bot.sanitize import refuse_unstorable_input
@@ -105,21 +105,38 @@ class Engine:
         return reply
 
     def submit_text(
-        self, actor: Actor, command: str, text: str | None, *, field: str = "reason"
+        self,
+        actor: Actor,
+        command: str,
+        text: str | None,
+        *,
+        field: str = "reason",
+        into: str | None = None,
     ) -> Reply:
-        """A button that asked for a line of text (`Button.ask`: Object's "Why do you
-        object?") was answered: its command runs with the text after `|`, the one path a typed
-        `object D-7 | <why>` takes. The text is one token, taken as given (no quotes or options
+        """A button that asked for a line of text (`Button.ask`) was answered: its command runs
+        with the text after `|` — the one path a typed `object D-7 | <why>` takes — or, for a
+        button with `into`, as that option's value (`edit P-3` + "Tacos" runs as
+        `edit P-3 add:"Tacos"`). The text is one token, taken as given (no quotes or options
         read in it). A refusal is put next to the input (`field_errors[field]`)."""
         verb: str | None = None
         try:
-            refuse_unstorable_input(actor, command, text or "")
+            refuse_unstorable_input(actor, command, text or "", into or "")
             parsed = parse(command)
             verb = parsed.verb
-            if text and text.strip():
-                parsed.args += [Token("|", pipe=True), Token(text.strip(), quoted=True)]
+            answer = (text or "").strip()
+            if into is not None:
+                if into not in grammar.BY_NAME[verb].options:
+                    raise UsageError(f"`{verb}` has no option `{into}:`.", verb=verb)
+                if not answer:
+                    raise UsageError("Write something first.", verb=verb)
+                parsed.options.setdefault(into, []).append(answer)
+            elif answer:
+                parsed.args += [Token("|", pipe=True), Token(answer, quoted=True)]
             reply = self.handlers[verb](self.deps, actor, parsed)
             self._remember(actor)
+            # The button sits on the object's live message, which its effects update: the
+            # reply only acknowledges (no second copy of the poll in the channel).
+            reply.receipt = True
             return reply
         except AlignError as exc:
             reply = self.error_reply(exc, verb)

@@ -36,10 +36,11 @@ def cmd_export(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         raise UsageError("format is md, csv or json.", verb="export")
     with deps.db.uow() as session:
         rows = ROWS[kind](deps, session, actor)
+        flat = _flat_polls(rows) if kind == "polls" else rows
         if fmt == "md":
-            content = madr(session, actor) if kind == "decisions" else _markdown_table(kind, rows)
+            content = madr(session, actor) if kind == "decisions" else _markdown_table(kind, flat)
         elif fmt == "csv":
-            content = _csv(rows)
+            content = _csv(flat)
         else:
             content = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
     filename = f"{kind}-{actor.channel.strip('#')[:40]}.{fmt}".replace("/", "_")
@@ -131,6 +132,9 @@ def _questions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, 
 
 
 def _polls(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
+    """One record per poll, as much of it as `results` would show now: no tally of a hidden
+    poll before it closes; who chose what only for public polls; reasons attributed except in
+    anonymous polls (unattributed, in the shuffled order `results` uses)."""
     rows = session.execute(
         select(Poll)
         .where(Poll.workspace == actor.workspace, Poll.channel == actor.channel)
@@ -138,20 +142,47 @@ def _polls(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]
     ).scalars()
     out = []
     for poll in rows:
-        res = poll.result if poll.closed_at and poll.result else polls.results(deps, session, poll)
+        res = polls.visible(deps, session, poll)
+        said = {} if res.get("hidden") else polls.said(deps, session, poll)[1]
         out.append(
             {
                 "id": f"P-{poll.number}",
                 "question": poll.question,
                 "mode": res["mode"],
                 "anonymous": poll.anonymous,
+                "public": poll.public,
+                "results": "hidden" if poll.results_hidden else "live",
                 "options": " | ".join(o.text for o in poll.options),
                 "winner": res["winner"] or "",
                 "ranking": " > ".join(res["ranking"]),
                 "voted": res["participation"]["voted"],
                 "closed_at": poll.closed_at.isoformat() if poll.closed_at else "",
+                "ballots": said.get("by_voter", []),
+                "reasons": [] if poll.public else said.get("reasons", []),
             }
         )
+    return out
+
+
+def _flat_polls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Polls as table rows: each poll's own row (`row: poll`), then a row per voter of a public
+    poll (`ballot`: voter, choice, reason) or per reason given in another (`reason`: the voter,
+    none in an anonymous poll)."""
+    out: list[dict[str, Any]] = []
+    for record in records:
+        head = {k: v for k, v in record.items() if k not in ("ballots", "reasons")}
+        out.append({"row": "poll", **head, "voter": "", "choice": "", "reason": ""})
+        blank = dict.fromkeys(head, "") | {"id": record["id"]}
+        for ballot in record["ballots"]:
+            out.append(
+                {"row": "ballot", **blank}
+                | {k: ballot.get(k, "") for k in ("voter", "choice", "reason")}
+            )
+        for given in record["reasons"]:
+            out.append(
+                {"row": "reason", **blank, "voter": given.get("voter", ""), "choice": ""}
+                | {"reason": given["reason"]}
+            )
     return out
 
 

@@ -33,7 +33,12 @@ def cmd_help(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                     "Modes: single (one choice), multi (any number), ranked (an order; unranked "
                     "options share the bottom; counted by Schulze unless method:borda or irv), "
                     "dots:N (spread up to N points). Vote with option numbers or texts: "
-                    "`vote P-4 2`, ranked `vote P-4 3 1 2`, dots `vote P-4 1=3 2=2`. "
+                    "`vote P-4 2`, ranked `vote P-4 3 1 2`, dots `vote P-4 1=3 2=2`; a reason "
+                    "after `|`: `vote P-4 2 | it ships sooner`. "
+                    "max:N caps a multi ballot; public shows who chose what; results:hidden "
+                    "keeps the tally until it closes; options:open lets anyone add an option "
+                    '(`edit P-4 add:"…"`); every:week|2w|month with closes: opens a new poll '
+                    "each period (`edit P-4 every:off` stops it). "
                     "Times: 2026-12-01, fri, friday 17:00, 17:00, 3d, 48h, 2w."
                 )
             )

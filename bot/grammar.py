@@ -238,9 +238,11 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "poll",
         'poll "<question>" "<option>" "<option>"... [mode:single|multi|ranked|dots:N] '
-        "[method:schulze|borda|irv] [anonymous] [closes:time]",
-        "Opens a poll with 2 to 25 options (default single; ranked counts by Schulze).",
-        _opts("mode", "method", "closes"),
+        "[method:schulze|borda|irv] [max:N] [anonymous|public] [results:hidden] [options:open] "
+        "[closes:time [every:week|2w|month]]",
+        "Opens a poll with 2 to 25 options (default single; ranked counts by Schulze); "
+        "every: opens a new one each period.",
+        _opts("mode", "method", "closes", "max", "results", "options", "every"),
         group="polls",
         example='poll "Ship date or scope?" "Date" "Scope" mode:ranked closes:fri',
         handler="polls.cmd_poll",
@@ -256,10 +258,11 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "vote",
-        "vote <P-ID> <choice>...",
-        "Votes: option numbers or texts; ranked: in order of preference; dots: 1=5 3=2.",
+        "vote <P-ID> <choice>... [| <reason>]",
+        "Votes: option numbers or texts; ranked: in order of preference; dots: 1=5 3=2; "
+        "a reason after |.",
         group="polls",
-        example="vote P-4 2",
+        example="vote P-4 2 | the date is what customers asked for",
         handler="polls.cmd_vote",
     ),
     Verb(
@@ -283,9 +286,20 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "edit",
         "edit <ID> field:value...",
-        'Edits title, rationale, owner, tags, due, review or closes; add:"…" adds a poll option.',
+        'Edits title, rationale, owner, tags, due, review or closes; add:"…" adds a poll option; '
+        "every:off stops a recurring poll.",
         _opts(
-            "title", "rationale", "owner", "tag", "tags", "due", "review", "closes", "add", "text"
+            "title",
+            "rationale",
+            "owner",
+            "tag",
+            "tags",
+            "due",
+            "review",
+            "closes",
+            "add",
+            "text",
+            "every",
         ),
         group="general",
         example='edit D-4 title:"Launch in EU and UK first"',
@@ -353,5 +367,6 @@ def markdown_table() -> str:
     """The command table for the README, generated so the two never disagree."""
     lines = ["| command | what it does |", "|---|---|"]
     for v in VERBS:
-        lines.append(f"| `{v.usage.replace('|', chr(92) + '|')}` | {v.summary} |")
+        usage, summary = (text.replace("|", chr(92) + "|") for text in (v.usage, v.summary))
+        lines.append(f"| `{usage}` | {summary} |")
     return "\n".join(lines)

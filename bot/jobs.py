@@ -1,7 +1,8 @@
 """The scheduler's jobs: what `tick(deps, now)` queues — weekly digests, polls closed on time
-(with their results), reminders before a poll closes, the daily nudge to owners of overdue
-questions, consent proposals settled at their due time, one reminder to approvers who have not
-answered 24 hours before a proposal is due, and review reminders to decision owners.
+(with their results), the next period of recurring polls (`bot/polls/pulses.py`), reminders
+before a poll closes, the daily nudge to owners of overdue questions, consent proposals settled
+at their due time, one reminder to approvers who have not answered 24 hours before a proposal is
+due, and review reminders to decision owners.
 
 The engine decides; a scheduler (APScheduler in `adapters/runtime.py`) only wakes the process and
 calls `tick` with the injected clock's time. Every run is claimed in `schedule_runs`
@@ -24,6 +25,7 @@ from bot.common import when
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.platforms import SYSTEM_USER, platform_of
+from bot.polls import pulses
 from bot.schedules import DIGEST, claim_run, claimed, occurrences, period_of
 from bot.signoff import asking, rules, settling
 from bot.signoff import roles as signoff_roles
@@ -45,6 +47,9 @@ class TickReport:
     digests: int = 0
     skipped: int = 0
     closed: int = 0
+    pulses: int = 0
+    """Periods of recurring polls opened."""
+    pulses_skipped: int = 0
     reminders: int = 0
     nudges: int = 0
     accepted: int = 0
@@ -59,6 +64,7 @@ def tick(deps: Deps, now: datetime) -> TickReport:
     steps = (
         _digests,
         _auto_close,
+        _pulses,
         _poll_reminders,
         _question_nudges,
         _consent_due,
@@ -169,6 +175,14 @@ def _auto_close(deps: Deps, now: datetime, report: TickReport) -> None:
                 now=now,
             )
             report.closed += 1
+
+
+def _pulses(deps: Deps, now: datetime, report: TickReport) -> None:
+    """Open the next period of each recurring poll that is due (after closing the last one, so
+    a period ending as the next begins is closed first)."""
+    opened, skipped = pulses.open_due(deps, now)
+    report.pulses += opened
+    report.pulses_skipped += skipped
 
 
 def _channel_tz(session: UnitOfWork, workspace: str, channel: str) -> str:

@@ -87,6 +87,9 @@ class Button:
     """The button asks for a line of text first (this is the question, e.g. "Why do you
     object?"); the answer is the command's text after `|` (`object D-7 | <answer>`), handed to
     `Engine.submit_text`. Surfaces show a modal or an inline input; the console the command."""
+    into: str | None = None
+    """With `ask`: the option the answer becomes instead of the text after `|` — "add" makes
+    `edit P-3` with the answer `Tacos` run as `edit P-3 add:"Tacos"`."""
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,16 @@ class Actions:
 
 @dataclass(frozen=True)
 class FormField:
-    """One input of a ballot form: a choice among options or a number."""
+    """One input of a ballot form: a choice among options, a number, or a line of text (the
+    optional reason)."""
 
     name: str
     label: str
-    kind: Literal["choice", "number"]
+    kind: Literal["choice", "number", "text"]
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = False
     maximum: int | None = None
+    """The largest number, or the longest text."""
     error: str | None = None
     """Why the value given here was refused (a form handed back to correct)."""
 

@@ -74,17 +74,29 @@ def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool)
     return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
 
 
-def write(session: UnitOfWork, poll_id: int, key: str, choice: Any, *, anonymous: bool) -> None:
+def write(
+    session: UnitOfWork,
+    poll_id: int,
+    key: str,
+    choice: Any,
+    *,
+    anonymous: bool,
+    reason: str | None = None,
+    keep_reason: bool = False,
+) -> None:
     """Insert or replace the voter's ballot in one statement, so two concurrent votes of one
-    person leave one ballot; anonymous ballots are then hidden in the poll's physical order."""
+    person leave one ballot; anonymous ballots are then hidden in the poll's physical order.
+    The reason is replaced with the choice, unless `keep_reason` (a toggle that changes the
+    ballot without a word about why) leaves the stored one as it is."""
     dialect = _dialect(session)
     table = Ballot.__table__
+    changes: dict[str, Any] = {"choice": choice}
+    if not keep_reason:
+        changes["reason"] = reason
     session.execute(
         dialect_insert(dialect)(table)
-        .values(id=uuid.uuid4().hex, poll_id=poll_id, voter_key=key, choice=choice)
-        .on_conflict_do_update(
-            index_elements=[table.c.poll_id, table.c.voter_key], set_={"choice": choice}
-        )
+        .values(id=uuid.uuid4().hex, poll_id=poll_id, voter_key=key, choice=choice, reason=reason)
+        .on_conflict_do_update(index_elements=[table.c.poll_id, table.c.voter_key], set_=changes)
     )
     if not anonymous:
         return
@@ -97,9 +109,9 @@ def write(session: UnitOfWork, poll_id: int, key: str, choice: Any, *, anonymous
         session.execute(
             sql(
                 "WITH moved AS (DELETE FROM ballots WHERE poll_id = :poll "
-                "RETURNING id, poll_id, voter_key, choice) "
-                "INSERT INTO ballots (id, poll_id, voter_key, choice) "
-                "SELECT id, poll_id, voter_key, choice FROM moved ORDER BY random()"
+                "RETURNING id, poll_id, voter_key, choice, reason) "
+                "INSERT INTO ballots (id, poll_id, voter_key, choice, reason) "
+                "SELECT id, poll_id, voter_key, choice, reason FROM moved ORDER BY random()"
             ),
             {"poll": poll_id},
         )
@@ -110,11 +122,36 @@ def choices(session: UnitOfWork, poll_id: int) -> list[Any]:
     return list(session.execute(select(Ballot.choice).where(Ballot.poll_id == poll_id)).scalars())
 
 
+def reasons(session: UnitOfWork, poll_id: int) -> list[str]:
+    """The reasons given in a poll, text only: no key, no choice, no order worth keeping (the
+    caller shuffles them), so an anonymous poll's reasons link to nobody."""
+    stmt = select(Ballot.reason).where(Ballot.poll_id == poll_id, Ballot.reason.is_not(None))
+    return [r for r in session.execute(stmt).scalars() if r]
+
+
+def named(
+    session: UnitOfWork, poll_id: int, *, with_reason: bool = False
+) -> list[tuple[str, Any, str | None]]:
+    """(voter, choice, reason) of each ballot — or only of those with a reason — of a poll whose
+    ballots are kept under the voter's own id; never call it for an anonymous poll, whose keys
+    name nobody."""
+    stmt = (
+        select(Ballot.voter_key, Ballot.choice, Ballot.reason)
+        .where(Ballot.poll_id == poll_id)
+        .order_by(Ballot.voter_key)
+    )
+    if with_reason:
+        stmt = stmt.where(Ballot.reason.is_not(None))
+    return [(k, c, r) for k, c, r in session.execute(stmt).all()]
+
+
 __all__ = [
     "ANONYMOUS_LOCK_SPACE",
     "choices",
     "exists",
     "lock_for_anonymous_vote",
+    "named",
     "read_choice",
+    "reasons",
     "write",
 ]

@@ -273,9 +273,32 @@ class Question(Base):
 Index("ix_questions_scope", Question.workspace, Question.channel, Question.status)
 
 
+class PollSeries(Base):
+    """A recurring poll (a pulse, `every:week`): one row per series, so stopping it (`edit P-n
+    every:off`, from any poll of it) is one change. Period k opens at the first poll's local
+    opening time moved k periods on in `tz`, and stays open as long as the first did, so
+    daylight-saving changes never shift it; each period's poll points here with its index."""
+
+    __tablename__ = "poll_series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(120), nullable=False)
+    channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    every: Mapped[str] = mapped_column(String(8), nullable=False)
+    tz: Mapped[str] = mapped_column(String(64), nullable=False)
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stopped_by: Mapped[str | None] = mapped_column(String(120))
+
+
 class Poll(Base):
     __tablename__ = "polls"
-    __table_args__ = (UniqueConstraint("workspace", "number"),)
+    __table_args__ = (
+        UniqueConstraint("workspace", "number"),
+        UniqueConstraint("series_id", "series_index"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace: Mapped[str] = mapped_column(String(120), nullable=False)
     channel: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -286,6 +309,17 @@ class Poll(Base):
     budget: Mapped[int | None] = mapped_column(Integer)
     method: Mapped[str | None] = mapped_column(String(12))
     anonymous: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    """Everyone sees who chose what (the opposite of `anonymous`)."""
+    results_hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    """Nobody sees the tally until the poll closes (`results:hidden`)."""
+    max_choices: Mapped[int | None] = mapped_column(Integer)
+    """A multi poll's cap on choices per ballot (`max:N`)."""
+    options_open: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    """Anyone in the channel may add an option (`options:open`)."""
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("poll_series.id", ondelete="SET NULL"))
+    series_index: Mapped[int | None] = mapped_column(Integer)
+    """The period of its series this poll is (0 for the first); the previous is index - 1."""
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by: Mapped[str | None] = mapped_column(String(120))
@@ -298,6 +332,7 @@ class Poll(Base):
     options: Mapped[list[PollOption]] = relationship(
         cascade="all, delete-orphan", order_by="PollOption.position", lazy="selectin"
     )
+    series: Mapped[PollSeries | None] = relationship()
 
 
 Index("ix_polls_scope", Poll.workspace, Poll.channel, Poll.closed_at)
@@ -326,6 +361,9 @@ class Ballot(Base):
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), nullable=False)
     voter_key: Mapped[str] = mapped_column(String(120), nullable=False)
     choice: Mapped[Any] = mapped_column(Json, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why, in the voter's words (`vote P-1 2 | <reason>`): part of the ballot, stored under the
+    same key (so an anonymous reason names nobody) and replaced with it."""
 
 
 class Participation(Base):

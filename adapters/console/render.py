@@ -7,6 +7,7 @@ import re
 from bot.views import (
     Actions,
     Bars,
+    Button,
     Context,
     Divider,
     Form,
@@ -27,6 +28,17 @@ LIST_LIMIT = 50
 def plain(text: str) -> str:
     """Chat markup to terminal text: mentions as @user, *bold* and _italic_ without marks."""
     return _ITALIC.sub(r"\1", _BOLD.sub(r"\1", _MENTION.sub(r"@\1", text)))
+
+
+def _button(button: Button) -> str:
+    """A button as the line to type: one that asks for text shows where the text goes."""
+    if button.ask is None:
+        typed = button.command
+    elif button.into is not None:
+        typed = f'{button.command} {button.into}:"…"'
+    else:
+        typed = f"{button.command} | <why>"
+    return f"[{button.label}] `{typed}`"
 
 
 def render(reply: Reply) -> str:
@@ -70,12 +82,7 @@ def render(reply: Reply) -> str:
         elif isinstance(block, Divider):
             out.append("")
         elif isinstance(block, Actions):
-            out.append(
-                f"{block.label}: "
-                + " · ".join(
-                    f"[{b.label}] `{b.command}{' | <why>' if b.ask else ''}`" for b in block.buttons
-                )
-            )
+            out.append(f"{block.label}: " + " · ".join(_button(b) for b in block.buttons))
         elif isinstance(block, Form):
             out.append(f"{block.title}: type `{block.typed}`")
     if reply.file is not None:

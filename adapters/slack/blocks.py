@@ -203,9 +203,10 @@ class _Renderer:
                 }
                 if button.ask:  # opens a modal asking for the text first (see reason_modal)
                     element["action_id"] = f"{ASK_ACTION_PREFIX}{self.buttons}"
-                    element["value"] = json.dumps(
-                        {"command": button.command, "ask": button.ask, "label": button.label}
-                    )[:BUTTON_VALUE]
+                    asked = {"command": button.command, "ask": button.ask, "label": button.label}
+                    if button.into:
+                        asked["into"] = button.into
+                    element["value"] = json.dumps(asked)[:BUTTON_VALUE]
                 if button.style != "default":
                     element["style"] = button.style
                 self.buttons += 1
@@ -306,6 +307,13 @@ def _input(field: FormField) -> dict[str, Any]:
                 for value, text in field.choices[:100]
             ],
         }
+    elif field.kind == "text":
+        element = {
+            "type": "plain_text_input",
+            "action_id": FORM_INPUT,
+            "multiline": True,
+            "max_length": field.maximum or REASON_TEXT,
+        }
     else:
         element = {
             "type": "number_input",
@@ -328,12 +336,19 @@ def _input(field: FormField) -> dict[str, Any]:
 
 
 def reason_modal(
-    command: str, ask: str, label: str, *, channel: str, message_ts: str | None
+    command: str,
+    ask: str,
+    label: str,
+    *,
+    channel: str,
+    message_ts: str | None,
+    into: str | None = None,
 ) -> dict[str, Any]:
-    """A button that asks for a reason first (Object, Block): one required text input. The
-    command, the channel and the message clicked ride in `private_metadata`; the submission is
-    checked by the engine before the ack, so a refused reason shows under the input."""
-    meta = {"command": command, "channel": channel, "ts": message_ts}
+    """A button that asks for a line of text first (Object's reason, Add option's new option):
+    one required text input. The command, where the answer goes (`into`), the channel and the
+    message clicked ride in `private_metadata`; the submission is checked by the engine before
+    the ack, so a refusal shows under the input."""
+    meta = {"command": command, "channel": channel, "ts": message_ts, "into": into}
     return {
         "type": "modal",
         "callback_id": REASON_CALLBACK,
@@ -349,7 +364,7 @@ def reason_modal(
                 "element": {
                     "type": "plain_text_input",
                     "action_id": FORM_INPUT,
-                    "multiline": True,
+                    "multiline": into is None,
                     "max_length": REASON_TEXT,
                 },
             }

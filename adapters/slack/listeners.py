@@ -283,14 +283,16 @@ class SlackBot:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
-        """Object / Block: a modal asking for the reason, opened at once (the trigger_id
-        expires three seconds after the click); the engine sees the command when it is sent."""
+        """A button that asks for text first (Object, Block, Add option): a modal with one
+        input, opened at once (the trigger_id expires three seconds after the click); the engine
+        sees the command when it is sent."""
         await ack()
         channel = context.channel_id
         try:
             asked = json.loads(str(action.get("value") or "{}"))
             command, ask = str(asked["command"]), str(asked["ask"])
             label = str(asked.get("label") or command.split()[0].capitalize())
+            into = str(asked["into"]) if asked.get("into") else None
         except (ValueError, KeyError, TypeError):
             return
         if not channel:
@@ -298,7 +300,12 @@ class SlackBot:
         container = body.get("container") or {}
         ts = container.get("message_ts") if container.get("type") == "message" else None
         view = blocks.reason_modal(
-            command, ask, label, channel=channel, message_ts=None if ts is None else str(ts)
+            command,
+            ask,
+            label,
+            channel=channel,
+            message_ts=None if ts is None else str(ts),
+            into=into,
         )
         try:
             await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
@@ -312,12 +319,13 @@ class SlackBot:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
-        """The reason submitted: checked before the ack, so a refusal shows under the input;
-        accepted, the clicked message follows through the postings service."""
+        """The reason (or option) submitted: checked before the ack, so a refusal shows under the
+        input; accepted, the clicked message follows through the postings service."""
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
             command, channel = str(meta["command"]), str(meta["channel"])
             ts = meta.get("ts")
+            into = str(meta["into"]) if meta.get("into") else None
         except (ValueError, KeyError, TypeError):
             await ack()
             return
@@ -328,7 +336,7 @@ class SlackBot:
             user=context.user_id or "",
             platform="slack",
         )
-        submit = partial(self.engine.submit_text, field=blocks.REASON_INPUT)
+        submit = partial(self.engine.submit_text, field=blocks.REASON_INPUT, into=into)
         try:
             reply = await self._engine(context, actor, submit, actor, command, text)
         except Lost:  # a stored submission run again, and taken over meanwhile

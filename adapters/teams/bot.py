@@ -112,15 +112,20 @@ class AlignTeamsBot(ActivityHandler):
                 values,
             )
         elif "align_ask" in value:
-            # A reason typed into a button's ShowCard (Object, Block): the input named in the
-            # data holds it.
+            # Text typed into a button's ShowCard (Object, Block, Add option): the input named in
+            # the data holds it.
             field = str(value.get("align_input") or "reason")
             text = value.get(field)
+            into = value.get("align_into")
             reply = await self._engine(
                 turn_context,
                 actor,
                 clicked,
-                partial(self.engine.submit_text, field=field),
+                partial(
+                    self.engine.submit_text,
+                    field=field,
+                    into=None if into is None else str(into),
+                ),
                 actor,
                 str(value["align_ask"]),
                 None if text is None else str(text),

@@ -4,11 +4,12 @@ plain message text). One renderer over the block vocabulary of `bot.views`, not 
 - Heading → large bold TextBlock; Section → TextBlock + FactSet; Bars → one ColumnSet per row;
   ListBlock → FactSet (ref → text · meta); Context → small subtle TextBlock; Pre → monospace
   TextBlocks; Divider → a separator on the next element; Actions → Action.Submit buttons whose
-  data is `{"align": "<command>"}` — the very command a user could type; a button that asks for a
-  reason first (Object, Block) is an Action.ShowCard holding an Input.Text and an Action.Submit
-  with `{"align_ask": "<command>", "align_input": "<input id>"}` (Teams merges the input's value
-  into the data); Form → inputs on the card (Input.ChoiceSet per rank, Input.Number per option)
-  and one Action.Submit with `{"align_form": "P-n", "mode": "ranked|dots"}`.
+  data is `{"align": "<command>"}` — the very command a user could type; a button that asks for
+  text first (Object, Block, Add option) is an Action.ShowCard holding an Input.Text and an
+  Action.Submit with `{"align_ask": "<command>", "align_input": "<input id>", "align_into":
+  "<option>"}` (Teams merges the input's value into the data); Form → inputs on the card
+  (Input.ChoiceSet per rank, Input.Number per option, Input.Text for the optional reason) and one
+  Action.Submit with `{"align_form": "P-n", "mode": "ranked|dots"}`.
 - People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
   mentions (which notify) only in nudges and for the people a reply calls on (`Reply.notify`: a
   proposal's approvers when it is posted) — a card listing who has not voted or answered should
@@ -267,14 +268,18 @@ class _Renderer:
             self.add({"type": "ActionSet", "actions": buttons[start : start + BUTTONS_PER_ROW]})
 
     def ask(self, button: Button) -> dict[str, Any]:
-        """A button that asks for a reason first: a ShowCard with a required text input and
-        the submit that carries the command (each input gets its own id on the card)."""
+        """A button that asks for text first: a ShowCard with a required text input and the
+        submit that carries the command (each input gets its own id on the card); `into` names
+        the option the text becomes (Add option), else it is the reason after `|`."""
         self.inputs += 1
         input_id = f"reason{self.inputs}"
+        data: dict[str, Any] = {"align_ask": button.command, "align_input": input_id}
+        if button.into:
+            data["align_into"] = button.into
         submit = {
             "type": "Action.Submit",
             "title": button.label[:80],
-            "data": {"align_ask": button.command, "align_input": input_id},
+            "data": data,
             **({"style": _STYLES[button.style]} if button.style in _STYLES else {}),
         }
         return {
@@ -287,10 +292,12 @@ class _Renderer:
                         "type": "Input.Text",
                         "id": input_id,
                         "label": self.text(button.ask or ""),
-                        "isMultiline": True,
+                        "isMultiline": button.into is None,
                         "maxLength": 1000,
                         "isRequired": True,
-                        "errorMessage": "A reason is required.",
+                        "errorMessage": "Write something first."
+                        if button.into
+                        else "A reason is required.",
                     }
                 ],
                 "actions": [submit],
@@ -301,8 +308,17 @@ class _Renderer:
         self.add({"type": "TextBlock", "text": self.text(block.title), "weight": "Bolder"})
         fields, hidden = self.cut(list(block.fields))
         for item in fields:
-            if item.kind == "choice":
+            if item.kind == "text":
                 element: dict[str, Any] = {
+                    "type": "Input.Text",
+                    "id": item.name,
+                    "label": self.text(item.label),
+                    "isMultiline": True,
+                }
+                if item.maximum is not None:
+                    element["maxLength"] = item.maximum
+            elif item.kind == "choice":
+                element = {
                     "type": "Input.ChoiceSet",
                     "id": item.name,
                     "label": self.text(item.label),

@@ -1,8 +1,12 @@
 """Polls and prioritization votes: open, vote (changeable until close), results, close.
 
 The package's modules split by reason to change: `rules` (modes, limits, open or closed),
-`opening` (poll, prioritize, edit), `ballots` (recording votes), `results` (tally, eligibility,
-freezing at close), `view` (the poll as a message) and `closing` (the close command). This module
+`features` (anonymous/public, hidden results, max:, open options, every: — read and checked
+together), `opening` (poll, prioritize, edit), `ballots` (recording votes and reasons), `results`
+(tally, eligibility, what may be seen, freezing at close), `voters` (who chose what, reasons),
+`view` (the poll as a message), `closing` (the close command), `recurrence` (a recurring poll's
+series and periods), `pulses` (the scheduler opening each period) and `trend` (periods side by
+side). This module
 is the face the engine, the scheduler and the kinds table use.
 """
 
@@ -11,7 +15,6 @@ from __future__ import annotations
 from bot.context import Actor, Deps
 from bot.polls.ballots import (
     cmd_vote,
-    describe_ballot,
     form_ballot,
     parse_ballot,
     record_vote,
@@ -19,9 +22,11 @@ from bot.polls.ballots import (
 )
 from bot.polls.closing import cmd_close
 from bot.polls.opening import cmd_poll, cmd_prioritize, edit, snapshot
-from bot.polls.results import close, close_due, count, eligible, non_voters, results
+from bot.polls.results import close, close_due, count, eligible, non_voters, results, visible
 from bot.polls.rules import MAX_OPTIONS, closed_on, may_manage, voter_key
 from bot.polls.view import ballot_form, cmd_results, poll_header, poll_view
+from bot.polls.voters import describe as describe_ballot
+from bot.polls.voters import said
 from bot.views import Reply
 from storage.db import UnitOfWork
 from storage.models import Poll
@@ -55,8 +60,10 @@ __all__ = [
     "poll_view",
     "record_vote",
     "results",
+    "said",
     "snapshot",
     "submit_form",
     "view",
+    "visible",
     "voter_key",
 ]

@@ -16,10 +16,11 @@ from bot.common import audit, load
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import BallotError, UsageError
-from bot.parser import Command, Ref, Token, parse_ref
-from bot.polls.rules import ensure_open, voter_key
+from bot.parser import Command, Ref, Token, join_text, parse_ref, split_pipe
+from bot.polls.rules import MAX_REASON, REASON_FIELD, ensure_open, voter_key
 from bot.polls.view import poll_view
-from bot.views import Context, Reply
+from bot.polls.voters import describe as describe_ballot
+from bot.views import Context, Reply, counted
 from storage import ballots
 from storage.db import upsert
 from storage.models import Participation, Poll
@@ -109,6 +110,7 @@ def parse_ballot(
         result = sorted(picked | plain) if toggles else sorted(plain)
         if not result:
             raise BallotError("That leaves your ballot empty; pick at least one option.")
+        _within_cap(poll, result, choices, toggles)
         return result
     if poll.mode == "ranked":
         order: list[int] = []
@@ -142,14 +144,52 @@ def parse_ballot(
     return [[i, p] for i, p in sorted(spread.items()) if p > 0]
 
 
+def _within_cap(poll: Poll, result: list[int], choices: list[str], toggles: bool) -> None:
+    """A multi poll's `max:N`, one check for a typed line, a clicked button and a form."""
+    cap = poll.max_choices
+    if cap is None or len(result) <= cap:
+        return
+    ref, most = f"P-{poll.number}", counted(cap, "choice")
+    if toggles:
+        picked = ", ".join(poll.options[i].text for i in result)
+        raise BallotError(
+            f"{ref} allows at most {most}; that would make {len(result)} ({picked}). "
+            "Unpick one first: click it again, or type `vote "
+            f"{ref} -<number>`.",
+            at=tuple(range(len(choices))),
+        )
+    raise BallotError(
+        f"{ref} allows at most {most}; you picked {len(result)}.",
+        at=tuple(range(cap, len(choices))),
+    )
+
+
+def reason_of(tokens: Sequence[Token]) -> tuple[list[Token], str | None]:
+    """The choices, and the reason typed after `|` (None without one)."""
+    choices, after = split_pipe(list(tokens))
+    if after is None:
+        return choices, None
+    reason = join_text(after)
+    if not reason:
+        raise BallotError("Write your reason after |, like `vote P-4 2 | it ships sooner`.")
+    if len(reason) > MAX_REASON:
+        raise BallotError(f"Keep a reason under {MAX_REASON} characters.")
+    return choices, reason
+
+
 def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if not cmd.args:
         raise UsageError("Which poll?", verb="vote")
     ref = parse_ref(cmd.args[0].text, verb="vote", expect="P")
-    return record_vote(deps, actor, ref, cmd.args[1:])
+    tokens, reason = reason_of(cmd.args[1:])
+    return record_vote(deps, actor, ref, tokens, reason=reason)
 
 
-def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> Reply:
+def record_vote(
+    deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token], *, reason: str | None = None
+) -> Reply:
+    """Record the actor's ballot (the last one counts). A new ballot replaces the reason too; a
+    toggle (`~2`, a multi button) keeps the one given before unless it brings its own."""
     with deps.db.uow() as session:
         now = deps.clock.now()
         # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
@@ -166,12 +206,23 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
         upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         key = voter_key(deps, poll, actor.user)
         changed = ballots.exists(session, poll.id, key)
-        choice = parse_ballot(
-            poll,
-            tokens,
-            lambda: ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous),
+        read_back = False
+
+        def current() -> Any:
+            nonlocal read_back
+            read_back = True
+            return ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous)
+
+        choice = parse_ballot(poll, tokens, current)
+        ballots.write(
+            session,
+            poll.id,
+            key,
+            choice,
+            anonymous=poll.anonymous,
+            reason=reason,
+            keep_reason=read_back and reason is None,
         )
-        ballots.write(session, poll.id, key, choice, anonymous=poll.anonymous)
         audit(
             session,
             actor,
@@ -179,31 +230,30 @@ def record_vote(deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token]) -> 
             action="vote",
             kind="poll",
             obj=poll,
-            after=None if poll.anonymous else {"choice": describe_ballot(poll, choice)},
+            after=None
+            if poll.anonymous
+            else {"choice": describe_ballot(poll, choice)} | ({"reason": reason} if reason else {}),
         )
         reply = poll_view(deps, session, actor, poll)
     verb = "Changed" if changed else "Recorded"
     if poll.anonymous:
-        # The choice stays out of the reply, so no surface or log shows it beside the voter.
+        # The choice and reason stay out of the reply, so no surface or log shows them beside
+        # the voter.
         reply.text = f"{verb} your vote on P-{poll.number}: your vote is secret"
         reply.ephemeral = True
     else:
         reply.text = f"{verb} your vote on P-{poll.number}: {describe_ballot(poll, choice)}"
         reply.data["voted"] = describe_ballot(poll, choice)
+        if reason:
+            reply.text += f" | {reason}"
+            reply.data["reason"] = reason
+    if poll.results_hidden:
+        reply.text += " · results are hidden until the poll closes"
     # The live message shows the new tally; this reply only acknowledges the vote.
     reply.receipt = True
     reply.effects = (Changed(f"P-{poll.number}", "vote"),)
     reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
-
-
-def describe_ballot(poll: Poll, choice: Any) -> str:
-    texts = [o.text for o in poll.options]
-    if poll.mode == "dots":
-        return ", ".join(f"{texts[i]} {p}" for i, p in choice)
-    if poll.mode == "ranked":
-        return " > ".join(texts[i] for i in choice)
-    return ", ".join(texts[i] for i in choice)
 
 
 def form_ballot(form_mode: str, values: dict[str, str | None]) -> list[tuple[str, Token]]:
@@ -231,14 +281,20 @@ def _number(text: str) -> int:
 def submit_form(
     deps: Deps, actor: Actor, ref: Ref, form_mode: str, values: dict[str, str | None]
 ) -> Reply:
-    """Record a submitted ballot form; a refusal carries each message next to its input."""
-    filled = form_ballot(form_mode, values)
+    """Record a submitted ballot form; a refusal carries each message next to its input. The
+    optional reason input (`REASON_FIELD`) is the text a typed vote has after `|`."""
+    reason = (values.get(REASON_FIELD) or "").strip() or None
+    filled = form_ballot(form_mode, {k: v for k, v in values.items() if k != REASON_FIELD})
     names = [name for name, _ in filled]
     first = names[0] if names else min(values, key=_field_order, default="")
+    if reason is not None and len(reason) > MAX_REASON:
+        error = BallotError(f"Keep a reason under {MAX_REASON} characters.")
+        error.fields = {REASON_FIELD: error.message}
+        raise error
     try:
         if not filled:
             raise BallotError("Fill in at least one choice.")
-        return record_vote(deps, actor, ref, [token for _, token in filled])
+        return record_vote(deps, actor, ref, [token for _, token in filled], reason=reason)
     except BallotError as exc:
         exc.fields = {names[i]: exc.message for i in exc.at if i < len(names)} or {
             first: exc.message

@@ -9,7 +9,10 @@ from bot.common import audit, channel_tz, load
 from bot.context import Actor, Deps, Event
 from bot.errors import Forbidden, UsageError
 from bot.parser import Command, parse_ref
+from bot.polls import recurrence
+from bot.polls.features import Features, check_period, read_features
 from bot.polls.rules import (
+    FLAGS,
     MAX_BUDGET,
     MAX_OPTION_TEXT,
     MAX_OPTIONS,
@@ -24,7 +27,7 @@ from bot.polls.view import poll_view
 from bot.timeparse import parse_when
 from bot.views import Reply, mention
 from storage.db import UnitOfWork
-from storage.models import Poll, PollOption
+from storage.models import Poll, PollOption, PollSeries
 
 
 def _parse_mode(cmd: Command, verb: str, default: str) -> tuple[str, int | None, str | None]:
@@ -69,11 +72,11 @@ def _parse_closes(
 
 
 def cmd_poll(deps: Deps, actor: Actor, cmd: Command) -> Reply:
-    anonymous = False
+    flags: set[str] = set()
     texts: list[str] = []
     for token in cmd.args:
-        if not token.quoted and token.text.lower() == "anonymous":
-            anonymous = True
+        if not token.quoted and token.text.lower() in FLAGS:
+            flags.add(token.text.lower())
         elif token.quoted:
             texts.append(token.text.strip())
         else:
@@ -88,9 +91,19 @@ def cmd_poll(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         raise UsageError("The question cannot be empty.", verb="poll")
     check_options(options, "poll")
     mode, budget, method = _parse_mode(cmd, "poll", "single")
+    features = read_features(
+        cmd,
+        mode=mode,
+        options=len(options),
+        anonymous="anonymous" in flags,
+        public="public" in flags,
+        closes=cmd.option("closes") is not None,
+    )
     with deps.db.uow() as session:
         closes = _parse_closes(deps, session, actor, cmd, "poll")
-        poll = _create(
+        if features.every is not None and closes is not None:
+            check_period(features.every, closes - deps.clock.now())
+        poll = create(
             deps,
             session,
             actor,
@@ -99,7 +112,7 @@ def cmd_poll(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             mode=mode,
             budget=budget,
             method=method,
-            anonymous=anonymous,
+            features=features,
             closes=closes,
             kind="poll",
         )
@@ -123,7 +136,7 @@ def cmd_prioritize(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         items = [load(session, actor, ref) for ref in refs]
         closes = _parse_closes(deps, session, actor, cmd, "prioritize")
         question = "Prioritize: " + ", ".join(str(r) for r in refs)
-        poll = _create(
+        poll = create(
             deps,
             session,
             actor,
@@ -132,7 +145,7 @@ def cmd_prioritize(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             mode=mode,
             budget=budget,
             method=method,
-            anonymous=False,
+            features=Features(),
             closes=closes,
             kind="prioritize",
         )
@@ -141,7 +154,7 @@ def cmd_prioritize(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return reply
 
 
-def _create(
+def create(
     deps: Deps,
     session: UnitOfWork,
     actor: Actor,
@@ -151,10 +164,14 @@ def _create(
     mode: str,
     budget: int | None,
     method: str | None,
-    anonymous: bool,
+    features: Features,
     closes: datetime | None,
     kind: str,
+    series: PollSeries | None = None,
+    series_index: int | None = None,
 ) -> Poll:
+    """A new poll, audited and announced (`poll.opened`). With `features.every` it starts a
+    series; a later period of a series passes its `series` and index instead."""
     now = deps.clock.now()
     poll = Poll(
         workspace=actor.workspace,
@@ -165,12 +182,22 @@ def _create(
         mode=mode,
         budget=budget,
         method=method,
-        anonymous=anonymous,
+        anonymous=features.anonymous,
+        public=features.public,
+        results_hidden=features.hidden,
+        max_choices=features.max_choices,
+        options_open=features.options_open,
         closes_at=closes,
         created_by=actor.user,
         created_at=now,
         updated_at=now,
     )
+    if features.every is not None and series is None:
+        assert closes is not None  # read_features asks for closes: with every:
+        series = recurrence.start(session, actor, every=features.every, opens=now, closes=closes)
+        series_index = 0
+    poll.series = series
+    poll.series_index = series_index
     poll.options = [
         PollOption(position=i + 1, text=text, item_id=item_id)
         for i, (text, item_id) in enumerate(options)
@@ -198,17 +225,33 @@ def snapshot(poll: Poll) -> dict[str, Any]:
         "mode": poll.mode + (f":{poll.budget}" if poll.budget else ""),
         "method": poll.method,
         "anonymous": poll.anonymous,
+        "public": poll.public,
+        "results": "hidden" if poll.results_hidden else "live",
+        "max": poll.max_choices,
+        "options_open": poll.options_open,
+        "every": recurrence.every_of(poll),
         "closes": poll.closes_at.isoformat() if poll.closes_at else None,
         "options": [o.text for o in poll.options],
     }
 
 
 def edit(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, cmd: Command) -> dict[str, Any]:
+    """Change a poll: its creator or an admin; anyone in the channel may add options to an
+    `options:open` poll. `every:off` stops a recurring poll from any of its polls, closed ones
+    too (the series is what changes)."""
     now = deps.clock.now()
-    ensure_open(session, actor, poll, now)
-    if not may_manage(deps, actor, poll):
+    keys = set(cmd.options)
+    if keys != {"every"}:
+        ensure_open(session, actor, poll, now)
+    if not may_manage(deps, actor, poll) and not (poll.options_open and keys == {"add"}):
+        anyone = (
+            f' Anyone here may add an option: `edit P-{poll.number} add:"…"`.'
+            if poll.options_open
+            else ""
+        )
         raise Forbidden(
             f"Only {mention(poll.created_by)} or a workspace admin can edit P-{poll.number}."
+            + anyone
         )
     before = snapshot(poll)
     for key, values in cmd.options.items():
@@ -232,8 +275,10 @@ def edit(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, cmd: Command
             check_options(texts, "edit")
             for text in values:
                 poll.options.append(PollOption(position=len(poll.options) + 1, text=text.strip()))
+        elif key == "every":
+            recurrence.stop(session, actor, poll, value, now=now)
         else:
             raise UsageError(
-                f"A poll has no `{key}` to edit; use title, closes or add.", verb="edit"
+                f"A poll has no `{key}` to edit; use title, closes, add or every:off.", verb="edit"
             )
     return before

@@ -13,10 +13,14 @@ from bot import decisions, tally
 from bot.common import audit
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
+from bot.polls.rules import closed_on
 from bot.views import mention
 from storage import ballots, rosters
 from storage.db import UnitOfWork
 from storage.models import Item, Member, Participation, Poll
+
+SINGLE_MARK_METHODS = {"single": "plurality", "multi": "approval", "dots": "points"}
+"""The counting method of each mode without `method:` (as `bot.tally` names them)."""
 
 
 def count(poll: Poll, choices: Sequence[Any]) -> tally.Tally:
@@ -46,15 +50,42 @@ def eligible(deps: Deps, session: UnitOfWork, poll: Poll, voters: set[str]) -> l
     return sorted(set(members) | voters)
 
 
-def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
-    """The tally as the JSON contract has it, plus participation."""
-    result = count(poll, ballots.choices(session, poll.id))
+def participation(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
+    """How many voted of how many could, and — except in anonymous polls — who has not yet."""
     voters = set(
         session.execute(
             select(Participation.user).where(Participation.poll_id == poll.id)
         ).scalars()
     )
     people = eligible(deps, session, poll, voters)
+    out: dict[str, Any] = {"voted": len(voters), "eligible": len(people)}
+    if not poll.anonymous:
+        out["not_voted"] = [p for p in people if p not in voters]
+    return out
+
+
+def concealed(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
+    """What `results` says of a `results:hidden` poll before it closes: the contract's keys
+    without a count, a winner or an order — only participation (the tally is not even run)."""
+    part = participation(deps, session, poll)
+    return {
+        "id": f"P-{poll.number}",
+        "question": poll.question,
+        "mode": poll.mode + (f":{poll.budget}" if poll.budget else ""),
+        "method": poll.method or SINGLE_MARK_METHODS[poll.mode],
+        "hidden": True,
+        "winner": None,
+        "tied": [],
+        "ranking": [],
+        "tiers": [],
+        "ballots": part["voted"],
+        "participation": part,
+    }
+
+
+def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
+    """The tally as the JSON contract has it, plus participation."""
+    result = count(poll, ballots.choices(session, poll.id))
     texts = [o.text for o in poll.options]
     out: dict[str, Any] = {
         "id": f"P-{poll.number}",
@@ -66,10 +97,8 @@ def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
         "ranking": [texts[i] for tier in result.ranking for i in tier],
         "tiers": [[texts[i] for i in tier] for tier in result.ranking],
         "ballots": result.ballots,
-        "participation": {"voted": len(voters), "eligible": len(people)},
+        "participation": participation(deps, session, poll),
     }
-    if not poll.anonymous:
-        out["participation"]["not_voted"] = [p for p in people if p not in voters]
     key = "counts" if poll.mode in ("single", "multi") else "scores"
     out[key] = {texts[i]: _num(result.scores[i]) for i in range(len(texts))}
     if result.pairwise is not None:
@@ -93,6 +122,17 @@ def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
     if result.method == "irv":
         out["complete"] = result.complete
     return out
+
+
+def visible(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
+    """The result as anyone may see it now — every view, export and trend reads it here: only
+    participation while a `results:hidden` poll is open, the frozen result once it is closed,
+    else the live tally."""
+    if poll.results_hidden and closed_on(poll, deps.clock.now()) is None:
+        return concealed(deps, session, poll)
+    if poll.closed_at is not None and poll.result:
+        return poll.result
+    return results(deps, session, poll)
 
 
 def _num(value: float) -> float | int:
@@ -131,7 +171,7 @@ def close(
             res["picked_by"] = actor.user
             after["picked"] = picked
             broken = (
-                f" Tie between {_listed(res['tied'])} broken by {mention(actor.user)} for {picked}."
+                f" Tie between {listed(res['tied'])} broken by {mention(actor.user)} for {picked}."
             )
         decision = decisions.create(
             deps,
@@ -182,7 +222,7 @@ def _tie_break(poll: Poll, res: dict[str, Any], pick: str | None) -> str | None:
         return None
     if pick is None:
         raise UsageError(
-            f"{ref} is a tie between {_listed(tied)}, and a tie is not a decision. "
+            f"{ref} is a tie between {listed(tied)}, and a tie is not a decision. "
             f"Say which wins: `close {ref} decide pick:{tied[0]}` (or another of them).",
             verb="close",
         )
@@ -199,7 +239,7 @@ def _tie_break(poll: Poll, res: dict[str, Any], pick: str | None) -> str | None:
     return chosen
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
     """`A and B`, `A, B and C`."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 

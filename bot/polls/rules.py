@@ -18,6 +18,11 @@ METHODS = ("schulze", "borda", "irv")
 MIN_OPTIONS, MAX_OPTIONS = 2, 25
 MAX_OPTION_TEXT = 150
 MAX_BUDGET = 1000
+MAX_REASON = 1000
+REASON_FIELD = "reason"
+"""The optional reason input of a ballot form."""
+FLAGS = ("anonymous", "public")
+"""Bare words `poll` reads as switches."""
 
 
 def closed_on(poll: Poll, now: datetime) -> datetime | None:

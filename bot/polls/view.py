@@ -12,8 +12,10 @@ from bot.context import Actor, Deps
 from bot.effects import Effect, Posted
 from bot.errors import UsageError
 from bot.parser import Command, Ref, parse_ref
-from bot.polls.results import results
-from bot.polls.rules import closed_on
+from bot.polls import voters
+from bot.polls.results import listed, visible
+from bot.polls.rules import MAX_OPTIONS, MAX_REASON, REASON_FIELD, closed_on
+from bot.polls.trend import series_view
 from bot.views import (
     Actions,
     BarRow,
@@ -28,6 +30,7 @@ from bot.views import (
     Pre,
     Reply,
     Section,
+    counted,
     mention,
 )
 from storage.db import UnitOfWork
@@ -56,18 +59,11 @@ def _result_blocks(
         closed = closed_on(poll, now) is not None
         outcome = f"{'Winner' if closed else 'Leading'}: {res['winner']}"
     else:
-        outcome = "Tie between " + " and ".join(res["tied"])
+        outcome = "Tie between " + listed(res["tied"])
     if poll.mode == "ranked" and res["ballots"]:
         outcome += " · Order: " + " > ".join(" = ".join(t) for t in res["tiers"])
-    part = res["participation"]
-    people = f"{part['voted']} of {part['eligible']} voted"
-    if part.get("not_voted"):
-        shown = part["not_voted"][:15]
-        people += " · not yet: " + ", ".join(mention(u) for u in shown)
-        if len(part["not_voted"]) > len(shown):
-            people += f" and {len(part['not_voted']) - len(shown)} more"
     blocks.append(Section(outcome))
-    blocks.append(Context(people))
+    blocks.append(Context(_people(res["participation"])))
     if full and res.get("pairwise") is not None:
         blocks.append(Pre(_matrix(res["pairwise"], "Pairwise (row preferred over column)")))
         if res.get("strongest_paths") is not None:
@@ -95,6 +91,25 @@ def _result_blocks(
             )
         )
     return blocks
+
+
+def _people(part: dict[str, Any]) -> str:
+    """`7 of 12 voted · not yet: @a, @b` (no names in anonymous polls)."""
+    people = f"{part['voted']} of {part['eligible']} voted"
+    if part.get("not_voted"):
+        shown = part["not_voted"][:15]
+        people += " · not yet: " + ", ".join(mention(u) for u in shown)
+        if len(part["not_voted"]) > len(shown):
+            people += f" and {len(part['not_voted']) - len(shown)} more"
+    return people
+
+
+def _hidden_blocks(poll: Poll, res: dict[str, Any], tz: str) -> list[Any]:
+    until = f" at {when(poll.closes_at, tz)}" if poll.closes_at else " (by hand)"
+    return [
+        Section(f"Results are hidden until P-{poll.number} closes{until}."),
+        Context(_people(res["participation"])),
+    ]
 
 
 def _round_note(round_: dict[str, Any]) -> str:
@@ -141,9 +156,17 @@ def poll_header(poll: Poll, tz: str, now: datetime) -> str:
         "dots": f"{poll.budget} points to spread",
     }
     parts = [mode[poll.mode]]
+    if poll.max_choices is not None:
+        parts[0] = f"up to {counted(poll.max_choices, 'choice')}"
     if poll.anonymous:
         parts.append("anonymous")
+    if poll.public:
+        parts.append("public: everyone sees who chose what")
     closed = closed_on(poll, now)
+    if poll.results_hidden and not closed:
+        parts.append("results hidden until it closes")
+    if poll.options_open and not closed:
+        parts.append("anyone may add options")
     if closed:
         parts.append(f"closed {when(closed, tz)}")
     elif poll.closes_at:
@@ -166,21 +189,34 @@ def poll_view(
     tz = channel_tz(session, actor)
     now = deps.clock.now()
     ref = f"P-{poll.number}"
-    res = poll.result if poll.closed_at and poll.result else results(deps, session, poll)
+    is_open = closed_on(poll, now) is None
+    res = visible(deps, session, poll)
+    hidden = bool(res.get("hidden"))
     blocks: list[Any] = [Heading(f"{ref} · {poll.question}"), Context(poll_header(poll, tz, now))]
-    blocks += _result_blocks(poll, res, tz, now, full=full)
+    if hidden:
+        blocks += _hidden_blocks(poll, res, tz)
+    else:
+        blocks += _result_blocks(poll, res, tz, now, full=full)
+    said: dict[str, Any] = {}
+    if not hidden:
+        said_blocks, said = voters.said(deps, session, poll)
+        blocks += said_blocks
+    series_blocks, series = series_view(deps, session, poll, tz)
+    blocks += series_blocks
     live: tuple[Effect, ...] = ()
-    if ballot and closed_on(poll, now) is None:
-        blocks.append(_ballot_ui(poll))
+    if ballot and is_open:
+        blocks += _ballot_ui(poll)
         live = (Posted(ref),)
     elif poll.decision_id:
         decision = session.get(Decision, poll.decision_id)
         if decision:
             blocks.append(Context(f"Links: decided as D-{decision.number}"))
             res = res | {"decision": f"D-{decision.number}"}
-    data = dict(res)
-    data["closed"] = closed_on(poll, now) is not None
+    data = dict(res) | said | series
+    data["closed"] = not is_open
     data["options"] = [o.text for o in poll.options]
+    data["public"] = poll.public
+    data["results"] = "hidden" if poll.results_hidden else "live"
     if full:
         history_blocks, data["history"] = history_view(session, "poll", poll.id, tz, hide=("vote",))
         blocks += history_blocks
@@ -194,7 +230,24 @@ def poll_view(
     )
 
 
-def _ballot_ui(poll: Poll) -> Any:
+def _ballot_ui(poll: Poll) -> list[Any]:
+    """The ways to vote: a button per option (single, multi), or a form (ranked, dots) with an
+    optional reason input; then the Add option button of an `options:open` poll."""
+    out: list[Any] = [_ballot(poll)]
+    ref = f"P-{poll.number}"
+    if isinstance(out[0], Actions):
+        # Buttons stay one click; a reason is typed.
+        out.append(Context(f"Say why: `vote {ref} <choice> | <reason>`."))
+    if poll.options_open and len(poll.options) < MAX_OPTIONS:
+        add = Button("Add option", f"edit {ref}", ask=f"A new option for {ref}", into="add")
+        out.append(Actions((add,), label="Anyone here may add an option"))
+    return out
+
+
+REASON_INPUT = FormField(REASON_FIELD, "Why? (optional)", "text", maximum=MAX_REASON)
+
+
+def _ballot(poll: Poll) -> Actions | Form:
     ref = f"P-{poll.number}"
     if poll.mode in ("single", "multi"):
         prefix = "~" if poll.mode == "multi" else ""
@@ -209,7 +262,11 @@ def _ballot_ui(poll: Poll) -> Any:
         )
         order = " ".join(str(n) for n in (2, 1, 3)[: len(poll.options)])
         return Form(
-            ref, "ranked", f"Rank the options of {ref}", fields, typed=f"vote {ref} {order}"
+            ref,
+            "ranked",
+            f"Rank the options of {ref}",
+            (*fields, REASON_INPUT),
+            typed=f"vote {ref} {order}",
         )
     fields = tuple(
         FormField(f"option{o.position}", o.text, "number", maximum=poll.budget)
@@ -221,7 +278,7 @@ def _ballot_ui(poll: Poll) -> Any:
         ref,
         "dots",
         f"Spread up to {poll.budget} points",
-        fields,
+        (*fields, REASON_INPUT),
         budget=poll.budget,
         typed=f"vote {ref} {spread}",
     )
@@ -236,6 +293,8 @@ def cmd_results(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         poll = load(session, actor, ref)
         reply = poll_view(deps, session, actor, poll, ballot=False)
     reply.kind = "results"
+    if reply.data.get("hidden"):
+        reply.text += " · results are hidden until it closes"
     return reply
 
 
@@ -246,7 +305,7 @@ def ballot_form(deps: Deps, actor: Actor, ref: Ref, errors: dict[str, str]) -> F
         poll = load(session, actor, ref)
         if closed_on(poll, deps.clock.now()) is not None:
             return None
-        form = _ballot_ui(poll)
+        form = _ballot(poll)
     if not isinstance(form, Form):
         return None
     fields = tuple(replace(f, error=errors.get(f.name)) for f in form.fields)

@@ -146,7 +146,7 @@ def test_the_installed_align_script_chats_json_over_a_pipe(
         "ok": False,
         "kind": "error",
         "error": "P-1 not found in this channel.",
-        "usage": "Usage: vote <P-ID> <choice>...",
+        "usage": "Usage: vote <P-ID> <choice>... [| <reason>]",
         "code": "not_found",
         "text": "P-1 not found in this channel.",
     }

@@ -94,6 +94,7 @@ def test_a_refused_form_names_the_inputs_at_fault_with_the_typed_votes_messages(
         "option1": typed.error,
         "option2": typed.error,
         "option3": None,
+        "reason": None,  # the optional reason input
     }
 
     word = engine.submit_form(ana, "P-1", "dots", {"option1": "2", "option2": "x"})

@@ -129,8 +129,15 @@ def test_no_table_row_ties_a_voter_to_a_choice(chat: Chat) -> None:
 
 
 def test_ballots_carry_nothing_that_orders_them_against_participation(chat: Chat) -> None:
-    # No timestamp and no sequence column: a random id, the poll, the key, the choice.
-    assert {c.name for c in Ballot.__table__.columns} == {"id", "poll_id", "voter_key", "choice"}
+    # No timestamp and no sequence column: a random id, the poll, the key, the choice, the
+    # reason.
+    assert {c.name for c in Ballot.__table__.columns} == {
+        "id",
+        "poll_id",
+        "voter_key",
+        "choice",
+        "reason",
+    }
     chat.ok(OPENING["single"])
     for n, voter in enumerate(VOTERS):
         chat.ok(f"vote P-1 {_ballot('single', n)}", user=voter)

@@ -69,7 +69,11 @@ CASES: list[tuple[str, str, str]] = [
     ("pm", "close P-5", "P-5 not found in this channel."),
     ("ana", 'edit P-1 add:"Later"', "Only <@pm> or a workspace admin can edit P-1."),
     ("pm", 'edit P-1 add:"date"', "The option “date” is given twice."),
-    ("pm", "edit P-1 owner:@ana", "A poll has no `owner` to edit; use title, closes or add."),
+    (
+        "pm",
+        "edit P-1 owner:@ana",
+        "A poll has no `owner` to edit; use title, closes, add or every:off.",
+    ),
     ("pm", "edit P-1 closes:2020-01-01", "The closing time must be in the future."),
     ("pm", "results", "Which poll?"),
     ("pm", "results P-5", "P-5 not found in this channel."),

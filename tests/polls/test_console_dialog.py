@@ -97,7 +97,7 @@ Leading: Infra
 Spread up to 5 points: type `vote P-2 1=2 3=1`
 You are @cy in #general (local).
 ✗ That is 6 points; P-2 allows at most 5.
-  Usage: vote <P-ID> <choice>...
+  Usage: vote <P-ID> <choice>... [| <reason>]
 ✓ Recorded your vote on P-2: Docs 5
 P-2 · Spend 5 points
 ────────────────────
@@ -178,7 +178,7 @@ History:
   Wed 2026-11-25 09:00 UTC created  (@ana)
   Wed 2026-11-25 09:00 UTC closed: winner “Scope”; ranking Scope > Date > Both; recorded as D-1  (@ana)
 ✗ P-1 closed on Wed 2026-11-25 09:00 UTC.
-  Usage: vote <P-ID> <choice>...
+  Usage: vote <P-ID> <choice>... [| <reason>]
 """  # noqa: E501 (the rendered transcript, verbatim)
 
 

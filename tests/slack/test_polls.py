@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.context import Actor
 from storage.models import Ballot
-from tests.slack.conftest import CHANNEL, SlackServer
+from tests.slack.conftest import CHANNEL, USER, SlackServer
 
 
 def _ballots(server: SlackServer) -> int:
@@ -76,8 +76,12 @@ def test_a_ranked_ballot_goes_through_a_modal(slack_server: SlackServer) -> None
     assert opened.args["trigger_id"] == "4242.1.abc"
     view = opened.args["view"]
     assert view["callback_id"] == "align_ballot"
-    selects = [b for b in view["blocks"] if b["type"] == "input"]
-    assert [b["block_id"] for b in selects] == ["rank1", "rank2", "rank3"]
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert [b["block_id"] for b in inputs] == ["rank1", "rank2", "rank3", "reason"]
+    selects, (reason,) = inputs[:3], inputs[3:]
+    assert reason["optional"] is True  # a ballot without a reason is fine
+    assert reason["element"]["type"] == "plain_text_input"
+    assert reason["element"]["max_length"] == 1000
     assert [o["text"]["text"] for o in selects[0]["element"]["options"]] == [
         "Search",
         "Billing",
@@ -87,7 +91,8 @@ def test_a_ranked_ballot_goes_through_a_modal(slack_server: SlackServer) -> None
     def choice(value: str) -> dict[str, Any]:
         return {"value": {"type": "static_select", "selected_option": {"value": value}}}
 
-    values = {"rank1": choice("2"), "rank2": choice("3"), "rank3": {"value": {}}}
+    why = {"value": {"type": "plain_text_input", "value": "  billing pays for search  "}}
+    values = {"rank1": choice("2"), "rank2": choice("3"), "rank3": {"value": {}}, "reason": why}
     response = server.post_payload(server.view_submission(view, values))
     assert response.status_code == 200
     assert response.text == ""  # an empty ack closes the modal
@@ -96,6 +101,7 @@ def test_a_ranked_ballot_goes_through_a_modal(slack_server: SlackServer) -> None
         Actor(workspace=f"slack:{server.team}", channel=CHANNEL, user="U0OPS00001"), "results P-1"
     )
     assert result.data["ballots"] == 1 and result.data["winner"] == "Billing"
+    assert result.data["reasons"] == [{"voter": USER, "reason": "billing pays for search"}]
     assert "Leading: Billing" in _text(server.fake.calls_to("chat.update")[-1].args["blocks"])
     (receipt,) = server.fake.calls_to("chat.postEphemeral")
     assert "Billing &gt; Export" in receipt.args["text"]  # mrkdwn: Slack shows ">"
@@ -109,7 +115,7 @@ def test_a_dots_ballot_over_budget_is_refused_in_the_modal(slack_server: SlackSe
     (opened,) = server.fake.wait_for_sync("views.open")
     view = opened.args["view"]
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
-    assert [b["element"]["type"] for b in inputs] == ["number_input"] * 3
+    assert [b["element"]["type"] for b in inputs] == ["number_input"] * 3 + ["plain_text_input"]
 
     def points(value: str | None) -> dict[str, Any]:
         return {"value": {"type": "number_input", "value": value}}

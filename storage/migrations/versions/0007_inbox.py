@@ -6,7 +6,7 @@ request is now one row here, inserted before the 200 and worked from the row (se
 adapters/inbox.py). `processed_events` stays (it is no longer written and is pruned).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0009
 Create Date: 2026-11-27 10:00:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0007"
-down_revision: str | None = "0006"  # main: 0005 → 0008 → 0006 (sign-off) → this
+down_revision: str | None = "0009"  # main: 0005 → 0008 → 0006 → 0009 → this
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
