@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import PollCount, PollTally
-
-_TALLIES = cast(Table, PollTally.__table__)
 
 
 @dataclass
@@ -80,12 +78,19 @@ def lock(session: UnitOfWork, poll_id: int) -> Running | None:
 
 
 def store(session: UnitOfWork, poll_id: int, running: Running) -> None:
-    """Write the numbers a change (taken with `lock`) moved."""
-    session.execute(
-        update(_TALLIES)
-        .where(_TALLIES.c.poll_id == poll_id)
-        .values(ballots=running.ballots, scores=running.scores, pairwise=running.pairwise)
-    )
+    """Write the numbers a change (taken with `lock`) moved; on the raw cursor too, as the row
+    is written on every vote and a Core UPDATE cost more to build than to run."""
+    mark = "?" if _dialect(session) == "sqlite" else "%s"
+    matrix = None if running.pairwise is None else json.dumps(running.pairwise)
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(
+            f"UPDATE poll_tallies SET ballots = {mark}, scores = {mark}, pairwise = {mark} "
+            f"WHERE poll_id = {mark}",
+            (running.ballots, json.dumps(running.scores), matrix, poll_id),
+        )
+    finally:
+        cursor.close()
 
 
 def read(session: UnitOfWork, poll_id: int) -> tuple[int, Running] | None:

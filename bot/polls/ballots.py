@@ -194,7 +194,7 @@ def record_vote(
         now = deps.clock.now()
         # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
         # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
-        poll = load(session, actor, ref, shared=True)
+        poll = load(session, actor, ref, shared=True, joined=Poll.options)
         ensure_open(session, actor, poll, now)
         if poll.anonymous:
             ballots.lock_for_anonymous_vote(session, poll.id)
