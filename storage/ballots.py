@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy import text as sql
 
-from storage.db import UnitOfWork, dialect_insert
+from storage.db import UnitOfWork, dialect_insert, raw
 from storage.models import Ballot
 
 ANONYMOUS_LOCK_SPACE = 0x416C6E  # an advisory-lock namespace of our own
@@ -57,16 +57,9 @@ def exists(session: UnitOfWork, poll_id: int, key: str) -> bool:
 def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool) -> Any:
     """The voter's stored choice, or None. On the raw cursor, whatever the poll (see the module
     docstring): every vote reads it, and the raw read is also the cheapest."""
-    mark = "?" if _dialect(session) == "sqlite" else "%s"
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(
-            f"SELECT choice FROM ballots WHERE poll_id = {mark} AND voter_key = {mark}",
-            (poll_id, key),
-        )
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    row = raw(
+        session, "SELECT choice FROM ballots WHERE poll_id = ? AND voter_key = ?", (poll_id, key)
+    )
     if row is None:
         return None
     return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]

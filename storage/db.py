@@ -206,6 +206,21 @@ def _next_number_statement(dialect: str) -> Any:
     )
 
 
+def raw(session: Session, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Run one statement on the raw DBAPI cursor of the session's transaction and give its first
+    row (None without one). Nothing here reaches SQLAlchemy's row log — for reads whose rows,
+    logged in a voter's own request, would tie them to a choice — and nothing is built per
+    call, for statements every vote runs. Parameters are marked `?`."""
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.replace("?", "%s")
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        return tuple(cursor.fetchone() or ()) or None if cursor.description else None
+    finally:
+        cursor.close()
+
+
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Insert a row, or update `values` on the row with this primary `key`, in one statement.
     The statement is built once per table and set of columns and bound per call: building it
@@ -229,4 +244,12 @@ def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
-__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "dialect_insert", "normalize_url", "upsert"]
+__all__ = [
+    "DEFAULT_URL",
+    "Database",
+    "UnitOfWork",
+    "dialect_insert",
+    "normalize_url",
+    "raw",
+    "upsert",
+]

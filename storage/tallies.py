@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.db import UnitOfWork, dialect_insert
+from storage.db import UnitOfWork, dialect_insert, raw
 from storage.models import PollCount, PollTally
 
 
@@ -61,50 +61,33 @@ def lock(session: UnitOfWork, poll_id: int) -> Running | None:
     """Take the poll's tally row for this transaction, counting one more change (the version),
     and read its numbers as the last committed change left them; None when the poll has no row.
     One statement on the raw cursor (see the module docstring)."""
-    mark = "?" if _dialect(session) == "sqlite" else "%s"
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(
-            "UPDATE poll_tallies SET version = version + 1 "
-            f"WHERE poll_id = {mark} RETURNING ballots, scores, pairwise",
-            (poll_id,),
-        )
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    if row is None:
-        return None
-    return Running(int(row[0]), _json(row[1]), _json(row[2]))
+    row = raw(
+        session,
+        "UPDATE poll_tallies SET version = version + 1 WHERE poll_id = ? "
+        "RETURNING ballots, scores, pairwise",
+        (poll_id,),
+    )
+    return None if row is None else Running(int(row[0]), _json(row[1]), _json(row[2]))
 
 
 def store(session: UnitOfWork, poll_id: int, running: Running) -> None:
     """Write the numbers a change (taken with `lock`) moved; on the raw cursor too, as the row
     is written on every vote and a Core UPDATE cost more to build than to run."""
-    mark = "?" if _dialect(session) == "sqlite" else "%s"
     matrix = None if running.pairwise is None else json.dumps(running.pairwise)
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(
-            f"UPDATE poll_tallies SET ballots = {mark}, scores = {mark}, pairwise = {mark} "
-            f"WHERE poll_id = {mark}",
-            (running.ballots, json.dumps(running.scores), matrix, poll_id),
-        )
-    finally:
-        cursor.close()
+    raw(
+        session,
+        "UPDATE poll_tallies SET ballots = ?, scores = ?, pairwise = ? WHERE poll_id = ?",
+        (running.ballots, json.dumps(running.scores), matrix, poll_id),
+    )
 
 
 def read(session: UnitOfWork, poll_id: int) -> tuple[int, Running] | None:
     """The poll's version and numbers as committed (no lock), or None without a row."""
-    mark = "?" if _dialect(session) == "sqlite" else "%s"
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(
-            f"SELECT version, ballots, scores, pairwise FROM poll_tallies WHERE poll_id = {mark}",
-            (poll_id,),
-        )
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    row = raw(
+        session,
+        "SELECT version, ballots, scores, pairwise FROM poll_tallies WHERE poll_id = ?",
+        (poll_id,),
+    )
     if row is None:
         return None
     return int(row[0]), Running(int(row[1]), _json(row[2]), _json(row[3]))
