@@ -21,7 +21,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy import text as sql
 
 from storage.db import UnitOfWork, dialect_insert, raw
@@ -41,17 +41,6 @@ def lock_for_anonymous_vote(session: UnitOfWork, poll_id: int) -> None:
             sql("SELECT pg_advisory_xact_lock(:space, :poll)"),
             {"space": ANONYMOUS_LOCK_SPACE, "poll": poll_id},
         )
-
-
-def exists(session: UnitOfWork, poll_id: int, key: str) -> bool:
-    """Has this voter key a ballot? A count, not the ballot's id: nothing a log shows here
-    identifies the ballot."""
-    stmt = (
-        select(func.count())
-        .select_from(Ballot)
-        .where(Ballot.poll_id == poll_id, Ballot.voter_key == key)
-    )
-    return bool(session.execute(stmt).scalar_one())
 
 
 def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool) -> Any:
@@ -167,7 +156,6 @@ def named(
 __all__ = [
     "ANONYMOUS_LOCK_SPACE",
     "choices",
-    "exists",
     "lock_for_anonymous_vote",
     "named",
     "read_choice",
