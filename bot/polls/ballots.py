@@ -78,8 +78,8 @@ def parse_ballot(
     dots [[i, points]…]. Refuses anything the mode does not allow, with the reason and the
     positions of the choices at fault (`BallotError.at`), so a form can point at its inputs.
 
-    `current` reads the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
-    need it, so a plain vote never reads back anyone's earlier choice."""
+    `current` gives the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
+    need it, and then the reason given before is kept (see `record_vote`)."""
     if not tokens:
         raise BallotError(f"Give your choice for P-{poll.number}.")
     choices = _choice_texts(poll, tokens)
