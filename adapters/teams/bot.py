@@ -172,7 +172,7 @@ class AlignTeamsBot(ActivityHandler):
             await asyncio.to_thread(
                 self._remember, activity, identity.workspace_of(activity), channel
             )
-            await self._send(turn_context, text_activity(WELCOME))
+            await self.send(turn_context, text_activity(WELCOME))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -194,18 +194,18 @@ class AlignTeamsBot(ActivityHandler):
         sent: Any = None
         names = await self._names(actor.workspace, reply)
         if not reply.ok and not any(isinstance(b, Form) for b in reply.blocks):
-            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+            await self.send(turn_context, text_activity(cards.as_text(reply, names)))
         elif reply.receipt:
             if not clicked:
-                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
+                await self.send(turn_context, text_activity(cards.as_text(reply, names)))
         else:
             card = cards.render(reply, names=names)
-            sent = await self._send(turn_context, card_activity(card, summary=reply.text))
+            sent = await self.send(turn_context, card_activity(card, summary=reply.text))
         posted = (activity.conversation.id, sent.id) if sent is not None and sent.id else None
         origin = (activity.conversation.id, activity.reply_to_id) if clicked else None
         await self.app.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
 
-    async def _send(self, turn_context: TurnContext, activity: Activity) -> Any:
+    async def send(self, turn_context: TurnContext, activity: Activity) -> Any:
         return await self.retry.run(lambda: turn_context.send_activity(activity), what="reply")
 
     # -- helpers ------------------------------------------------------------------------------
