@@ -18,6 +18,7 @@ and posts: at least once, as before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -98,6 +99,7 @@ class SlackSender:
                 ts,
             )
         else:
+            body = await asyncio.to_thread(blocks.message, reply)
             try:
                 posted = await client.chat_postMessage(
                     channel=reply.direct_to or message.channel,
@@ -107,7 +109,7 @@ class SlackSender:
                         "event_type": MARKER,
                         "event_payload": {"key": message.idempotency_key},
                     },
-                    **blocks.message(reply),
+                    **body,
                 )
             except SlackApiError as exc:
                 raise _translate(exc) from exc
@@ -158,10 +160,9 @@ class SlackSender:
 
     async def update(self, posting: Posting, view: Reply) -> None:
         client = await self.clients.client(posting.workspace, interactive=True)
+        body = await asyncio.to_thread(blocks.message, view)  # a big poll's Block Kit: off the loop
         try:
-            await client.chat_update(
-                channel=posting.conversation, ts=posting.message_id, **blocks.message(view)
-            )
+            await client.chat_update(channel=posting.conversation, ts=posting.message_id, **body)
         except SlackApiError as exc:
             if exc.response.get("error") in GONE_ERRORS:
                 raise PostingGone(str(exc.response.get("error"))) from exc
