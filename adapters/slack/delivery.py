@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
@@ -78,6 +79,10 @@ class SlackSender:
     def __init__(self, app: App, clients: WorkspaceClients) -> None:
         self.app = app
         self.clients = clients
+
+    def batch(self) -> AbstractContextManager[None]:
+        """The dispatcher's pass over due rows: each workspace's installation is read once."""
+        return self.clients.batch()
 
     async def send(self, message: Outgoing) -> None:
         try:
