@@ -46,7 +46,7 @@ from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
-from adapters.slack.workers import Workers
+from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
 log = logging.getLogger("align.slack")
@@ -165,7 +165,7 @@ class SlackRuntime:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.workers = Workers()
+        self.workers = Workers(threads_for(app.db.dialect))
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
         self.session = aiohttp.ClientSession()
