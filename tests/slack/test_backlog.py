@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select
 
 from adapters.inbox import BUSY
 from adapters.slack import blocks
 from bot.clock import FakeClock
 from storage.models import InboxEntry, Question
+from tests.conftest import count_rows
 from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
 
 
@@ -26,11 +26,6 @@ def tight(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """Align on either backend with room for two unfinished requests."""
     with running_slack_server(db_url, clock, ALIGN_MAX_BACKLOG="2") as server:
         yield server
-
-
-def _count(server: SlackServer, model: type) -> int:
-    with server.app.db.uow() as session:
-        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
 
 
 def test_past_the_backlog_each_request_is_told_busy_privately_and_nothing_is_stored(
@@ -42,7 +37,7 @@ def test_past_the_backlog_each_request_is_told_busy_privately_and_nothing_is_sto
         ack = server.post_command(text)
         assert (ack.status_code, ack.text) == (200, "")
     server.fake.wait_held_sync("chat.postMessage", 2)
-    assert _count(server, InboxEntry) == 2
+    assert count_rows(server.app, InboxEntry) == 2
 
     # A slash command: the answer is the ack itself, ephemeral.
     refused = server.post_command("ask Third question?")
@@ -74,10 +69,10 @@ def test_past_the_backlog_each_request_is_told_busy_privately_and_nothing_is_sto
     home = {"type": "app_home_opened", "user": "U0ANA00001", "channel": "D0HOME0001", "tab": "home"}
     assert server.post_event(home).status_code == 503
 
-    assert _count(server, InboxEntry) == 2  # not one of the refused requests was recorded
+    assert count_rows(server.app, InboxEntry) == 2  # not one of the refused requests was recorded
     server.fake.release("chat.postMessage")
     server.settle()
-    assert _count(server, Question) == 2  # and none of them ran
+    assert count_rows(server.app, Question) == 2  # and none of them ran
     assert server.fake.calls_to("views.publish") == []
     assert len(server.fake.responses) == 1
 
@@ -85,8 +80,8 @@ def test_past_the_backlog_each_request_is_told_busy_privately_and_nothing_is_sto
     again = server.post_command("ask Third question?")
     assert (again.status_code, again.text) == (200, "")
     server.settle()
-    assert _count(server, Question) == 3
-    assert _count(server, InboxEntry) == 3
+    assert count_rows(server.app, Question) == 3
+    assert count_rows(server.app, InboxEntry) == 3
 
 
 def test_below_the_backlog_a_burst_is_all_recorded_and_answered(
@@ -98,10 +93,10 @@ def test_below_the_backlog_a_burst_is_all_recorded_and_answered(
             acks = list(pool.map(server.post_command, [f"ask Burst {i}?" for i in range(6)]))
         assert [(a.status_code, a.text) for a in acks] == [(200, "")] * 6
         server.fake.wait_held_sync("chat.postMessage", 6)
-        assert _count(server, InboxEntry) == 6
+        assert count_rows(server.app, InboxEntry) == 6
         server.fake.release("chat.postMessage")
         server.settle()
-        assert _count(server, Question) == 6
+        assert count_rows(server.app, Question) == 6
         posted = [
             json.dumps(c.args.get("blocks")) for c in server.fake.calls_to("chat.postMessage")
         ]

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
-
 from adapters.inbox import BUSY
 from bot.clock import FakeClock
 from storage.models import InboxEntry, Question
-from tests.teams.harness import BEN, TeamsServer, message, teams_server
-
-
-def _count(server: TeamsServer, model: type) -> int:
-    with server.app.db.uow() as session:
-        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+from tests.conftest import count_rows
+from tests.teams.harness import BEN, message, teams_server
 
 
 def test_past_the_backlog_a_message_is_answered_busy_in_its_turn_and_nothing_is_stored(
@@ -32,7 +26,7 @@ def test_past_the_backlog_a_message_is_answered_busy_in_its_turn_and_nothing_is_
             server.connector.hold(held)
             running = asyncio.create_task(server.post(first))
             await server.connector.wait_held(held)
-            assert _count(server, InboxEntry) == 1
+            assert count_rows(server.app, InboxEntry) == 1
 
             second = message("ask Second question?", by=BEN, service_url=server.service_url)
             assert await server.post(second) in (200, 201)
@@ -40,15 +34,15 @@ def test_past_the_backlog_a_message_is_answered_busy_in_its_turn_and_nothing_is_
                 r for r in server.connector.sent_of("reply") if r.activity_id == second["id"]
             ]
             assert told.activity["text"] == BUSY
-            assert _count(server, InboxEntry) == 1  # the refused message was not recorded
+            assert count_rows(server.app, InboxEntry) == 1  # the refused message was not recorded
 
             server.connector.release(held)
             assert await running in (200, 201)
-            assert _count(server, Question) == 1  # and it never ran
+            assert count_rows(server.app, Question) == 1  # and it never ran
 
             again = message("ask Second question?", by=BEN, service_url=server.service_url)
             assert await server.post(again) in (200, 201)
-            assert _count(server, Question) == 2
-            assert _count(server, InboxEntry) == 2
+            assert count_rows(server.app, Question) == 2
+            assert count_rows(server.app, InboxEntry) == 2
 
     asyncio.run(main())
