@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import joinedload
 
 from bot import kinds
 from bot.changes import describe_change
@@ -22,22 +23,32 @@ _AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
 def load(
-    session: UnitOfWork, actor: Actor, ref: Ref, *, for_update: bool = False, shared: bool = False
+    session: UnitOfWork,
+    actor: Actor,
+    ref: Ref,
+    *,
+    for_update: bool = False,
+    shared: bool = False,
+    joined: Any = None,
 ) -> Any:
     """The object with this id in the actor's channel, or NotFound — the same answer whether it
     doesn't exist or lives elsewhere, so titles of private channels never leak. `for_update`
     locks the row for a change; `shared` locks it against changes while others share it (both
     in the same statement, so the row read is the row locked; SQLite ignores them, as its
-    BEGIN IMMEDIATE already serialises writers)."""
+    BEGIN IMMEDIATE already serialises writers). `joined` names a relationship to read in the
+    same statement (a vote reads the poll with its options in one query, not two)."""
     model = kinds.model(ref.prefix)
     stmt = select(model).where(
         model.workspace == actor.workspace,
         model.channel == actor.channel,
         model.number == ref.number,
     )
+    if joined is not None:
+        stmt = stmt.options(joinedload(joined))
     if for_update or shared:
-        stmt = stmt.with_for_update(read=shared and not for_update)
-    found = session.execute(stmt).scalar_one_or_none()
+        # Only the object's own row: PostgreSQL locks no row of an outer join's nullable side.
+        stmt = stmt.with_for_update(read=shared and not for_update, of=model)
+    found = session.execute(stmt).unique().scalar_one_or_none()
     if found is None:
         raise NotFound(f"{ref} not found in this channel.")
     return found

@@ -68,6 +68,18 @@ class IrvRound:
             "outcomes": {str(option): list(won) for option, won in self.outcomes.items()},
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> IrvRound:
+        """The round ``to_json`` gave, with its integer keys back (a cached count is read so)."""
+        return cls(
+            counts={int(option): count for option, count in raw["counts"].items()},
+            eliminated=list(raw["eliminated"]),
+            tied_last=list(raw.get("tied_last") or []),
+            outcomes={
+                int(option): list(won) for option, won in (raw.get("outcomes") or {}).items()
+            },
+        )
+
 
 @dataclass
 class IrvWork:

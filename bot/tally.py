@@ -36,12 +36,15 @@ __all__ = [
     "Tally",
     "approval",
     "borda",
+    "borda_matrix",
+    "from_scores",
     "irv",
     "pairwise_matrix",
     "plurality",
     "points",
     "ranked",
     "schulze",
+    "schulze_matrix",
 ]
 
 RankedBallot = tuple[int, ...]
@@ -87,6 +90,23 @@ class Tally:
             "condorcet_winner": self.condorcet_winner,
             "complete": self.complete,
         }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Tally:
+        """The tally ``to_json`` gave (a count cached in the database is read back so)."""
+        return cls(
+            method=raw["method"],
+            scores=[float(score) for score in raw["scores"]],
+            ranking=[list(tier) for tier in raw["ranking"]],
+            winner=raw["winner"],
+            tied=list(raw["tied"]),
+            ballots=raw["ballots"],
+            rounds=[IrvRound.from_json(r) for r in raw.get("rounds") or []],
+            pairwise=None if raw.get("pairwise") is None else [list(r) for r in raw["pairwise"]],
+            strongest=None if raw.get("strongest") is None else [list(r) for r in raw["strongest"]],
+            condorcet_winner=raw.get("condorcet_winner"),
+            complete=raw.get("complete", True),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,6 +196,14 @@ def _score_tally(method: str, scores: list[float], n_ballots: int) -> Tally:
 # --------------------------------------------------------------------------------------------
 # Single-mark methods
 # --------------------------------------------------------------------------------------------
+
+
+def from_scores(method: str, scores: Sequence[int | float], n_ballots: int) -> Tally:
+    """A single-mark result (``plurality``, ``approval``, ``points``) from per-option totals
+    already summed, for a poll that keeps its totals as votes arrive instead of recounting."""
+    if n_ballots == 0:
+        return _no_ballots(method, len(scores))
+    return _score_tally(method, [float(s) for s in scores], n_ballots)
 
 
 def plurality(n_options: int, ballots: Iterable[int]) -> Tally:
@@ -336,10 +364,15 @@ def borda(n_options: int, ballots: Iterable[Sequence[int]]) -> Tally:
     count, and the matrix is reported alongside the scores anyway.
     """
     counter, total = _aggregate_ranked(n_options, ballots)
-    d = _pairwise_from(n_options, counter, total)
+    return borda_matrix(_pairwise_from(n_options, counter, total), total)
+
+
+def borda_matrix(d: list[list[int]], total: int) -> Tally:
+    """Borda from the pairwise matrix of ``total`` ballots (see ``borda``), for a poll that keeps
+    its matrix as votes arrive instead of recounting the ballots."""
+    n = len(d)
     if total == 0:
-        return _no_ballots("borda", n_options, pairwise=d)
-    n = n_options
+        return _no_ballots("borda", n, pairwise=d)
     scores = [
         ((n - 1) * total + sum(d[i][j] - d[j][i] for j in range(n) if j != i)) / 2 for i in range(n)
     ]
@@ -458,11 +491,16 @@ def schulze(n_options: int, ballots: Iterable[Sequence[int]]) -> Tally:
     to display next to the ranking.
     """
     counter, total = _aggregate_ranked(n_options, ballots)
-    d = _pairwise_from(n_options, counter, total)
+    return schulze_matrix(_pairwise_from(n_options, counter, total), total)
+
+
+def schulze_matrix(d: list[list[int]], total: int) -> Tally:
+    """Schulze from the pairwise matrix of ``total`` ballots (see ``schulze``), for a poll that
+    keeps its matrix as votes arrive instead of recounting the ballots."""
+    n = len(d)
     p = _strongest_paths(d)
     if total == 0:
-        return _no_ballots("schulze", n_options, pairwise=d, strongest=p)
-    n = n_options
+        return _no_ballots("schulze", n, pairwise=d, strongest=p)
     scores = [float(sum(1 for j in range(n) if p[i][j] > p[j][i])) for i in range(n)]
     ranking = _schulze_tiers(p)
     winner, tied = _decide(ranking, total)

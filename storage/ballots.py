@@ -21,10 +21,10 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy import text as sql
 
-from storage.db import UnitOfWork, dialect_insert
+from storage.db import UnitOfWork, dialect_insert, raw
 from storage.models import Ballot
 
 ANONYMOUS_LOCK_SPACE = 0x416C6E  # an advisory-lock namespace of our own
@@ -43,35 +43,42 @@ def lock_for_anonymous_vote(session: UnitOfWork, poll_id: int) -> None:
         )
 
 
-def exists(session: UnitOfWork, poll_id: int, key: str) -> bool:
-    """Has this voter key a ballot? A count, not the ballot's id: nothing a log shows here
-    identifies the ballot."""
-    stmt = (
-        select(func.count())
-        .select_from(Ballot)
-        .where(Ballot.poll_id == poll_id, Ballot.voter_key == key)
-    )
-    return bool(session.execute(stmt).scalar_one())
-
-
 def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool) -> Any:
-    """The voter's stored choice, or None."""
-    if not anonymous:
-        stmt = select(Ballot.choice).where(Ballot.poll_id == poll_id, Ballot.voter_key == key)
-        return session.execute(stmt).scalar_one_or_none()
-    mark = "?" if _dialect(session) == "sqlite" else "%s"
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(
-            f"SELECT choice FROM ballots WHERE poll_id = {mark} AND voter_key = {mark}",
-            (poll_id, key),
-        )
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    """The voter's stored choice, or None. On the raw cursor, whatever the poll (see the module
+    docstring): every vote reads it, and the raw read is also the cheapest."""
+    row = raw(
+        session, "SELECT choice FROM ballots WHERE poll_id = ? AND voter_key = ?", (poll_id, key)
+    )
     if row is None:
         return None
     return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+
+
+def _upsert(dialect: str, keep_reason: bool) -> Any:
+    """The ballot's insert-or-replace, built once per database and kind (see `write`)."""
+    shape = (dialect, keep_reason)
+    if shape not in _UPSERTS:
+        table = Ballot.__table__
+        changes = {"choice": bindparam("p_choice", type_=table.c.choice.type)}
+        if not keep_reason:
+            changes["reason"] = bindparam("p_reason", type_=table.c.reason.type)
+        _UPSERTS[shape] = (
+            dialect_insert(dialect)(table)
+            .values(
+                id=bindparam("p_id"),
+                poll_id=bindparam("p_poll"),
+                voter_key=bindparam("p_key"),
+                choice=bindparam("p_choice", type_=table.c.choice.type),
+                reason=bindparam("p_reason", type_=table.c.reason.type),
+            )
+            .on_conflict_do_update(
+                index_elements=[table.c.poll_id, table.c.voter_key], set_=changes
+            )
+        )
+    return _UPSERTS[shape]
+
+
+_UPSERTS: dict[tuple[str, bool], Any] = {}
 
 
 def write(
@@ -89,14 +96,15 @@ def write(
     The reason is replaced with the choice, unless `keep_reason` (a toggle that changes the
     ballot without a word about why) leaves the stored one as it is."""
     dialect = _dialect(session)
-    table = Ballot.__table__
-    changes: dict[str, Any] = {"choice": choice}
-    if not keep_reason:
-        changes["reason"] = reason
     session.execute(
-        dialect_insert(dialect)(table)
-        .values(id=uuid.uuid4().hex, poll_id=poll_id, voter_key=key, choice=choice, reason=reason)
-        .on_conflict_do_update(index_elements=[table.c.poll_id, table.c.voter_key], set_=changes)
+        _upsert(dialect, keep_reason),
+        {
+            "p_id": uuid.uuid4().hex,
+            "p_poll": poll_id,
+            "p_key": key,
+            "p_choice": choice,
+            "p_reason": reason,
+        },
     )
     if not anonymous:
         return
@@ -148,7 +156,6 @@ def named(
 __all__ = [
     "ANONYMOUS_LOCK_SPACE",
     "choices",
-    "exists",
     "lock_for_anonymous_vote",
     "named",
     "read_choice",

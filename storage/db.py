@@ -259,14 +259,50 @@ def _next_number_statement(dialect: str) -> Any:
     )
 
 
+def raw(session: Session, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Run one statement on the raw DBAPI cursor of the session's transaction and give its first
+    row (None without one). Nothing here reaches SQLAlchemy's row log — for reads whose rows,
+    logged in a voter's own request, would tie them to a choice — and nothing is built per
+    call, for statements every vote runs. Parameters are marked `?`."""
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.replace("?", "%s")
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        return tuple(cursor.fetchone() or ()) or None if cursor.description else None
+    finally:
+        cursor.close()
+
+
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
-    """Insert a row, or update `values` on the row with this primary `key`, in one statement."""
-    stmt = (
-        dialect_insert(session.get_bind().dialect.name)(model.__table__)
-        .values(**key, **values)
-        .on_conflict_do_update(index_elements=list(key), set_=values)
-    )
-    session.execute(stmt)
+    """Insert a row, or update `values` on the row with this primary `key`, in one statement.
+    The statement is built once per table and set of columns and bound per call: building it
+    cost more than running it, on every vote (the participation row) and first command."""
+    dialect = session.get_bind().dialect.name
+    shape = (dialect, model.__table__.name, tuple(key), tuple(values))
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:
+        table = model.__table__
+        stmt = (
+            dialect_insert(dialect)(table)
+            .values({name: bindparam(f"p_{name}") for name in (*key, *values)})
+            .on_conflict_do_update(
+                index_elements=list(key), set_={name: bindparam(f"p_{name}") for name in values}
+            )
+        )
+        _UPSERTS[shape] = stmt
+    session.execute(stmt, {f"p_{name}": value for name, value in (*key.items(), *values.items())})
 
 
-__all__ = ["DEFAULT_URL", "Database", "UnitOfWork", "dialect_insert", "normalize_url", "upsert"]
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "Database",
+    "UnitOfWork",
+    "dialect_insert",
+    "normalize_url",
+    "raw",
+    "upsert",
+]

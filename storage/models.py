@@ -366,6 +366,37 @@ class Ballot(Base):
     same key (so an anonymous reason names nobody) and replaced with it."""
 
 
+class PollTally(Base):
+    """A poll's running tally, moved by each ballot change in the vote's own transaction so a vote
+    costs the same in a poll of ten and of ten thousand (bot/polls/tallies.py). `scores` holds
+    per option the marks (single, multi), the points (dots), or — ranked — how many ballots list
+    the option; `pairwise` is a ranked poll's head-to-head matrix (row preferred over column).
+    `version` counts every change, keying the cached count of methods that need the ballots.
+    Derived data: a recount of `ballots` gives it back."""
+
+    __tablename__ = "poll_tallies"
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    ballots: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    scores: Mapped[list[int]] = mapped_column(Json, nullable=False)
+    pairwise: Mapped[list[list[int]] | None] = mapped_column(Json)
+
+
+class PollCount(Base):
+    """The last count of a poll whose method needs every ballot (instant runoff), with the
+    tally version it counted: shared by every replica, and never served once a vote has moved
+    the version on."""
+
+    __tablename__ = "poll_counts"
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    tally: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+
+
 class Participation(Base):
     """Who has voted in a poll, kept apart from ballots so non-voters can be nudged."""
 

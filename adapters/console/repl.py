@@ -16,6 +16,7 @@ from typing import TextIO
 
 from adapters.console.render import render
 from bot.context import Actor
+from bot.effects import Changed
 from bot.engine import Engine
 from bot.views import Reply
 
@@ -72,7 +73,14 @@ class Console:
             return True
         if text.startswith(":"):
             return self._console_command(text)
-        self.print_reply(self.engine.handle(self.actor, text))
+        reply = self.engine.handle(self.actor, text)
+        self.print_reply(reply)
+        if reply.receipt and not self.as_json:
+            # A terminal has no live message to refresh: a vote's receipt is followed by the
+            # poll as its live message would now show it. (JSON Lines keep one object a line.)
+            for effect in reply.effects:
+                if isinstance(effect, Changed) and effect.reason == "vote":
+                    self.print_reply(self.engine.live_view(self.actor, effect.ref))
         return True
 
     def _console_command(self, text: str) -> bool:

@@ -17,8 +17,8 @@ from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import BallotError, UsageError
 from bot.parser import Command, Ref, Token, join_text, parse_ref, split_pipe
+from bot.polls import tallies
 from bot.polls.rules import MAX_REASON, REASON_FIELD, ensure_open, voter_key
-from bot.polls.view import poll_view
 from bot.polls.voters import describe as describe_ballot
 from bot.views import Context, Reply, counted
 from storage import ballots
@@ -78,8 +78,8 @@ def parse_ballot(
     dots [[i, points]…]. Refuses anything the mode does not allow, with the reason and the
     positions of the choices at fault (`BallotError.at`), so a form can point at its inputs.
 
-    `current` reads the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
-    need it, so a plain vote never reads back anyone's earlier choice."""
+    `current` gives the voter's stored ballot; it is called only when toggles (`+2 -1 ~3`)
+    need it, and then the reason given before is kept (see `record_vote`)."""
     if not tokens:
         raise BallotError(f"Give your choice for P-{poll.number}.")
     choices = _choice_texts(poll, tokens)
@@ -194,7 +194,7 @@ def record_vote(
         now = deps.clock.now()
         # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
         # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
-        poll = load(session, actor, ref, shared=True)
+        poll = load(session, actor, ref, shared=True, joined=Poll.options)
         ensure_open(session, actor, poll, now)
         if poll.anonymous:
             ballots.lock_for_anonymous_vote(session, poll.id)
@@ -205,13 +205,15 @@ def record_vote(
         # BEGIN IMMEDIATE serialises writers anyway; this matters on PostgreSQL.)
         upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         key = voter_key(deps, poll, actor.user)
-        changed = ballots.exists(session, poll.id, key)
+        # The ballot it replaces: the tally moves by the difference, and a toggle builds on it.
+        old = ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous)
+        changed = old is not None
         read_back = False
 
         def current() -> Any:
             nonlocal read_back
             read_back = True
-            return ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous)
+            return old
 
         choice = parse_ballot(poll, tokens, current)
         ballots.write(
@@ -223,6 +225,7 @@ def record_vote(
             reason=reason,
             keep_reason=read_back and reason is None,
         )
+        tallies.apply_change(session, poll, old, choice)
         audit(
             session,
             actor,
@@ -234,7 +237,10 @@ def record_vote(
             if poll.anonymous
             else {"choice": describe_ballot(poll, choice)} | ({"reason": reason} if reason else {}),
         )
-        reply = poll_view(deps, session, actor, poll)
+    # A receipt only: the live message shows the new tally (refreshed, coalesced, from the
+    # `Changed` effect), so a click costs no count, no participation list, no reasons read.
+    poll_ref = f"P-{poll.number}"
+    reply = Reply(ok=True, kind="poll", text="", data={"id": poll_ref})
     verb = "Changed" if changed else "Recorded"
     if poll.anonymous:
         # The choice and reason stay out of the reply, so no surface or log shows them beside
@@ -251,7 +257,7 @@ def record_vote(
         reply.text += " · results are hidden until the poll closes"
     # The live message shows the new tally; this reply only acknowledges the vote.
     reply.receipt = True
-    reply.effects = (Changed(f"P-{poll.number}", "vote"),)
+    reply.effects = (Changed(poll_ref, "vote"),)
     reply.blocks.insert(0, Context(f"✓ {reply.text}"))
     return reply
 

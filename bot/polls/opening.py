@@ -9,7 +9,7 @@ from bot.common import audit, channel_tz, load
 from bot.context import Actor, Deps, Event
 from bot.errors import Forbidden, UsageError
 from bot.parser import Command, parse_ref
-from bot.polls import recurrence
+from bot.polls import recurrence, tallies
 from bot.polls.features import Features, check_period, read_features
 from bot.polls.rules import (
     FLAGS,
@@ -204,6 +204,7 @@ def create(
     ]
     session.add(poll)
     session.flush()
+    tallies.start(session, poll)
     after = snapshot(poll)
     audit(session, actor, now=now, action="create", kind="poll", obj=poll, after=after)
     deps.emit(
@@ -275,6 +276,7 @@ def edit(deps: Deps, session: UnitOfWork, actor: Actor, poll: Poll, cmd: Command
             check_options(texts, "edit")
             for text in values:
                 poll.options.append(PollOption(position=len(poll.options) + 1, text=text.strip()))
+            tallies.options_added(session, poll)
         elif key == "every":
             recurrence.stop(session, actor, poll, value, now=now)
         else:

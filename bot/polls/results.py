@@ -13,9 +13,10 @@ from bot import decisions, tally
 from bot.common import audit
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
+from bot.polls import tallies
 from bot.polls.rules import closed_on
 from bot.views import mention
-from storage import ballots, rosters
+from storage import rosters
 from storage.db import UnitOfWork
 from storage.models import Item, Member, Participation, Poll
 
@@ -24,6 +25,7 @@ SINGLE_MARK_METHODS = {"single": "plurality", "multi": "approval", "dots": "poin
 
 
 def count(poll: Poll, choices: Sequence[Any]) -> tally.Tally:
+    """A full recount of these ballots (the check the running tally is held to)."""
     n = len(poll.options)
     if poll.mode == "single":
         return tally.plurality(n, [c[0] for c in choices])
@@ -84,8 +86,9 @@ def concealed(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
 
 
 def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
-    """The tally as the JSON contract has it, plus participation."""
-    result = count(poll, ballots.choices(session, poll.id))
+    """The tally as the JSON contract has it, plus participation. The counts come from the
+    poll's running tally (bot/polls/tallies.py), not from a recount of its ballots."""
+    result = tallies.count(session, poll)
     texts = [o.text for o in poll.options]
     out: dict[str, Any] = {
         "id": f"P-{poll.number}",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.views import Reply
 from storage.models import Ballot, Participation
 from tests.conftest import Chat
+from tests.polls.recount import assert_tally_is_a_recount
 
 
 def _at_once(calls: list[Callable[[], Reply]]) -> list[Reply]:
@@ -45,6 +46,7 @@ def test_two_hundred_voters_at_once_lose_nothing_and_count_nothing_twice(chat: C
     assert res["counts"] == {"A": 67, "B": 67, "C": 66}
     assert res["ballots"] == 200 and res["participation"]["voted"] == 200
     assert _rows(chat, Ballot) == 200 and _rows(chat, Participation) == 200
+    assert assert_tally_is_a_recount(chat.app.db, chat.workspace, 1) == 200
 
 
 def test_two_hundred_anonymous_ranked_voters_at_once(chat: Chat) -> None:
@@ -55,6 +57,7 @@ def test_two_hundred_anonymous_ranked_voters_at_once(chat: Chat) -> None:
     assert all(r.ok for r in replies)
     res = chat.ok("results P-1").data
     assert res["ballots"] == 200 and res["participation"]["voted"] == 200
+    assert assert_tally_is_a_recount(chat.app.db, chat.workspace, 1) == 200
 
 
 def test_one_person_clicking_many_times_at_once_leaves_one_ballot(chat: Chat) -> None:
@@ -69,6 +72,7 @@ def test_one_person_clicking_many_times_at_once_leaves_one_ballot(chat: Chat) ->
         res = chat.ok(f"results P-{number}").data
         assert res["ballots"] == 1 and res["participation"]["voted"] == 1
         assert sum(res["counts"].values()) == 1
+        assert assert_tally_is_a_recount(chat.app.db, chat.workspace, number) == 1
     assert _rows(chat, Ballot) == 2 and _rows(chat, Participation) == 2
 
 
@@ -110,6 +114,7 @@ def test_a_close_racing_votes_counts_each_vote_or_refuses_it(chat: Chat) -> None
     # First preferences in the frozen pairwise matrix are exactly the accepted votes.
     assert frozen["pairwise"][0][1] == counted["A"] and frozen["pairwise"][1][0] == counted["B"]
     assert _rows(chat, Ballot) == sum(counted.values())
+    assert assert_tally_is_a_recount(chat.app.db, chat.workspace, 1) == sum(counted.values())
 
 
 def test_one_person_toggling_options_of_a_multi_poll_at_once_lands_every_toggle(
@@ -141,3 +146,30 @@ def test_one_person_toggling_options_of_a_multi_poll_at_once_lands_every_toggle(
         res = chat.ok(f"results P-{number}").data
         assert res["ballots"] == 3
         assert res["counts"] == {"A": 3, "B": 0, "C": 0, "D": 0, "E": 0, "F": 0}, res["counts"]
+        assert assert_tally_is_a_recount(chat.app.db, chat.workspace, number) == 3
+
+
+def test_changed_votes_and_an_added_option_at_once_leave_the_tally_a_recount_gives(
+    chat: Chat,
+) -> None:
+    """Every vote moves the poll's one tally row: changes of ballots, first votes and an option
+    added, all at the same moment, must each land exactly once in it (issue 15)."""
+    for line in ('poll "Q" "A" "B" "C" mode:ranked', 'poll "R" "A" "B" "C" mode:dots:4'):
+        chat.ok(line)
+    for number, first in ((1, "1 2"), (2, "1=2 2=2")):
+        for n in range(30):
+            chat.ok(f"vote P-{number} {first}", user=f"v{n:02d}")
+    for number, changed, fresh in ((1, "3 1", "2 3 1"), (2, "3=4", "2=1 3=1")):
+        calls: list[Callable[[], Reply]] = [
+            lambda n=n, c=changed, p=number: chat.say(f"vote P-{p} {c}", user=f"v{n:02d}")
+            for n in range(30)
+        ]
+        calls += [
+            lambda n=n, c=fresh, p=number: chat.say(f"vote P-{p} {c}", user=f"w{n:02d}")
+            for n in range(30)
+        ]
+        calls.append(lambda p=number: chat.say(f'edit P-{p} add:"D"'))
+        replies = _at_once(calls)
+        assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+        assert assert_tally_is_a_recount(chat.app.db, chat.workspace, number) == 60
+    assert chat.ok("results P-2").data["scores"] == {"A": 0, "B": 30, "C": 150, "D": 0}

@@ -1,0 +1,121 @@
+"""A poll's running tally is moved by each vote's difference instead of a recount (issue 15), so it
+is held to the recount: after any sequence of votes, changed votes, toggles and added options, in
+every mode and by every counting method, anonymous or not, on both databases, the tally is what a
+full recount of the stored ballots gives — and `results` says so.
+
+There is no way to take a ballot back (a vote is changed, never withdrawn), so the sequences have
+none. Each example opens a new poll in one app per backend, which keeps the examples cheap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import Chat
+from tests.polls.recount import assert_tally_is_a_recount
+
+OPENINGS = {
+    "single": "",
+    "multi": "mode:multi",
+    "dots": "mode:dots:5",
+    "schulze": "mode:ranked",
+    "borda": "mode:ranked method:borda",
+    "irv": "mode:ranked method:irv",
+}
+VOTERS = [f"v{n}" for n in range(4)]
+
+# An action: ("vote", voter, picks) with picks turned into a valid ballot for the options there
+# are at the time; ("toggle", voter, pick) a multi poll's `~k`; ("add",) one more option;
+# ("look",) `results`, which fills the cache of a count that needs the ballots (instant runoff).
+actions = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("vote"),
+            st.sampled_from(VOTERS),
+            st.lists(st.integers(0, 30), min_size=1, max_size=6),
+        ),
+        st.tuples(st.just("toggle"), st.sampled_from(VOTERS), st.integers(0, 30)),
+        st.tuples(st.just("add")),
+        st.tuples(st.just("look")),
+    ),
+    max_size=16,
+)
+
+
+def _ballot(kind: str, n: int, picks: list[int]) -> str:
+    """The typed ballot these picks make among `n` options (1-based)."""
+    distinct = list(dict.fromkeys(p % n + 1 for p in picks))
+    if kind == "single":
+        return str(distinct[0])
+    if kind == "dots":
+        points = [p % 3 for p in picks[: len(distinct)]]
+        spread = {o: max(1, pts) for o, pts in zip(distinct, points, strict=False)}
+        while sum(spread.values()) > 5:
+            spread.pop(next(iter(spread)))
+        return " ".join(f"{o}={p}" for o, p in spread.items())
+    return " ".join(map(str, distinct))
+
+
+def _play(chat: Chat, kind: str, anonymous: bool, steps: list[tuple[Any, ...]]) -> int:
+    opened = chat.ok(f'poll "Q" "A" "B" {OPENINGS[kind]}' + (" anonymous" if anonymous else ""))
+    number = int(opened.data["id"][2:])
+    n = 2
+    for step in steps:
+        if step[0] == "vote":
+            chat.ok(f"vote P-{number} {_ballot(kind, n, step[2])}", user=step[1])
+        elif step[0] == "toggle" and kind == "multi":
+            # Toggling off the last pick is refused (an empty ballot); that moves nothing.
+            chat.say(f"vote P-{number} ~{step[2] % n + 1}", user=step[1])
+        elif step[0] == "add" and n < 6:
+            n += 1
+            chat.ok(f'edit P-{number} add:"O{n}"')
+        elif step[0] == "look":
+            chat.ok(f"results P-{number}")
+    return number
+
+
+@pytest.mark.parametrize("kind", sorted(OPENINGS))
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(anonymous=st.booleans(), steps=actions)
+def test_any_sequence_of_votes_leaves_the_tally_a_recount_gives(
+    chat: Chat, kind: str, anonymous: bool, steps: list[tuple[Any, ...]]
+) -> None:
+    number = _play(chat, kind, anonymous, steps)
+    held = assert_tally_is_a_recount(chat.app.db, chat.workspace, number)
+    shown = chat.ok(f"results P-{number}").data
+    voted = {s[1] for s in steps if s[0] == "vote" or (s[0] == "toggle" and kind == "multi")}
+    assert shown["ballots"] == held == len(voted)
+
+
+def test_an_added_option_is_beaten_by_every_option_an_older_ranked_ballot_lists(
+    chat: Chat,
+) -> None:
+    """The one case the matrix cannot learn from a ballot: a new option on the old ballots."""
+    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
+    chat.ok("vote P-1 1 2", user="ana")
+    chat.ok("vote P-1 3", user="ben")
+    chat.ok('edit P-1 add:"D"')
+    res = chat.ok("results P-1").data
+    assert res["pairwise"][0][3] == 1 and res["pairwise"][1][3] == 1  # ana listed A and B
+    assert res["pairwise"][2][3] == 1 and [row[3] for row in res["pairwise"]] == [1, 1, 1, 0]
+    assert res["pairwise"][3] == [0, 0, 0, 0]
+    assert_tally_is_a_recount(chat.app.db, chat.workspace, 1)
+
+
+def test_an_instant_runoff_count_is_never_served_after_a_vote_moved_on(chat: Chat) -> None:
+    """IRV is counted on demand and cached per tally version: the cached count must give way
+    to the next vote's, whichever process counted it."""
+    chat.ok('poll "Q" "A" "B" "C" mode:ranked method:irv')
+    chat.ok("vote P-1 1 2", user="ana")
+    assert chat.ok("results P-1").data["winner"] == "A"
+    chat.ok("vote P-1 2", user="ben")
+    chat.ok("vote P-1 2 1", user="cy")
+    assert chat.ok("results P-1").data["winner"] == "B"
+    assert chat.ok("results P-1").data["ballots"] == 3
