@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy import text as sql
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import PendingBallot
@@ -24,9 +23,6 @@ from storage.sealing import Seal, derive
 SIZE = 4608
 """Bytes every pending ballot is padded to before sealing: the longest choice (25 options with
 points) and the longest reason (1,000 characters of 4 UTF-8 bytes) fit, so sizes differ never."""
-
-FLUSH_LOCK_SPACE = 0x416C6E
-"""A PostgreSQL advisory-lock namespace of our own: one flush per poll at a time."""
 
 _HEAD = struct.Struct(">HH")
 
@@ -114,24 +110,14 @@ def polls_with(session: UnitOfWork, at_least: int) -> list[int]:
     return list(session.execute(stmt).scalars())
 
 
-def lock(session: UnitOfWork, poll_id: int, *, wait: bool) -> bool:
-    """One flush of a poll at a time across processes (PostgreSQL; SQLite's writers are serial
-    anyway). Without `wait`, False when another flush holds it."""
-    if _dialect(session) != "postgresql":
-        return True
-    fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    got = session.execute(
-        sql(f"SELECT {fn}(:space, :poll)"), {"space": FLUSH_LOCK_SPACE, "poll": poll_id}
-    ).scalar()
-    return wait or bool(got)
-
-
-def take(session: UnitOfWork, poll_id: int) -> list[tuple[str, bytes]]:
-    """Every pending ballot of the poll, locked until the transaction ends."""
+def take(session: UnitOfWork, poll_id: int, *, wait: bool) -> list[tuple[str, bytes]]:
+    """The poll's pending ballots, locked until the transaction ends. Without `wait`, those
+    another transaction holds (a concurrent flush, a voter replacing theirs) are left out
+    rather than waited for (PostgreSQL; SQLite's writers are serial anyway)."""
     stmt = (
         select(PendingBallot.lookup, PendingBallot.sealed)
         .where(PendingBallot.poll_id == poll_id)
-        .with_for_update()
+        .with_for_update(skip_locked=not wait)
     )
     return [(lookup, bytes(sealed)) for lookup, sealed in session.execute(stmt).all()]
 
@@ -146,14 +132,12 @@ def drop(session: UnitOfWork, poll_id: int, lookups: list[str]) -> None:
 
 
 __all__ = [
-    "FLUSH_LOCK_SPACE",
     "SIZE",
     "PendingSeal",
     "Waiting",
     "count",
     "drop",
     "hold",
-    "lock",
     "pack",
     "polls_with",
     "read",

@@ -81,14 +81,13 @@ def hold(
 def settle(deps: Deps, session: UnitOfWork, poll: Poll, *, everything: bool = False) -> int:
     """Count the poll's pending ballots if at least `BATCH` wait (any number with
     `everything`, at close); how many were counted. Does nothing in a transaction that recorded
-    a vote, nor while another process flushes the same poll (unless `everything`: it waits)."""
+    a vote. Ballots another transaction holds (a concurrent flush) are left to it — what is left
+    counts only if five or more — unless `everything`: then it waits for them."""
     if not poll.anonymous or session.info.get(VOTED):
         return 0
     if not everything and pending.count(session, poll.id) < BATCH:
         return 0
-    if not pending.lock(session, poll.id, wait=everything):
-        return 0
-    rows = pending.take(session, poll.id)
+    rows = pending.take(session, poll.id, wait=everything)
     if not rows or (not everything and len(rows) < BATCH):
         return 0
     seal = _keys(deps.secret)[1]
