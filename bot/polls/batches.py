@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
 
 from bot.context import Deps
 from bot.polls.rules import voter_key
@@ -41,6 +44,7 @@ VOTED = "align.anonymous_vote"
 """Set in a session's info once it has written an anonymous vote: it must not flush."""
 
 _shuffle = secrets.SystemRandom().shuffle
+log = logging.getLogger("align.polls")
 
 
 @lru_cache(maxsize=4)
@@ -63,7 +67,10 @@ def own(deps: Deps, session: UnitOfWork, poll: Poll, user: str) -> tuple[Any, st
     lookup = lookup_key(deps, poll, user)
     sealed = pending.read(session, poll.id, lookup)
     if sealed is not None:
-        waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
+        try:
+            waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
+        except InvalidTag:  # sealed under another ALIGN_SECRET: a new vote replaces it
+            return None
         return waiting.choice, waiting.reason
     return ballots.read_own(session, poll.id, voter_key(deps, poll, user))
 
@@ -91,10 +98,19 @@ def settle(deps: Deps, session: UnitOfWork, poll: Poll, *, everything: bool = Fa
     if not rows or (not everything and len(rows) < BATCH):
         return 0
     seal = _keys(deps.secret)[1]
-    batch = [seal.open(poll.id, lookup, sealed) for lookup, sealed in rows]
+    batch, lookups = [], []
+    for lookup, sealed in rows:
+        try:
+            batch.append(seal.open(poll.id, lookup, sealed))
+            lookups.append(lookup)
+        except InvalidTag:
+            # Sealed under another ALIGN_SECRET (a restore under a new one): kept, not counted.
+            log.warning("P-%s: a waiting anonymous ballot cannot be opened", poll.number)
+    if not batch or (not everything and len(batch) < BATCH):
+        return 0
     _shuffle(batch)
     ballots.put_batch(session, poll.id, [(b.key, b.choice, b.reason) for b in batch])
-    pending.drop(session, poll.id, [lookup for lookup, _ in rows])
+    pending.drop(session, poll.id, lookups)
     session.info[CHECKPOINT] = True
     return len(batch)
 

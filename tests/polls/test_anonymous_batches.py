@@ -10,13 +10,14 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from adapters.bootstrap import App
+from adapters.bootstrap import App, build
 from bot.clock import FakeClock
 from bot.polls.batches import BATCH
 from storage.models import Ballot, PendingBallot, Posting
-from tests.conftest import Chat
+from tests.conftest import Chat, make_settings
 from tests.time.helpers import tick
 
 
@@ -158,3 +159,24 @@ def test_the_scheduler_counts_a_full_batch_nobody_looked_at(
         posting = session.execute(select(Posting)).scalar_one()
         assert posting.changes > posting.shown  # the live message is refreshed to show it
     assert tick(app).batches == 0
+
+
+def test_ballots_sealed_under_another_secret_are_kept_not_counted_and_break_nothing(
+    chat: Chat, db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat.ok('poll "Secret?" "Yes" "No" anonymous')
+    for voter in ("ana", "ben", "cy", "dee", "eve"):
+        chat.ok("vote P-1 1", user=voter)
+    # Restored under a new ALIGN_SECRET: the waiting ballots cannot be opened.
+    other = build(make_settings(db_url, ALIGN_SECRET="another-secret"), clock=clock)
+    try:
+        res = Chat(other).ok("results P-1").data
+        assert res["ballots"] == 0 and res["uncounted"] == 5
+        assert "cannot be opened" in caplog.text
+        # Under the new key a voter is not recognised (as for counted ballots), but can vote,
+        # and the close counts what it can open.
+        assert Chat(other).ok("vote P-1 2", user="ana").text.startswith("Recorded your vote")
+        assert Chat(other).ok("close P-1").data["counts"] == {"Yes": 0, "No": 1}
+        assert _rows(other, PendingBallot) == 5
+    finally:
+        other.db.dispose()

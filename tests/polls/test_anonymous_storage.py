@@ -196,7 +196,7 @@ def test_postgresql_heap_keeps_no_vote_order(chat: Chat) -> None:
             text("SELECT xmin::text, voter_key FROM ballots ORDER BY ctid")
         ).all()
         voted = session.execute(
-            text("SELECT xmin::text, \"user\" FROM participation ORDER BY ctid")
+            text('SELECT xmin::text, "user" FROM participation ORDER BY ctid')
         ).all()
     # One writing transaction per batch of five (the last two at the close), none a vote's.
     by_xmin = Counter(xmin for xmin, _ in ballots)
