@@ -258,22 +258,7 @@ def _poll_reminders(deps: Deps, now: datetime, report: TickReport) -> None:
                 f"Reminder: {', '.join(mention(p) for p in people)} — P-{poll.number} "
                 f"“{poll.question}” closes {when(poll.closes_at, tz)} and you have not voted yet."
             )
-            outbox.enqueue(
-                session,
-                workspace=poll.workspace,
-                channel=poll.channel,
-                platform=platform_of(poll.workspace),
-                kind="nudge",
-                reply=Reply(
-                    ok=True,
-                    kind="nudge",
-                    text=text,
-                    blocks=[Section(text), Context(f"Vote with `vote P-{poll.number} …`.")],
-                    data={"id": f"P-{poll.number}", "nudged": people},
-                ),
-                key=key,
-                now=now,
-            )
+            reminding.queue(session, fresh, text, key=key, now=now, named=tuple(people))
             report.reminders += 1
 
 

@@ -16,32 +16,47 @@ from storage.db import UnitOfWork
 from storage.models import Poll
 
 
+def queue(
+    session: UnitOfWork,
+    poll: Poll,
+    text: str,
+    *,
+    key: str,
+    now: datetime,
+    to: str | None = None,
+    named: tuple[str, ...] = (),
+) -> None:
+    """Queue one reminder of the poll (outbox, in the caller's transaction): to the channel,
+    naming `named` in its data, or with `to` privately to that person — written to from the
+    poll's channel (the Teams sender reaches a person through its conversation)."""
+    ref = f"P-{poll.number}"
+    where = " in the channel" if to else ""
+    outbox.enqueue(
+        session,
+        workspace=poll.workspace,
+        channel=poll.channel,
+        platform=platform_of(poll.workspace),
+        kind="nudge",
+        reply=Reply(
+            ok=True,
+            kind="nudge",
+            text=text,
+            blocks=[Section(text), Context(f"Vote with `vote {ref} …`{where}.")],
+            data={"id": ref} | ({"nudged": list(named)} if named else {}),
+            direct_to=to,
+        ),
+        key=key,
+        now=now,
+    )
+
+
 def privately(
     session: UnitOfWork, poll: Poll, people: list[str], text: str, *, key: str, now: datetime
 ) -> int:
-    """Queue `text` to each person, privately (outbox, in the caller's transaction); `key` is
-    the idempotency key of the occasion, made unique per person here. Returns how many."""
-    ref = f"P-{poll.number}"
+    """Queue `text` to each person, privately; `key` is the idempotency key of the occasion,
+    made unique per person here. Returns how many."""
     for person in people:
-        outbox.enqueue(
-            session,
-            workspace=poll.workspace,
-            # A person is written to from the poll's channel (the Teams sender reaches them
-            # through its conversation).
-            channel=poll.channel,
-            platform=platform_of(poll.workspace),
-            kind="nudge",
-            reply=Reply(
-                ok=True,
-                kind="nudge",
-                text=text,
-                blocks=[Section(text), Context(f"Vote with `vote {ref} …` in the channel.")],
-                data={"id": ref},
-                direct_to=person,
-            ),
-            key=f"{key}:{person}",
-            now=now,
-        )
+        queue(session, poll, text, key=f"{key}:{person}", now=now, to=person)
     return len(people)
 
 
@@ -61,4 +76,4 @@ def summary(poll: Poll, reminded: int) -> str:
     )
 
 
-__all__ = ["in_channel", "privately", "summary"]
+__all__ = ["in_channel", "privately", "queue", "summary"]
