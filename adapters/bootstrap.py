@@ -91,6 +91,7 @@ def build(
         ack_budget=settings.inbox_ack_budget,
         claim_timeout=timedelta(seconds=settings.inbox_claim_timeout),
         retention=timedelta(hours=settings.inbox_retention_hours),
+        max_backlog=settings.max_backlog,
     )
     return App(
         settings=settings,

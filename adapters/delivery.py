@@ -54,6 +54,10 @@ def retry_after_seconds(headers: Any, default: float | None) -> float | None:
 
 
 class Sender(Protocol):
+    """Sends one message. A sender may also offer `batch()`, a context manager the dispatcher
+    holds around each pass over due rows (adapters/runtime.py), for what the rows of one pass
+    can share (the Slack sender looks each workspace's installation up once per pass)."""
+
     platform: str
 
     async def send(self, message: Outgoing) -> None:

@@ -17,6 +17,11 @@ request from running twice. So each adapter, for each request:
 3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
    reply is handed to the outbox instead (`forward`), which retries it.
 
+A process holds at most ALIGN_MAX_BACKLOG requests recorded and unfinished (its own and those it
+took over). Past that `record` raises `Busy` before writing anything: the adapter answers the
+person at once and privately with BUSY — never an ack for work that would only queue — and
+nothing is stored, so nothing runs later either.
+
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its
 platform's replayer (Slack feeds the stored request through Bolt, Teams through a continued
@@ -59,6 +64,15 @@ KEY = "align_inbox_entry"
 MAX_ATTEMPTS = 8
 RECOVER_BATCH = 50
 RECOVER_IN_PARALLEL = 8
+
+
+BUSY = "Align is busy; nothing was recorded; try again in a minute."
+"""What a person is told, privately and at once, when the backlog is full (`Busy`)."""
+
+
+class Busy(Exception):
+    """This process already holds ALIGN_MAX_BACKLOG unfinished requests: nothing was recorded;
+    answer the person with BUSY (and acknowledge, or not, as the platform needs)."""
 
 
 class NotRecorded(Exception):
@@ -108,6 +122,7 @@ class Inbox:
         ack_budget: float,
         claim_timeout: timedelta,
         retention: timedelta,
+        max_backlog: int = 2000,
         worker_id: str | None = None,
     ) -> None:
         self.db = db
@@ -116,6 +131,8 @@ class Inbox:
         self.ack_budget = ack_budget
         self.claim_timeout = claim_timeout
         self.retention = retention
+        self.max_backlog = max_backlog
+        self._recording = 0  # inserts in flight: they count against the backlog already
         self.worker_id = worker_id or process.worker_id()
         # Records and done marks, grouped into shared transactions when they queue up (a burst).
         self._writes = GroupCommit(db, name="align-inbox")
@@ -134,7 +151,15 @@ class Inbox:
     async def record(self, platform: str, key: str, payload: dict[str, Any]) -> Entry | None:
         """Record a request; its Entry, or None when `key` was recorded before (answer it, do
         not run it). Raises NotRecorded when the database does not take it within the budget —
-        the insert may still land later, and the request is then run from its row."""
+        the insert may still land later, and the request is then run from its row — and Busy,
+        writing nothing, when the backlog is full."""
+        if self.backlog >= self.max_backlog:
+            log.warning(
+                "%s request refused: %d requests unfinished here (ALIGN_MAX_BACKLOG)",
+                platform,
+                self.backlog,
+            )
+            raise Busy(platform)
         now = self.clock.now()
         write = partial(
             store.record,
@@ -146,6 +171,7 @@ class Inbox:
             until=now + self.claim_timeout,
         )
         inserting = asyncio.wrap_future(self._writes.submit(write))
+        self._recording += 1
         try:
             entry_id = await asyncio.wait_for(asyncio.shield(inserting), self.ack_budget)
         except TimeoutError:
@@ -159,6 +185,8 @@ class Inbox:
         except SQLAlchemyError as exc:
             log.warning("%s request not recorded (%s): not acknowledged", platform, exc)
             raise NotRecorded(platform) from exc
+        finally:
+            self._recording -= 1
         if entry_id is None:
             return None
         self._working.add(entry_id)
@@ -362,6 +390,11 @@ class Inbox:
     def busy(self) -> bool:
         return bool(self._tasks)
 
+    @property
+    def backlog(self) -> int:
+        """Requests this process holds recorded and unfinished, or is recording now."""
+        return len(self._working) + self._recording
+
     async def idle(self) -> None:
         """Wait until no late-recorded request is still running (tests, shutdown)."""
         while self._tasks:
@@ -369,7 +402,9 @@ class Inbox:
 
 
 __all__ = [
+    "BUSY",
     "KEY",
+    "Busy",
     "Destination",
     "Entry",
     "Inbox",

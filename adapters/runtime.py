@@ -30,6 +30,7 @@ whenever it claims, so the mount order does not matter, and `mount` adds the web
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,17 @@ class Dispatcher:
         self.stopping = False
 
     async def run_once(self) -> int:
+        """Deliver every due row; return how many were sent (`_run_once`), inside each sender's
+        `batch()` when it has one — what a sender may share across the rows of one pass (Slack:
+        the installation of each workspace, looked up once)."""
+        with contextlib.ExitStack() as batches:
+            for sender in list(self.senders.values()):
+                batch = getattr(sender, "batch", None)
+                if batch is not None:
+                    batches.enter_context(batch())
+            return await self._run_once()
+
+    async def _run_once(self) -> int:
         """Deliver every due row; return how many were sent.
 
         Nothing slow holds anyone else (issue 10: one drip-feeding webhook receiver held every

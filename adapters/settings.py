@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     inbox_ack_budget: float = Field(1.5, gt=0, alias="ALIGN_INBOX_ACK_BUDGET")
     inbox_claim_timeout: float = Field(30.0, gt=0, alias="ALIGN_INBOX_CLAIM_TIMEOUT")
     inbox_retention_hours: float = Field(24.0, ge=1, alias="ALIGN_INBOX_RETENTION_HOURS")
+    # Requests one process holds recorded but unfinished (adapters/inbox.py); past it a command
+    # or click is answered "busy" at once and nothing is recorded, so a burst cannot queue
+    # unbounded work behind acks that each promise a result.
+    max_backlog: int = Field(2000, ge=1, alias="ALIGN_MAX_BACKLOG")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")

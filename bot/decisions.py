@@ -383,29 +383,45 @@ def _json(decision: Decision) -> dict[str, Any]:
 
 def links(session: UnitOfWork, decision: Decision) -> dict[str, Any]:
     """Everything this decision is connected to, both directions."""
-    out: dict[str, Any] = {}
-    if decision.superseded_by_id:
-        newer = session.get(Decision, decision.superseded_by_id)
-        if newer:
-            out["superseded_by"] = f"D-{newer.number}"
-    older = (
-        session.execute(select(Decision.number).where(Decision.superseded_by_id == decision.id))
-        .scalars()
-        .all()
-    )
-    if older:
-        out["supersedes"] = [f"D-{n}" for n in sorted(older)]
-    if decision.question_id:
-        question = session.get(Question, decision.question_id)
-        if question:
-            out["question"] = f"Q-{question.number}"
-    if decision.poll_id:
-        poll = session.get(Poll, decision.poll_id)
-        if poll:
-            out["poll"] = f"P-{poll.number}"
-    linked = object_links.linked(session, "decision", decision.id)
-    if linked:
-        out["linked"] = linked
+    return links_many(session, [decision])[decision.id]
+
+
+def links_many(session: UnitOfWork, records: list[Decision]) -> dict[int, dict[str, Any]]:
+    """`links` for many decisions at once (an export): a query per kind of link, not a few per
+    decision."""
+    ids = [d.id for d in records]
+    out: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    if not ids:
+        return out
+
+    def numbers(model: Any, wanted: set[int]) -> dict[int, int]:
+        if not wanted:
+            return {}
+        found = session.execute(select(model.id, model.number).where(model.id.in_(wanted)))
+        return {i: n for i, n in found.all()}
+
+    newer = numbers(Decision, {d.superseded_by_id for d in records if d.superseded_by_id})
+    questions = numbers(Question, {d.question_id for d in records if d.question_id})
+    polls = numbers(Poll, {d.poll_id for d in records if d.poll_id})
+    older: dict[int, list[int]] = {}
+    for newer_id, number in session.execute(
+        select(Decision.superseded_by_id, Decision.number).where(Decision.superseded_by_id.in_(ids))
+    ).all():
+        if newer_id is not None:
+            older.setdefault(newer_id, []).append(number)
+    by_hand = object_links.linked_many(session, "decision", ids)
+    for d in records:
+        found = out[d.id]
+        if d.superseded_by_id in newer:
+            found["superseded_by"] = f"D-{newer[d.superseded_by_id]}"
+        if d.id in older:
+            found["supersedes"] = [f"D-{n}" for n in sorted(older[d.id])]
+        if d.question_id in questions:
+            found["question"] = f"Q-{questions[d.question_id]}"
+        if d.poll_id in polls:
+            found["poll"] = f"P-{polls[d.poll_id]}"
+        if by_hand.get(d.id):
+            found["linked"] = by_hand[d.id]
     return out
 
 

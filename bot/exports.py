@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -35,10 +36,17 @@ def cmd_export(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if fmt not in FORMATS:
         raise UsageError("format is md, csv or json.", verb="export")
     with deps.db.uow() as session:
-        rows = ROWS[kind](deps, session, actor)
+        found: _Decisions | None = None
+        if kind == "decisions":  # read once, for the rows (counted) and the file alike
+            found = _Decisions.load(session, actor)
+            rows = _decision_rows(found)
+        else:
+            rows = ROWS[kind](deps, session, actor)
         flat = _flat_polls(rows) if kind == "polls" else rows
         if fmt == "md":
-            content = madr(session, actor) if kind == "decisions" else _markdown_table(kind, flat)
+            content = (
+                madr(session, actor, found) if found is not None else _markdown_table(kind, flat)
+            )
         elif fmt == "csv":
             content = _csv(flat)
         else:
@@ -57,16 +65,42 @@ def cmd_export(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
 
 
+@dataclass(frozen=True)
+class _Decisions:
+    """A channel's decisions with their links and sign-off roles, each read once for the whole
+    export (an export of the md kind used to read them twice, and a few queries per decision)."""
+
+    records: list[Decision]
+    links: dict[int, dict[str, Any]]
+    roles: dict[int, dict[str, Any]]
+
+    @classmethod
+    def load(cls, session: UnitOfWork, actor: Actor) -> _Decisions:
+        records = list(
+            session.execute(
+                select(Decision)
+                .where(Decision.workspace == actor.workspace, Decision.channel == actor.channel)
+                .order_by(Decision.number)
+            ).scalars()
+        )
+        ruled = [d.id for d in records if d.rule]
+        roles = signoff_roles.load_many(session, ruled)
+        return cls(
+            records,
+            decisions.links_many(session, records),
+            {i: roles[i].as_json() if i in roles else {} for i in ruled},
+        )
+
+
 def _decisions(deps: Deps, session: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Decision)
-        .where(Decision.workspace == actor.workspace, Decision.channel == actor.channel)
-        .order_by(Decision.number)
-    ).scalars()
+    return _decision_rows(_Decisions.load(session, actor))
+
+
+def _decision_rows(found: _Decisions) -> list[dict[str, Any]]:
     out = []
-    for d in rows:
-        linked = decisions.links(session, d)
-        roles = signoff_roles.load(session, d.id).as_json() if d.rule else {}
+    for d in found.records:
+        linked = found.links[d.id]
+        roles = found.roles.get(d.id, {})
         out.append(
             {
                 "id": f"D-{d.number}",
@@ -213,25 +247,17 @@ def _who(names: list[str]) -> str:
     return ", ".join(n if n.startswith("#") else "@" + n for n in names)
 
 
-def madr(session: UnitOfWork, actor: Actor) -> str:
+def madr(session: UnitOfWork, actor: Actor, found: _Decisions | None = None) -> str:
     """Decisions in the MADR layout (status, date, decision-makers, consulted, informed,
     context, decision, links), one record after another, so ADR tooling and people read the
     same file. A proposal's decision-makers are its approvers, and its outcome carries the
     sign-off: how it was settled and every approver's stance."""
     tz = channel_tz(session, actor)
-    records = (
-        session.execute(
-            select(Decision)
-            .where(Decision.workspace == actor.workspace, Decision.channel == actor.channel)
-            .order_by(Decision.number)
-        )
-        .scalars()
-        .all()
-    )
+    found = found or _Decisions.load(session, actor)
     parts: list[str] = []
-    for d in records:
-        linked = decisions.links(session, d)
-        roles = signoff_roles.load(session, d.id).as_json() if d.rule else {}
+    for d in found.records:
+        linked = found.links[d.id]
+        roles = found.roles.get(d.id, {})
         deciders = roles.get("approvers") or sorted({u for u in (d.owner, d.created_by) if u})
         lines = [
             f"# D-{d.number}: {d.title}",

@@ -94,11 +94,19 @@ def page_query(
     size: int = PAGE_SIZE,
 ) -> Page[Any]:
     """One page of a query's rows, counted and cut in SQL, so a long history is not read
-    whole to show forty lines of it."""
+    whole to show forty lines of it. One statement: the count rides along with the page's
+    rows (`count(*) OVER ()`); only a page with no rows (none at all, or past the end, which
+    is refused with the number of pages) counts again on its own."""
     number = page_number(cmd)
-    total = session.execute(
-        select(func.count()).select_from(stmt.order_by(None).subquery()), params
-    ).scalar_one()
+    counted = stmt.add_columns(func.count().over().label("page_total"))
+    found = session.execute(counted.limit(size).offset((number - 1) * size), params).all()
+    if found:
+        total = int(found[0][-1])
+    elif number == 1:
+        total = 0
+    else:
+        total = session.execute(
+            select(func.count()).select_from(stmt.order_by(None).subquery()), params
+        ).scalar_one()
     _checked(number, total, size, cmd.verb)
-    rows = session.execute(stmt.limit(size).offset((number - 1) * size), params).scalars()
-    return Page(list(rows), number, total, size)
+    return Page([row[0] for row in found], number, total, size)

@@ -7,7 +7,8 @@ and halved the commands a busy server completed. Here one writer thread takes ev
 waiting when it is free and runs them in one transaction: alone, a write is one transaction as
 before (nothing waits on purpose); in a burst, forty acks share one commit. Each caller learns
 its own result only once the transaction that holds its write has committed, so an ack still
-means the request is stored.
+means the request is stored. The transaction is `urgent`: on SQLite it goes before the engine's
+transactions waiting for the process's write lock, so an ack never queues behind a burst's work.
 
 A write is a function of the session; if one fails, the whole group fails with it (they share
 the transaction) and every caller gets the error. The thread ends after a second with nothing to
@@ -69,7 +70,7 @@ class GroupCommit:
     def _commit(self, group: list[tuple[Write, Future[Any]]]) -> None:
         live = [(write, future) for write, future in group if future.set_running_or_notify_cancel()]
         try:
-            with self.db.uow() as session:
+            with self.db.uow(urgent=True) as session:
                 results = [write(session) for write, _ in live]
         except Exception as exc:
             for _, future in live:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from adapters.bootstrap import App, build
 from adapters.settings import Settings
@@ -60,6 +60,12 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
+
+
+def count_rows(app: App, model: type) -> int:
+    """How many rows a table holds (what a request stored, or did not)."""
+    with app.db.uow() as session:
+        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
 
 
 def make_settings(url: str, **extra: str) -> Settings:

@@ -7,6 +7,11 @@ server errors. The outbox sender leaves both to the dispatcher, which owns backo
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -52,6 +57,12 @@ class NoToken(LookupError):
     """Align holds no bot token for that workspace (uninstalled, or never installed)."""
 
 
+_BATCH: ContextVar[dict[str, asyncio.Future[str | None]] | None] = ContextVar(
+    "align_slack_batch_tokens", default=None
+)
+"""The tokens looked up in the current outbox batch (`WorkspaceClients.batch`), by workspace."""
+
+
 class WorkspaceClients:
     """A Web API client per workspace, for work that happens outside a request (the outbox,
     live-message updates, rosters): the one bot token, or the workspace's installation."""
@@ -68,20 +79,45 @@ class WorkspaceClients:
         self.session = session
         self._clients: dict[tuple[str, bool], AsyncWebClient] = {}
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block — and in every task started in it — each workspace's installation
+        is looked up once: the outbox dispatcher's pass over its due rows (forty digests to one
+        workspace were forty reads of its installation). A token revoked meanwhile fails its
+        posts (`invalid_auth`), as the missing token would have."""
+        reset = _BATCH.set({})
+        try:
+            yield
+        finally:
+            _BATCH.reset(reset)
+
     async def token(self, workspace: str) -> str:
         token: str | None = self.settings.slack_bot_token
         if self.installation_store is not None:
-            ident = workspace.removeprefix("slack:")
-            org = ident.startswith("E")
-            bot = await self.installation_store.async_find_bot(
-                enterprise_id=ident if org else None,
-                team_id=None if org else ident,
-                is_enterprise_install=org,
-            )
-            token = bot.bot_token if bot is not None else None
+            found = _BATCH.get()
+            if found is None:
+                token = await self._installed(workspace)
+            else:
+                if workspace not in found:
+                    lookup = asyncio.ensure_future(self._installed(workspace))
+                    found[workspace] = lookup
+                    # Told to every caller that awaits it; none left unretrieved if nobody does.
+                    lookup.add_done_callback(lambda done: done.cancelled() or done.exception())
+                token = await asyncio.shield(found[workspace])
         if not token:
             raise NoToken(f"no Slack token for {workspace}")
         return token
+
+    async def _installed(self, workspace: str) -> str | None:
+        assert self.installation_store is not None
+        ident = workspace.removeprefix("slack:")
+        org = ident.startswith("E")
+        bot = await self.installation_store.async_find_bot(
+            enterprise_id=ident if org else None,
+            team_id=None if org else ident,
+            is_enterprise_install=org,
+        )
+        return bot.bot_token if bot is not None else None
 
     async def client(self, workspace: str, *, interactive: bool) -> AsyncWebClient:
         """`interactive` clients wait out rate limits themselves; the outbox's leave that to

@@ -18,7 +18,9 @@ and posts: at least once, as before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
@@ -78,6 +80,10 @@ class SlackSender:
         self.app = app
         self.clients = clients
 
+    def batch(self) -> AbstractContextManager[None]:
+        """The dispatcher's pass over due rows: each workspace's installation is read once."""
+        return self.clients.batch()
+
     async def send(self, message: Outgoing) -> None:
         try:
             client = await self.clients.client(message.workspace, interactive=False)
@@ -98,6 +104,7 @@ class SlackSender:
                 ts,
             )
         else:
+            body = await asyncio.to_thread(blocks.message, reply)
             try:
                 posted = await client.chat_postMessage(
                     channel=reply.direct_to or message.channel,
@@ -107,7 +114,7 @@ class SlackSender:
                         "event_type": MARKER,
                         "event_payload": {"key": message.idempotency_key},
                     },
-                    **blocks.message(reply),
+                    **body,
                 )
             except SlackApiError as exc:
                 raise _translate(exc) from exc
@@ -158,10 +165,9 @@ class SlackSender:
 
     async def update(self, posting: Posting, view: Reply) -> None:
         client = await self.clients.client(posting.workspace, interactive=True)
+        body = await asyncio.to_thread(blocks.message, view)  # a big poll's Block Kit: off the loop
         try:
-            await client.chat_update(
-                channel=posting.conversation, ts=posting.message_id, **blocks.message(view)
-            )
+            await client.chat_update(channel=posting.conversation, ts=posting.message_id, **body)
         except SlackApiError as exc:
             if exc.response.get("error") in GONE_ERRORS:
                 raise PostingGone(str(exc.response.get("error"))) from exc

@@ -9,7 +9,8 @@ Record, then acknowledge (adapters/inbox.py): a middleware writes each command, 
 and event to the inbox — keyed by its `event_id` or `trigger_id` — before any listener runs, and
 the listeners work from that row. A request recorded before (an Events API retry, or the same
 signed request replayed inside Slack's five minutes) is answered 200 and not run again; one the
-database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack. Bolt runs each
+database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack; one past
+ALIGN_MAX_BACKLOG is answered "busy" at once and recorded nowhere (busy.py). Bolt runs each
 listener to its end before answering (`process_before_response`): listeners ack, start their
 work and return at once, so the request knows whether work began from its row; a request that
 started none (an event Align ignores) is finished on the spot.
@@ -38,14 +39,14 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.bootstrap import App
-from adapters.inbox import KEY, Entry, NotRecorded
+from adapters.inbox import KEY, Busy, Entry, NotRecorded
 from adapters.preflight import ConfigError
-from adapters.slack import envelope
+from adapters.slack import busy, envelope
 from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot
-from adapters.slack.workers import Workers
+from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
 log = logging.getLogger("align.slack")
@@ -148,6 +149,8 @@ class _Record(AsyncMiddleware):
             entry = await self.runtime.app.inbox.record("slack", key, req.body)
         except NotRecorded:
             return BoltResponse(status=503, body="busy; please retry")
+        except Busy:
+            return busy.answer(req, self.runtime.workers)
         if entry is None:
             retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
             log.info("slack request %s seen before (retry %s): answered, not run again", key, retry)
@@ -162,7 +165,7 @@ class SlackRuntime:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.workers = Workers()
+        self.workers = Workers(threads_for(app.db.dialect))
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
         self.session = aiohttp.ClientSession()

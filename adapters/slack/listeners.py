@@ -87,10 +87,25 @@ def answer_destination(actor: Actor) -> Callable[[Reply], Destination]:
     everything else to the channel."""
 
     def where(reply: Reply) -> Destination:
-        private = not reply.ok or reply.ephemeral or reply.receipt
-        return Destination(actor.workspace, actor.user if private else actor.channel, "slack")
+        to = actor.user if is_private(reply) else actor.channel
+        return Destination(actor.workspace, to, "slack")
 
     return where
+
+
+def is_private(reply: Reply) -> bool:
+    """Errors, help and receipts are for the asker only."""
+    return not reply.ok or reply.ephemeral or reply.receipt
+
+
+def rendered(reply: Reply) -> dict[str, Any] | None:
+    """The message body `deliver` shows for a reply (None for a file): a receipt is its one line
+    of text, anything else Block Kit. Built in a worker thread, never on the event loop."""
+    if reply.file is not None:
+        return None
+    if reply.receipt:
+        return {"text": blocks.fallback_text(reply)}
+    return blocks.message(reply)
 
 
 def unescape(text: str) -> str:
@@ -174,6 +189,21 @@ class SlackBot:
             run,
             *args,
         )
+
+    async def _engine_rendered(
+        self, context: AsyncBoltContext, actor: Actor, run: Callable[..., Reply], *args: Any
+    ) -> tuple[Reply, dict[str, Any] | None]:
+        """`_engine`, and the reply's Block Kit built in the same worker thread (`rendered`):
+        nothing of a reply is built on the event loop, where it would hold every other ack."""
+        entry = context.get(KEY)
+
+        def work() -> tuple[Reply, dict[str, Any] | None]:
+            reply = self.inbox.once(
+                entry if isinstance(entry, Entry) else None, answer_destination(actor), run, *args
+            )
+            return reply, rendered(reply)
+
+        return await self.workers.run(work)
 
     # ------------------------------------------------------------------ listeners
 
@@ -412,12 +442,14 @@ class SlackBot:
         the reply goes through the outbox (`Inbox.run`)."""
         try:
             actor = await self.actor(client, context, channel)
-            await self.app.roster.refresh(
+            await self.app.roster.ready(
                 actor.workspace,
                 channel,
                 roster_fetch(client, channel, bot_user=context.bot_user_id),
             )
-            reply = await self._engine(context, actor, self.engine.handle, actor, text)
+            reply, body = await self._engine_rendered(
+                context, actor, self.engine.handle, actor, text
+            )
         except Lost:
             raise
         except Exception:
@@ -430,7 +462,7 @@ class SlackBot:
                 replace_original=False,
             )
             return
-        await self.deliver(reply, actor, client, respond, origin=origin)
+        await self.deliver(reply, actor, client, respond, origin=origin, body=body)
 
     async def deliver(
         self,
@@ -440,27 +472,31 @@ class SlackBot:
         respond: Respond | None,
         *,
         origin: tuple[str, str] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         """Show a reply where it belongs — errors, help and receipts to the asker only, exports as
         a file in the channel, everything else to the channel as the bot (so a live message has a
-        ts to update) — then hand its effects to the postings service."""
+        ts to update) — then hand its effects to the postings service. `body` is the reply's
+        `rendered` form when the caller built it already (in a worker thread)."""
         ts: str | None = None
         if reply.file is not None:
             await self._send_file(reply, actor, client, respond)
-        elif not reply.ok or reply.ephemeral or reply.receipt:
-            await self._private(reply, actor, client, respond, text_only=reply.receipt)
         else:
-            ts = await self._post(reply, actor, client, respond)
+            if body is None:
+                body = await self.workers.run(rendered, reply)
+            if is_private(reply):
+                await self._private(body, actor, client, respond)
+            else:
+                ts = await self._post(body, actor, client, respond)
         posted = (actor.channel, ts) if ts else None
         await self.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
 
     async def _post(
-        self, reply: Reply, actor: Actor, client: AsyncWebClient, respond: Respond | None
+        self, body: dict[str, Any], actor: Actor, client: AsyncWebClient, respond: Respond | None
     ) -> str | None:
         """Post in the channel as the bot; the message's ts, or None when it had to go through
         the command's response_url (the bot is not a member, or a DM between two people), which
         gives a message that cannot be updated later."""
-        body = blocks.message(reply)
         try:
             posted = await client.chat_postMessage(
                 channel=actor.channel, unfurl_links=False, unfurl_media=False, **body
@@ -475,16 +511,11 @@ class SlackBot:
 
     async def _private(
         self,
-        reply: Reply,
+        body: dict[str, Any],
         actor: Actor,
         client: AsyncWebClient,
         respond: Respond | None,
-        *,
-        text_only: bool = False,
     ) -> None:
-        body: dict[str, Any] = (
-            {"text": blocks.fallback_text(reply)} if text_only else blocks.message(reply)
-        )
         if respond is not None:
             try:
                 await respond(response_type="ephemeral", replace_original=False, **body)
@@ -604,7 +635,8 @@ class SlackBot:
                         error=f"{poll} is closed; the result is final.",
                         ephemeral=True,
                     )
-                await self._private(reply, actor, client, respond)
+                body = await self.workers.run(blocks.message, reply)
+                await self._private(body, actor, client, respond)
                 return
             await client.views_open(
                 trigger_id=trigger_id, view=blocks.ballot_modal(form, channel=channel)
@@ -625,13 +657,14 @@ class SlackBot:
         try:
             workspace = workspace_of(context)
             person = await self.people.person(client, workspace, user)
-            reply = await self.workers.run(
-                home.home, self.app.engine.deps, workspace, user, tz=person.tz
-            )
-            view = {"type": "home", "blocks": blocks.render(reply, limit=blocks.VIEW_BLOCKS)}
+            view = await self.workers.run(self._home_view, workspace, user, person.tz)
             await client.views_publish(user_id=user, view=view)
         except Exception:
             log.exception("publishing App Home for %s failed", user)
+
+    def _home_view(self, workspace: str, user: str, tz: str | None) -> dict[str, Any]:
+        reply = home.home(self.app.engine.deps, workspace, user, tz=tz)
+        return {"type": "home", "blocks": blocks.render(reply, limit=blocks.VIEW_BLOCKS)}
 
     @staticmethod
     async def _respond_safely(respond: Respond | None, **body: Any) -> None:

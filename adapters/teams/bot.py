@@ -40,6 +40,10 @@ WELCOME = (
 )
 
 
+REMEMBERED = 10_000
+"""Conversations whose last stored reference a process keeps in memory (then it starts over)."""
+
+
 def conversation_reference(activity: Activity, channel: str) -> dict[str, Any]:
     """How to post into this conversation later: its channel itself, not the thread or the
     message that happened to reach us (see refs.py)."""
@@ -68,6 +72,9 @@ class AlignTeamsBot(ActivityHandler):
         self.app = app
         self.engine = app.engine
         self.retry = retry
+        # What this process last stored per conversation (its reference, and the sender's
+        # ids and name), so the same again is not written again.
+        self._remembered: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
 
     # -- activities ---------------------------------------------------------------------------
 
@@ -76,9 +83,9 @@ class AlignTeamsBot(ActivityHandler):
         workspace = identity.workspace_of(activity)
         channel = identity.channel_of(activity.conversation.id)
         now = self.app.clock.now()
-        await asyncio.to_thread(self._remember, activity, workspace, channel)
+        await self._remember_if_new(activity, workspace, channel)
         client = self._client(turn_context)
-        await self.app.roster.refresh(
+        await self.app.roster.ready(
             workspace,
             channel,
             people.roster_fetch(
@@ -172,7 +179,7 @@ class AlignTeamsBot(ActivityHandler):
             await asyncio.to_thread(
                 self._remember, activity, identity.workspace_of(activity), channel
             )
-            await self._send(turn_context, text_activity(WELCOME))
+            await self.send(turn_context, text_activity(WELCOME))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -192,20 +199,16 @@ class AlignTeamsBot(ActivityHandler):
         the inputs), which is a card."""
         activity = turn_context.activity
         sent: Any = None
-        names = await self._names(actor.workspace, reply)
-        if not reply.ok and not any(isinstance(b, Form) for b in reply.blocks):
-            await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-        elif reply.receipt:
-            if not clicked:
-                await self._send(turn_context, text_activity(cards.as_text(reply, names)))
-        else:
-            card = cards.render(reply, names=names)
-            sent = await self._send(turn_context, card_activity(card, summary=reply.text))
+        shown = await asyncio.to_thread(self._shown, actor.workspace, reply, clicked)
+        if shown is not None:
+            answer = await self.send(turn_context, shown)
+            is_card = bool(shown.attachments)
+            sent = answer if is_card else None
         posted = (activity.conversation.id, sent.id) if sent is not None and sent.id else None
         origin = (activity.conversation.id, activity.reply_to_id) if clicked else None
         await self.app.postings.apply(reply.effects, actor=actor, posted=posted, origin=origin)
 
-    async def _send(self, turn_context: TurnContext, activity: Activity) -> Any:
+    async def send(self, turn_context: TurnContext, activity: Activity) -> Any:
         return await self.retry.run(lambda: turn_context.send_activity(activity), what="reply")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -214,13 +217,33 @@ class AlignTeamsBot(ActivityHandler):
     def _client(turn_context: TurnContext) -> ConnectorClient:
         return turn_context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY]
 
-    def _remember(self, activity: Activity, workspace: str, channel: str) -> None:
+    async def _remember_if_new(self, activity: Activity, workspace: str, channel: str) -> None:
+        """`_remember`, skipped when this process stored the same thing already: a message in
+        a known conversation, from a known sender, writes nothing (and takes no thread)."""
+        reference = conversation_reference(activity, channel)
+        sender = activity.from_property
+        who = (sender.aad_object_id, sender.name, sender.id) if sender is not None else None
+        known = self._remembered.get((workspace, channel))
+        if known is not None and known[1] == who and refs.same_way_in(known[0], reference):
+            return
+        await asyncio.to_thread(self._remember, activity, workspace, channel, reference)
+        if len(self._remembered) >= REMEMBERED:
+            self._remembered.clear()
+        self._remembered[(workspace, channel)] = (reference, who)
+
+    def _remember(
+        self,
+        activity: Activity,
+        workspace: str,
+        channel: str,
+        reference: dict[str, Any] | None = None,
+    ) -> None:
         now = self.app.clock.now()
         refs.save_reference(
             self.app.db,
             workspace=workspace,
             channel=channel,
-            reference=conversation_reference(activity, channel),
+            reference=reference or conversation_reference(activity, channel),
             now=now,
         )
         sender = activity.from_property
@@ -233,11 +256,16 @@ class AlignTeamsBot(ActivityHandler):
                 now=now,
             )
 
-    async def _names(self, workspace: str, reply: Reply) -> dict[str, str]:
+    def _shown(self, workspace: str, reply: Reply, clicked: bool) -> Activity | None:
+        """What `_answer` sends for a reply, built in a worker thread (the names of the people
+        it mentions are read from the database; a card is built): None for a clicked receipt."""
         wanted = cards.mentioned_ids(reply)
-        if not wanted:
-            return {}
-        return await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
+        names = refs.load_names(self.app.db, workspace, wanted) if wanted else {}
+        if not reply.ok and not any(isinstance(b, Form) for b in reply.blocks):
+            return text_activity(cards.as_text(reply, names))
+        if reply.receipt:
+            return None if clicked else text_activity(cards.as_text(reply, names))
+        return card_activity(cards.render(reply, names=names), summary=reply.text)
 
     async def _mentions(
         self, client: ConnectorClient, activity: Activity

@@ -68,8 +68,12 @@ class TeamsSender:
         return None if stored is None else ConversationReference().deserialize(stored)
 
     async def _card(self, workspace: str, reply: Reply) -> Activity:
+        """The activity for a reply, built in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(self._card_now, workspace, reply)
+
+    def _card_now(self, workspace: str, reply: Reply) -> Activity:
         wanted = cards.mentioned_ids(reply)
-        names = await asyncio.to_thread(refs.load_names, self.app.db, workspace, wanted)
+        names = refs.load_names(self.app.db, workspace, wanted) if wanted else {}
         if reply.ok:
             return card_activity(cards.render(reply, names=names), summary=reply.text)
         return text_activity(cards.as_text(reply, names))

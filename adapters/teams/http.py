@@ -12,7 +12,8 @@ be a 500. Any authentication failure is a 401 and nothing runs.
 
 Then it is recorded in the inbox (adapters/inbox.py), keyed by conversation and activity id,
 and run from that row within the request (Teams waits for the turn): an activity delivered
-again is answered and not run twice; one the database cannot take in time gets a 503. A row left
+again is answered and not run twice; one the database cannot take in time gets a 503; a message
+past ALIGN_MAX_BACKLOG is answered "busy" in its turn and recorded nowhere. A row left
 unfinished by a process that died is run again by `replay`, as a proactive turn.
 
 `mount` also wires the rest of the Teams part into the app: the outbox's `TeamsSender`, which
@@ -33,14 +34,14 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth.authenticate_request_result import AuthenticateRequestResult
 
 from adapters.bootstrap import App
-from adapters.inbox import KEY, Entry, Lost, NotRecorded
+from adapters.inbox import BUSY, KEY, Busy, Entry, Lost, NotRecorded
 from adapters.settings import Settings
 from adapters.teams import openid
-from adapters.teams.bot import AlignTeamsBot, on_turn_error
+from adapters.teams.bot import AlignTeamsBot, on_turn_error, text_activity
 from adapters.teams.delivery import TeamsSender
 from adapters.teams.retry import RetryPolicy
 from adapters.web_keys import SENDERS, SERVING, Serving
@@ -119,12 +120,29 @@ class Teams:
             entry = await self.app.inbox.record("teams", activity_key(body), body)
         except NotRecorded:
             return web.Response(status=503, headers={"Retry-After": "1"})
+        except Busy:
+            return await self._busy(authenticated, activity)
         if entry is None:
             log.info("teams activity %s delivered again: answered, not run again", activity.id)
             return web.Response(status=200)
         invoke = await self._run(entry, authenticated, activity)
         if invoke is not None:
             return web.json_response(serializer_helper(invoke.body), status=invoke.status)
+        return web.Response(status=201)
+
+    async def _busy(
+        self, authenticated: AuthenticateRequestResult, activity: Activity
+    ) -> web.Response:
+        """The backlog is full (ALIGN_MAX_BACKLOG): a message — a command or a card click — is
+        answered in its turn with BUSY, and nothing is recorded or run; any other activity gets
+        a 503, to be delivered again."""
+        if activity.type != ActivityTypes.message:
+            return web.Response(status=503, headers={"Retry-After": "60"})
+
+        async def turn(turn_context: TurnContext) -> None:
+            await self.bot.send(turn_context, text_activity(BUSY))
+
+        await self.adapter.process_activity(authenticated, activity, turn)
         return web.Response(status=201)
 
     async def _run(

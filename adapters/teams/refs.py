@@ -25,25 +25,43 @@ def _insert(db: Database) -> Any:
 
 def save_reference(
     db: Database, *, workspace: str, channel: str, reference: dict[str, Any], now: datetime
-) -> None:
-    """Insert or refresh how to reach this conversation later (one statement: no race)."""
-    values = {
-        "workspace": workspace,
-        "channel": channel,
-        "platform": PLATFORM,
-        "reference": reference,
-        "updated_at": now,
-    }
-    stmt = (
-        _insert(db)(ConversationRef)
-        .values(**values)
-        .on_conflict_do_update(
-            index_elements=[ConversationRef.workspace, ConversationRef.channel],
-            set_={"reference": reference, "updated_at": now, "platform": PLATFORM},
-        )
-    )
+) -> bool:
+    """Store how to reach this conversation later, unless the stored way is the same (who
+    happened to speak last, `user`, does not count: a channel is reached alike whoever spoke).
+    True when it was written. A read first, and a write only when it changed: the reference
+    is the same on nearly every message, and a write per message held SQLite's write lock."""
     with db.uow() as session:
+        found = session.get(ConversationRef, (workspace, channel))
+        if (
+            found is not None
+            and found.platform == PLATFORM
+            and same_way_in(dict(found.reference), reference)
+        ):
+            return False
+        values = {
+            "workspace": workspace,
+            "channel": channel,
+            "platform": PLATFORM,
+            "reference": reference,
+            "updated_at": now,
+        }
+        stmt = (
+            _insert(db)(ConversationRef)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=[ConversationRef.workspace, ConversationRef.channel],
+                set_={"reference": reference, "updated_at": now, "platform": PLATFORM},
+            )
+        )
         session.execute(stmt)
+    return True
+
+
+def same_way_in(stored: dict[str, Any], reference: dict[str, Any]) -> bool:
+    """Whether two serialized conversation references reach the conversation alike."""
+    return {k: v for k, v in stored.items() if k != "user"} == {
+        k: v for k, v in reference.items() if k != "user"
+    }
 
 
 def load_reference(db: Database, *, workspace: str, channel: str) -> dict[str, Any] | None:

@@ -111,20 +111,34 @@ def store(session: UnitOfWork, decision_id: int, roles: Roles) -> None:
 
 
 def load(session: UnitOfWork, decision_id: int) -> Roles:
+    return load_many(session, [decision_id]).get(decision_id, Roles())
+
+
+def load_many(session: UnitOfWork, decision_ids: list[int]) -> dict[int, Roles]:
+    """The roles of many decisions in one query (an export); a decision without any is
+    absent."""
+    if not decision_ids:
+        return {}
     rows = session.execute(
-        select(DecisionRole.role, DecisionRole.target, DecisionRole.target_kind)
-        .where(DecisionRole.decision_id == decision_id)
-        .order_by(DecisionRole.position)
+        select(
+            DecisionRole.decision_id,
+            DecisionRole.role,
+            DecisionRole.target,
+            DecisionRole.target_kind,
+        )
+        .where(DecisionRole.decision_id.in_(decision_ids))
+        .order_by(DecisionRole.decision_id, DecisionRole.position)
     ).all()
-    roles = Roles()
-    for role, target, kind in rows:
+    found: dict[int, Roles] = {}
+    for decision_id, role, target, kind in rows:
+        roles = found.setdefault(decision_id, Roles())
         if role == "approver":
             roles.approvers.append(target)
         elif role == "consulted":
             roles.consulted.append(target)
         else:
             roles.informed.append(Target("channel" if kind == "channel" else "user", target))
-    return roles
+    return found
 
 
 def stances(session: UnitOfWork, decision_id: int) -> list[StanceRow]:
@@ -186,6 +200,7 @@ __all__ = [
     "channel_label",
     "clear_stances",
     "load",
+    "load_many",
     "parse_targets",
     "stances",
     "store",

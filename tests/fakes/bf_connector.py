@@ -7,6 +7,8 @@ bot sent and answers like the Teams connector does. Nothing reaches Microsoft.
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -51,6 +53,10 @@ class Sent:
         return value if isinstance(value, str) else None
 
 
+def _matches(target: str, *keys: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, target) for key in keys)
+
+
 def _error(code: str, message: str, status: int) -> web.Response:
     """Bot Framework ``ErrorResponse`` body, as msrest's HttpOperationError expects."""
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
@@ -73,6 +79,8 @@ class FakeBotConnector(FakeHttpServer):
         self._failed: list[Sent] = []
         self._next_activity = 1_700_000_000_000
         self._created_conversations: dict[str, str] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        self._held: list[Sent] = []
 
     # -- public API ------------------------------------------------------------------------
 
@@ -118,6 +126,29 @@ class FakeBotConnector(FakeHttpServer):
         decoded path (``"/v3/conversations/*/activities*"``). 429/503 carry ``Retry-After``.
         """
         self._add_failure(target, status, retry_after, times, error)
+
+    def hold(self, target: str) -> None:
+        """Keep requests matching ``target`` (a kind, or an fnmatch pattern on the decoded path,
+        as for ``fail_next``) waiting, unanswered, until ``release(target)``: a connector slow to
+        answer one turn, so a test can act while that turn is still running."""
+        self._holds.setdefault(target, asyncio.Event())
+
+    def release(self, target: str) -> None:
+        """Answer the held requests of ``target`` (and any later ones at once)."""
+        event = self._holds.pop(target, None)
+        if event is not None:
+            event.set()
+
+    async def wait_held(self, target: str, count: int = 1, timeout: float = 5.0) -> list[Sent]:
+        """Await until ``count`` requests matching ``target`` arrived and are being held."""
+
+        def probe() -> list[Sent] | None:
+            found = [s for s in self._held if _matches(target, s.kind, s.path)]
+            return found if len(found) >= count else None
+
+        return await self._wait_async(
+            probe, timeout, self._describe(f"held {target}", count, timeout)
+        )
 
     def summary(self) -> str:
         """Human-readable list of recorded kinds, for assertion messages."""
@@ -225,6 +256,11 @@ class FakeBotConnector(FakeHttpServer):
                     status=failure.status,
                     headers=failure.headers(),
                 )
+            gates = [e for t, e in self._holds.items() if _matches(t, kind, request.path)]
+            if gates:
+                self._record(lambda: self._held.append(record))
+                for gate in gates:
+                    await gate.wait()
             response, result_id = await handler(request, record)
             done = replace(record, status=response.status, result_id=result_id)
 

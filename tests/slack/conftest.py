@@ -263,12 +263,17 @@ class SlackServer:
         self.loop.run(self._idle(), timeout)
 
     async def _idle(self) -> None:
-        workers, postings = self.web_app[SLACK_KEY].workers, self.app.postings
+        workers, postings, roster = (
+            self.web_app[SLACK_KEY].workers,
+            self.app.postings,
+            self.app.roster,
+        )
         while True:
             await self.app.inbox.idle()
             await workers.idle()
             await postings.idle()
-            if not workers.busy and not postings.busy and not self.app.inbox.busy:
+            await roster.idle()
+            if not (workers.busy or postings.busy or self.app.inbox.busy or roster.busy):
                 return
 
     def poll_message(self, poll_number: int = 1) -> Any:

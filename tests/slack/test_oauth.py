@@ -23,13 +23,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, event, func, select
 
 from adapters.bootstrap import App, build
+from adapters.runtime import Dispatcher
 from adapters.server import create_web_app
 from adapters.slack.installs import BOT_SCOPES, installation_store, oauth_settings
+from adapters.web_keys import SENDERS
+from bot import outbox
 from bot.clock import FakeClock
 from bot.context import Actor
+from bot.views import Reply
 from tests.conftest import make_settings
 from tests.fakes import FakeSlackApi, sign_slack_request
 
@@ -135,6 +139,7 @@ class Server:
     url: str
     slack: FakeSlackApi
     http: aiohttp.ClientSession
+    web_app: web.Application
 
     async def install(self) -> tuple[str, str]:
         """GET /slack/install like a browser: returns (the page's authorize URL, the cookie)."""
@@ -216,14 +221,15 @@ async def serving(db_url: str, clock: FakeClock) -> AsyncIterator[Server]:
             ),
             clock=clock,
         )
-        runner = web.AppRunner(await create_web_app(app), access_log=None, handle_signals=False)
+        web_app = await create_web_app(app)
+        runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
         try:
             async with aiohttp.ClientSession() as http:
-                yield Server(app, f"http://127.0.0.1:{port}", slack, http)
+                yield Server(app, f"http://127.0.0.1:{port}", slack, http, web_app)
         finally:
             await runner.cleanup()
             app.db.dispose()
@@ -368,3 +374,61 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+def test_an_outbox_pass_reads_each_workspaces_installation_once(
+    db_url: str, clock: FakeClock
+) -> None:
+    async def scenario(server: Server) -> None:
+        slack = server.slack
+        _, state = await server.install()
+        assert (await server.redirect({"code": "c0de", "state": state}, state))[0] == 200
+        workspace = f"slack:{slack.team_id}"
+        with server.app.db.uow() as session:
+            for n in range(6):  # three channels, two messages each: three lanes
+                outbox.enqueue(
+                    session,
+                    workspace=workspace,
+                    channel=f"C0LANE000{n % 3}",
+                    platform="slack",
+                    kind="digest",
+                    reply=Reply(ok=True, kind="digest", text=f"Digest {n}"),
+                    key=f"digest:{n}",
+                    now=clock.now(),
+                )
+        lookups: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "FROM slack_bots" in statement:
+                lookups.append(statement)
+
+        event.listen(server.app.db.engine, "before_cursor_execute", count)
+        try:
+            dispatcher = Dispatcher(server.app, server.web_app[SENDERS], pacing={"slack": 0.0})
+            assert await dispatcher.run_once() == 6
+        finally:
+            event.remove(server.app.db.engine, "before_cursor_execute", count)
+        posts = slack.calls_to("chat.postMessage")
+        assert sorted(p.args["text"] for p in posts) == [f"Digest {n}" for n in range(6)]
+        assert len(lookups) == 1
+
+        # The next pass looks again: a token revoked between passes is not used.
+        with server.app.db.uow() as session:
+            outbox.enqueue(
+                session,
+                workspace=workspace,
+                channel="C0LANE0000",
+                platform="slack",
+                kind="digest",
+                reply=Reply(ok=True, kind="digest", text="Digest 6"),
+                key="digest:6",
+                now=clock.now(),
+            )
+        event.listen(server.app.db.engine, "before_cursor_execute", count)
+        try:
+            assert await dispatcher.run_once() == 1
+        finally:
+            event.remove(server.app.db.engine, "before_cursor_execute", count)
+        assert len(lookups) == 2
+
+    run(db_url, clock, scenario)

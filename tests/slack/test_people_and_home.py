@@ -64,6 +64,34 @@ def test_participation_counts_the_channels_real_members(slack_server: SlackServe
     assert "<@U0BEN00001>" in text and "<@U0CAI00001>" in text
 
 
+def test_a_stale_roster_is_listed_again_in_the_background_not_before_the_command(
+    slack_server: SlackServer,
+) -> None:
+    fake, clock = slack_server.fake, slack_server.app.clock
+    assert isinstance(clock, FakeClock)
+    fake.channel_members[CHANNEL] = [USER, "U0BEN00001", fake.bot_user_id]
+    slack_server.post_command('poll "Go?" "Yes" "No"')  # the channel's first list, waited for
+    (first,) = fake.wait_for_sync("chat.postMessage")
+    assert "0 of 2 voted" in json.dumps(first.args["blocks"])
+    slack_server.settle()
+
+    clock.advance(timedelta(hours=1))  # the roster is stale now
+    fake.channel_members[CHANNEL] = [USER, "U0BEN00001", "U0CAI00001", fake.bot_user_id]
+    fake.hold("conversations.members")
+    slack_server.post_command('poll "Again?" "Yes" "No"')
+    fake.wait_held_sync("conversations.members")
+    # Answered while Slack is still listing the members: on the stored roster.
+    second = fake.wait_for_sync("chat.postMessage", count=2)[-1]
+    assert "0 of 2 voted" in json.dumps(second.args["blocks"])
+    fake.release("conversations.members")
+    slack_server.settle()
+    assert slack_server.app.roster.members(f"slack:{slack_server.team}", CHANNEL) == [
+        USER,
+        "U0BEN00001",
+        "U0CAI00001",
+    ]
+
+
 def test_app_home_lists_what_waits_for_the_person_within_slack_limits(
     slack_server: SlackServer,
 ) -> None:

@@ -153,8 +153,10 @@ class TeamsServer:
             session.post(self.url, json=activity, headers=headers) as response,
         ):
             status = response.status
-        # Live cards are refreshed after the turn, like Slack's after the ack: let them finish.
+        # Live cards are refreshed after the turn, like Slack's after the ack, and rosters are
+        # listed in the background: let them finish.
         await self.app.postings.idle()
+        await self.app.roster.idle()
         return status
 
     async def say(self, text: str, *, by: Person = ANA, **kw: Any) -> dict[str, Any]:
