@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.bench_tally
 	$(BIN)/python -m bench.bench_irv
 	$(BIN)/python -m bench.bench_votes
+	$(BIN)/python -m bench.bench_anonymous
 	$(BIN)/python -m bench.bench_digest
 	$(BIN)/python -m bench.bench_slack
 	$(BIN)/python -m bench.bench_webhooks

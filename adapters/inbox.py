@@ -37,12 +37,7 @@ able to pair them.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -50,7 +45,6 @@ from functools import partial
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters import process
@@ -60,6 +54,7 @@ from bot.views import Reply, reply_from_payload, reply_to_payload
 from storage import inbox as store
 from storage.db import Database
 from storage.group_commit import GroupCommit
+from storage.sealing import Seal
 
 log = logging.getLogger("align.inbox")
 
@@ -115,22 +110,6 @@ Where = Callable[[Reply], Destination | None]
 Replayer = Callable[[Entry], Awaitable[None]]
 
 
-class Seal:
-    """AES-GCM under a key of the inbox's own, derived from ALIGN_SECRET."""
-
-    def __init__(self, secret: bytes) -> None:
-        self._aead = AESGCM(hmac.new(secret, b"align inbox v1", hashlib.sha256).digest())
-
-    def close(self, value: Any) -> str:
-        nonce = os.urandom(12)
-        data = json.dumps(value, separators=(",", ":")).encode()
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, data, None)).decode("ascii")
-
-    def open(self, sealed: str) -> Any:
-        raw = base64.b64decode(sealed)
-        return json.loads(self._aead.decrypt(raw[:12], raw[12:], None))
-
-
 class Inbox:
     """The inbox of one process: records, runs once, finishes, recovers (module docstring)."""
 
@@ -148,7 +127,7 @@ class Inbox:
     ) -> None:
         self.db = db
         self.clock = clock
-        self.seal = Seal(secret)
+        self.seal = Seal.keyed_by_hmac(secret, b"align inbox v1")
         self.ack_budget = ack_budget
         self.claim_timeout = claim_timeout
         self.retention = retention

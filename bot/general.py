@@ -10,6 +10,7 @@ from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import Conflict, UsageError
 from bot.parser import Command, parse_ref
+from bot.polls import reminding
 from bot.signoff import asking
 from bot.signoff.stances import ensure_open
 from bot.views import Context, Divider, Heading, Line, ListBlock, Reply, Section, mention
@@ -162,10 +163,20 @@ def cmd_nudge(deps: Deps, actor: Actor, cmd: Command) -> Reply:
                     data={"id": str(ref), "nudged": []},
                 )
             closes = f" before it closes {when(obj.closes_at, tz)}" if obj.closes_at else ""
-            text = (
-                f"Reminder: {', '.join(mention(p) for p in people)} — please vote on {ref} "
-                f"“{obj.question}”{closes}."
-            )
+            if obj.anonymous:
+                asked = f"Reminder: please vote on {ref} “{obj.question}”{closes}."
+                stamp = now.isoformat(timespec="microseconds")
+                key = f"nudge:{obj.workspace}:{ref}:{stamp}"
+                reminded = reminding.privately(session, obj, people, asked, key=key, now=now)
+                text = reminding.summary(obj, reminded)
+                return Reply(
+                    ok=True,
+                    kind="nudge",
+                    text=text,
+                    blocks=[Section(text)],
+                    data={"id": str(ref), "reminded": reminded, "privately": True},
+                )
+            text = reminding.in_channel(obj, people, closes)
         else:
             if obj.status != "open":
                 raise Conflict(f"{ref} is already answered.")

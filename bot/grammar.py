@@ -308,7 +308,8 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "nudge",
         "nudge <P-ID|Q-ID|D-ID>",
-        "Reminds who has not voted yet, the question's owner, or approvers yet to sign off.",
+        "Reminds who has not voted yet (privately, in an anonymous poll), the question's owner, "
+        "or approvers yet to sign off.",
         group="polls",
         example="nudge P-4",
         handler="general.cmd_nudge",

@@ -20,12 +20,12 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from bot import digest, outbox, polls
+from bot import digest, outbox, polls, postings
 from bot.common import when
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.platforms import SYSTEM_USER, platform_of
-from bot.polls import pulses
+from bot.polls import batches, pulses, reminding
 from bot.schedules import DIGEST, claim_run, claimed, occurrences, period_of
 from bot.signoff import asking, rules, settling
 from bot.signoff import roles as signoff_roles
@@ -56,6 +56,8 @@ class TickReport:
     held: int = 0
     signoff_reminders: int = 0
     reviews: int = 0
+    batches: int = 0
+    """Anonymous polls whose pending ballots were counted (bot/polls/batches.py)."""
 
 
 def tick(deps: Deps, now: datetime) -> TickReport:
@@ -64,6 +66,7 @@ def tick(deps: Deps, now: datetime) -> TickReport:
     steps = (
         _digests,
         _auto_close,
+        _anonymous_batches,
         _pulses,
         _poll_reminders,
         _question_nudges,
@@ -185,6 +188,14 @@ def _pulses(deps: Deps, now: datetime, report: TickReport) -> None:
     report.pulses_skipped += skipped
 
 
+def _anonymous_batches(deps: Deps, now: datetime, report: TickReport) -> None:
+    """Count the batches of anonymous ballots that are due but that no read has counted yet
+    (nobody looked since the fifth vote), and bring their live messages up to date."""
+    report.batches += batches.flush_due(
+        deps, lambda session, poll: postings.mark_behind(session, "poll", poll.id)
+    )
+
+
 def _channel_tz(session: UnitOfWork, workspace: str, channel: str) -> str:
     found = session.get(Channel, (workspace, channel))
     return (found.tz if found and found.tz else None) or "UTC"
@@ -234,26 +245,20 @@ def _poll_reminders(deps: Deps, now: datetime, report: TickReport) -> None:
             if not people:
                 continue
             tz = _channel_tz(session, poll.workspace, poll.channel)
+            key = f"poll-reminder:{poll.workspace}:P-{poll.number}:{period}"
+            if fresh.anonymous:
+                asked = (
+                    f"Reminder: P-{poll.number} “{poll.question}” closes "
+                    f"{when(poll.closes_at, tz)} and you have not voted yet."
+                )
+                reminding.privately(session, fresh, people, asked, key=key, now=now)
+                report.reminders += 1
+                continue
             text = (
                 f"Reminder: {', '.join(mention(p) for p in people)} — P-{poll.number} "
                 f"“{poll.question}” closes {when(poll.closes_at, tz)} and you have not voted yet."
             )
-            outbox.enqueue(
-                session,
-                workspace=poll.workspace,
-                channel=poll.channel,
-                platform=platform_of(poll.workspace),
-                kind="nudge",
-                reply=Reply(
-                    ok=True,
-                    kind="nudge",
-                    text=text,
-                    blocks=[Section(text), Context(f"Vote with `vote P-{poll.number} …`.")],
-                    data={"id": f"P-{poll.number}", "nudged": people},
-                ),
-                key=f"poll-reminder:{poll.workspace}:P-{poll.number}:{period}",
-                now=now,
-            )
+            reminding.queue(session, fresh, text, key=key, now=now, named=tuple(people))
             report.reminders += 1
 
 

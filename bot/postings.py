@@ -24,7 +24,7 @@ from bot.context import Actor, Deps
 from bot.grammar import KIND_BY_NOUN
 from bot.parser import parse_ref
 from bot.views import Reply
-from storage.db import dialect_insert
+from storage.db import UnitOfWork, dialect_insert
 from storage.models import Posting
 
 
@@ -100,6 +100,16 @@ def mark_changed(deps: Deps, actor: Actor, ref: str) -> int:
             .returning(Posting.id)
         ).all()
     return len(changed)
+
+
+def mark_behind(session: UnitOfWork, kind: str, object_id: int) -> None:
+    """Count a change the scheduler made (not a person on one platform) on every live message
+    of the object, in the caller's transaction; the next catch-up brings them up to date."""
+    session.execute(
+        update(Posting)
+        .where(Posting.object_kind == kind, Posting.object_id == object_id)
+        .values(changes=Posting.changes + 1)
+    )
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Ballot rows, written so that an anonymous poll's storage links nobody to a choice.
 
-Each database leaks write order its own way, and each needs its own counter-measure:
+A named poll's ballot is written by the vote itself (`write`). An anonymous poll's ballots arrive
+in shuffled batches (`put_batch`, from `bot/polls/batches.py`), never in a transaction that also
+writes participation, and each database's write order is hidden within the batch:
 
-- SQLite's hidden rowid counts up in insertion order, just as participation and the audit trail
-  do; an anonymous ballot gets a random rowid instead.
-- PostgreSQL stamps each row with the transaction that wrote it (`xmin`) and places it physically
-  in write order (`ctid`); an anonymous vote rewrites all of the poll's ballots in random order in
-  one statement, so every ballot carries the same transaction and a shuffled position. Two such
-  rewrites of one poll would deadlock on each other's rows, so they take a per-poll advisory lock.
+- SQLite's hidden rowid would count up in insertion order; an anonymous ballot gets a random one.
+- PostgreSQL stamps each row with the transaction that wrote it (`xmin`) and places it in write
+  order (`ctid`): a batch is one statement in shuffled order, so its rows share one `xmin` and
+  their order within it is random. Old rows are never rewritten.
 
 An anonymous voter's own ballot is read on the raw DBAPI cursor: SQLAlchemy's debug log prints
 every row it fetches, and that row, read in the voter's own request, would sit in the log beside
@@ -27,31 +27,29 @@ from sqlalchemy import text as sql
 from storage.db import UnitOfWork, dialect_insert, raw
 from storage.models import Ballot
 
-ANONYMOUS_LOCK_SPACE = 0x416C6E  # an advisory-lock namespace of our own
-
 
 def _dialect(session: UnitOfWork) -> str:
     return session.get_bind().dialect.name
 
 
-def lock_for_anonymous_vote(session: UnitOfWork, poll_id: int) -> None:
-    """One anonymous vote per poll at a time on PostgreSQL (see the module docstring)."""
-    if _dialect(session) == "postgresql":
-        session.execute(
-            sql("SELECT pg_advisory_xact_lock(:space, :poll)"),
-            {"space": ANONYMOUS_LOCK_SPACE, "poll": poll_id},
-        )
-
-
-def read_choice(session: UnitOfWork, poll_id: int, key: str, *, anonymous: bool) -> Any:
-    """The voter's stored choice, or None. On the raw cursor, whatever the poll (see the module
-    docstring): every vote reads it, and the raw read is also the cheapest."""
+def read_own(session: UnitOfWork, poll_id: int, key: str) -> tuple[Any, str | None] | None:
+    """The voter's stored (choice, reason), or None; on the raw cursor, so no log shows the row."""
     row = raw(
-        session, "SELECT choice FROM ballots WHERE poll_id = ? AND voter_key = ?", (poll_id, key)
+        session,
+        "SELECT choice, reason FROM ballots WHERE poll_id = ? AND voter_key = ?",
+        (poll_id, key),
     )
     if row is None:
         return None
-    return json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+    choice = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+    return choice, row[1]
+
+
+def read_choice(session: UnitOfWork, poll_id: int, key: str) -> Any:
+    """The voter's stored choice, or None (on the raw cursor too: every named vote reads it,
+    and the raw read is also the cheapest)."""
+    found = read_own(session, poll_id, key)
+    return None if found is None else found[0]
 
 
 def _upsert(dialect: str, keep_reason: bool) -> Any:
@@ -87,17 +85,14 @@ def write(
     key: str,
     choice: Any,
     *,
-    anonymous: bool,
     reason: str | None = None,
     keep_reason: bool = False,
 ) -> None:
-    """Insert or replace the voter's ballot in one statement, so two concurrent votes of one
-    person leave one ballot; anonymous ballots are then hidden in the poll's physical order.
-    The reason is replaced with the choice, unless `keep_reason` (a toggle that changes the
-    ballot without a word about why) leaves the stored one as it is."""
-    dialect = _dialect(session)
+    """Insert or replace a named poll's ballot in one statement, so two concurrent votes of one
+    person leave one ballot. The reason is replaced with the choice, unless `keep_reason` (a
+    toggle that changes the ballot without a word about why) leaves the stored one as it is."""
     session.execute(
-        _upsert(dialect, keep_reason),
+        _upsert(_dialect(session), keep_reason),
         {
             "p_id": uuid.uuid4().hex,
             "p_poll": poll_id,
@@ -106,23 +101,66 @@ def write(
             "p_reason": reason,
         },
     )
-    if not anonymous:
-        return
-    if dialect == "sqlite":
+
+
+_SQLITE_BATCH = sql(
+    "INSERT INTO ballots (rowid, id, poll_id, voter_key, choice, reason) "
+    "VALUES (:rowid, :id, :poll_id, :voter_key, :choice, :reason) "
+    "ON CONFLICT (poll_id, voter_key) DO UPDATE SET choice = excluded.choice, "
+    "reason = excluded.reason"
+)
+
+
+def put_batch(
+    session: UnitOfWork, poll_id: int, batch: list[tuple[str, Any, str | None]]
+) -> list[tuple[Any, Any]]:
+    """Insert or replace a batch of anonymous ballots (key, choice, reason), in the order given
+    — the caller shuffles it — and return each one's (previous choice or None, new choice), in
+    no order that names anyone, for the running tally."""
+    keys = [key for key, _, _ in batch]
+    before: dict[str, Any] = dict(
         session.execute(
-            sql("UPDATE ballots SET rowid = :rowid WHERE poll_id = :poll AND voter_key = :key"),
-            {"rowid": secrets.randbits(62), "poll": poll_id, "key": key},
-        )
-    elif dialect == "postgresql":
+            select(Ballot.voter_key, Ballot.choice).where(
+                Ballot.poll_id == poll_id, Ballot.voter_key.in_(keys)
+            )
+        ).all()
+    )
+    if _dialect(session) == "sqlite":
         session.execute(
-            sql(
-                "WITH moved AS (DELETE FROM ballots WHERE poll_id = :poll "
-                "RETURNING id, poll_id, voter_key, choice, reason) "
-                "INSERT INTO ballots (id, poll_id, voter_key, choice, reason) "
-                "SELECT id, poll_id, voter_key, choice, reason FROM moved ORDER BY random()"
-            ),
-            {"poll": poll_id},
+            _SQLITE_BATCH,
+            [
+                {
+                    "rowid": secrets.randbits(62),
+                    "id": uuid.uuid4().hex,
+                    "poll_id": poll_id,
+                    "voter_key": key,
+                    "choice": json.dumps(choice),
+                    "reason": reason,
+                }
+                for key, choice, reason in batch
+            ],
         )
+    else:
+        table = Ballot.__table__
+        stmt = dialect_insert(_dialect(session))(table).values(
+            [
+                {
+                    "id": uuid.uuid4().hex,
+                    "poll_id": poll_id,
+                    "voter_key": key,
+                    "choice": choice,
+                    "reason": reason,
+                }
+                for key, choice, reason in batch
+            ]
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c.poll_id, table.c.voter_key],
+                set_={"choice": stmt.excluded.choice, "reason": stmt.excluded.reason},
+            )
+        )
+    return [(before.get(key), choice) for key, choice, _ in batch]
 
 
 def choices(session: UnitOfWork, poll_id: int) -> list[Any]:
@@ -154,11 +192,11 @@ def named(
 
 
 __all__ = [
-    "ANONYMOUS_LOCK_SPACE",
     "choices",
-    "lock_for_anonymous_vote",
     "named",
+    "put_batch",
     "read_choice",
+    "read_own",
     "reasons",
     "write",
 ]

@@ -26,6 +26,11 @@ DEFAULT_URL = "sqlite:///align.db"
 UnitOfWork = Session
 """A session inside one transaction: committed when the block ends, rolled back on error."""
 
+CHECKPOINT = "align.checkpoint"
+"""Set in a session's info to have SQLite's WAL checkpointed and truncated once the transaction
+has committed (after anonymous ballots were counted: the WAL would keep the order of the
+commits before it)."""
+
 
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them, the driver we ship."""
@@ -67,6 +72,9 @@ def _sqlite_engine(url: str, *, statement_timeout: float, **kw: Any) -> Engine:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (counted pending ballots, finished inbox requests) are overwritten with
+        # zeros, not left in free space for a reader of the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -169,6 +177,7 @@ class Database:
     ) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self._busy_ms = int(statement_timeout * 1000)
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url, statement_timeout=statement_timeout, echo=echo)
         else:
@@ -206,8 +215,28 @@ class Database:
         writer = (
             nullcontext() if self._local_writer is None else self._local_writer.held(urgent=urgent)
         )
-        with writer, self._sessions() as session, session.begin():
-            yield session
+        with writer, self._sessions() as session:
+            with session.begin():
+                yield session
+            if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy SQLite's WAL into the database file and truncate it to nothing, on a connection
+        outside any transaction; waits at most a second for other processes' readers (a busy
+        WAL stays until the next flush's checkpoint, or SQLite's own)."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA busy_timeout=1000")
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.fetchall()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                cursor.close()
+        finally:
+            raw.close()
 
     @contextmanager
     def joined(self, session: Session) -> Iterator[None]:
@@ -298,6 +327,7 @@ _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 __all__ = [
+    "CHECKPOINT",
     "DEFAULT_URL",
     "Database",
     "UnitOfWork",

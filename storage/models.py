@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -364,6 +365,22 @@ class Ballot(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     """Why, in the voter's words (`vote P-1 2 | <reason>`): part of the ballot, stored under the
     same key (so an anonymous reason names nobody) and replaced with it."""
+
+
+class PendingBallot(Base):
+    """An anonymous ballot not yet counted (`bot/polls/batches.py`): written, sealed, in the
+    vote's transaction beside its participation row, and moved into `ballots` — with at least
+    four others, in shuffled order, in a transaction of its own — once five are waiting or the
+    poll closes. `lookup` is a keyed hash of (poll, person) under a key other than the ballot's,
+    so this row cannot be matched to the ballot it becomes; `sealed` holds the ballot key, the
+    choice and the reason, padded to one size for every ballot."""
+
+    __tablename__ = "pending_ballots"
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class PollTally(Base):

@@ -3,7 +3,8 @@ per person per poll (the last one counts), checked against the poll's mode.
 
 Anonymous polls store each ballot under a keyed hash of (poll, person) — one ballot per voter so a
 vote can be changed, yet no stored value names the voter; who has voted is kept apart, in
-`participation`. How the rows are written so that their storage links nobody is
+`participation`. Their ballots wait, sealed, and are counted in batches of five or more
+(`bot/polls/batches.py`); how the rows are written so that their storage links nobody is
 `storage.ballots`' business.
 """
 
@@ -17,7 +18,7 @@ from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import BallotError, UsageError
 from bot.parser import Command, Ref, Token, join_text, parse_ref, split_pipe
-from bot.polls import tallies
+from bot.polls import batches, tallies
 from bot.polls.rules import MAX_REASON, REASON_FIELD, ensure_open, voter_key
 from bot.polls.voters import describe as describe_ballot
 from bot.views import Context, Reply, counted
@@ -196,36 +197,49 @@ def record_vote(
         # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
         poll = load(session, actor, ref, shared=True, joined=Poll.options)
         ensure_open(session, actor, poll, now)
-        if poll.anonymous:
-            ballots.lock_for_anonymous_vote(session, poll.id)
         # The voter's participation row, written first, is the lock their ballot changes under:
         # a second vote of the same person (`~1` and `~2` clicked at once, on any replica) waits
         # here until the first commits, then reads the ballot it left — so a toggle builds on
         # the other instead of both starting from the old ballot and one being lost. (SQLite's
         # BEGIN IMMEDIATE serialises writers anyway; this matters on PostgreSQL.)
         upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
-        key = voter_key(deps, poll, actor.user)
-        # The ballot it replaces: the tally moves by the difference, and a toggle builds on it.
-        old = ballots.read_choice(session, poll.id, key, anonymous=poll.anonymous)
-        changed = old is not None
         read_back = False
+        if poll.anonymous:
+            # Kept pending, sealed, until a batch of them is counted (bot/polls/batches.py),
+            # which is when the running tally moves.
+            mine = batches.own(deps, session, poll, actor.user)
+            changed = mine is not None
 
-        def current() -> Any:
-            nonlocal read_back
-            read_back = True
-            return old
+            def current() -> Any:
+                nonlocal read_back
+                read_back = True
+                return mine[0] if mine else None
 
-        choice = parse_ballot(poll, tokens, current)
-        ballots.write(
-            session,
-            poll.id,
-            key,
-            choice,
-            anonymous=poll.anonymous,
-            reason=reason,
-            keep_reason=read_back and reason is None,
-        )
-        tallies.apply_change(session, poll, old, choice)
+            choice = parse_ballot(poll, tokens, current)
+            kept = mine[1] if mine and read_back and reason is None else reason
+            batches.hold(deps, session, poll, actor.user, choice, kept)
+        else:
+            key = voter_key(deps, poll, actor.user)
+            # The ballot it replaces: the tally moves by the difference, and a toggle builds on
+            # it.
+            old = ballots.read_choice(session, poll.id, key)
+            changed = old is not None
+
+            def current() -> Any:
+                nonlocal read_back
+                read_back = True
+                return old
+
+            choice = parse_ballot(poll, tokens, current)
+            ballots.write(
+                session,
+                poll.id,
+                key,
+                choice,
+                reason=reason,
+                keep_reason=read_back and reason is None,
+            )
+            tallies.apply_change(session, poll, old, choice)
         audit(
             session,
             actor,

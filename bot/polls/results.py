@@ -13,7 +13,7 @@ from bot import decisions, tally
 from bot.common import audit
 from bot.context import Actor, Deps, Event
 from bot.errors import UsageError
-from bot.polls import tallies
+from bot.polls import batches, tallies
 from bot.polls.rules import closed_on
 from bot.views import mention
 from storage import rosters
@@ -124,6 +124,9 @@ def results(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
         ]
     if result.method == "irv":
         out["complete"] = result.complete
+    uncounted = batches.waiting(session, poll)
+    if uncounted:
+        out["uncounted"] = uncounted
     return out
 
 
@@ -135,6 +138,9 @@ def visible(deps: Deps, session: UnitOfWork, poll: Poll) -> dict[str, Any]:
         return concealed(deps, session, poll)
     if poll.closed_at is not None and poll.result:
         return poll.result
+    # An anonymous poll's tally moves only by a batch (bot/polls/batches.py), all at once when
+    # its time is up.
+    batches.settle(deps, session, poll, everything=closed_on(poll, deps.clock.now()) is not None)
     return results(deps, session, poll)
 
 
@@ -158,6 +164,7 @@ def close(
     naming one of the tied options (by text or number), and the decision says who broke the
     tie. The refusal comes before anything changes."""
     now = deps.clock.now()
+    batches.settle(deps, session, poll, everything=True)
     res = results(deps, session, poll)
     picked = _tie_break(poll, res, pick) if record else None
     poll.closed_at = min(now, poll.closes_at) if poll.closes_at else now

@@ -13,6 +13,7 @@ from bot.effects import Effect, Posted
 from bot.errors import UsageError
 from bot.parser import Command, Ref, parse_ref
 from bot.polls import voters
+from bot.polls.batches import BATCH
 from bot.polls.results import listed, visible
 from bot.polls.rules import MAX_OPTIONS, MAX_REASON, REASON_FIELD, closed_on
 from bot.polls.trend import series_view
@@ -64,6 +65,13 @@ def _result_blocks(
         outcome += " · Order: " + " > ".join(" = ".join(t) for t in res["tiers"])
     blocks.append(Section(outcome))
     blocks.append(Context(_people(res["participation"])))
+    if res.get("uncounted"):
+        blocks.append(
+            Context(
+                f"{counted(res['uncounted'], 'vote')} not counted yet: an anonymous poll counts "
+                f"votes {BATCH} or more at a time (and all at close), so no one vote shows."
+            )
+        )
     if full and res.get("pairwise") is not None:
         blocks.append(Pre(_matrix(res["pairwise"], "Pairwise (row preferred over column)")))
         if res.get("strongest_paths") is not None:

@@ -110,9 +110,13 @@ def test_no_table_row_ties_a_voter_to_a_choice(chat: Chat) -> None:
     _vote_everyone(chat, first=2)
     chat.ok("close P-2 decide pick:Zebra")  # every option has three votes: a tie to break
     chat.ok("close P-4")
+    named, anonymous = _poll_ids(chat, [1]), _poll_ids(chat, [2, 3, 4, 5])
+    # P-3 and P-5 still hold their ballots pending, sealed: they link nobody either…
+    assert _rows_linking(dump(chat.app.db), anonymous, _ballot_secrets(chat, anonymous)) == []
+    for number in (3, 5):
+        chat.ok(f"results P-{number}")  # …nor once a read has counted them
 
     tables = dump(chat.app.db)
-    named, anonymous = _poll_ids(chat, [1]), _poll_ids(chat, [2, 3, 4, 5])
     assert _rows_linking(tables, named, _ballot_secrets(chat, named))  # the search works
     assert _rows_linking(tables, anonymous, _ballot_secrets(chat, anonymous)) == []
 
@@ -141,6 +145,8 @@ def test_ballots_carry_nothing_that_orders_them_against_participation(chat: Chat
     chat.ok(OPENING["single"])
     for n, voter in enumerate(VOTERS):
         chat.ok(f"vote P-1 {_ballot('single', n)}", user=voter)
+        chat.ok("results P-1")  # someone watching: counts each batch of five as it fills
+    chat.ok("close P-1")  # counts the last two
     with chat.app.db.uow() as session:
         poll = session.execute(select(Poll)).scalar_one()
         in_vote_order = [voter_key(chat.app.engine.deps, poll, v) for v in VOTERS]
@@ -155,17 +161,20 @@ def test_ballots_carry_nothing_that_orders_them_against_participation(chat: Chat
             assert keys_by_rowid != in_vote_order
             assert sorted(keys_by_rowid) == sorted(in_vote_order)
         else:
-            # PostgreSQL's system columns: every ballot was rewritten by the last vote, so they
-            # share one writing transaction (xmin), and their physical order is shuffled.
+            # PostgreSQL's system columns: ballots are written by batch, so each batch shares
+            # one writing transaction (xmin) — none of them a vote's — and their physical order
+            # within it is shuffled.
             rows = session.execute(
                 text("SELECT xmin::text, voter_key FROM ballots ORDER BY ctid")
             ).all()
-            assert len({xmin for xmin, _ in rows}) == 1
+            batch_sizes = sorted(Counter(xmin for xmin, _ in rows).values())
+            assert batch_sizes == [2, 5, 5]  # two batches of five, the last two at the close
             assert sorted(k for _, k in rows) == sorted(in_vote_order)
             participation_xmins = (
                 session.execute(text("SELECT xmin::text FROM participation")).scalars().all()
             )
             assert len(set(participation_xmins)) == len(VOTERS)  # one per vote, as before
+            assert not {xmin for xmin, _ in rows} & set(participation_xmins)
 
 
 def test_exports_in_every_format_name_no_voter(chat: Chat) -> None:
@@ -217,6 +226,7 @@ def test_no_log_line_ties_a_voter_to_a_choice(
                 select(Ballot.choice).where(Ballot.poll_id == number_to_id[number])
             ).scalars()
             windows.append((voter, records, Counter(json.dumps(c) for c in after)))
+        chat.ok(f"results P-{number}")  # someone watching: counts each batch as it fills
 
     for number, mode in enumerate(OPENING, start=1):
         for n, voter in enumerate(VOTERS[:6]):

@@ -69,6 +69,11 @@ def test_one_person_clicking_many_times_at_once_leaves_one_ballot(chat: Chat) ->
             [lambda c=c, p=number: chat.say(f"vote P-{p} {c}", user="ana") for c in choices]
         )
         assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+        if number == 2:
+            # One anonymous ballot waits for four more (or the close) before it is counted.
+            waiting = chat.ok("results P-2").data
+            assert waiting["ballots"] == 0 and waiting.get("uncounted") == 1
+            chat.ok("close P-2")
         res = chat.ok(f"results P-{number}").data
         assert res["ballots"] == 1 and res["participation"]["voted"] == 1
         assert sum(res["counts"].values()) == 1
@@ -143,6 +148,8 @@ def test_one_person_toggling_options_of_a_multi_poll_at_once_lands_every_toggle(
                 ]
             )
             assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+        if number == 2:
+            chat.ok("close P-2")  # three anonymous ballots: counted at the close
         res = chat.ok(f"results P-{number}").data
         assert res["ballots"] == 3
         assert res["counts"] == {"A": 3, "B": 0, "C": 0, "D": 0, "E": 0, "F": 0}, res["counts"]

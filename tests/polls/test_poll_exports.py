@@ -19,7 +19,9 @@ def test_csv_has_voter_rows_for_public_polls_and_reason_rows_elsewhere(chat: Cha
     chat.ok("vote P-2 2", user="ben")
     chat.ok('poll "Secret?" "Yes" "No" anonymous')  # P-3
     chat.ok("vote P-3 1 | nobody needs to know", user="ana")
-    chat.ok("vote P-3 2", user="ben")
+    # Five anonymous ballots: counted together (one alone would wait, reason and all).
+    for voter, choice in (("ben", 2), ("cy", 1), ("dee", 2), ("eve", 2)):
+        chat.ok(f"vote P-3 {choice}", user=voter)
 
     export = chat.ok("export polls format:csv")
     assert export.text == "Exported 3 polls as csv"
@@ -38,7 +40,7 @@ def test_csv_has_voter_rows_for_public_polls_and_reason_rows_elsewhere(chat: Cha
     assert [(r["public"], r["anonymous"], r["winner"]) for r in polls] == [
         ("True", "False", "Sushi"),
         ("False", "False", ""),
-        ("False", "True", ""),
+        ("False", "True", "No"),
     ]
     assert all(r["question"] == "" for r in rows if r["row"] != "poll")
 

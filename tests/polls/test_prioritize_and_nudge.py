@@ -1,10 +1,15 @@
 """Prioritization votes feed `priorities by:votes` and `show I-n`; `nudge` reminds only those
-who have not voted (for anonymous polls, known from participation alone)."""
+who have not voted (for anonymous polls, known from participation alone, and privately)."""
 
 from __future__ import annotations
 
+import json
+
+from adapters.bootstrap import App
 from adapters.console.render import render
+from bot.clock import FakeClock
 from tests.conftest import Chat
+from tests.time.helpers import Recorder, deliver, outbox_rows
 
 
 def test_a_prioritization_orders_priorities_by_votes_and_shows_on_each_item(chat: Chat) -> None:
@@ -58,18 +63,37 @@ def test_nudge_names_only_those_who_have_not_voted(chat: Chat) -> None:
     assert nudge.text == "Reminder: <@ben>, <@cy> — please vote on P-1 “Q”."
 
 
-def test_nudge_on_an_anonymous_poll_comes_from_participation(chat: Chat) -> None:
+def test_nudge_on_an_anonymous_poll_reminds_privately_and_names_nobody(
+    chat: Chat, app: App, clock: FakeClock
+) -> None:
     for who in ("ana", "ben", "cy"):
         chat.ok("item Hello " + who, user=who)
     chat.ok('poll "Secret" "A" "B" anonymous closes:2026-11-27T12:00')
     chat.ok("vote P-1 1", user="ben")
     chat.ok("vote P-1 2", user="ben")  # a changed vote is still one voter
     nudge = chat.ok("nudge P-1")
-    assert nudge.data["nudged"] == ["ana", "cy", "pm"]
+    # The channel hears how many were reminded, never who: names before and after a tally
+    # everyone can watch would tell who voted what.
     assert nudge.text == (
-        "Reminder: <@ana>, <@cy>, <@pm> — please vote on P-1 “Secret” before it closes "
-        "Fri 2026-11-27 12:00 UTC."
+        "Reminded 3 people privately to vote on P-1: it is anonymous, so nobody is named here."
     )
+    assert nudge.data == {"id": "P-1", "reminded": 3, "privately": True}
+    blob = json.dumps(nudge.to_json()) + render(nudge)
+    assert not [p for p in ("ana", "ben", "cy", "pm") if p in blob]
+    # Each non-voter gets their own private message, through the outbox like any DM.
+    rows = outbox_rows(app, kind="nudge")
+    assert sorted((r.channel, r.payload["direct_to"]) for r in rows) == [
+        ("general", "ana"),
+        ("general", "cy"),
+        ("general", "pm"),
+    ]
+    console = Recorder("console", clock)
+    assert deliver(app, {"console": console}) == 3
+    direct = [m for _, m in console.sent if m.reply.direct_to]
+    assert sorted(m.reply.direct_to or "" for m in direct) == ["ana", "cy", "pm"]
+    assert {m.reply.text for m in direct} == {
+        "Reminder: please vote on P-1 “Secret” before it closes Fri 2026-11-27 12:00 UTC."
+    }
     for who in ("ana", "cy", "pm"):
         chat.ok("vote P-1 1", user=who)
     assert chat.ok("nudge P-1").data["nudged"] == []

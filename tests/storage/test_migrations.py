@@ -54,7 +54,7 @@ def test_the_models_cover_every_table_the_product_needs() -> None:
         "decisions", "decision_tags", "items", "item_tags", "item_scores", "questions", "polls",
         "poll_options", "ballots", "participation", "postings", "audit", "counters",
         "channels", "members", "profiles", "outbox", "schedules", "schedule_runs", "webhooks",
-        "conversation_refs", "processed_events", "inbox",
+        "conversation_refs", "processed_events", "inbox", "pending_ballots",
     }  # fmt: skip
     assert needed <= MODEL_TABLES
 

@@ -39,7 +39,7 @@ def test_reminder_24h_before_close_goes_to_non_voters_only(
     assert "<@ben>" in console.texts[0]
 
 
-def test_anonymous_poll_reminders_use_participation_only(
+def test_anonymous_poll_reminders_go_privately_to_non_voters_only(
     chat: Chat, app: App, clock: FakeClock
 ) -> None:
     everyone_says_hi(chat, "ana", "ben")
@@ -47,9 +47,13 @@ def test_anonymous_poll_reminders_use_participation_only(
     chat.ok("vote P-1 yes", user="ben")
     clock.advance(timedelta(days=1, hours=1))
     assert tick(app).reminders == 1
-    (row,) = outbox_rows(app, kind="nudge")
-    assert sorted(row.payload["data"]["nudged"]) == ["ana", "pm"]
-    assert "yes" not in row.payload["text"].lower().split("“")[0]
+    # Privately, one message each: nothing in the channel names who has not voted.
+    rows = outbox_rows(app, kind="nudge")
+    assert sorted(r.payload["direct_to"] for r in rows) == ["ana", "pm"]
+    assert all("<@" not in r.payload["text"] for r in rows)
+    assert all("nudged" not in r.payload["data"] for r in rows)
+    assert "yes" not in rows[0].payload["text"].lower().split("“")[0]
+    assert tick(app).reminders == 0  # once
 
 
 def test_no_reminder_when_everyone_voted_or_the_poll_is_short(

@@ -1,0 +1,142 @@
+"""Anonymous ballots are counted in batches, so that neither a member watching the tally nor a
+reader of the database files can tell who chose what.
+
+A vote on an anonymous poll writes the voter's participation row and their ballot as *pending*,
+sealed (`storage.pending`), in one transaction; the tally does not move. Once at least `BATCH`
+ballots are pending — or the poll closes — one transaction of its own opens them, shuffles them,
+writes them into `ballots` (`storage.ballots.put_batch`), moves the running tally by them
+(`tallies.apply_changes`) and deletes them: the tally moves by five ballots or more at once,
+and the commit that writes ballots writes no participation row.
+
+Who flushes: every read of the poll's result made outside a transaction that recorded a vote
+(`results.visible`: `results`, `show`, the live message's refresh, exports, App Home, the digest,
+trends), the scheduler's tick (`flush_due`), and `close` (everything, whatever the count). A
+transaction that recorded an anonymous vote never flushes (`VOTED` in its session's info), so no
+commit holds both a voter's participation and ballots. SQLite zeroes deleted rows
+(`secure_delete`) and its WAL is checkpointed and truncated after a flush (`storage.db`).
+
+A voter's own ballot — for "changed your vote" and for toggling a multi choice — is their
+pending one when they have one, else their counted one (`own`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+
+from bot.context import Deps
+from bot.polls import tallies
+from bot.polls.rules import voter_key
+from storage import ballots, pending
+from storage.db import CHECKPOINT, UnitOfWork
+from storage.models import Poll
+from storage.sealing import derive
+
+BATCH = 5
+"""Ballots that move the tally together: each voter hides among at least this many."""
+
+VOTED = "align.anonymous_vote"
+"""Set in a session's info once it has written an anonymous vote: it must not flush."""
+
+_shuffle = secrets.SystemRandom().shuffle
+log = logging.getLogger("align.polls")
+
+
+@lru_cache(maxsize=4)
+def _keys(secret: bytes) -> tuple[bytes, pending.PendingSeal]:
+    """The lookup key and the sealing key, each derived from ALIGN_SECRET for this purpose only
+    (the ballot key is ALIGN_SECRET itself, `rules.voter_key`)."""
+    lookup = derive(secret, b"align pending-ballot lookup v1")
+    return lookup, pending.PendingSeal(secret)
+
+
+def lookup_key(deps: Deps, poll: Poll, user: str) -> str:
+    """Where a voter's pending ballot is found: unrelated to their ballot key without the
+    secret."""
+    message = f"{poll.workspace}\x1f{poll.id}\x1f{user}".encode()
+    return "p:" + hmac.new(_keys(deps.secret)[0], message, hashlib.sha256).hexdigest()[:48]
+
+
+def own(deps: Deps, session: UnitOfWork, poll: Poll, user: str) -> tuple[Any, str | None] | None:
+    """The voter's current (choice, reason): pending if they have one, else counted, else None."""
+    lookup = lookup_key(deps, poll, user)
+    sealed = pending.read(session, poll.id, lookup)
+    if sealed is not None:
+        try:
+            waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
+        except InvalidTag:  # sealed under another ALIGN_SECRET: a new vote replaces it
+            return None
+        return waiting.choice, waiting.reason
+    return ballots.read_own(session, poll.id, voter_key(deps, poll, user))
+
+
+def hold(
+    deps: Deps, session: UnitOfWork, poll: Poll, user: str, choice: Any, reason: str | None
+) -> None:
+    """Keep the voter's ballot pending (replacing one they have pending)."""
+    session.info[VOTED] = True
+    lookup = lookup_key(deps, poll, user)
+    waiting = pending.Waiting(voter_key(deps, poll, user), choice, reason)
+    pending.hold(session, poll.id, lookup, _keys(deps.secret)[1].close(poll.id, lookup, waiting))
+
+
+def settle(deps: Deps, session: UnitOfWork, poll: Poll, *, everything: bool = False) -> int:
+    """Count the poll's pending ballots if at least `BATCH` wait (any number with
+    `everything`, at close); how many were counted. Does nothing in a transaction that recorded
+    a vote. Ballots another transaction holds (a concurrent flush) are left to it — what is left
+    counts only if five or more — unless `everything`: then it waits for them."""
+    if not poll.anonymous or session.info.get(VOTED):
+        return 0
+    if not everything and pending.count(session, poll.id) < BATCH:
+        return 0
+    rows = pending.take(session, poll.id, wait=everything)
+    if not rows or (not everything and len(rows) < BATCH):
+        return 0
+    seal = _keys(deps.secret)[1]
+    batch, lookups = [], []
+    for lookup, sealed in rows:
+        try:
+            batch.append(seal.open(poll.id, lookup, sealed))
+            lookups.append(lookup)
+        except InvalidTag:
+            # Sealed under another ALIGN_SECRET (a restore under a new one): kept, not counted.
+            log.warning("P-%s: a waiting anonymous ballot cannot be opened", poll.number)
+    if not batch or (not everything and len(batch) < BATCH):
+        return 0
+    _shuffle(batch)
+    moved = ballots.put_batch(session, poll.id, [(b.key, b.choice, b.reason) for b in batch])
+    tallies.apply_changes(session, poll, moved)
+    pending.drop(session, poll.id, lookups)
+    session.info[CHECKPOINT] = True
+    return len(batch)
+
+
+def waiting(session: UnitOfWork, poll: Poll) -> int:
+    """How many of the poll's ballots wait to be counted."""
+    return pending.count(session, poll.id) if poll.anonymous else 0
+
+
+def flush_due(deps: Deps, then: Callable[[UnitOfWork, Poll], None]) -> int:
+    """Count every open poll's batch that is due, each in a transaction of its own, calling
+    `then` in it for each poll whose tally moved (the scheduler's tick marks its live messages
+    behind); how many polls moved."""
+    with deps.db.uow() as session:
+        due = pending.polls_with(session, BATCH)
+    moved = 0
+    for poll_id in due:
+        with deps.db.uow() as session:
+            poll = session.get(Poll, poll_id)
+            if poll is not None and poll.closed_at is None and settle(deps, session, poll):
+                then(session, poll)
+                moved += 1
+    return moved
+
+
+__all__ = ["BATCH", "VOTED", "flush_due", "hold", "lookup_key", "own", "settle", "waiting"]
