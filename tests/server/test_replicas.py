@@ -358,7 +358,11 @@ def test_the_pace_holds_when_a_channel_changes_hands(cluster: Cluster) -> None:
     done = in_db(cluster, lambda app: rows(app, PACE_CHANNEL))
     senders = [cluster.holder(r.claimed_by) for r in done if r.claimed_by]
     assert len(set(senders)) >= 2, senders  # the channel did change hands
-    assert {r.attempts for r in done} == {1}
+    # A replica starved of CPU for longer than the 2 s lease (a loaded CI machine) may lose a
+    # row it was sending to the next replica, which then finds it already in the channel: a
+    # second claim is allowed here, a second post is not (`keys_in(...) == keys` above).
+    reclaimed = [r.idempotency_key for r in done if r.attempts > 1]
+    assert len(reclaimed) <= 1, reclaimed
     cluster.restart(first)
     TABLE["Slack's 1 message/s per channel"] = (
         f"3 replicas, a fast Slack, 12 posts to one channel handed from replica {first} to"
