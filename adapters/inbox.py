@@ -70,6 +70,9 @@ BUSY = "Align is busy; nothing was recorded; try again in a minute."
 """What a person is told, privately and at once, when the backlog is full (`Busy`)."""
 
 
+REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
+
+
 class Busy(Exception):
     """This process already holds ALIGN_MAX_BACKLOG unfinished requests: nothing was recorded;
     answer the person with BUSY (and acknowledge, or not, as the platform needs)."""
@@ -133,6 +136,8 @@ class Inbox:
         self.retention = retention
         self.max_backlog = max_backlog
         self._recording = 0  # inserts in flight: they count against the backlog already
+        self._refusals = 0  # refused since the last log line
+        self._refusals_logged_at: datetime | None = None
         self.worker_id = worker_id or process.worker_id()
         # Records and done marks, grouped into shared transactions when they queue up (a burst).
         self._writes = GroupCommit(db, name="align-inbox")
@@ -141,6 +146,25 @@ class Inbox:
         # Rows this process is working now: its own recovery never takes them over, even when
         # the work outlasts the claim (another process still may; the fence keeps it once).
         self._working: set[int] = set()
+
+    def _refused(self, platform: str) -> None:
+        """Log refusals at most once per REFUSALS_LOGGED_EVERY, with how many were refused since
+        the last line: a saturated process refuses hundreds a second, and a line for each would
+        bury every other log line and cost the CPU it is short of."""
+        self._refusals += 1
+        now = self.clock.now()
+        if self._refusals_logged_at is not None and now < (
+            self._refusals_logged_at + REFUSALS_LOGGED_EVERY
+        ):
+            return
+        log.warning(
+            "%d request(s) refused (last: %s): %d requests unfinished here (ALIGN_MAX_BACKLOG)",
+            self._refusals,
+            platform,
+            self.backlog,
+        )
+        self._refusals = 0
+        self._refusals_logged_at = now
 
     def add_replayer(self, platform: str, replay: Replayer) -> None:
         """How this process runs a stored request of `platform` again (its adapter's way in)."""
@@ -154,11 +178,7 @@ class Inbox:
         the insert may still land later, and the request is then run from its row — and Busy,
         writing nothing, when the backlog is full."""
         if self.backlog >= self.max_backlog:
-            log.warning(
-                "%s request refused: %d requests unfinished here (ALIGN_MAX_BACKLOG)",
-                platform,
-                self.backlog,
-            )
+            self._refused(platform)
             raise Busy(platform)
         now = self.clock.now()
         write = partial(
