@@ -55,7 +55,7 @@ def _result_blocks(
     )
     blocks: list[Any] = [Bars(rows)]
     if res["ballots"] == 0:
-        outcome = "No votes yet."
+        outcome = "No votes counted yet." if res.get("uncounted") else "No votes yet."
     elif res["winner"] is not None:
         closed = closed_on(poll, now) is not None
         outcome = f"{'Winner' if closed else 'Leading'}: {res['winner']}"

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.bootstrap import App, build
+from adapters.console.render import render
 from bot.clock import FakeClock
 from bot.polls.batches import BATCH
 from storage.models import Ballot, PendingBallot, Posting
@@ -59,6 +60,8 @@ def test_the_tally_moves_only_by_batches_of_five_on_every_surface(chat: Chat) ->
         assert "counts" not in receipt.data  # a receipt carries no tally at all
         assert _everywhere(chat, 1) == _as_everywhere(zero)
         assert chat.ok("results P-1").data["uncounted"] == n + 1
+        # Ballots are waiting: the view says none is counted, not that nobody voted.
+        assert "No votes counted yet." in render(chat.ok("results P-1")).splitlines()
     # The fifth ballot fills a batch (the vote's own transaction never counts); the next look
     # shows all five at once.
     chat.ok("vote P-1 1", user="eve")
