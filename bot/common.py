@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import joinedload
 
 from bot import kinds
@@ -22,6 +22,9 @@ from storage.models import AuditEntry, Channel, Member
 _AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
+_LOADS: dict[tuple[str, Any, bool, bool], Any] = {}
+
+
 def load(
     session: UnitOfWork,
     actor: Actor,
@@ -36,19 +39,27 @@ def load(
     locks the row for a change; `shared` locks it against changes while others share it (both
     in the same statement, so the row read is the row locked; SQLite ignores them, as its
     BEGIN IMMEDIATE already serialises writers). `joined` names a relationship to read in the
-    same statement (a vote reads the poll with its options in one query, not two)."""
-    model = kinds.model(ref.prefix)
-    stmt = select(model).where(
-        model.workspace == actor.workspace,
-        model.channel == actor.channel,
-        model.number == ref.number,
-    )
-    if joined is not None:
-        stmt = stmt.options(joinedload(joined))
-    if for_update or shared:
-        # Only the object's own row: PostgreSQL locks no row of an outer join's nullable side.
-        stmt = stmt.with_for_update(read=shared and not for_update, of=model)
-    found = session.execute(stmt).unique().scalar_one_or_none()
+    same statement (a vote reads the poll with its options in one query, not two). The
+    statement is built once per shape and bound per call: building it cost as much as running
+    it, on every vote."""
+    shape = (ref.prefix, joined, for_update, shared)
+    stmt = _LOADS.get(shape)
+    if stmt is None:
+        model = kinds.model(ref.prefix)
+        stmt = select(model).where(
+            model.workspace == bindparam("workspace"),
+            model.channel == bindparam("channel"),
+            model.number == bindparam("number"),
+        )
+        if joined is not None:
+            stmt = stmt.options(joinedload(joined))
+        if for_update or shared:
+            # Only the object's own row: PostgreSQL locks no row of an outer join's nullable
+            # side.
+            stmt = stmt.with_for_update(read=shared and not for_update, of=model)
+        _LOADS[shape] = stmt
+    params = {"workspace": actor.workspace, "channel": actor.channel, "number": ref.number}
+    found = session.execute(stmt, params).unique().scalar_one_or_none()
     if found is None:
         raise NotFound(f"{ref} not found in this channel.")
     return found

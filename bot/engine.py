@@ -194,12 +194,12 @@ class Engine:
     @contextmanager
     def _one_transaction(self) -> Iterator[None]:
         """A command and the note that its author was here (`_remember`) commit as one
-        transaction: the command's own units of work become savepoints of it (as they are when
-        the inbox runs a command), so a vote by someone new costs one commit, not two — on
-        PostgreSQL each commit waits for the disk. A refusal (`AlignError`) keeps what the
-        command finished before it, as it did with a commit per unit of work; any other error
-        rolls the whole command back."""
-        with self.deps.db.uow() as session, self.deps.db.joined(session):
+        transaction (`Database.command`): its first unit of work opens it, the later ones are
+        savepoints of it (as they are when the inbox runs a command), so a vote by someone new
+        costs one commit, not two — on PostgreSQL each commit waits for the disk — and no
+        savepoint. A refusal (`AlignError`) keeps what the command finished before it, as it
+        did with a commit per unit of work; any other error rolls the whole command back."""
+        with self.deps.db.command():
             try:
                 yield
             except AlignError as exc:
@@ -221,7 +221,9 @@ class Engine:
                 # Entries older than SEEN_EVERY decide nothing any more; keep the map bounded.
                 self._seen_at = {k: t for k, t in self._seen_at.items() if now - t < SEEN_EVERY}
             self._seen_at[key] = now
-        with self.deps.db.uow() as session:
+        # In the command's transaction as it is: an upsert refuses nothing, so it needs no
+        # savepoint of its own (an error in it rolls the command back, like any other).
+        with self.deps.db.uow(savepoint=False) as session:
             seen(session, actor, now)
 
     @staticmethod

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event
@@ -159,6 +160,15 @@ class WriterLock:
                         self._turn.notify()
 
 
+@dataclass
+class _Command:
+    """A `Database.command()` under way: the transaction it joined (if any), and the one its
+    first unit of work opened (None until then)."""
+
+    outer: Session | None
+    stack: ExitStack | None = None
+
+
 class Database:
     """One engine and its session factory; the single place connections are made.
 
@@ -197,7 +207,7 @@ class Database:
         self._joined = threading.local()
 
     @contextmanager
-    def uow(self, *, urgent: bool = False) -> Iterator[Session]:
+    def uow(self, *, urgent: bool = False, savepoint: bool = True) -> Iterator[Session]:
         """A transaction: everything in the block is committed together or not at all.
 
         On SQLite the process's own transactions queue on a lock instead of on SQLite's busy
@@ -206,12 +216,28 @@ class Database:
         inbox's, which an ack waits for) goes before the ordinary ones waiting (`WriterLock`).
 
         Inside `joined(session)` the block is a savepoint of that session's transaction instead:
-        it rolls back alone on an error, and commits only with the outer transaction."""
+        it rolls back alone on an error, and commits only with the outer transaction. With
+        `savepoint=False` it runs in that transaction as it is — for work that refuses nothing,
+        so an error in it fails the whole. Inside `command()`, the command's first unit of work
+        opens the command's transaction (see there)."""
+        command: _Command | None = getattr(self._joined, "command", None)
+        if command is not None:
+            with self._first_part(command, urgent) as session:
+                yield session
+            return
         outer: Session | None = getattr(self._joined, "session", None)
         if outer is not None:
+            if not savepoint:
+                yield outer
+                return
             with outer.begin_nested():
                 yield outer
             return
+        with self._transaction(urgent) as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self, urgent: bool) -> Iterator[Session]:
         writer = (
             nullcontext() if self._local_writer is None else self._local_writer.held(urgent=urgent)
         )
@@ -220,6 +246,49 @@ class Database:
                 yield session
             if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":
                 self._checkpoint()
+
+    @contextmanager
+    def command(self) -> Iterator[None]:
+        """Run a command's units of work as one transaction, committed when the block ends (the
+        engine's `_one_transaction`): the first `uow()` in the block opens it — a transaction of
+        its own, or a savepoint of the `joined` one (the inbox's) — and those after it are
+        savepoints of it. A unit of work rolls back alone when it fails, as before: the first
+        one, having nothing before it to keep, rolls back the transaction it opened instead of a
+        savepoint (the next `uow()` opens a new one). Any error out of the block rolls back all.
+        So a vote — one unit of work, then `_remember` — costs no savepoint at all."""
+        state = _Command(outer=getattr(self._joined, "session", None))
+        before = getattr(self._joined, "command", None)
+        self._joined.command = state
+        try:
+            yield
+        except BaseException as exc:
+            self._joined.command, self._joined.session = before, state.outer
+            if state.stack is not None:
+                state.stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._joined.command, self._joined.session = before, state.outer
+        if state.stack is not None:
+            state.stack.close()
+
+    @contextmanager
+    def _first_part(self, command: _Command, urgent: bool) -> Iterator[Session]:
+        """The first unit of work of a `command()`: opens the command's transaction and keeps
+        it open past the block, or rolls it back if the block fails."""
+        stack = ExitStack()
+        if command.outer is None:
+            session = stack.enter_context(self._transaction(urgent))
+        else:
+            session = command.outer
+            stack.enter_context(session.begin_nested())
+        command.stack = stack
+        self._joined.command, self._joined.session = None, session
+        try:
+            yield session
+        except BaseException as exc:
+            command.stack = None
+            self._joined.command, self._joined.session = command, command.outer
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def _checkpoint(self) -> None:
         """Copy SQLite's WAL into the database file and truncate it to nothing, on a connection
