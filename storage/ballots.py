@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy import text as sql
 
-from storage.db import UnitOfWork, dialect_insert, raw
+from storage.db import UnitOfWork, dialect_insert, raw, raw_all
 from storage.models import Ballot
 
 
@@ -41,8 +41,12 @@ def read_own(session: UnitOfWork, poll_id: int, key: str) -> tuple[Any, str | No
     )
     if row is None:
         return None
-    choice = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
-    return choice, row[1]
+    return _json(row[0]), row[1]
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as read on the raw cursor (SQLite gives text, psycopg values)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def read_choice(session: UnitOfWork, poll_id: int, key: str) -> Any:
@@ -118,13 +122,18 @@ def put_batch(
     — the caller shuffles it — and return each one's (previous choice or None, new choice), in
     no order that names anyone, for the running tally."""
     keys = [key for key, _, _ in batch]
-    before: dict[str, Any] = dict(
-        session.execute(
-            select(Ballot.voter_key, Ballot.choice).where(
-                Ballot.poll_id == poll_id, Ballot.voter_key.in_(keys)
-            )
-        ).all()
-    )
+    if not keys:
+        return []
+    # On the raw cursor, like `read_own`: no row log, and nothing built per batch.
+    marks = ", ".join("?" * len(keys))
+    before: dict[str, Any] = {
+        key: _json(choice)
+        for key, choice in raw_all(
+            session,
+            f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})",
+            (poll_id, *keys),
+        )
+    }
     if _dialect(session) == "sqlite":
         session.execute(
             _SQLITE_BATCH,

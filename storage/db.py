@@ -372,6 +372,18 @@ def raw(session: Session, statement: str, params: tuple[Any, ...]) -> tuple[Any,
         cursor.close()
 
 
+def raw_all(session: Session, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Every row of one statement on the raw DBAPI cursor (see `raw`)."""
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.replace("?", "%s")
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Insert a row, or update `values` on the row with this primary `key`, in one statement.
     The statement is built once per table and set of columns and bound per call: building it
@@ -403,5 +415,6 @@ __all__ = [
     "dialect_insert",
     "normalize_url",
     "raw",
+    "raw_all",
     "upsert",
 ]

@@ -14,10 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
-
-from storage.db import UnitOfWork, dialect_insert
-from storage.models import PendingBallot
+from storage.db import UnitOfWork, raw, raw_all
 from storage.sealing import Seal, derive
 
 SIZE = 4608
@@ -71,63 +68,65 @@ def _bound(poll_id: int, lookup: str) -> bytes:
     return f"{poll_id}\x1f{lookup}".encode()
 
 
-def _dialect(session: UnitOfWork) -> str:
-    return session.get_bind().dialect.name
+# Every statement here runs on the raw DBAPI cursor (`storage.db.raw`): the same SQL on SQLite
+# and PostgreSQL, nothing built per call (an anonymous vote reads and writes its pending ballot
+# every time; building the statements cost more than running them), and no sealed row in
+# SQLAlchemy's row log.
+
+_HOLD = (
+    "INSERT INTO pending_ballots (poll_id, lookup, sealed) VALUES (?, ?, ?) "
+    "ON CONFLICT (poll_id, lookup) DO UPDATE SET sealed = excluded.sealed"
+)
 
 
 def hold(session: UnitOfWork, poll_id: int, lookup: str, sealed: bytes) -> None:
     """Insert or replace the voter's pending ballot (one per voter and poll)."""
-    table = PendingBallot.__table__
-    session.execute(
-        dialect_insert(_dialect(session))(table)
-        .values(poll_id=poll_id, lookup=lookup, sealed=sealed)
-        .on_conflict_do_update(
-            index_elements=[table.c.poll_id, table.c.lookup], set_={"sealed": sealed}
-        )
-    )
+    raw(session, _HOLD, (poll_id, lookup, sealed))
 
 
 def read(session: UnitOfWork, poll_id: int, lookup: str) -> bytes | None:
-    stmt = select(PendingBallot.sealed).where(
-        PendingBallot.poll_id == poll_id, PendingBallot.lookup == lookup
+    row = raw(
+        session,
+        "SELECT sealed FROM pending_ballots WHERE poll_id = ? AND lookup = ?",
+        (poll_id, lookup),
     )
-    found = session.execute(stmt).scalar_one_or_none()
-    return None if found is None else bytes(found)
+    return None if row is None else bytes(row[0])
 
 
 def count(session: UnitOfWork, poll_id: int) -> int:
-    stmt = select(func.count()).select_from(PendingBallot).where(PendingBallot.poll_id == poll_id)
-    return int(session.execute(stmt).scalar_one())
+    row = raw(session, "SELECT count(*) FROM pending_ballots WHERE poll_id = ?", (poll_id,))
+    return int(row[0]) if row else 0
 
 
 def polls_with(session: UnitOfWork, at_least: int) -> list[int]:
     """Polls with at least this many ballots waiting."""
-    stmt = (
-        select(PendingBallot.poll_id)
-        .group_by(PendingBallot.poll_id)
-        .having(func.count() >= at_least)
+    rows = raw_all(
+        session,
+        "SELECT poll_id FROM pending_ballots GROUP BY poll_id HAVING count(*) >= ?",
+        (at_least,),
     )
-    return list(session.execute(stmt).scalars())
+    return [int(poll_id) for (poll_id,) in rows]
 
 
 def take(session: UnitOfWork, poll_id: int, *, wait: bool) -> list[tuple[str, bytes]]:
     """The poll's pending ballots, locked until the transaction ends. Without `wait`, those
     another transaction holds (a concurrent flush, a voter replacing theirs) are left out
     rather than waited for (PostgreSQL; SQLite's writers are serial anyway)."""
-    stmt = (
-        select(PendingBallot.lookup, PendingBallot.sealed)
-        .where(PendingBallot.poll_id == poll_id)
-        .with_for_update(skip_locked=not wait)
-    )
-    return [(lookup, bytes(sealed)) for lookup, sealed in session.execute(stmt).all()]
+    statement = "SELECT lookup, sealed FROM pending_ballots WHERE poll_id = ?"
+    if session.get_bind().dialect.name != "sqlite":
+        statement += " FOR UPDATE" if wait else " FOR UPDATE SKIP LOCKED"
+    return [(lookup, bytes(sealed)) for lookup, sealed in raw_all(session, statement, (poll_id,))]
 
 
 def drop(session: UnitOfWork, poll_id: int, lookups: list[str]) -> None:
     """Delete these pending ballots, in one statement."""
-    session.execute(
-        delete(PendingBallot).where(
-            PendingBallot.poll_id == poll_id, PendingBallot.lookup.in_(lookups)
-        )
+    if not lookups:
+        return
+    marks = ", ".join("?" * len(lookups))
+    raw(
+        session,
+        f"DELETE FROM pending_ballots WHERE poll_id = ? AND lookup IN ({marks})",
+        (poll_id, *lookups),
     )
 
 

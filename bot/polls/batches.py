@@ -126,13 +126,17 @@ def waiting(session: UnitOfWork, poll: Poll) -> int:
 def flush_due(deps: Deps, then: Callable[[UnitOfWork, Poll], None]) -> int:
     """Count every open poll's batch that is due, each in a transaction of its own, calling
     `then` in it for each poll whose tally moved (the scheduler's tick marks its live messages
-    behind); how many polls moved."""
-    with deps.db.uow() as session:
-        due = pending.polls_with(session, BATCH)
+    behind); how many polls moved. The first poll's batch is counted in the transaction that
+    found the due polls (it has written nothing): a batch costs one transaction, not two."""
+    due: list[int] | None = None
     moved = 0
-    for poll_id in due:
+    while due is None or due:
         with deps.db.uow() as session:
-            poll = session.get(Poll, poll_id)
+            if due is None:
+                due = pending.polls_with(session, BATCH)
+                if not due:
+                    break
+            poll = session.get(Poll, due.pop(0))
             if poll is not None and poll.closed_at is None and settle(deps, session, poll):
                 then(session, poll)
                 moved += 1
