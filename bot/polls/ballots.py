@@ -13,21 +13,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.common import audit, load
+from bot.common import audit
 from bot.context import Actor, Deps
 from bot.effects import Changed
 from bot.errors import BallotError, UsageError
 from bot.parser import Command, Ref, Token, join_text, parse_ref, split_pipe
 from bot.polls import batches, tallies
-from bot.polls.rules import MAX_REASON, REASON_FIELD, ensure_open, voter_key
+from bot.polls.rules import (
+    MAX_REASON,
+    REASON_FIELD,
+    Votable,
+    ensure_open,
+    read_for_vote,
+    voter_key,
+)
 from bot.polls.voters import describe as describe_ballot
 from bot.views import Context, Reply, counted
 from storage import ballots
 from storage.db import upsert
-from storage.models import Participation, Poll
+from storage.models import Participation
 
 
-def _option_index(poll: Poll, text: str, at: int = 0) -> int:
+def _option_index(poll: Votable, text: str, at: int = 0) -> int:
     """0-based option from a 1-based number or the option's text (case-insensitive)."""
     stripped = text.strip()
     if stripped.isdigit():
@@ -48,7 +55,7 @@ def _option_index(poll: Poll, text: str, at: int = 0) -> int:
     )
 
 
-def _choice_texts(poll: Poll, tokens: Sequence[Token]) -> list[str]:
+def _choice_texts(poll: Votable, tokens: Sequence[Token]) -> list[str]:
     """Choices as typed: quoted texts, numbers and `x=n` stand alone; a run of bare words is one
     option's text when it names one (`vote P-1 Ship it`), else one choice per word."""
     out: list[str] = []
@@ -73,7 +80,7 @@ def _choice_texts(poll: Poll, tokens: Sequence[Token]) -> list[str]:
 
 
 def parse_ballot(
-    poll: Poll, tokens: Sequence[Token], current: Callable[[], Any] | None = None
+    poll: Votable, tokens: Sequence[Token], current: Callable[[], Any] | None = None
 ) -> Any:
     """The stored form of a ballot: single [i]; multi sorted [i…]; ranked [i…] in order;
     dots [[i, points]…]. Refuses anything the mode does not allow, with the reason and the
@@ -145,7 +152,7 @@ def parse_ballot(
     return [[i, p] for i, p in sorted(spread.items()) if p > 0]
 
 
-def _within_cap(poll: Poll, result: list[int], choices: list[str], toggles: bool) -> None:
+def _within_cap(poll: Votable, result: list[int], choices: list[str], toggles: bool) -> None:
     """A multi poll's `max:N`, one check for a typed line, a clicked button and a form."""
     cap = poll.max_choices
     if cap is None or len(result) <= cap:
@@ -195,7 +202,7 @@ def record_vote(
         now = deps.clock.now()
         # Share-locked: voters run side by side, while `close` and `edit` (FOR UPDATE) wait for
         # them and they for it — so a vote is either in the frozen tally or sees the poll closed.
-        poll = load(session, actor, ref, shared=True, joined=Poll.options)
+        poll = read_for_vote(session, actor, ref)
         ensure_open(session, actor, poll, now)
         # The voter's participation row, written first, is the lock their ballot changes under:
         # a second vote of the same person (`~1` and `~2` clicked at once, on any replica) waits

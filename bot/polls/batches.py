@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 
 from bot.context import Deps
 from bot.polls import tallies
-from bot.polls.rules import voter_key
+from bot.polls.rules import Votable, voter_key
 from storage import ballots, pending
 from storage.db import CHECKPOINT, UnitOfWork
 from storage.models import Poll
@@ -57,14 +57,14 @@ def _keys(secret: bytes) -> tuple[bytes, pending.PendingSeal]:
     return lookup, pending.PendingSeal(secret)
 
 
-def lookup_key(deps: Deps, poll: Poll, user: str) -> str:
+def lookup_key(deps: Deps, poll: Votable, user: str) -> str:
     """Where a voter's pending ballot is found: unrelated to their ballot key without the
     secret."""
     message = f"{poll.workspace}\x1f{poll.id}\x1f{user}".encode()
     return "p:" + hmac.new(_keys(deps.secret)[0], message, hashlib.sha256).hexdigest()[:48]
 
 
-def own(deps: Deps, session: UnitOfWork, poll: Poll, user: str) -> tuple[Any, str | None] | None:
+def own(deps: Deps, session: UnitOfWork, poll: Votable, user: str) -> tuple[Any, str | None] | None:
     """The voter's current (choice, reason): pending if they have one, else counted, else None."""
     lookup = lookup_key(deps, poll, user)
     sealed = pending.read(session, poll.id, lookup)
@@ -78,7 +78,7 @@ def own(deps: Deps, session: UnitOfWork, poll: Poll, user: str) -> tuple[Any, st
 
 
 def hold(
-    deps: Deps, session: UnitOfWork, poll: Poll, user: str, choice: Any, reason: str | None
+    deps: Deps, session: UnitOfWork, poll: Votable, user: str, choice: Any, reason: str | None
 ) -> None:
     """Keep the voter's ballot pending (replacing one they have pending)."""
     session.info[VOTED] = True

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, bindparam, select
 
 from bot.common import channel_tz, when
 from bot.context import Actor, Deps
-from bot.errors import Conflict, UsageError
+from bot.errors import Conflict, NotFound, UsageError
+from bot.parser import Ref
 from storage.db import UnitOfWork
-from storage.models import Poll
+from storage.models import Poll, PollOption
 
 MODES = ("single", "multi", "ranked", "dots")
 METHODS = ("schulze", "borda", "irv")
@@ -25,7 +31,108 @@ FLAGS = ("anonymous", "public")
 """Bare words `poll` reads as switches."""
 
 
-def closed_on(poll: Poll, now: datetime) -> datetime | None:
+class OptionText(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+class Votable(Protocol):
+    """What recording a vote reads of a poll — and counting a ballot into its tally: the ORM
+    `Poll` has it, and so has `VotePoll`, the light read a vote takes (`read_for_vote`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def workspace(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def budget(self) -> int | None: ...
+    @property
+    def max_choices(self) -> int | None: ...
+    @property
+    def anonymous(self) -> bool: ...
+    @property
+    def results_hidden(self) -> bool: ...
+    @property
+    def closes_at(self) -> datetime | None: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
+    @property
+    def options(self) -> Sequence[OptionText]: ...
+
+
+@dataclass(frozen=True)
+class VoteOption:
+    text: str
+
+
+@dataclass(frozen=True)
+class VotePoll:
+    """A poll as a vote reads it: its row's facts and its options' texts, nothing else (no
+    ORM instance: loading one cost as much as the rest of the vote)."""
+
+    id: int
+    workspace: str
+    number: int
+    mode: str
+    budget: int | None
+    max_choices: int | None
+    anonymous: bool
+    results_hidden: bool
+    closes_at: datetime | None
+    closed_at: datetime | None
+    options: tuple[VoteOption, ...]
+
+
+_POLLS = cast(Table, Poll.__table__)
+_OPTIONS = cast(Table, PollOption.__table__)
+_FOR_VOTE = (
+    select(
+        _POLLS.c.id,
+        _POLLS.c.workspace,
+        _POLLS.c.number,
+        _POLLS.c.mode,
+        _POLLS.c.budget,
+        _POLLS.c.max_choices,
+        _POLLS.c.anonymous,
+        _POLLS.c.results_hidden,
+        _POLLS.c.closes_at,
+        _POLLS.c.closed_at,
+        _OPTIONS.c.text,
+    )
+    .select_from(_POLLS.outerjoin(_OPTIONS, _OPTIONS.c.poll_id == _POLLS.c.id))
+    .where(
+        _POLLS.c.workspace == bindparam("workspace"),
+        _POLLS.c.channel == bindparam("channel"),
+        _POLLS.c.number == bindparam("number"),
+    )
+    .order_by(_OPTIONS.c.position)
+    # Share-locked, only the poll's own row (see `bot.common.load`).
+    .with_for_update(read=True, of=_POLLS)
+)
+
+
+def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
+    """The poll `ref` in the actor's channel with its options, share-locked (`load(shared=True)`
+    in one Core statement built once), or NotFound — the same answer as `load`'s."""
+    params: dict[str, Any] = {
+        "workspace": actor.workspace,
+        "channel": actor.channel,
+        "number": ref.number,
+    }
+    rows = session.connection().execute(_FOR_VOTE, params).all()
+    if not rows:
+        raise NotFound(f"{ref} not found in this channel.")
+    first = rows[0]
+    return VotePoll(
+        *first[:10], options=tuple(VoteOption(r[10]) for r in rows if r[10] is not None)
+    )
+
+
+def closed_on(poll: Votable, now: datetime) -> datetime | None:
     """When the poll closed, if it has: closed explicitly, or its closing time has passed."""
     if poll.closed_at is not None:
         return poll.closed_at
@@ -34,7 +141,7 @@ def closed_on(poll: Poll, now: datetime) -> datetime | None:
     return None
 
 
-def ensure_open(session: UnitOfWork, actor: Actor, poll: Poll, now: datetime) -> None:
+def ensure_open(session: UnitOfWork, actor: Actor, poll: Votable, now: datetime) -> None:
     closed = closed_on(poll, now)
     if closed is not None:
         raise Conflict(f"P-{poll.number} closed on {when(closed, channel_tz(session, actor))}.")
@@ -44,7 +151,7 @@ def may_manage(deps: Deps, actor: Actor, poll: Poll) -> bool:
     return actor.user == poll.created_by or actor.is_admin or actor.user in deps.admins
 
 
-def voter_key(deps: Deps, poll: Poll, user: str) -> str:
+def voter_key(deps: Deps, poll: Votable, user: str) -> str:
     """The ballot's key: the person for open polls; a keyed hash for anonymous ones."""
     if not poll.anonymous:
         return user

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot import tally
+from bot.polls.rules import Votable
 from storage import ballots, tallies
 from storage.db import UnitOfWork
 from storage.models import Poll
@@ -92,7 +93,7 @@ def start(session: UnitOfWork, poll: Poll) -> None:
     tallies.create(session, poll.id, blank(poll.mode, len(poll.options)))
 
 
-def apply_changes(session: UnitOfWork, poll: Poll, changes: Sequence[Change]) -> None:
+def apply_changes(session: UnitOfWork, poll: Votable, changes: Sequence[Change]) -> None:
     """Move the poll's tally by these ballot changes, already written to `ballots` in this
     transaction. Holds the poll's tally row until commit, so concurrent votes queue on it and
     none loses another's increment; call it late in the transaction."""
@@ -116,7 +117,7 @@ def apply_changes(session: UnitOfWork, poll: Poll, changes: Sequence[Change]) ->
     tallies.store(session, poll.id, running)
 
 
-def apply_change(session: UnitOfWork, poll: Poll, old: Any, new: Any) -> None:
+def apply_change(session: UnitOfWork, poll: Votable, old: Any, new: Any) -> None:
     """One ballot changed from `old` to `new` (None: there was none; see `apply_changes`)."""
     apply_changes(session, poll, [(old, new)])
 

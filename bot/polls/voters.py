@@ -21,6 +21,7 @@ import hmac
 from typing import Any
 
 from bot.context import Deps
+from bot.polls.rules import Votable
 from bot.views import Block, Line, ListBlock, mention
 from storage import ballots
 from storage.db import UnitOfWork
@@ -30,7 +31,7 @@ SHOWN_REASONS = 30
 """Reasons listed in a message; the JSON of `results` carries all of them."""
 
 
-def describe(poll: Poll, choice: Any) -> str:
+def describe(poll: Votable, choice: Any) -> str:
     """A stored ballot in words: `A, B`, `A > B`, `A 3, B 2`."""
     texts = [o.text for o in poll.options]
     if poll.mode == "dots":
