@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 
 from bot.context import Deps
 from bot.polls import tallies
-from bot.polls.rules import Votable, voter_key
+from bot.polls.rules import Votable, read_by_id, voter_key
 from storage import ballots, pending
 from storage.db import CHECKPOINT, UnitOfWork
 from storage.models import Poll
@@ -87,14 +87,17 @@ def hold(
     pending.hold(session, poll.id, lookup, _keys(deps.secret)[1].close(poll.id, lookup, waiting))
 
 
-def settle(deps: Deps, session: UnitOfWork, poll: Poll, *, everything: bool = False) -> int:
+def settle(
+    deps: Deps, session: UnitOfWork, poll: Votable, *, everything: bool = False, due: bool = False
+) -> int:
     """Count the poll's pending ballots if at least `BATCH` wait (any number with
     `everything`, at close); how many were counted. Does nothing in a transaction that recorded
     a vote. Ballots another transaction holds (a concurrent flush) are left to it — what is left
-    counts only if five or more — unless `everything`: then it waits for them."""
+    counts only if five or more — unless `everything`: then it waits for them. `due`: the caller
+    has just seen that five or more wait (`flush_due`), so they are not counted again first."""
     if not poll.anonymous or session.info.get(VOTED):
         return 0
-    if not everything and pending.count(session, poll.id) < BATCH:
+    if not everything and not due and pending.count(session, poll.id) < BATCH:
         return 0
     rows = pending.take(session, poll.id, wait=everything)
     if not rows or (not everything and len(rows) < BATCH):
@@ -123,7 +126,7 @@ def waiting(session: UnitOfWork, poll: Poll) -> int:
     return pending.count(session, poll.id) if poll.anonymous else 0
 
 
-def flush_due(deps: Deps, then: Callable[[UnitOfWork, Poll], None]) -> int:
+def flush_due(deps: Deps, then: Callable[[UnitOfWork, Votable], None]) -> int:
     """Count every open poll's batch that is due, each in a transaction of its own, calling
     `then` in it for each poll whose tally moved (the scheduler's tick marks its live messages
     behind); how many polls moved. The first poll's batch is counted in the transaction that
@@ -136,8 +139,12 @@ def flush_due(deps: Deps, then: Callable[[UnitOfWork, Poll], None]) -> int:
                 due = pending.polls_with(session, BATCH)
                 if not due:
                     break
-            poll = session.get(Poll, due.pop(0))
-            if poll is not None and poll.closed_at is None and settle(deps, session, poll):
+            poll = read_by_id(session, due.pop(0))
+            if (
+                poll is not None
+                and poll.closed_at is None
+                and settle(deps, session, poll, due=True)
+            ):
                 then(session, poll)
                 moved += 1
     return moved

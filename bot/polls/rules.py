@@ -89,7 +89,7 @@ class VotePoll:
 
 _POLLS = cast(Table, Poll.__table__)
 _OPTIONS = cast(Table, PollOption.__table__)
-_FOR_VOTE = (
+_COLUMNS = (
     select(
         _POLLS.c.id,
         _POLLS.c.workspace,
@@ -104,15 +104,42 @@ _FOR_VOTE = (
         _OPTIONS.c.text,
     )
     .select_from(_POLLS.outerjoin(_OPTIONS, _OPTIONS.c.poll_id == _POLLS.c.id))
-    .where(
+    .order_by(_OPTIONS.c.position)
+)
+_BY_ID = _COLUMNS.where(_POLLS.c.id == bindparam("poll_id"))
+_FOR_VOTE = (
+    _COLUMNS.where(
         _POLLS.c.workspace == bindparam("workspace"),
         _POLLS.c.channel == bindparam("channel"),
         _POLLS.c.number == bindparam("number"),
     )
-    .order_by(_OPTIONS.c.position)
     # Share-locked, only the poll's own row (see `bot.common.load`).
     .with_for_update(read=True, of=_POLLS)
 )
+
+
+def _vote_poll(rows: Sequence[Any]) -> VotePoll:
+    first = rows[0]
+    return VotePoll(
+        id=first[0],
+        workspace=first[1],
+        number=first[2],
+        mode=first[3],
+        budget=first[4],
+        max_choices=first[5],
+        anonymous=first[6],
+        results_hidden=first[7],
+        closes_at=first[8],
+        closed_at=first[9],
+        options=tuple(VoteOption(r[10]) for r in rows if r[10] is not None),
+    )
+
+
+def read_by_id(session: UnitOfWork, poll_id: int) -> VotePoll | None:
+    """The poll with this row id as a vote reads it (no lock), or None — for the batch flush,
+    which needs no more of it either."""
+    rows = session.connection().execute(_BY_ID, {"poll_id": poll_id}).all()
+    return _vote_poll(rows) if rows else None
 
 
 def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
@@ -126,10 +153,7 @@ def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
     rows = session.connection().execute(_FOR_VOTE, params).all()
     if not rows:
         raise NotFound(f"{ref} not found in this channel.")
-    first = rows[0]
-    return VotePoll(
-        *first[:10], options=tuple(VoteOption(r[10]) for r in rows if r[10] is not None)
-    )
+    return _vote_poll(rows)
 
 
 def closed_on(poll: Votable, now: datetime) -> datetime | None:
