@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -53,7 +53,9 @@ gives up after `connect_timeout`, a statement (or, on SQLite, the wait for anoth
 write lock) after `statement_timeout`; the caller then gets an error it can answer honestly."""
 
 
-def _sqlite_engine(url: str, *, statement_timeout: float, **kw: Any) -> Engine:
+def _sqlite_engine(
+    url: str, *, statement_timeout: float, reading: Callable[[], bool], **kw: Any
+) -> Engine:
     busy_ms = int(statement_timeout * 1000)
     engine = create_engine(
         url,
@@ -79,7 +81,9 @@ def _sqlite_engine(url: str, *, statement_timeout: float, **kw: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read transaction (`Database.reading`) takes no write lock: WAL serves it a snapshot
+        # beside the writer.
+        conn.exec_driver_sql("BEGIN" if reading() else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -178,8 +182,12 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self._busy_ms = int(statement_timeout * 1000)
+        self._joined = threading.local()
+        self._reading = threading.local()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(self.url, statement_timeout=statement_timeout, echo=echo)
+            self.engine = _sqlite_engine(
+                self.url, statement_timeout=statement_timeout, reading=self._is_reading, echo=echo
+            )
         else:
             self.engine = _postgres_engine(
                 self.url,
@@ -194,7 +202,6 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local_writer = WriterLock() if self.dialect == "sqlite" else None
         self._next_number = _next_number_statement(self.dialect)
-        self._joined = threading.local()
 
     @contextmanager
     def uow(self, *, urgent: bool = False) -> Iterator[Session]:
@@ -213,7 +220,9 @@ class Database:
                 yield outer
             return
         writer = (
-            nullcontext() if self._local_writer is None else self._local_writer.held(urgent=urgent)
+            nullcontext()
+            if self._local_writer is None or self._is_reading()
+            else self._local_writer.held(urgent=urgent)
         )
         with writer, self._sessions() as session:
             with session.begin():
@@ -237,6 +246,22 @@ class Database:
                 cursor.close()
         finally:
             raw.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every `uow()` of this thread is a read transaction until the block ends: on SQLite a
+        deferred BEGIN outside the process's writer lock, so a read neither waits for the
+        writers nor holds them up (WAL gives it a snapshot). For what only reads — the verbs
+        the grammar marks `reads`; a write inside would find no write lock held for it."""
+        before = getattr(self._reading, "on", False)
+        self._reading.on = True
+        try:
+            yield
+        finally:
+            self._reading.on = before
+
+    def _is_reading(self) -> bool:
+        return bool(getattr(self._reading, "on", False))
 
     @contextmanager
     def joined(self, session: Session) -> Iterator[None]:
