@@ -9,6 +9,7 @@ waiting), and a busy timeout makes the waiting patient.
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -82,8 +84,15 @@ def _sqlite_engine(
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A read transaction (`Database.reading`) takes no write lock: WAL serves it a snapshot
-        # beside the writer.
-        conn.exec_driver_sql("BEGIN" if reading() else "BEGIN IMMEDIATE")
+        # beside the writer. Straight on the driver's connection: through exec_driver_sql the
+        # BEGIN cost as much SQLAlchemy work as a query, in every transaction.
+        # Its errors (the write lock not had within the busy timeout) are wrapped as SQLAlchemy
+        # wraps them, for the callers that catch SQLAlchemyError.
+        begin = "BEGIN" if reading() else "BEGIN IMMEDIATE"
+        try:
+            conn.connection.dbapi_connection.execute(begin)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc
 
     return engine
 
