@@ -17,10 +17,16 @@ request from running twice. So each adapter, for each request:
 3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
    reply is handed to the outbox instead (`forward`), which retries it.
 
+A command the engine says only reads (`Engine.only_reads`: the grammar marks its verb) is not
+recorded: it stores nothing, so a replay running it again does no harm, and a crash losing it
+loses no data — the person types it again. The adapter `admit`s it instead (a `Pass`, no
+database write), runs it like any other, and the pass ends with its work (`run`). That spares
+a read the three writes a recorded request costs (record, answer, done mark) and the sealing.
+
 A process holds at most ALIGN_MAX_BACKLOG requests recorded and unfinished (its own and those it
-took over). Past that `record` raises `Busy` before writing anything: the adapter answers the
-person at once and privately with BUSY — never an ack for work that would only queue — and
-nothing is stored, so nothing runs later either.
+took over) or admitted and running. Past that `record` (and `admit`) raises `Busy` before writing
+anything: the adapter answers the person at once and privately with BUSY — never an ack for work
+that would only queue — and nothing is stored, so nothing runs later either.
 
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its
@@ -109,6 +115,17 @@ class Destination:
     platform: str
 
 
+@dataclass(eq=False)
+class Pass:
+    """A request this process runs without recording it (a read: the module docstring). It
+    counts against the backlog until its work is over."""
+
+    platform: str
+    task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    """The work the adapter started from it."""
+    running: bool = field(default=True, repr=False)
+
+
 Where = Callable[[Reply], Destination | None]
 Replayer = Callable[[Entry], Awaitable[None]]
 
@@ -136,6 +153,7 @@ class Inbox:
         self.retention = retention
         self.max_backlog = max_backlog
         self._recording = 0  # inserts in flight: they count against the backlog already
+        self._passes = 0  # reads admitted without a row, still running
         self._refusals = 0  # refused since the last log line
         self._refusals_logged_at: datetime | None = None
         self.worker_id = worker_id or process.worker_id()
@@ -212,6 +230,15 @@ class Inbox:
         self._working.add(entry_id)
         return Entry(entry_id, platform, payload)
 
+    def admit(self, platform: str) -> Pass:
+        """Let a request run without recording it — only one the engine says only reads. Raises
+        Busy when the backlog is full, like `record`; the pass ends with `run` or `release`."""
+        if self.backlog >= self.max_backlog:
+            self._refused(platform)
+            raise Busy(platform)
+        self._passes += 1
+        return Pass(platform)
+
     def _landed_late(
         self, done: asyncio.Future[int | None], platform: str, payload: dict[str, Any]
     ) -> None:
@@ -259,9 +286,18 @@ class Inbox:
 
     # ---------------------------------------------------------------- 3. finish
 
-    async def run(self, entry: Entry, work: Coroutine[Any, Any, Any]) -> None:
+    async def run(self, entry: Entry | Pass, work: Coroutine[Any, Any, Any]) -> None:
         """Do the work after the ack for `entry`, then finish it. When the work fails, a reply
-        the engine already gave goes out through the outbox instead of being lost."""
+        the engine already gave goes out through the outbox instead of being lost. A `Pass`
+        has nothing to finish or forward: it only ends."""
+        if isinstance(entry, Pass):
+            try:
+                await work
+            except Exception:
+                log.exception("%s read: the work after the ack failed", entry.platform)
+            finally:
+                self.release(entry)
+            return
         try:
             await work
         except Lost:
@@ -274,9 +310,14 @@ class Inbox:
             return
         await self.finish(entry)
 
-    def release(self, entry: Entry) -> None:
+    def release(self, entry: Entry | Pass) -> None:
         """This process stops working `entry` without finishing it: once its claim runs out,
-        recovery (here or elsewhere) takes it over."""
+        recovery (here or elsewhere) takes it over. A `Pass` just ends (once)."""
+        if isinstance(entry, Pass):
+            if entry.running:
+                entry.running = False
+                self._passes -= 1
+            return
         self._working.discard(entry.id)
 
     async def finish(self, entry: Entry) -> None:
@@ -412,8 +453,9 @@ class Inbox:
 
     @property
     def backlog(self) -> int:
-        """Requests this process holds recorded and unfinished, or is recording now."""
-        return len(self._working) + self._recording
+        """Requests this process holds recorded and unfinished, is recording now, or runs
+        admitted without a row."""
+        return len(self._working) + self._recording + self._passes
 
     async def idle(self) -> None:
         """Wait until no late-recorded request is still running (tests, shutdown)."""
@@ -430,5 +472,6 @@ __all__ = [
     "Inbox",
     "Lost",
     "NotRecorded",
+    "Pass",
     "Seal",
 ]

@@ -117,6 +117,12 @@ def channel_settings(session: UnitOfWork, actor: Actor) -> Channel:
 _TZ_CACHE = "align.channel_tz"
 
 
+_CHANNELS = cast(Table, Channel.__table__)
+_CHANNEL_TZ = select(_CHANNELS.c.tz).where(
+    _CHANNELS.c.workspace == bindparam("workspace"), _CHANNELS.c.channel == bindparam("channel")
+)
+
+
 def channel_tz(session: UnitOfWork, actor: Actor) -> str:
     """The zone to read and show times in: the person's own if the platform told us, else the
     channel's (set with `digest … tz:`), else UTC."""
@@ -127,8 +133,10 @@ def channel_tz(session: UnitOfWork, actor: Actor) -> str:
     remembered: dict[tuple[str, str], str] = session.info.setdefault(_TZ_CACHE, {})
     key = (actor.workspace, actor.channel)
     if key not in remembered:
-        found = session.get(Channel, key)
-        remembered[key] = (found.tz if found and found.tz else None) or "UTC"
+        # One column, not the ORM object: `session.get` cost a fifth of a listing.
+        params = {"workspace": actor.workspace, "channel": actor.channel}
+        found = session.execute(_CHANNEL_TZ, params).scalar_one_or_none()
+        remembered[key] = found or "UTC"
     return remembered[key]
 
 

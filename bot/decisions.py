@@ -9,9 +9,9 @@ neither made nor own.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 
 from bot import links as object_links
 from bot.common import (
@@ -42,14 +42,34 @@ STATUSES = ("proposed", "accepted", "rejected", "superseded")
 
 # The list's base query, built once and bound per call: building the WHERE and ORDER BY of an
 # ORM select (and its cache key) every time was a third of a plain `decisions`. Filters are
-# added with .where(), which SQL renders before the ORDER BY all the same.
+# added with .where(), which SQL renders before the ORDER BY all the same. Plain rows of the
+# columns the list shows, against the tables: a page of ORM objects (identity map, state, the
+# JSON columns decoded, tags loaded per page through the relationship) cost 4.6 ms for forty
+# decisions, on every `decisions`.
+_D = cast(Table, Decision.__table__)
+_DT = cast(Table, DecisionTag.__table__)
 _CHANNEL_DECISIONS = (
-    select(Decision)
-    .where(
-        Decision.workspace == bindparam("scope_workspace"),
-        Decision.channel == bindparam("scope_channel"),
+    select(
+        _D.c.id,
+        _D.c.number,
+        _D.c.title,
+        _D.c.rationale,
+        _D.c.status,
+        _D.c.owner,
+        _D.c.created_by,
+        _D.c.created_at,
+        _D.c.review_at,
     )
-    .order_by(Decision.created_at.desc(), Decision.number.desc())
+    .where(
+        _D.c.workspace == bindparam("scope_workspace"),
+        _D.c.channel == bindparam("scope_channel"),
+    )
+    .order_by(_D.c.created_at.desc(), _D.c.number.desc())
+)
+_TAGS_OF = (
+    select(_DT.c.decision_id, _DT.c.tag)
+    .where(_DT.c.decision_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_DT.c.tag)
 )
 
 
@@ -227,30 +247,37 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             verb="decisions",
         )
     with deps.db.uow() as session:
-        tz = channel_tz(session, actor)
         stmt = _CHANNEL_DECISIONS
         for word in words:
             pattern = _like(word)
             stmt = stmt.where(
                 or_(
-                    Decision.title.ilike(pattern, escape="\\"),
-                    Decision.rationale.ilike(pattern, escape="\\"),
+                    _D.c.title.ilike(pattern, escape="\\"),
+                    _D.c.rationale.ilike(pattern, escape="\\"),
                 )
             )
         for tag in tags:
-            stmt = stmt.where(Decision.tags.any(DecisionTag.tag == clean_tag(tag)))
+            stmt = stmt.where(
+                _D.c.id.in_(select(_DT.c.decision_id).where(_DT.c.tag == clean_tag(tag)))
+            )
         status = cmd.option("status")
         if status:
             if status.lower() not in STATUSES:
                 raise UsageError(f"Status is one of {', '.join(STATUSES)}.", verb="decisions")
-            stmt = stmt.where(Decision.status == status.lower())
+            stmt = stmt.where(_D.c.status == status.lower())
         since = cmd.option("since")
         if since:
+            tz = channel_tz(session, actor)
             moment = parse_since(since, now=deps.clock.now(), tz=tz, verb="decisions")
-            stmt = stmt.where(Decision.created_at >= moment)
+            stmt = stmt.where(_D.c.created_at >= moment)
         scope = {"scope_workspace": actor.workspace, "scope_channel": actor.channel}
-        page = page_query(session, stmt, scope, cmd)
+        page = page_query(session, stmt, scope, cmd, entities=False)
         rows = page.rows
+        tags_by: dict[int, list[str]] = {d.id: [] for d in rows}
+        if rows:
+            tz = channel_tz(session, actor)
+            for decision_id, tag in session.execute(_TAGS_OF, {"ids": list(tags_by)}):
+                tags_by[decision_id].append(tag)
         lines = tuple(
             Line(
                 f"D-{d.number}",
@@ -260,7 +287,7 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             )
             for d in rows
         )
-        data = {"decisions": [_json(d) for d in rows], "page": page.to_json()}
+        data = {"decisions": [_json(d, tags_by[d.id]) for d in rows], "page": page.to_json()}
     title = "Decisions" + (f" matching “{' '.join(words)}”" if words else "")
     blocks: list[Any] = [
         Heading(title),
@@ -367,14 +394,15 @@ def cmd_status(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return reply
 
 
-def _json(decision: Decision) -> dict[str, Any]:
+def _json(decision: Any, tags: list[str] | None = None) -> dict[str, Any]:
+    """A decision (or a listed row of one, with its `tags`) as the JSON replies carry."""
     return {
         "id": f"D-{decision.number}",
         "title": decision.title,
         "rationale": decision.rationale,
         "status": decision.status,
         "owner": decision.owner,
-        "tags": tags_of(decision),
+        "tags": tags_of(decision) if tags is None else tags,
         "created_by": decision.created_by,
         "created_at": decision.created_at.isoformat(),
         "review": decision.review_at.isoformat() if decision.review_at else None,

@@ -56,6 +56,13 @@ class Engine:
             refuse_unstorable_input(actor, text)
             command = parse(text)
             verb = command.verb
+            if grammar.BY_NAME[verb].reads:
+                # Read transactions, no write lock; the note that the person was here (rare:
+                # once per SEEN_EVERY) is a write of its own after them.
+                with self.deps.db.reading():
+                    reply = self.handlers[verb](self.deps, actor, command)
+                self._remember(actor)
+                return reply
             with self._one_transaction():
                 reply = self.handlers[command.verb](self.deps, actor, command)
                 self._remember(actor)
@@ -64,6 +71,17 @@ class Engine:
             return self.error_reply(exc, verb)
         except Exception:
             return self._internal(actor, verb)
+
+    @staticmethod
+    def only_reads(text: str) -> bool:
+        """Whether the command line `text` only reads (its verb is marked `reads` in the
+        grammar): it stores nothing, so an adapter may run it without recording the request
+        first — run twice it does no harm, lost to a crash it loses no data. False for anything
+        that does not parse: `handle` answers that."""
+        try:
+            return grammar.BY_NAME[parse(text).verb].reads
+        except Exception:  # whatever does not parse is not a read; `handle` answers it
+            return False
 
     @staticmethod
     def _internal(actor: Actor, verb: str | None) -> Reply:

@@ -49,6 +49,11 @@ class Verb:
     group: str = "decisions"
     handler: str = ""
     """`module.function` under `bot/` that runs the verb: (deps, actor, command) → Reply."""
+    reads: bool = False
+    """The verb only reads: it stores nothing, so running it twice is harmless and losing it to
+    a crash loses no data. The engine runs it in a read transaction (no write lock), and an
+    adapter may run it without recording the request first (`Engine.only_reads`). A verb whose
+    reply becomes a live message, or that counts, caches or notes anything, is not one."""
 
 
 def _opts(*names: str) -> frozenset[str]:
@@ -63,6 +68,7 @@ VERBS: tuple[Verb, ...] = (
         group="general",
         example="help poll",
         handler="general.cmd_help",
+        reads=True,
     ),
     Verb(
         "decide",
@@ -79,6 +85,7 @@ VERBS: tuple[Verb, ...] = (
         _opts("tag", "status", "since", "page"),
         example="decisions pricing since:2w",
         handler="decisions.cmd_decisions",
+        reads=True,
     ),
     Verb(
         "show",
@@ -148,6 +155,7 @@ VERBS: tuple[Verb, ...] = (
         group="sign-off",
         example="pending",
         handler="pending.cmd_pending",
+        reads=True,
     ),
     Verb(
         "review",
@@ -200,6 +208,7 @@ VERBS: tuple[Verb, ...] = (
         group="roadmap",
         example="priorities by:votes",
         handler="items.cmd_priorities",
+        reads=True,
     ),
     Verb(
         "roadmap",
@@ -208,6 +217,7 @@ VERBS: tuple[Verb, ...] = (
         group="roadmap",
         example="roadmap",
         handler="items.cmd_roadmap",
+        reads=True,
     ),
     Verb(
         "ask",
@@ -226,6 +236,7 @@ VERBS: tuple[Verb, ...] = (
         group="questions",
         example="questions overdue",
         handler="questions.cmd_questions",
+        reads=True,
     ),
     Verb(
         "answer",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -85,6 +86,16 @@ def page_of(rows: Sequence[T], cmd: Command, *, size: int = PAGE_SIZE) -> Page[T
     return Page(list(rows[start : start + size]), number, len(rows), size)
 
 
+@lru_cache(maxsize=128)
+def _paged(stmt: Select[Any], size: int, number: int) -> Select[Any]:
+    """`stmt` counted and cut to one page. Remembered for a statement built once (a list's
+    base query): the same object is executed again, and SQLAlchemy reuses its cache key instead
+    of walking a new statement for it — a sixth of an empty `decisions`. A statement built per
+    call (with filters) only passes through."""
+    counted = stmt.add_columns(func.count().over().label("page_total"))
+    return counted.limit(size).offset((number - 1) * size)
+
+
 def page_query(
     session: UnitOfWork,
     stmt: Select[Any],
@@ -92,14 +103,16 @@ def page_query(
     cmd: Command,
     *,
     size: int = PAGE_SIZE,
+    entities: bool = True,
 ) -> Page[Any]:
     """One page of a query's rows, counted and cut in SQL, so a long history is not read
     whole to show forty lines of it. One statement: the count rides along with the page's
     rows (`count(*) OVER ()`); only a page with no rows (none at all, or past the end, which
-    is refused with the number of pages) counts again on its own."""
+    is refused with the number of pages) counts again on its own. The page holds each row's
+    first column (the entity selected), or with `entities=False` the rows themselves (a
+    select of plain columns; they carry `page_total` too)."""
     number = page_number(cmd)
-    counted = stmt.add_columns(func.count().over().label("page_total"))
-    found = session.execute(counted.limit(size).offset((number - 1) * size), params).all()
+    found = session.execute(_paged(stmt, size, number), params).all()
     if found:
         total = int(found[0][-1])
     elif number == 1:
@@ -109,4 +122,4 @@ def page_query(
             select(func.count()).select_from(stmt.order_by(None).subquery()), params
         ).scalar_one()
     _checked(number, total, size, cmd.verb)
-    return Page([row[0] for row in found], number, total, size)
+    return Page([row[0] for row in found] if entities else list(found), number, total, size)

@@ -7,8 +7,8 @@ the raw bytes first (401, nothing parsed), then the body (400 if it is not what 
 the fields every handler relies on — a signed command without a team, user or channel would
 have been stored under `slack:None` (400, nothing stored).
 
-Bolt's own verification still runs after this one; it is cheap, and Socket Mode (where requests
-are not signed) does not come through here.
+This is the only signature check: Bolt's own is turned off (http.py `build_bolt`), since every
+signed request reaches Bolt through here; Socket Mode requests are not signed.
 """
 
 from __future__ import annotations

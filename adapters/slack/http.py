@@ -10,7 +10,8 @@ and event to the inbox — keyed by its `event_id` or `trigger_id` — before an
 the listeners work from that row. A request recorded before (an Events API retry, or the same
 signed request replayed inside Slack's five minutes) is answered 200 and not run again; one the
 database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack; one past
-ALIGN_MAX_BACKLOG is answered "busy" at once and recorded nowhere (busy.py). Bolt runs each
+ALIGN_MAX_BACKLOG is answered "busy" at once and recorded nowhere (busy.py). A slash command
+the engine says only reads is admitted without a row (`Inbox.admit`). Bolt runs each
 listener to its end before answering (`process_before_response`): listeners ack, start their
 work and return at once, so the request knows whether work began from its row; a request that
 started none (an event Align ignores) is finished on the spot.
@@ -39,13 +40,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.bootstrap import App
-from adapters.inbox import KEY, Busy, Entry, NotRecorded
+from adapters.inbox import KEY, Busy, Entry, NotRecorded, Pass
 from adapters.preflight import ConfigError
 from adapters.slack import busy, envelope
 from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
-from adapters.slack.listeners import SlackBot
+from adapters.slack.listeners import SlackBot, unescape
 from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
@@ -89,7 +90,7 @@ class InboxBolt(AsyncApp):
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         response = await super().async_dispatch(req)
         entry = req.context.get(KEY)
-        if isinstance(entry, Entry) and entry.task is None and self.settle is not None:
+        if isinstance(entry, Entry | Pass) and entry.task is None and self.settle is not None:
             self.settle(entry, response.status >= 500)
         return response
 
@@ -105,8 +106,12 @@ def build_bolt(app: App, *, session: aiohttp.ClientSession | None = None) -> Inb
         ),
         oauth_settings=oauth,
         process_before_response=True,
-        # With only an app token (Socket Mode), requests are not signed; Bolt skips the check.
-        request_verification_enabled=bool(settings.slack_signing_secret),
+        # Bolt does not check signatures again: every request over HTTP reaches Bolt through
+        # `handle_events`, which checked it on the raw bytes before anything was parsed
+        # (envelope.py); Socket Mode requests are not signed, and a stored request run again
+        # was checked before it was stored. Checking twice cost every ack a second HMAC and a
+        # middleware.
+        request_verification_enabled=False,
         # Bolt names loggers after the app and sets some of them to the root logger's level
         # as it goes; named "align", it silenced every `align` INFO line at random moments.
         name="align-bolt",
@@ -141,7 +146,17 @@ class _Record(AsyncMiddleware):
         if isinstance(req.context.get(KEY), Entry):  # a stored request, run again
             await next()
             return None
-        if envelope.kind_of(req.body) not in envelope.KINDS:
+        kind = envelope.kind_of(req.body)
+        if kind not in envelope.KINDS:
+            await next()
+            return None
+        if kind == "command" and self.runtime.app.engine.only_reads(
+            unescape(str(req.body.get("text") or ""))
+        ):
+            try:
+                req.context[KEY] = self.runtime.app.inbox.admit("slack")
+            except Busy:
+                return busy.answer(req, self.runtime.workers)
             await next()
             return None
         key = request_key(req.body, req.raw_body)
@@ -185,8 +200,8 @@ class SlackRuntime:
 
     # -- the inbox -------------------------------------------------------------------------
 
-    def _settle(self, entry: Entry, crashed: bool) -> None:
-        if crashed:  # left claimed: run again once the claim runs out
+    def _settle(self, entry: Entry | Pass, crashed: bool) -> None:
+        if crashed or isinstance(entry, Pass):  # a row left claimed runs again later
             self.app.inbox.release(entry)
         else:
             entry.task = self.workers.spawn(self.app.inbox.finish(entry))

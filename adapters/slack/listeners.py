@@ -32,7 +32,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.bootstrap import App
-from adapters.inbox import KEY, Destination, Entry, Lost
+from adapters.inbox import KEY, Destination, Entry, Lost, Pass
 from adapters.slack import blocks
 from adapters.slack.people import People, Person, roster_fetch
 from adapters.slack.workers import Workers
@@ -170,9 +170,9 @@ class SlackBot:
 
     def _start(self, context: AsyncBoltContext, work: Coroutine[Any, Any, Any]) -> None:
         """Run the work after the ack from the request's inbox row: the row is finished when
-        the work is over (adapters/inbox.py)."""
+        the work is over (adapters/inbox.py); a read admitted without a row ends its pass."""
         entry = context.get(KEY)
-        if isinstance(entry, Entry):
+        if isinstance(entry, Entry | Pass):
             entry.task = self.workers.spawn(self.inbox.run(entry, work))
         else:
             self.workers.spawn(work)

@@ -1,0 +1,78 @@
+"""The verbs the grammar marks `reads` store nothing: adapters run them without recording the
+request (adapters/inbox.py), and the engine in read transactions outside SQLite's write lock.
+Here every such verb, on a channel with something in it, issues no statement that writes — and
+the note that the person was here still lands, in a write of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, select
+
+from bot import grammar
+from bot.engine import Engine
+from storage.models import Member
+from tests.conftest import Chat
+
+READS = {
+    "help": ["help", "help poll"],
+    "decisions": ["decisions", "decisions ship tag:launch status:accepted since:2w", "decisions"],
+    "pending": ["pending"],
+    "priorities": ["priorities", "priorities by:votes lane:now"],
+    "roadmap": ["roadmap"],
+    "questions": ["questions", "questions overdue", "questions mine"],
+}
+
+
+def test_the_reads_are_the_verbs_listed_here() -> None:
+    assert {v.name for v in grammar.VERBS if v.reads} == set(READS)
+
+
+def test_only_reads_asks_the_grammar_and_refuses_what_does_not_parse() -> None:
+    assert Engine.only_reads("decisions pricing")
+    assert Engine.only_reads("/align help")
+    assert Engine.only_reads("  QUESTIONS mine")
+    assert not Engine.only_reads("decide Ship it")
+    assert not Engine.only_reads("show D-1")  # a poll shown may count waiting ballots
+    assert not Engine.only_reads("frobnicate")
+    assert not Engine.only_reads('decisions "unclosed')
+
+
+@contextmanager
+def statements(chat: Chat) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement.strip().split(None, 1)[0].upper())
+
+    engine = chat.app.db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_every_read_verb_writes_nothing(chat: Chat) -> None:
+    chat.ok("decide Ship the launch | ready tag:launch")
+    chat.ok("ask Who owns the launch? owner:@pm due:1d")
+    chat.ok("item Faster search tag:search")
+    chat.ok('poll "Which first?" "Search" "Launch"')
+    chat.ok("propose Move to EU | cheaper approvers:@pm")
+    for lines in READS.values():
+        for line in lines:
+            chat.say(line)  # once, so the person is remembered already
+            with statements(chat) as seen:
+                reply = chat.say(line)
+            assert reply.ok, (line, reply.error)
+            writes = [s for s in seen if s not in ("SELECT", "WITH", "BEGIN", "COMMIT")]
+            assert writes == [], (line, seen)
+
+
+def test_a_read_still_notes_that_the_person_was_here(chat: Chat) -> None:
+    chat.ok("decisions", user="newcomer")
+    with chat.app.db.uow() as session:
+        users = session.execute(select(Member.user).where(Member.channel == "general")).scalars()
+        assert "newcomer" in set(users)
