@@ -1,7 +1,8 @@
 """Benchmark: `align serve`'s Slack endpoint against a bare Bolt app, under signed slash commands.
 
 Run with ``python -m bench.bench_slack`` (``--quick`` for a short run, ``--profile`` to print
-where the Align server process spends its time).
+where the Align server process spends its time, ``--only burst`` — or ``record``, ``load`` — to
+run one part alone while iterating on it).
 
 Two servers, each in its own process so the load generator shares neither their event loop nor
 their GIL, are measured in one run under the same load:
@@ -770,69 +771,32 @@ def _verdict(ok: bool, line: str) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Prints every figure, its target and OK or MISS; exits 0 either way (a missed target is a
-    finding, not a failure: `make bench` goes on)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
-    parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
-    parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
-    parser.add_argument(
-        "--postgres", default=None, help="also time inbox records in this PostgreSQL database"
-    )
-    args = parser.parse_args(argv)
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
-
-    results: dict[str, Figures] = {}
-    bursts: dict[str, BurstFigures] = {}
-    with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
-        count = RECORDS // 4 if args.quick else RECORDS
-        ok_record = record_cost(workdir, count, args.postgres)
-        fake = _spawn(_serve_fake)
-        fake_url = str(fake.address)
-        try:
-            for kind in ("bare-bolt", "align"):
-                profile = args.profile and kind == "align"
-                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
-                try:
-                    results[kind] = asyncio.run(
-                        measure(kind, server, fake, seconds, replies=kind == "align")
-                    )
-                finally:
-                    server.stop()
-            methods = fake.ask("methods")
-            for kind in ("bare-bolt", "align"):
-                own = Path(workdir) / f"burst-{kind}"
-                own.mkdir()
-                server = _spawn(_serve_app, kind, str(own), fake_url, False)
-                try:
-                    bursts[kind] = asyncio.run(burst(kind, server, fake, count=kind == "align"))
-                finally:
-                    server.stop()
-        finally:
-            fake.stop()
-        stored = _stored_questions(workdir)
-
+def _report_load(
+    results: dict[str, Figures], seconds: float, stored: int | None, methods: object
+) -> None:
     print(
         f"Slack endpoint benchmark: {seconds:.0f} s per phase, half `ask` (write) / half "
         f"`decisions` (read), signed slash commands on 127.0.0.1, SQLite"
     )
     for figures in results.values():
         _report(figures)
-    align, bare = results["align"], results["bare-bolt"]
-    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
     if stored is not None:
         print(f"align stored {stored} questions")
     print(f"Web API calls align made (the fake's count): {methods}")
+
+
+def _report_bursts(bursts: dict[str, BurstFigures]) -> None:
     print(
         f"{BURST} people click one poll within {BURST_SECONDS:.0f} s (open loop), the same "
         f"clicks on both servers:"
     )
     for figures in bursts.values():
         _report_burst(figures)
-    clicks, bare_clicks = bursts["align"], bursts["bare-bolt"]
 
-    _verdict(ok_record, f"inbox record p50 on SQLite about {TARGET_RECORD_MS:.0f} ms (above)")
+
+def _verdict_load(results: dict[str, Figures]) -> None:
+    align, bare = results["align"], results["bare-bolt"]
+    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
     _verdict(
         ratio >= TARGET_RATIO,
         f"saturation: align acks {ratio:.2f}x bare Bolt's (target >= {TARGET_RATIO})"
@@ -850,6 +814,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(target <= {TARGET_READ_CPU_MS:.1f} ms; bare Bolt's ack: "
             f"{bare.cpu_ms or float('nan'):.2f} ms)",
         )
+
+
+def _verdict_bursts(bursts: dict[str, BurstFigures]) -> None:
+    clicks, bare_clicks = bursts["align"], bursts["bare-bolt"]
     counted = clicks.counted_after_s
     _verdict(
         counted is not None and counted <= TARGET_COUNTED_S,
@@ -865,6 +833,75 @@ def main(argv: list[str] | None = None) -> int:
         f"burst: ack p99 {clicks.p99_ms:.1f} ms vs bare Bolt {bare_clicks.p99_ms:.1f} ms "
         f"(target within {TARGET_BURST_P99_X:.0f}x)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prints every figure, its target and OK or MISS; exits 0 either way (a missed target is a
+    finding, not a failure: `make bench` goes on)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
+    parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
+    parser.add_argument(
+        "--only",
+        choices=("record", "load", "burst"),
+        default=None,
+        help="run only this part (the inbox record cost, the slash-command load, the burst)",
+    )
+    parser.add_argument(
+        "--postgres", default=None, help="also time inbox records in this PostgreSQL database"
+    )
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+
+    part = args.only
+    results: dict[str, Figures] = {}
+    bursts: dict[str, BurstFigures] = {}
+    ok_record: bool | None = None
+    methods: object = None
+    stored: int | None = None
+    with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
+        count = RECORDS // 4 if args.quick else RECORDS
+        if part in (None, "record"):
+            ok_record = record_cost(workdir, count, args.postgres)
+        fake = _spawn(_serve_fake)
+        fake_url = str(fake.address)
+        try:
+            for kind in ("bare-bolt", "align") if part in (None, "load") else ():
+                profile = args.profile and kind == "align"
+                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
+                try:
+                    results[kind] = asyncio.run(
+                        measure(kind, server, fake, seconds, replies=kind == "align")
+                    )
+                finally:
+                    server.stop()
+            if results:
+                methods = fake.ask("methods")
+            for kind in ("bare-bolt", "align") if part in (None, "burst") else ():
+                own = Path(workdir) / f"burst-{kind}"
+                own.mkdir()
+                # Profile the burst only when it runs alone (one profile per server process).
+                profile = args.profile and kind == "align" and part == "burst"
+                server = _spawn(_serve_app, kind, str(own), fake_url, profile)
+                try:
+                    bursts[kind] = asyncio.run(burst(kind, server, fake, count=kind == "align"))
+                finally:
+                    server.stop()
+        finally:
+            fake.stop()
+        stored = _stored_questions(workdir)
+
+    if results:
+        _report_load(results, seconds, stored, methods)
+    if bursts:
+        _report_bursts(bursts)
+    if ok_record is not None:
+        _verdict(ok_record, f"inbox record p50 on SQLite about {TARGET_RECORD_MS:.0f} ms (above)")
+    if results:
+        _verdict_load(results)
+    if bursts:
+        _verdict_bursts(bursts)
     return 0
 
 
