@@ -1,8 +1,8 @@
 """Benchmark: `align serve`'s Slack endpoint against a bare Bolt app, under signed slash commands.
 
 Run with ``python -m bench.bench_slack`` (``--quick`` for a short run, ``--profile`` to print
-where the Align server process spends its time, ``--only burst`` — or ``record``, ``load`` — to
-run one part alone while iterating on it).
+where the Align server process spends its CPU: the event loop, and the worker threads apart;
+``--only burst`` — or ``record``, ``load`` — to run one part alone while iterating on it).
 
 Two servers, each in its own process so the load generator shares neither their event loop nor
 their GIL, are measured in one run under the same load:
@@ -17,7 +17,10 @@ commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0
 
 (a) throughput at saturation: a closed loop with 20 requests in flight for N seconds (acks per
     second, and how many of them were "busy" answers past ALIGN_MAX_BACKLOG); the server's
-    CPU per command, and then per read command (`decisions` only);
+    CPU per command run, and then per read command (`decisions` only). Each phase is measured
+    on its own: its CPU is taken until every command it sent is over (replied to, and for
+    Align its inbox row finished), and the next phase starts only then; busy answers are not
+    counted as commands (their CPU is in the figure all the same);
 (b) ack latency at an offered 50 requests per second: an open loop that fires on a fixed
     schedule whether or not earlier requests were answered, as Slack does; latency is measured
     from each request's scheduled time, so a stalled server cannot hide its queue;
@@ -136,25 +139,54 @@ def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Conn
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    profiler = None
+    profilers: list[Any] = []
     if profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
+        profilers = _profile_every_thread()
     try:
         asyncio.run(_serve_app_async(kind, workdir, fake_url, conn))
     finally:
-        if profiler is not None:
+        if profilers:
             import io
             import pstats
+            import threading
 
-            profiler.disable()
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-            stats.print_stats(35)
-            print(f"\n--- profile of the {kind} server process (main thread) ---", file=sys.stderr)
-            print(out.getvalue(), file=sys.stderr)
+            threading.setprofile(None)  # type: ignore[arg-type]
+            for profiler in profilers:
+                profiler.disable()
+            for title, chosen in (
+                ("main thread (the event loop)", profilers[:1]),
+                ("worker threads (engine, database, group commit)", profilers[1:]),
+            ):
+                if not chosen:
+                    continue
+                out = io.StringIO()
+                stats = pstats.Stats(*chosen, stream=out)
+                for order in ("tottime", "cumulative"):
+                    stats.sort_stats(order).print_stats(30)
+                print(f"\n--- profile of the {kind} server: {title} ---", file=sys.stderr)
+                print(out.getvalue(), file=sys.stderr)
+
+
+def _profile_every_thread() -> list[Any]:
+    """A cProfile for the main thread, and one for each thread started from now on (the engine's
+    workers, the group-commit writer, asyncio's default executor): cProfile sees only the thread
+    that enabled it, and most of a command's CPU is spent outside the event loop. Each counts its
+    thread's CPU time, not the wall clock: on two cores a thread's wall time is mostly waiting
+    for the GIL or the database lock, which would drown what it costs."""
+    import cProfile
+    import threading
+
+    profilers = [cProfile.Profile(time.thread_time)]
+
+    def start_in_thread(*_: object) -> None:
+        sys.setprofile(None)
+        profiler = cProfile.Profile(time.thread_time)
+        profilers.append(profiler)
+        profiler.enable()
+
+    threading.setprofile(start_in_thread)
+    profilers[0].enable()
+    return profilers
 
 
 async def _serve_app_async(kind: str, workdir: str, fake_url: str, conn: Connection) -> None:
@@ -279,6 +311,8 @@ class Load:
     busy: int = 0
     """Acks that answered "Align is busy" (ALIGN_MAX_BACKLOG): acked, nothing recorded."""
     reads: bool = False
+    database: Path | None = None
+    """The server's SQLite file (Align), for `drain` to see its inbox finished."""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -364,6 +398,7 @@ class Figures:
     completed: float | None
     cpu_ms: float | None
     read_cpu_ms: float | None
+    read_busy: int
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -373,16 +408,32 @@ class Figures:
 
 
 async def drain(load: Load, fake: Child, timeout: float = DRAIN_TIMEOUT) -> float | None:
-    """Wait until the fake has received a reply for every recorded command; the time it took,
-    or None if the server's backlog did not clear within `timeout`."""
+    """Wait until the fake has received a reply for every command run (not answered busy) and,
+    for Align, every inbox row is finished — the work after a reply (its live message noted,
+    its done mark) belongs to the phase that sent the command, not to the next one measured;
+    the time it took, or None if the server's backlog did not clear within `timeout`."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < timeout:
         replies = int(await loop.run_in_executor(None, fake.ask, "count"))  # type: ignore[arg-type]
-        if replies >= load.recorded:
+        if replies >= load.recorded and not _unfinished(load.database):
             return loop.time() - start
         await asyncio.sleep(0.05)
     return None
+
+
+def _unfinished(database: Path | None) -> int:
+    """Inbox rows of the server's SQLite file not finished yet (0 without one)."""
+    if database is None or not database.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(database, timeout=5)) as conn:
+        try:
+            found = conn.execute(
+                "SELECT count(*) FROM inbox WHERE status IN ('received', 'answered')"
+            ).fetchone()
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+    return int(found[0])
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -398,7 +449,9 @@ async def _cpu_per_command(
     load: Load, server: Child, fake: Child, seconds: float, *, replies: bool
 ) -> tuple[float, float | None, float | None]:
     """A closed loop for `seconds`: acks per second, replies per second (ack to last reply;
-    None without replies or when they did not all come), server CPU ms per recorded command."""
+    None without replies or when they did not all come), server CPU ms per command run — the
+    busy answers' CPU is in it, but they are not counted as commands (a busy answer costs far
+    less than a command, and counting them would make a saturated server look cheap)."""
     before, busy_before = load.ok, load.busy
     started = time.perf_counter()
     cpu_before = cpu_seconds(server.pid)
@@ -409,7 +462,7 @@ async def _cpu_per_command(
         if waited is not None:
             completed = (load.recorded - before + busy_before) / (time.perf_counter() - started)
     cpu_after = cpu_seconds(server.pid)
-    done = load.ok - before
+    done = (load.ok - before) - (load.busy - busy_before)
     cpu_ms = None
     if cpu_before is not None and cpu_after is not None and done:
         cpu_ms = (cpu_after - cpu_before) * 1000 / done
@@ -417,14 +470,20 @@ async def _cpu_per_command(
 
 
 async def measure(
-    name: str, server: Child, fake: Child, seconds: float, *, replies: bool
+    name: str,
+    server: Child,
+    fake: Child,
+    seconds: float,
+    *,
+    replies: bool,
+    database: Path | None = None,
 ) -> Figures:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=0)
     fake_root = str(fake.address).removesuffix("api/")
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         port = int(server.address)  # type: ignore[call-overload]
-        load = Load(f"http://127.0.0.1:{port}/slack/events", fake_root, session)
+        load = Load(f"http://127.0.0.1:{port}/slack/events", fake_root, session, database=database)
         if not await load.send():
             raise RuntimeError(f"{name}: a first slash command failed: {load.errors}")
         await closed_loop(load, min(1.0, seconds / 3))  # warm-up: connections, caches
@@ -438,14 +497,17 @@ async def measure(
         busy, acked = load.busy - busy_before, int(throughput * seconds)
         offered = int(seconds * RATE)
         latencies = await open_loop(load, seconds)
-        read_cpu_ms = None
+        read_cpu_ms, read_busy = None, 0
         if replies:
+            # Read commands only (`decisions`), as many in flight: what one costs the server,
+            # once everything the commands before them started is over (`drain`).
             await drain(load, fake)
-            # Read commands only (`decisions`), as many in flight: what one costs the server.
             load.reads = True
+            busy_before = load.busy
             _, _, read_cpu_ms = await _cpu_per_command(
                 load, server, fake, seconds / 2, replies=True
             )
+            read_busy = load.busy - busy_before
     return Figures(
         name=name,
         throughput=throughput,
@@ -454,6 +516,7 @@ async def measure(
         completed=completed,
         cpu_ms=cpu_ms,
         read_cpu_ms=read_cpu_ms,
+        read_busy=read_busy,
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         max_ms=max(latencies, default=float("nan")) * 1000,
@@ -743,9 +806,13 @@ def _report(f: Figures) -> None:
         f"max {f.max_ms:6.1f} ms ({f.answered}/{f.offered} acked){errors}"
     )
     if f.cpu_ms is not None:
-        print(f"{'':>10}  server CPU per command: {f.cpu_ms:5.2f} ms (all its threads)")
+        print(
+            f"{'':>10}  server CPU per command run: {f.cpu_ms:5.2f} ms (all its threads; busy "
+            f"answers' CPU included, not counted as commands)"
+        )
     if f.read_cpu_ms is not None:
-        print(f"{'':>10}  server CPU per read command (`decisions`): {f.read_cpu_ms:5.2f} ms")
+        busy = f" ({f.read_busy} more answered busy)" if f.read_busy else ""
+        print(f"{'':>10}  server CPU per read command (`decisions`): {f.read_cpu_ms:5.2f} ms{busy}")
     if f.completed is not None:
         print(f"{'':>10}  replies delivered (ack to last reply): {f.completed:7.1f} commands/s")
 
@@ -871,8 +938,9 @@ def main(argv: list[str] | None = None) -> int:
                 profile = args.profile and kind == "align"
                 server = _spawn(_serve_app, kind, workdir, fake_url, profile)
                 try:
+                    own = Path(workdir) / "align.db" if kind == "align" else None
                     results[kind] = asyncio.run(
-                        measure(kind, server, fake, seconds, replies=kind == "align")
+                        measure(kind, server, fake, seconds, replies=own is not None, database=own)
                     )
                 finally:
                     server.stop()
