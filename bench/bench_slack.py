@@ -569,6 +569,9 @@ class BurstFigures:
     shown: int | None = None
     """The sum of the counts the poll's message shows at the end."""
     shown_after_s: float | None = None
+    cpu_ms: float | None = None
+    """The server's CPU (all its threads) per click, from the first click until the message
+    shows every vote: what the burst costs, whatever else shares the machine."""
 
 
 async def _ask_fake(fake: Child, word: object) -> Any:
@@ -604,6 +607,7 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
             for i in range(BURST)
         ]
         responses_before = int(await _ask_fake(fake, "responses"))
+        cpu_before = cpu_seconds(server.pid)
         start = loop.time() + 0.05
         latencies: list[float] = []
         acked_at: list[float] = []
@@ -646,6 +650,9 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
                 figures.shown_after_s = loop.time() - last_ack
                 break
             await asyncio.sleep(0.05)
+        cpu_after = cpu_seconds(server.pid)
+        if cpu_before is not None and cpu_after is not None and recorded:
+            figures.cpu_ms = (cpu_after - cpu_before) * 1000 / recorded
         return figures
 
 
@@ -831,6 +838,8 @@ def _report_burst(f: BurstFigures) -> None:
             f"{'':>10}  all votes counted {counted} after the last ack; the poll's message "
             f"shows {f.shown} votes ({shown} after the last ack)"
         )
+    if f.cpu_ms is not None:
+        print(f"{'':>10}  server CPU per click, ack to message updated: {f.cpu_ms:5.2f} ms")
 
 
 def _verdict(ok: bool, line: str) -> bool:
