@@ -146,47 +146,62 @@ def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Conn
         asyncio.run(_serve_app_async(kind, workdir, fake_url, conn))
     finally:
         if profilers:
-            import io
-            import pstats
-            import threading
-
-            threading.setprofile(None)  # type: ignore[arg-type]
-            for profiler in profilers:
-                profiler.disable()
-            for title, chosen in (
-                ("main thread (the event loop)", profilers[:1]),
-                ("worker threads (engine, database, group commit)", profilers[1:]),
-            ):
-                if not chosen:
-                    continue
-                out = io.StringIO()
-                stats = pstats.Stats(*chosen, stream=out)
-                for order in ("tottime", "cumulative"):
-                    stats.sort_stats(order).print_stats(30)
-                print(f"\n--- profile of the {kind} server: {title} ---", file=sys.stderr)
-                print(out.getvalue(), file=sys.stderr)
+            _print_profile(kind, profilers)
 
 
 def _profile_every_thread() -> list[Any]:
-    """A cProfile for the main thread, and one for each thread started from now on (the engine's
-    workers, the group-commit writer, asyncio's default executor): cProfile sees only the thread
-    that enabled it, and most of a command's CPU is spent outside the event loop. Each counts its
-    thread's CPU time, not the wall clock: on two cores a thread's wall time is mostly waiting
-    for the GIL or the database lock, which would drown what it costs."""
+    """cProfile the main thread and every thread started from now on (the engine's workers,
+    the inbox's group-commit writer): the work after an ack happens off the main thread."""
     import cProfile
     import threading
 
-    profilers = [cProfile.Profile(time.thread_time)]
+    profilers = [cProfile.Profile()]
+    started = threading.Thread.run
 
-    def start_in_thread(*_: object) -> None:
-        sys.setprofile(None)
-        profiler = cProfile.Profile(time.thread_time)
+    def run(self: threading.Thread) -> None:
+        profiler = cProfile.Profile()
         profilers.append(profiler)
         profiler.enable()
+        try:
+            started(self)
+        finally:
+            profiler.disable()
 
-    threading.setprofile(start_in_thread)
+    threading.Thread.run = run  # type: ignore[method-assign]
     profilers[0].enable()
     return profilers
+
+
+def _print_profile(kind: str, profilers: list[Any]) -> None:
+    import io
+    import pstats
+
+    profilers[0].disable()
+
+    class Snapshot:  # a profiler's figures so far, without disabling it from this thread
+        def __init__(self, profiler: Any) -> None:
+            profiler.snapshot_stats()
+            self.stats = profiler.stats
+
+        def create_stats(self) -> None:
+            pass
+
+    for title, order, profiled in (
+        ("main thread, cumulative", "cumulative", profilers[:1]),
+        ("every thread, own time", "tottime", profilers),
+        ("every thread, cumulative", "cumulative", profilers),
+    ):
+        out = io.StringIO()
+        stats = pstats.Stats(Snapshot(profiled[0]), stream=out)
+        for profiler in profiled[1:]:
+            stats.add(Snapshot(profiler))
+        stats.sort_stats(order).print_stats(40)
+        if len(profiled) > 1 and order == "tottime":
+            dump = Path(tempfile.gettempdir()) / f"align-bench-{kind}.prof"
+            stats.dump_stats(dump)
+            print(f"(every thread's figures saved in {dump}, for pstats)", file=sys.stderr)
+        print(f"\n--- profile of the {kind} server process ({title}) ---", file=sys.stderr)
+        print(out.getvalue(), file=sys.stderr)
 
 
 async def _serve_app_async(kind: str, workdir: str, fake_url: str, conn: Connection) -> None:
