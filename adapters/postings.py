@@ -104,6 +104,10 @@ class Postings:
         # Local coalescing only (one task per object in this process); who updates a message,
         # and when, is decided in the database.
         self._refreshing: dict[tuple[str, str, str], _Refresh] = {}
+        # Live messages this process saw stored: a click on a known card does not look it up
+        # again (a transaction per click, on SQLite's one write lock, in a burst). Only a
+        # shortcut: remembering is idempotent, and forgetting drops the entry.
+        self._known: set[tuple[str, str, str, str, str]] = set()
         # Clicked messages known to be noted as live messages of their object (platform,
         # workspace, ref, conversation, message id). Only spares the check: noting is
         # idempotent, and a row is forgotten only when its message is gone — then no click
@@ -246,6 +250,9 @@ class Postings:
                 except PostingGone:
                     gone = message.message_id
                     log.info("live message %s of %s is gone; forgetting it", gone, ref)
+                    self._known.discard(
+                        (viewer.platform, viewer.workspace, ref.upper(), message.conversation, gone)
+                    )
                     self._known.discard(
                         (viewer.platform, viewer.workspace, ref, message.conversation, gone)
                     )
