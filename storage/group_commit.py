@@ -33,9 +33,14 @@ IDLE_SECONDS = 1.0
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, name: str = "align-group-commit") -> None:
+    def __init__(
+        self, db: Database, *, name: str = "align-group-commit", urgent: bool = True
+    ) -> None:
+        """`urgent=False` for writes no ack waits for (profiles): they queue behind the
+        engine's transactions on SQLite like any other, only grouped."""
         self.db = db
         self.name = name
+        self.urgent = urgent
         self._queue: queue.SimpleQueue[tuple[Write, Future[Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
@@ -70,7 +75,7 @@ class GroupCommit:
     def _commit(self, group: list[tuple[Write, Future[Any]]]) -> None:
         live = [(write, future) for write, future in group if future.set_running_or_notify_cancel()]
         try:
-            with self.db.uow(urgent=True) as session:
+            with self.db.uow(urgent=self.urgent) as session:
                 results = [write(session) for write, _ in live]
         except Exception as exc:
             for _, future in live:
