@@ -128,6 +128,10 @@ def rendered(reply: Reply) -> dict[str, Any] | None:
     return blocks.message(reply)
 
 
+def _with_rendered(reply: Reply) -> tuple[Reply, dict[str, Any] | None]:
+    return reply, rendered(reply)
+
+
 def unescape(text: str) -> str:
     """Slack escapes &, < and > in command text; the engine reads what the person typed."""
     for entity, char in _ENTITIES:
@@ -228,12 +232,16 @@ class SlackBot:
         """`_engine`, and the reply's Block Kit built in the same worker thread (`rendered`):
         nothing of a reply is built on the event loop, where it would hold every other ack."""
         entry = context.get(KEY)
+        where = answer_destination(actor)
+        if isinstance(entry, Entry):
+            # With the other calls waiting, in one transaction (SQLite: `Inbox.once_together`).
+            together = self.inbox.once_together(entry, where, run, *args, then=_with_rendered)
+            if together is not None:
+                return await together
 
         def work() -> tuple[Reply, dict[str, Any] | None]:
-            reply = self.inbox.once(
-                entry if isinstance(entry, Entry) else None, answer_destination(actor), run, *args
-            )
-            return reply, rendered(reply)
+            reply = self.inbox.once(entry if isinstance(entry, Entry) else None, where, run, *args)
+            return _with_rendered(reply)
 
         return await self.workers.run(work)
 
