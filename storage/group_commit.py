@@ -116,9 +116,10 @@ class GroupCommit:
                         break
                     if item[2].set_running_or_notify_cancel():
                         done.append((item, self._one(session, item[0])))
-        except Exception as exc:
-            for (_, _, future), _ in done:
-                future.set_exception(exc)
+        except Exception as exc:  # the transaction failed: every write of the group with it
+            for _, _, future in group[: len(group) - len(left)]:
+                if future.running() or future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
             return left
         for (_, then, future), (ok, result) in done:
             if not ok:
