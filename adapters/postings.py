@@ -104,10 +104,6 @@ class Postings:
         # Local coalescing only (one task per object in this process); who updates a message,
         # and when, is decided in the database.
         self._refreshing: dict[tuple[str, str, str], _Refresh] = {}
-        # Live messages this process saw stored: a click on a known card does not look it up
-        # again (a transaction per click, on SQLite's one write lock, in a burst). Only a
-        # shortcut: remembering is idempotent, and forgetting drops the entry.
-        self._known: set[tuple[str, str, str, str, str]] = set()
         # Clicked messages known to be noted as live messages of their object (platform,
         # workspace, ref, conversation, message id). Only spares the check: noting is
         # idempotent, and a row is forgotten only when its message is gone — then no click
@@ -252,9 +248,6 @@ class Postings:
                     log.info("live message %s of %s is gone; forgetting it", gone, ref)
                     self._known.discard(
                         (viewer.platform, viewer.workspace, ref.upper(), message.conversation, gone)
-                    )
-                    self._known.discard(
-                        (viewer.platform, viewer.workspace, ref, message.conversation, gone)
                     )
                     await self.run(
                         self.engine.forget_posting,

@@ -196,6 +196,16 @@ def test_a_typed_vote_is_confirmed_privately_and_updates_the_poll_message(
     assert len(slack_server.fake.calls_to("chat.postMessage")) == 1  # no second poll message
 
 
+def test_the_engine_says_a_vote_needs_no_profile_and_anything_else_does(
+    slack_server: SlackServer,
+) -> None:
+    engine = slack_server.app.engine
+    assert not engine.needs_profile("vote P-1 2")
+    assert engine.needs_profile("close P-1")
+    assert engine.needs_profile("poll")  # what does not parse is answered by handle: as before
+    assert engine.needs_profile("")
+
+
 def test_a_burst_of_new_people_costs_no_connection_and_no_posting_lookup_per_click(
     slack_server_any_db: SlackServer, monkeypatch: Any
 ) -> None:
@@ -250,5 +260,7 @@ def test_a_burst_of_new_people_costs_no_connection_and_no_posting_lookup_per_cli
     assert all(a.body.get("response_type") == "ephemeral" for a in answers)
     assert sessions == []  # every answer went through the shared pool
     assert len(lookups) < 30  # the card is known after the first clicks
+    asked = {c.args.get("user") for c in server.fake.calls_to("users.info")}
+    assert not asked & set(voters)  # a vote reads no profile (Engine.needs_profile)
     final = _text(server.fake.calls_to("chat.update")[-1].args["blocks"])
     assert "*20*  1. Tacos" in final and "*10*  2. Soup" in final
