@@ -1,7 +1,8 @@
 """Benchmark: `align serve`'s Slack endpoint against a bare Bolt app, under signed slash commands.
 
 Run with ``python -m bench.bench_slack`` (``--quick`` for a short run, ``--profile`` to print
-where the Align server process spends its CPU: the event loop, and the worker threads apart).
+where the Align server process spends its CPU: the event loop, and the worker threads apart;
+``--only burst`` — or ``record``, ``load`` — to run one part alone while iterating on it).
 
 Two servers, each in its own process so the load generator shares neither their event loop nor
 their GIL, are measured in one run under the same load:
@@ -145,47 +146,62 @@ def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Conn
         asyncio.run(_serve_app_async(kind, workdir, fake_url, conn))
     finally:
         if profilers:
-            import io
-            import pstats
-            import threading
-
-            threading.setprofile(None)  # type: ignore[arg-type]
-            for profiler in profilers:
-                profiler.disable()
-            for title, chosen in (
-                ("main thread (the event loop)", profilers[:1]),
-                ("worker threads (engine, database, group commit)", profilers[1:]),
-            ):
-                if not chosen:
-                    continue
-                out = io.StringIO()
-                stats = pstats.Stats(*chosen, stream=out)
-                for order in ("tottime", "cumulative"):
-                    stats.sort_stats(order).print_stats(30)
-                print(f"\n--- profile of the {kind} server: {title} ---", file=sys.stderr)
-                print(out.getvalue(), file=sys.stderr)
+            _print_profile(kind, profilers)
 
 
 def _profile_every_thread() -> list[Any]:
-    """A cProfile for the main thread, and one for each thread started from now on (the engine's
-    workers, the group-commit writer, asyncio's default executor): cProfile sees only the thread
-    that enabled it, and most of a command's CPU is spent outside the event loop. Each counts its
-    thread's CPU time, not the wall clock: on two cores a thread's wall time is mostly waiting
-    for the GIL or the database lock, which would drown what it costs."""
+    """cProfile the main thread and every thread started from now on (the engine's workers,
+    the inbox's group-commit writer): the work after an ack happens off the main thread."""
     import cProfile
     import threading
 
     profilers = [cProfile.Profile(time.thread_time)]
+    started = threading.Thread.run
 
-    def start_in_thread(*_: object) -> None:
-        sys.setprofile(None)
+    def run(self: threading.Thread) -> None:
         profiler = cProfile.Profile(time.thread_time)
         profilers.append(profiler)
         profiler.enable()
+        try:
+            started(self)
+        finally:
+            profiler.disable()
 
-    threading.setprofile(start_in_thread)
+    threading.Thread.run = run  # type: ignore[method-assign]
     profilers[0].enable()
     return profilers
+
+
+def _print_profile(kind: str, profilers: list[Any]) -> None:
+    import io
+    import pstats
+
+    profilers[0].disable()
+
+    class Snapshot:  # a profiler's figures so far, without disabling it from this thread
+        def __init__(self, profiler: Any) -> None:
+            profiler.snapshot_stats()
+            self.stats = profiler.stats
+
+        def create_stats(self) -> None:
+            pass
+
+    for title, order, profiled in (
+        ("main thread, cumulative", "cumulative", profilers[:1]),
+        ("every thread, own time", "tottime", profilers),
+        ("every thread, cumulative", "cumulative", profilers),
+    ):
+        out = io.StringIO()
+        stats = pstats.Stats(Snapshot(profiled[0]), stream=out)
+        for profiler in profiled[1:]:
+            stats.add(Snapshot(profiler))
+        stats.sort_stats(order).print_stats(40)
+        if len(profiled) > 1 and order == "tottime":
+            dump = Path(tempfile.gettempdir()) / f"align-bench-{kind}.prof"
+            stats.dump_stats(dump)
+            print(f"(every thread's figures saved in {dump}, for pstats)", file=sys.stderr)
+        print(f"\n--- profile of the {kind} server process ({title}) ---", file=sys.stderr)
+        print(out.getvalue(), file=sys.stderr)
 
 
 async def _serve_app_async(kind: str, workdir: str, fake_url: str, conn: Connection) -> None:
@@ -568,6 +584,9 @@ class BurstFigures:
     shown: int | None = None
     """The sum of the counts the poll's message shows at the end."""
     shown_after_s: float | None = None
+    cpu_ms: float | None = None
+    """The server's CPU (all its threads) per click, from the first click until the message
+    shows every vote: what the burst costs, whatever else shares the machine."""
 
 
 async def _ask_fake(fake: Child, word: object) -> Any:
@@ -603,6 +622,7 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
             for i in range(BURST)
         ]
         responses_before = int(await _ask_fake(fake, "responses"))
+        cpu_before = cpu_seconds(server.pid)
         start = loop.time() + 0.05
         latencies: list[float] = []
         acked_at: list[float] = []
@@ -645,6 +665,9 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
                 figures.shown_after_s = loop.time() - last_ack
                 break
             await asyncio.sleep(0.05)
+        cpu_after = cpu_seconds(server.pid)
+        if cpu_before is not None and cpu_after is not None and recorded:
+            figures.cpu_ms = (cpu_after - cpu_before) * 1000 / recorded
         return figures
 
 
@@ -830,6 +853,8 @@ def _report_burst(f: BurstFigures) -> None:
             f"{'':>10}  all votes counted {counted} after the last ack; the poll's message "
             f"shows {f.shown} votes ({shown} after the last ack)"
         )
+    if f.cpu_ms is not None:
+        print(f"{'':>10}  server CPU per click, ack to message updated: {f.cpu_ms:5.2f} ms")
 
 
 def _verdict(ok: bool, line: str) -> bool:
@@ -837,70 +862,32 @@ def _verdict(ok: bool, line: str) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Prints every figure, its target and OK or MISS; exits 0 either way (a missed target is a
-    finding, not a failure: `make bench` goes on)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
-    parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
-    parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
-    parser.add_argument(
-        "--postgres", default=None, help="also time inbox records in this PostgreSQL database"
-    )
-    args = parser.parse_args(argv)
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
-
-    results: dict[str, Figures] = {}
-    bursts: dict[str, BurstFigures] = {}
-    with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
-        count = RECORDS // 4 if args.quick else RECORDS
-        ok_record = record_cost(workdir, count, args.postgres)
-        fake = _spawn(_serve_fake)
-        fake_url = str(fake.address)
-        try:
-            for kind in ("bare-bolt", "align"):
-                profile = args.profile and kind == "align"
-                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
-                try:
-                    own = Path(workdir) / "align.db" if kind == "align" else None
-                    results[kind] = asyncio.run(
-                        measure(kind, server, fake, seconds, replies=own is not None, database=own)
-                    )
-                finally:
-                    server.stop()
-            methods = fake.ask("methods")
-            for kind in ("bare-bolt", "align"):
-                own = Path(workdir) / f"burst-{kind}"
-                own.mkdir()
-                server = _spawn(_serve_app, kind, str(own), fake_url, False)
-                try:
-                    bursts[kind] = asyncio.run(burst(kind, server, fake, count=kind == "align"))
-                finally:
-                    server.stop()
-        finally:
-            fake.stop()
-        stored = _stored_questions(workdir)
-
+def _report_load(
+    results: dict[str, Figures], seconds: float, stored: int | None, methods: object
+) -> None:
     print(
         f"Slack endpoint benchmark: {seconds:.0f} s per phase, half `ask` (write) / half "
         f"`decisions` (read), signed slash commands on 127.0.0.1, SQLite"
     )
     for figures in results.values():
         _report(figures)
-    align, bare = results["align"], results["bare-bolt"]
-    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
     if stored is not None:
         print(f"align stored {stored} questions")
     print(f"Web API calls align made (the fake's count): {methods}")
+
+
+def _report_bursts(bursts: dict[str, BurstFigures]) -> None:
     print(
         f"{BURST} people click one poll within {BURST_SECONDS:.0f} s (open loop), the same "
         f"clicks on both servers:"
     )
     for figures in bursts.values():
         _report_burst(figures)
-    clicks, bare_clicks = bursts["align"], bursts["bare-bolt"]
 
-    _verdict(ok_record, f"inbox record p50 on SQLite about {TARGET_RECORD_MS:.0f} ms (above)")
+
+def _verdict_load(results: dict[str, Figures]) -> None:
+    align, bare = results["align"], results["bare-bolt"]
+    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
     _verdict(
         ratio >= TARGET_RATIO,
         f"saturation: align acks {ratio:.2f}x bare Bolt's (target >= {TARGET_RATIO})"
@@ -918,6 +905,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(target <= {TARGET_READ_CPU_MS:.1f} ms; bare Bolt's ack: "
             f"{bare.cpu_ms or float('nan'):.2f} ms)",
         )
+
+
+def _verdict_bursts(bursts: dict[str, BurstFigures]) -> None:
+    clicks, bare_clicks = bursts["align"], bursts["bare-bolt"]
     counted = clicks.counted_after_s
     _verdict(
         counted is not None and counted <= TARGET_COUNTED_S,
@@ -933,6 +924,76 @@ def main(argv: list[str] | None = None) -> int:
         f"burst: ack p99 {clicks.p99_ms:.1f} ms vs bare Bolt {bare_clicks.p99_ms:.1f} ms "
         f"(target within {TARGET_BURST_P99_X:.0f}x)",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prints every figure, its target and OK or MISS; exits 0 either way (a missed target is a
+    finding, not a failure: `make bench` goes on)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
+    parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
+    parser.add_argument(
+        "--only",
+        choices=("record", "load", "burst"),
+        default=None,
+        help="run only this part (the inbox record cost, the slash-command load, the burst)",
+    )
+    parser.add_argument(
+        "--postgres", default=None, help="also time inbox records in this PostgreSQL database"
+    )
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+
+    part = args.only
+    results: dict[str, Figures] = {}
+    bursts: dict[str, BurstFigures] = {}
+    ok_record: bool | None = None
+    methods: object = None
+    stored: int | None = None
+    with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
+        count = RECORDS // 4 if args.quick else RECORDS
+        if part in (None, "record"):
+            ok_record = record_cost(workdir, count, args.postgres)
+        fake = _spawn(_serve_fake)
+        fake_url = str(fake.address)
+        try:
+            for kind in ("bare-bolt", "align") if part in (None, "load") else ():
+                profile = args.profile and kind == "align"
+                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
+                try:
+                    own = Path(workdir) / "align.db" if kind == "align" else None
+                    results[kind] = asyncio.run(
+                        measure(kind, server, fake, seconds, replies=own is not None, database=own)
+                    )
+                finally:
+                    server.stop()
+            if results:
+                methods = fake.ask("methods")
+            for kind in ("bare-bolt", "align") if part in (None, "burst") else ():
+                own = Path(workdir) / f"burst-{kind}"
+                own.mkdir()
+                # Profile the burst only when it runs alone (one profile per server process).
+                profile = args.profile and kind == "align" and part == "burst"
+                server = _spawn(_serve_app, kind, str(own), fake_url, profile)
+                try:
+                    bursts[kind] = asyncio.run(burst(kind, server, fake, count=kind == "align"))
+                finally:
+                    server.stop()
+        finally:
+            fake.stop()
+        stored = _stored_questions(workdir)
+
+    if results:
+        _report_load(results, seconds, stored, methods)
+    if bursts:
+        _report_bursts(bursts)
+    if ok_record is not None:
+        _verdict(ok_record, f"inbox record p50 on SQLite about {TARGET_RECORD_MS:.0f} ms (above)")
+    if results:
+        _verdict_load(results)
+    if bursts:
+        _verdict_bursts(bursts)
     return 0
 
 

@@ -167,6 +167,17 @@ class Engine:
         except Exception:
             return self._internal(actor, verb)
 
+    @staticmethod
+    def needs_profile(text: str) -> bool:
+        """Whether running the command line `text` may read the person's profile (admin rights,
+        their time zone), so an adapter should look it up first; False for a verb the grammar
+        lists in NO_PROFILE (a vote). True for anything that does not parse: `handle` answers
+        that, and the lookup is only what it was before."""
+        try:
+            return parse(text).verb not in grammar.NO_PROFILE
+        except Exception:  # whatever does not parse is answered by `handle`
+            return True
+
     def live_view(self, actor: Actor, ref: str) -> Reply:
         """What the live message of `ref` (`P-3`) shows now, for adapters keeping it current."""
         try:

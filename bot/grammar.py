@@ -357,6 +357,11 @@ VERBS: tuple[Verb, ...] = (
 
 BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}
 VERB_NAMES: tuple[str, ...] = tuple(verb.name for verb in VERBS)
+NO_PROFILE: frozenset[str] = frozenset({"vote"})
+"""Verbs that never read who the person is beyond their id — no admin rights, no time zone of
+their own (a refusal shows the channel's): an adapter runs them without looking the person up
+first (`Engine.needs_profile`), so a thousand people clicking one poll cost no thousand profile
+lookups (on Slack, users.info calls it would soon be rate-limited on). A ballot form is one too."""
 
 
 def verb(name: str) -> Verb:

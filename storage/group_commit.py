@@ -11,14 +11,21 @@ means the request is stored. The transaction is `urgent`: on SQLite it goes befo
 transactions waiting for the process's write lock, so an ack never queues behind a burst's work.
 
 A write is a function of the session; if one fails, the whole group fails with it (they share
-the transaction) and every caller gets the error. The thread ends after a second with nothing to
-do and starts again with the next write.
+the transaction) and every caller gets the error — unless the group commit is made with
+`savepoints`: then each write runs in a savepoint of its own, and one that fails is rolled back
+alone (its caller gets the error) while the others commit. The inbox runs the engine calls that
+queue up in a burst so (`Inbox.once_together`): a thousand votes in a few seconds share a few
+dozen commits instead of each taking SQLite's write lock, and a refusal or an error in one undoes
+none of the others. A `then` given with a write runs after the commit, in the writer thread (the
+reply's rendering: never on the event loop), its error its caller's alone. The thread ends
+after a second with nothing to do and starts again with the next write.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -27,23 +34,46 @@ from storage.db import Database, UnitOfWork
 
 T = TypeVar("T")
 Write = Callable[[UnitOfWork], Any]
+Then = Callable[[Any], Any]
+Item = tuple[Write, Then | None, "Future[Any]"]
 
 MAX_GROUP = 200
 IDLE_SECONDS = 1.0
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, name: str = "align-group-commit") -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        name: str = "align-group-commit",
+        urgent: bool = True,
+        savepoints: bool = False,
+        max_group: int = MAX_GROUP,
+        max_seconds: float | None = None,
+    ) -> None:
+        """`urgent`: the transaction goes before the engine's on SQLite's writer lock (what an
+        ack waits for); `savepoints`: each write alone in a savepoint (the module docstring);
+        `max_seconds`: a group takes no further write once its transaction has run that long
+        (the rest go in the next) — on SQLite a transaction holds the process's write lock, and
+        an ack waiting for its record must not wait for a whole burst's engine work."""
         self.db = db
         self.name = name
-        self._queue: queue.SimpleQueue[tuple[Write, Future[Any]]] = queue.SimpleQueue()
+        self.urgent = urgent
+        self.savepoints = savepoints
+        self.max_group = max_group
+        self.max_seconds = max_seconds
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
 
-    def submit(self, write: Callable[[UnitOfWork], T]) -> Future[T]:
-        """Queue `write`; the future holds its result once its transaction has committed."""
-        future: Future[T] = Future()
-        self._queue.put((write, future))
+    def submit(
+        self, write: Callable[[UnitOfWork], T], then: Callable[[T], Any] | None = None
+    ) -> Future[Any]:
+        """Queue `write`; the future holds its result — or what `then` made of it — once its
+        transaction has committed."""
+        future: Future[Any] = Future()
+        self._queue.put((write, then, future))
         with self._lock:
             if not self._running:
                 self._running = True
@@ -51,33 +81,66 @@ class GroupCommit:
         return future
 
     def _run(self) -> None:
+        carried: list[Item] = []  # taken from the queue but left out of the last group
         while True:
-            try:
-                group = [self._queue.get(timeout=IDLE_SECONDS)]
-            except queue.Empty:
-                with self._lock:  # a write queued before this check is seen here, or the
-                    if self._queue.empty():  # next submit sees _running False and starts one
-                        self._running = False
-                        return
-                continue
-            while len(group) < MAX_GROUP:
+            if carried:
+                group, carried = carried, []
+            else:
+                try:
+                    group = [self._queue.get(timeout=IDLE_SECONDS)]
+                except queue.Empty:
+                    with self._lock:  # a write queued before this check is seen here, or the
+                        if self._queue.empty():  # next submit sees _running False: starts one
+                            self._running = False
+                            return
+                    continue
+            while len(group) < self.max_group:
                 try:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(group)
+            carried = self._commit(group)
 
-    def _commit(self, group: list[tuple[Write, Future[Any]]]) -> None:
-        live = [(write, future) for write, future in group if future.set_running_or_notify_cancel()]
+    def _commit(self, group: list[Item]) -> list[Item]:
+        """Run what fits of `group` in one transaction and commit it; the writes left over (the
+        time budget ran out) are returned, untouched, for the next group."""
+        done: list[tuple[Item, tuple[bool, Any]]] = []
+        left: list[Item] = []
         try:
-            with self.db.uow(urgent=True) as session:
-                results = [write(session) for write, _ in live]
-        except Exception as exc:
-            for _, future in live:
+            with self.db.uow(urgent=self.urgent) as session:
+                began = time.perf_counter()
+                for n, item in enumerate(group):
+                    spent = time.perf_counter() - began
+                    if done and self.max_seconds is not None and spent > self.max_seconds:
+                        left = group[n:]
+                        break
+                    if item[2].set_running_or_notify_cancel():
+                        done.append((item, self._one(session, item[0])))
+        except Exception as exc:  # the transaction failed: every write of the group with it
+            for _, _, future in group[: len(group) - len(left)]:
+                if future.running() or future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
+            return left
+        for (_, then, future), (ok, result) in done:
+            if not ok:
+                future.set_exception(result)
+                continue
+            try:
+                future.set_result(result if then is None else then(result))
+            except Exception as exc:
                 future.set_exception(exc)
-            return
-        for (_, future), result in zip(live, results, strict=True):
-            future.set_result(result)
+        return left
+
+    def _one(self, session: UnitOfWork, write: Write) -> tuple[bool, Any]:
+        """One write: (True, its result); with savepoints a failure is rolled back alone and
+        returned as (False, the error) — without, it fails the whole group."""
+        if not self.savepoints:
+            return True, write(session)
+        try:
+            with session.begin_nested():
+                return True, write(session)
+        except Exception as exc:
+            return False, exc
 
 
 __all__ = ["GroupCommit"]

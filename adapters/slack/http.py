@@ -185,7 +185,7 @@ class SlackRuntime:
         # created here, inside the server's running loop, and closed with the server.
         self.session = aiohttp.ClientSession()
         self.bolt = build_bolt(app, session=self.session)
-        self.bot = SlackBot(app, self.bolt, workers=self.workers)
+        self.bot = SlackBot(app, self.bolt, workers=self.workers, session=self.session)
         self.bolt.middleware(_Record(self))
         self.bolt.settle = self._settle
         self.bot.register()

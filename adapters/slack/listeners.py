@@ -30,6 +30,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.bootstrap import App
 from adapters.inbox import KEY, Destination, Entry, Lost, Pass
@@ -81,6 +82,25 @@ def dm_respond(client: AsyncWebClient, channel: str) -> Respond:
     return respond
 
 
+def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
+    """Bolt's `respond`, sent through the server's shared connection pool. Bolt's own opens a
+    new HTTP session — a new connection, on Slack a new TLS handshake — for every answer: in a
+    1,000-click burst that was a thousand connections, several ms of CPU each, on the process
+    that acks. Anything that is not a plain response_url `respond` is returned as it is."""
+    url = getattr(respond, "response_url", None)
+    if session is None or not isinstance(url, str) or not url:
+        return respond
+    proxy, ssl = getattr(respond, "proxy", None), getattr(respond, "ssl", None)
+
+    async def send(**body: Any) -> Any:
+        client = AsyncWebhookClient(url=url, proxy=proxy, ssl=ssl, session=session)
+        # What Bolt's respond sends: the given fields (blocks are dicts here), text always.
+        message = {"text": "", **{k: v for k, v in body.items() if v is not None}}
+        return await client.send_dict(message)
+
+    return send
+
+
 def answer_destination(actor: Actor) -> Callable[[Reply], Destination]:
     """Where a reply goes through the outbox when it could not be shown (see `deliver`):
     what only the asker may see goes to their DM with the app (a message to a user id),
@@ -108,6 +128,10 @@ def rendered(reply: Reply) -> dict[str, Any] | None:
     return blocks.message(reply)
 
 
+def _with_rendered(reply: Reply) -> tuple[Reply, dict[str, Any] | None]:
+    return reply, rendered(reply)
+
+
 def unescape(text: str) -> str:
     """Slack escapes &, < and > in command text; the engine reads what the person typed."""
     for entity, char in _ENTITIES:
@@ -124,8 +148,10 @@ class SlackBot:
         bolt: AsyncApp,
         *,
         workers: Workers,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.app = app
+        self.session = session  # the server's connection pool, for response_url answers
         self.engine = app.engine
         self.bolt = bolt
         self.workers = workers
@@ -153,10 +179,20 @@ class SlackBot:
 
     # ------------------------------------------------------------------ who is asking
 
-    async def actor(self, client: AsyncWebClient, context: AsyncBoltContext, channel: str) -> Actor:
+    async def actor(
+        self,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+        channel: str,
+        *,
+        profile: bool = True,
+    ) -> Actor:
+        """Who is asking; without `profile` (the engine says the command reads none:
+        `Engine.needs_profile`) no users.info and no profiles row — only ids."""
         workspace = workspace_of(context)
         user = context.user_id or ""
-        person = await self.people.person(client, workspace, user) if user else Person()
+        lookup = profile and bool(user)
+        person = await self.people.person(client, workspace, user) if lookup else Person()
         return Actor(
             workspace=workspace,
             channel=channel,
@@ -196,12 +232,16 @@ class SlackBot:
         """`_engine`, and the reply's Block Kit built in the same worker thread (`rendered`):
         nothing of a reply is built on the event loop, where it would hold every other ack."""
         entry = context.get(KEY)
+        where = answer_destination(actor)
+        if isinstance(entry, Entry):
+            # With the other calls waiting, in one transaction (SQLite: `Inbox.once_together`).
+            together = self.inbox.once_together(entry, where, run, *args, then=_with_rendered)
+            if together is not None:
+                return await together
 
         def work() -> tuple[Reply, dict[str, Any] | None]:
-            reply = self.inbox.once(
-                entry if isinstance(entry, Entry) else None, answer_destination(actor), run, *args
-            )
-            return reply, rendered(reply)
+            reply = self.inbox.once(entry if isinstance(entry, Entry) else None, where, run, *args)
+            return _with_rendered(reply)
 
         return await self.workers.run(work)
 
@@ -216,6 +256,7 @@ class SlackBot:
         respond: Respond,
     ) -> None:
         await ack()
+        respond = pooled(respond, self.session)
         text = unescape(command.get("text") or "")
         channel = command.get("channel_id") or context.channel_id or ""
         self._start(context, self._run_command(text, context, client, respond, channel))
@@ -233,6 +274,7 @@ class SlackBot:
         channel = context.channel_id
         if not channel:  # a button outside a channel (App Home): nowhere to run it
             return
+        respond = pooled(respond, self.session)
         container = body.get("container") or {}
         ts = container.get("message_ts") if container.get("type") == "message" else None
         origin = (channel, str(ts)) if ts and not container.get("is_ephemeral") else None
@@ -441,7 +483,8 @@ class SlackBot:
         person; once it has answered, showing the reply is `deliver`'s job, and if that fails
         the reply goes through the outbox (`Inbox.run`)."""
         try:
-            actor = await self.actor(client, context, channel)
+            profile = self.engine.needs_profile(text)
+            actor = await self.actor(client, context, channel, profile=profile)
             await self.app.roster.ready(
                 actor.workspace,
                 channel,

@@ -1,7 +1,9 @@
 """Who people are on Slack: profiles (admin, time zone) and how to list a channel's members.
 
 Profiles come from `users.info` and are kept in the `profiles` table for an hour, so a burst of
-clicks costs one lookup per person, and a restart does not re-ask Slack for everyone. Channel
+clicks costs one lookup per person, and a restart does not re-ask Slack for everyone. The table's
+reads and writes of a burst (a thousand new people clicking one poll) share transactions
+(`GroupCommit`): one each cost a turn on SQLite's write lock, twice per person. Channel
 members are listed by `roster_fetch` for the shared roster cache (`adapters/roster.py`).
 """
 
@@ -11,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -20,6 +23,8 @@ from adapters.bootstrap import App
 from adapters.roster import Fetch
 from adapters.slack.workers import Workers
 from storage import profiles
+from storage.db import UnitOfWork
+from storage.group_commit import GroupCommit
 
 log = logging.getLogger("align.slack.people")
 
@@ -41,6 +46,7 @@ class People:
         self.workers = workers
         self._memory: dict[tuple[str, str], tuple[Person, datetime]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[Person]] = {}
+        self._grouped = GroupCommit(app.db, name="align-profiles", urgent=False)
 
     async def person(self, client: AsyncWebClient, workspace: str, user: str) -> Person:
         key = (workspace, user)
@@ -67,7 +73,9 @@ class People:
     async def _lookup(
         self, client: AsyncWebClient, workspace: str, user: str, now: datetime
     ) -> Person:
-        stored = await self.workers.run(self._load, workspace, user)
+        stored = await asyncio.wrap_future(
+            self._grouped.submit(partial(self._load, workspace=workspace, user=user))
+        )
         if stored and now - stored[1] < PROFILE_TTL:
             self._memory[(workspace, user)] = stored
             return stored[0]
@@ -84,24 +92,33 @@ class People:
             tz=info.get("tz") or None,
         )
         name = (info.get("profile") or {}).get("display_name") or info.get("name")
-        await self.workers.run(self._store, workspace, user, name, person, now)
+        store = partial(
+            self._store, workspace=workspace, user=user, name=name, person=person, now=now
+        )
+        await asyncio.wrap_future(self._grouped.submit(store))
         self._memory[(workspace, user)] = (person, now)
         return person
 
-    def _load(self, workspace: str, user: str) -> tuple[Person, datetime] | None:
-        with self.app.db.uow() as session:
-            found = profiles.person(session, workspace, user)
+    @staticmethod
+    def _load(session: UnitOfWork, *, workspace: str, user: str) -> tuple[Person, datetime] | None:
+        found = profiles.person(session, workspace, user)
         if found is None:
             return None
         return Person(is_admin=found.is_admin, tz=found.tz), found.fetched_at
 
+    @staticmethod
     def _store(
-        self, workspace: str, user: str, name: str | None, person: Person, now: datetime
+        session: UnitOfWork,
+        *,
+        workspace: str,
+        user: str,
+        name: str | None,
+        person: Person,
+        now: datetime,
     ) -> None:
-        with self.app.db.uow() as session:
-            profiles.save_person(
-                session, workspace, user, name=name, tz=person.tz, is_admin=person.is_admin, now=now
-            )
+        profiles.save_person(
+            session, workspace, user, name=name, tz=person.tz, is_admin=person.is_admin, now=now
+        )
 
 
 def roster_fetch(client: AsyncWebClient, channel: str, *, bot_user: str | None) -> Fetch:

@@ -522,6 +522,11 @@ class FakeSlackApi(FakeHttpServer):
             probe, timeout, self._describe(f"posts in {channel}", count, timeout)
         )
 
+    def held_count(self, *methods: str) -> int:
+        """How many calls of these methods were held so far (``response_url`` included)."""
+        with self._cond:
+            return sum(c.method in methods for c in self._held)
+
     def wait_held_sync(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Block until ``count`` calls of ``method`` arrived and are being held."""
 
@@ -700,6 +705,18 @@ class FakeSlackApi(FakeHttpServer):
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        with self._cond:  # hold("response_url"): Slack slow to take an answer
+            held = self._holds.get("response_url")
+        if held is not None:
+            call = Call(
+                method="response_url",
+                args={"name": request.match_info["name"]},
+                token=None,
+                at=time.time(),
+                headers=dict(request.headers),
+            )
+            self._record(lambda: self._held.append(call))
+            await asyncio.get_running_loop().run_in_executor(None, held.wait)
         try:
             payload: Any = json.loads(raw) if raw else None
         except ValueError:

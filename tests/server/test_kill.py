@@ -186,6 +186,10 @@ def recovered_in(processes: list[AlignProcess]) -> int:
     )
 
 
+SLOW = ("users.info", "response_url")
+"""What Slack answers slowly at each kill (the burst test below)."""
+
+
 def test_kill_9_mid_burst_loses_no_acknowledged_vote_or_command(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -206,14 +210,21 @@ def test_kill_9_mid_burst_loses_no_acknowledged_vote_or_command(
         for k in range(1, KILLS + 1):
             at = len(items) * k // (KILLS + 1)
             wait_until(lambda at=at: burst.started >= at, 120, f"{at} requests sent")
-            # Slack slow to answer users.info: clicks acknowledged meanwhile wait in their
-            # work, so the kill always finds some (PostgreSQL keeps up with a burst otherwise).
-            fake.hold("users.info")
-            held = len(fake.wait_held_sync("users.info", count=held + 2, timeout=60))
+            # Slack slow to answer users.info (a command's profile, before its engine runs)
+            # and to take answers (a vote's receipt, after): clicks and commands acknowledged
+            # meanwhile wait in their work, so the kill always finds some (PostgreSQL keeps up
+            # with a burst otherwise). A vote reads no profile (Engine.needs_profile).
+            for method in SLOW:
+                fake.hold(method)
+            wait_until(
+                lambda held=held: fake.held_count(*SLOW) >= held + 2, 60, "2 more held calls"
+            )
+            held = fake.held_count(*SLOW)
             burst.up.clear()
             processes[-1].send(signal.SIGKILL)
             assert processes[-1].wait(10) == -signal.SIGKILL
-            fake.release("users.info")
+            for method in SLOW:
+                fake.release(method)
             in_flight.append(counted(db_url).unfinished)
             processes.append(start(stack, db_url, tmp_path, fake, port))
             burst.up.set()

@@ -194,3 +194,73 @@ def test_a_typed_vote_is_confirmed_privately_and_updates_the_poll_message(
     assert slack_server.app.engine.postings(where, "P-1") == [(CHANNEL, update.args["ts"])]
     assert "*1*  2. Coffee" in _text(update.args["blocks"])
     assert len(slack_server.fake.calls_to("chat.postMessage")) == 1  # no second poll message
+
+
+def test_the_engine_says_a_vote_needs_no_profile_and_anything_else_does(
+    slack_server: SlackServer,
+) -> None:
+    engine = slack_server.app.engine
+    assert not engine.needs_profile("vote P-1 2")
+    assert engine.needs_profile("close P-1")
+    assert engine.needs_profile("poll")  # what does not parse is answered by handle: as before
+    assert engine.needs_profile("")
+
+
+def test_a_burst_of_new_people_costs_no_connection_and_no_posting_lookup_per_click(
+    slack_server_any_db: SlackServer, monkeypatch: Any
+) -> None:
+    """Thirty people never seen before click one poll at once: every vote is counted once and
+    answered once, privately — through the server's shared connection pool (Bolt's respond
+    opened a new HTTP session per answer), and without looking the clicked card's postings up
+    in the database again for each click (it is known after the first)."""
+    import aiohttp
+
+    server = slack_server_any_db
+    voters = [f"U0NEW{n:05d}" for n in range(30)]
+    server.fake.channel_members[CHANNEL] = [*voters, server.fake.bot_user_id]
+    server.post_command('poll "Lunch?" "Tacos" "Soup"')
+    server.fake.wait_for_sync("chat.postMessage")
+    server.settle()
+    tacos, soup = _buttons(server.poll_message(1).args["blocks"])
+    answers_before = len(server.fake.responses)
+
+    sessions: list[object] = []
+
+    opened = aiohttp.ClientSession
+
+    def counted(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        sessions.append(args)
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(aiohttp, "ClientSession", counted)
+    lookups: list[str] = []
+    looked_up = server.app.engine.postings
+
+    def postings(actor: Actor, ref: str) -> list[tuple[str, str]]:
+        lookups.append(ref)
+        return looked_up(actor, ref)
+
+    monkeypatch.setattr(server.app.engine, "postings", postings)
+
+    def click(n: int) -> int:
+        button = tacos if n % 3 else soup  # 20 Tacos, 10 Soup
+        return server.post_action(
+            action_id=button["action_id"], value=button["value"], user=voters[n]
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(click, range(30)))
+    assert statuses == [200] * 30
+    server.fake.wait_for_responses_sync(answers_before + 30, timeout=60)
+    server.settle(60)
+
+    assert _ballots(server) == 30
+    answers = server.fake.responses[answers_before:]
+    assert len(answers) == 30
+    assert all(a.body.get("response_type") == "ephemeral" for a in answers)
+    assert sessions == []  # every answer went through the shared pool
+    assert len(lookups) < 30  # the card is known after the first clicks
+    asked = {c.args.get("user") for c in server.fake.calls_to("users.info")}
+    assert not asked & set(voters)  # a vote reads no profile (Engine.needs_profile)
+    final = _text(server.fake.calls_to("chat.update")[-1].args["blocks"])
+    assert "*20*  1. Tacos" in final and "*10*  2. Soup" in final
