@@ -391,31 +391,33 @@ def _next_number_statement(dialect: str) -> Any:
     )
 
 
+@contextmanager
+def _raw_cursor(session: Session, statement: str, params: tuple[Any, ...]) -> Iterator[Any]:
+    """The raw DBAPI cursor of the session's transaction, with `statement` (parameters marked
+    `?`, as SQLite writes them) run on it; closed after the block."""
+    if session.get_bind().dialect.name != "sqlite":
+        statement = statement.replace("?", "%s")
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        yield cursor
+    finally:
+        cursor.close()
+
+
 def raw(session: Session, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """Run one statement on the raw DBAPI cursor of the session's transaction and give its first
     row (None without one). Nothing here reaches SQLAlchemy's row log — for reads whose rows,
     logged in a voter's own request, would tie them to a choice — and nothing is built per
     call, for statements every vote runs. Parameters are marked `?`."""
-    if session.get_bind().dialect.name != "sqlite":
-        statement = statement.replace("?", "%s")
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(statement, params)
+    with _raw_cursor(session, statement, params) as cursor:
         return tuple(cursor.fetchone() or ()) or None if cursor.description else None
-    finally:
-        cursor.close()
 
 
 def raw_all(session: Session, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     """Every row of one statement on the raw DBAPI cursor (see `raw`)."""
-    if session.get_bind().dialect.name != "sqlite":
-        statement = statement.replace("?", "%s")
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.execute(statement, params)
+    with _raw_cursor(session, statement, params) as cursor:
         return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
 
 
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
