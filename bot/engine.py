@@ -40,6 +40,15 @@ def _handler(verb: grammar.Verb) -> Handler:
     return found
 
 
+def _verb_of(text: str) -> grammar.Verb | None:
+    """The grammar's entry for the verb of a command line, or None when it does not parse (what
+    an adapter asks before the command runs; `Engine.handle` answers the line itself)."""
+    try:
+        return grammar.BY_NAME[parse(text).verb]
+    except Exception:  # whatever does not parse is answered by `handle`
+        return None
+
+
 class Engine:
     """The alignment engine. Holds no per-request state; safe to call from many threads."""
 
@@ -78,10 +87,8 @@ class Engine:
         grammar): it stores nothing, so an adapter may run it without recording the request
         first — run twice it does no harm, lost to a crash it loses no data. False for anything
         that does not parse: `handle` answers that."""
-        try:
-            return grammar.BY_NAME[parse(text).verb].reads
-        except Exception:  # whatever does not parse is not a read; `handle` answers it
-            return False
+        verb = _verb_of(text)
+        return verb is not None and verb.reads
 
     @staticmethod
     def _internal(actor: Actor, verb: str | None) -> Reply:
@@ -171,12 +178,10 @@ class Engine:
     def needs_profile(text: str) -> bool:
         """Whether running the command line `text` may read the person's profile (admin rights,
         their time zone), so an adapter should look it up first; False for a verb the grammar
-        lists in NO_PROFILE (a vote). True for anything that does not parse: `handle` answers
+        marks `profile=False` (a vote). True for anything that does not parse: `handle` answers
         that, and the lookup is only what it was before."""
-        try:
-            return parse(text).verb not in grammar.NO_PROFILE
-        except Exception:  # whatever does not parse is answered by `handle`
-            return True
+        verb = _verb_of(text)
+        return verb is None or verb.profile
 
     def live_view(self, actor: Actor, ref: str) -> Reply:
         """What the live message of `ref` (`P-3`) shows now, for adapters keeping it current."""

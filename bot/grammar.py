@@ -54,6 +54,12 @@ class Verb:
     a crash loses no data. The engine runs it in a read transaction (no write lock), and an
     adapter may run it without recording the request first (`Engine.only_reads`). A verb whose
     reply becomes a live message, or that counts, caches or notes anything, is not one."""
+    profile: bool = True
+    """The verb may read who the person is beyond their id (admin rights, their own time zone).
+    One that does not (a vote: a refusal shows the channel's zone) is run without looking the
+    person up first (`Engine.needs_profile`), so a thousand people clicking one poll cost no
+    thousand profile lookups (on Slack, users.info calls it would soon be rate-limited on). A
+    ballot form is one too."""
 
 
 def _opts(*names: str) -> frozenset[str]:
@@ -275,6 +281,7 @@ VERBS: tuple[Verb, ...] = (
         group="polls",
         example="vote P-4 2 | the date is what customers asked for",
         handler="polls.cmd_vote",
+        profile=False,
     ),
     Verb(
         "results",
@@ -357,11 +364,6 @@ VERBS: tuple[Verb, ...] = (
 
 BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}
 VERB_NAMES: tuple[str, ...] = tuple(verb.name for verb in VERBS)
-NO_PROFILE: frozenset[str] = frozenset({"vote"})
-"""Verbs that never read who the person is beyond their id — no admin rights, no time zone of
-their own (a refusal shows the channel's): an adapter runs them without looking the person up
-first (`Engine.needs_profile`), so a thousand people clicking one poll cost no thousand profile
-lookups (on Slack, users.info calls it would soon be rate-limited on). A ballot form is one too."""
 
 
 def verb(name: str) -> Verb:
