@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.orm import joinedload
 
 from bot import kinds
 from bot.changes import describe_change
@@ -22,7 +21,7 @@ from storage.models import AuditEntry, Channel, Member
 _AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
-_LOADS: dict[tuple[str, Any, bool, bool], Any] = {}
+_LOADS: dict[tuple[str, bool, bool], Any] = {}
 
 
 def load(
@@ -32,17 +31,15 @@ def load(
     *,
     for_update: bool = False,
     shared: bool = False,
-    joined: Any = None,
 ) -> Any:
     """The object with this id in the actor's channel, or NotFound — the same answer whether it
     doesn't exist or lives elsewhere, so titles of private channels never leak. `for_update`
     locks the row for a change; `shared` locks it against changes while others share it (both
     in the same statement, so the row read is the row locked; SQLite ignores them, as its
-    BEGIN IMMEDIATE already serialises writers). `joined` names a relationship to read in the
-    same statement (a vote reads the poll with its options in one query, not two). The
-    statement is built once per shape and bound per call: building it cost as much as running
-    it, on every vote."""
-    shape = (ref.prefix, joined, for_update, shared)
+    BEGIN IMMEDIATE already serialises writers). The statement is built once per shape and
+    bound per call: building it cost as much as running it, on every command that names an
+    object."""
+    shape = (ref.prefix, for_update, shared)
     stmt = _LOADS.get(shape)
     if stmt is None:
         model = kinds.model(ref.prefix)
@@ -51,15 +48,11 @@ def load(
             model.channel == bindparam("channel"),
             model.number == bindparam("number"),
         )
-        if joined is not None:
-            stmt = stmt.options(joinedload(joined))
         if for_update or shared:
-            # Only the object's own row: PostgreSQL locks no row of an outer join's nullable
-            # side.
-            stmt = stmt.with_for_update(read=shared and not for_update, of=model)
+            stmt = stmt.with_for_update(read=shared and not for_update)
         _LOADS[shape] = stmt
     params = {"workspace": actor.workspace, "channel": actor.channel, "number": ref.number}
-    found = session.execute(stmt, params).unique().scalar_one_or_none()
+    found = session.execute(stmt, params).scalar_one_or_none()
     if found is None:
         raise NotFound(f"{ref} not found in this channel.")
     return found
