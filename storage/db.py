@@ -35,6 +35,9 @@ has committed (after anonymous ballots were counted: the WAL would keep the orde
 commits before it)."""
 
 
+_NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
+
+
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them, the driver we ship."""
     parsed = make_url(url)
@@ -223,7 +226,9 @@ class Database:
         self._next_number = _next_number_statement(self.dialect)
 
     @contextmanager
-    def uow(self, *, urgent: bool = False, savepoint: bool = True) -> Iterator[Session]:
+    def uow(
+        self, *, urgent: bool = False, savepoint: bool = True, durable: bool = True
+    ) -> Iterator[Session]:
         """A transaction: everything in the block is committed together or not at all.
 
         On SQLite the process's own transactions queue on a lock instead of on SQLite's busy
@@ -235,7 +240,16 @@ class Database:
         it rolls back alone on an error, and commits only with the outer transaction. With
         `savepoint=False` it runs in that transaction as it is — for work that refuses nothing,
         so an error in it fails the whole. Inside `command()`, the command's first unit of work
-        opens the command's transaction (see there)."""
+        opens the command's transaction (see there).
+
+        `durable=False`, for a transaction that only redoes work already made durable and that
+        is done again if it is lost (counting waiting anonymous ballots: lost, they still
+        wait), lets PostgreSQL commit it without waiting for the disk (`synchronous_commit`
+        off for this transaction only). A crash may then undo it, never half of it, and never
+        a transaction committed before it; any later ordinary commit makes it durable too (the
+        log is written in order). Honoured only for a transaction of its own: inside `joined`
+        or `command()` the block is part of work that must be durable. SQLite commits without
+        waiting for the disk anyway (`synchronous=NORMAL`)."""
         command: _Command | None = getattr(self._joined, "command", None)
         if command is not None:
             with self._first_part(command, urgent) as session:
@@ -250,6 +264,8 @@ class Database:
                 yield outer
             return
         with self._transaction(urgent) as session:
+            if not durable and self.dialect == "postgresql":
+                session.connection().exec_driver_sql(_NOT_DURABLE)
             yield session
 
     @contextmanager

@@ -130,11 +130,19 @@ def flush_due(deps: Deps, then: Callable[[UnitOfWork, Votable], None]) -> int:
     """Count every open poll's batch that is due, each in a transaction of its own, calling
     `then` in it for each poll whose tally moved (the scheduler's tick marks its live messages
     behind); how many polls moved. The first poll's batch is counted in the transaction that
-    found the due polls (it has written nothing): a batch costs one transaction, not two."""
+    found the due polls (it has written nothing): a batch costs one transaction, not two.
+
+    These transactions are not made durable at their commit (`uow(durable=False)`: on
+    PostgreSQL the commit does not wait for the disk): each only moves ballots that wait,
+    durably, in `pending_ballots` into `ballots` and the tally, and a crash that undoes it
+    undoes all of it — the ballots wait again, and the next tick or read counts them. No vote
+    that was acknowledged can be lost that way; a tally seen just before the crash may be
+    seen again a batch behind, until then. A close's count (`settle(everything=True)`) runs in
+    the close's own transaction, durable like it."""
     due: list[int] | None = None
     moved = 0
     while due is None or due:
-        with deps.db.uow() as session:
+        with deps.db.uow(durable=False) as session:
             if due is None:
                 due = pending.polls_with(session, BATCH)
                 if not due:
