@@ -67,14 +67,16 @@ def lookup_key(deps: Deps, poll: Votable, user: str) -> str:
 def own(deps: Deps, session: UnitOfWork, poll: Votable, user: str) -> tuple[Any, str | None] | None:
     """The voter's current (choice, reason): pending if they have one, else counted, else None."""
     lookup = lookup_key(deps, poll, user)
-    sealed = pending.read(session, poll.id, lookup)
+    sealed, counted = pending.read_with_counted(
+        session, poll.id, lookup, voter_key(deps, poll, user)
+    )
     if sealed is not None:
         try:
             waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
         except InvalidTag:  # sealed under another ALIGN_SECRET: a new vote replaces it
             return None
         return waiting.choice, waiting.reason
-    return ballots.read_own(session, poll.id, voter_key(deps, poll, user))
+    return counted
 
 
 def hold(
