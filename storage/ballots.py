@@ -131,17 +131,11 @@ def put_batch(
     # On the raw cursor, like `read_own`: no row log, and nothing built per batch but the
     # placeholders (a SQLAlchemy multi-row insert cost more to build than to run).
     marks = ", ".join("?" * len(keys))
-    before: dict[str, Any] = {
-        key: _json(choice)
-        for key, choice in raw_all(
-            session,
-            f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})",
-            (poll_id, *keys),
-        )
-    }
-    cursor = session.connection().connection.cursor()
-    try:
-        if _dialect(session) == "sqlite":
+    earlier = f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})"
+    if _dialect(session) == "sqlite":
+        before = dict(raw_all(session, earlier, (poll_id, *keys)))
+        cursor = session.connection().connection.cursor()
+        try:
             # Each row gets a random rowid: SQLite's would count up in insertion order.
             cursor.executemany(
                 _BATCH_SQLITE,
@@ -150,19 +144,24 @@ def put_batch(
                     for key, c, reason in batch
                 ],
             )
-        else:
-            # One statement, rows in the order given: they share the transaction's xmin, and
-            # the heap places them in that (shuffled) order.
-            cursor.execute(
-                _BATCH_POSTGRES.format(rows=", ".join(["(%s, %s, %s, %s::json, %s)"] * len(batch))),
-                [
-                    value
-                    for key, c, reason in batch
-                    for value in (uuid.uuid4().hex, poll_id, key, json.dumps(c), reason)
-                ],
-            )
-    finally:
-        cursor.close()
+        finally:
+            cursor.close()
+    else:
+        # One statement, one round trip: the earlier ballots as they were before it (every
+        # part of a WITH sees one snapshot) and the insert, whose rows share the
+        # transaction's xmin and lie in the heap in the order given (shuffled).
+        rows = ", ".join(["(?, ?, ?, ?::json, ?)"] * len(batch))
+        values = [
+            value
+            for key, c, reason in batch
+            for value in (uuid.uuid4().hex, poll_id, key, json.dumps(c), reason)
+        ]
+        statement = (
+            f"WITH earlier AS ({earlier}), written AS ({_BATCH_POSTGRES.format(rows=rows)}) "
+            "SELECT voter_key, choice FROM earlier"
+        )
+        before = dict(raw_all(session, statement, (poll_id, *keys, *values)))
+    before = {key: _json(choice) for key, choice in before.items()}
     return [(before.get(key), choice) for key, choice, _ in batch]
 
 
