@@ -14,11 +14,27 @@ from bot.errors import NotFound
 from bot.parser import Ref
 from bot.timeparse import format_local
 from bot.views import Block, Divider, Line, ListBlock, mention
-from storage.db import UnitOfWork, upsert
+from storage.db import Prepared, PreparedUpsert, UnitOfWork
 from storage.models import AuditEntry, Channel, Member
 
-# Against the table, not the mapped class: an ORM-enabled insert goes through the ORM's bulk path.
-_AUDIT_INSERT = insert(cast(Table, AuditEntry.__table__))
+_AUDIT_COLUMNS = (
+    "workspace",
+    "channel",
+    "actor",
+    "at",
+    "action",
+    "object_kind",
+    "object_id",
+    "object_ref",
+    "before",
+    "after",
+)
+# On the raw cursor (`Prepared`), against the table: every change writes one, each vote too.
+_AUDIT_INSERT = Prepared(
+    lambda _dialect: insert(cast(Table, AuditEntry.__table__)).values(
+        {name: bindparam(name) for name in _AUDIT_COLUMNS}
+    )
+)
 
 
 _LOADS: dict[tuple[str, bool, bool], Any] = {}
@@ -71,8 +87,8 @@ def audit(
 ) -> None:
     """Write the audit row at once, as a Core insert: nothing reads it back in this transaction,
     and an ORM add cost a unit-of-work flush per change (a third of an `ask`'s CPU)."""
-    session.execute(
-        _AUDIT_INSERT,
+    _AUDIT_INSERT.run(
+        session,
         {
             "workspace": actor.workspace,
             "channel": actor.channel,
@@ -136,12 +152,15 @@ def channel_tz(session: UnitOfWork, actor: Actor) -> str:
 def seen(session: UnitOfWork, actor: Actor, now: datetime) -> None:
     """Remember that this person is in this channel (participation counts them). One upsert, so
     two first commands of a person at once cannot both insert the row."""
-    upsert(
+    _SEEN.run(
         session,
-        Member,
         {"workspace": actor.workspace, "channel": actor.channel, "user": actor.user},
         {"last_seen": now},
     )
+
+
+# On the raw cursor: every first command of a person in a while writes it (each new voter).
+_SEEN = PreparedUpsert(Member, ("workspace", "channel", "user"), ("last_seen",))
 
 
 def when(moment: datetime | None, tz: str) -> str:

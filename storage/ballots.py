@@ -22,7 +22,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy import text as sql
 
 from storage.db import UnitOfWork, dialect_insert, raw, raw_all
 from storage.models import Ballot
@@ -107,9 +106,14 @@ def write(
     )
 
 
-_SQLITE_BATCH = sql(
+_BATCH_SQLITE = (
     "INSERT INTO ballots (rowid, id, poll_id, voter_key, choice, reason) "
-    "VALUES (:rowid, :id, :poll_id, :voter_key, :choice, :reason) "
+    "VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (poll_id, voter_key) DO UPDATE SET choice = excluded.choice, "
+    "reason = excluded.reason"
+)
+_BATCH_POSTGRES = (
+    "INSERT INTO ballots (id, poll_id, voter_key, choice, reason) VALUES {rows} "
     "ON CONFLICT (poll_id, voter_key) DO UPDATE SET choice = excluded.choice, "
     "reason = excluded.reason"
 )
@@ -124,51 +128,40 @@ def put_batch(
     keys = [key for key, _, _ in batch]
     if not keys:
         return []
-    # On the raw cursor, like `read_own`: no row log, and nothing built per batch.
+    # On the raw cursor, like `read_own`: no row log, and nothing built per batch but the
+    # placeholders (a SQLAlchemy multi-row insert cost more to build than to run).
     marks = ", ".join("?" * len(keys))
-    before: dict[str, Any] = {
-        key: _json(choice)
-        for key, choice in raw_all(
-            session,
-            f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})",
-            (poll_id, *keys),
-        )
-    }
+    earlier = f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})"
     if _dialect(session) == "sqlite":
-        session.execute(
-            _SQLITE_BATCH,
-            [
-                {
-                    "rowid": secrets.randbits(62),
-                    "id": uuid.uuid4().hex,
-                    "poll_id": poll_id,
-                    "voter_key": key,
-                    "choice": json.dumps(choice),
-                    "reason": reason,
-                }
-                for key, choice, reason in batch
-            ],
-        )
-    else:
-        table = Ballot.__table__
-        stmt = dialect_insert(_dialect(session))(table).values(
-            [
-                {
-                    "id": uuid.uuid4().hex,
-                    "poll_id": poll_id,
-                    "voter_key": key,
-                    "choice": choice,
-                    "reason": reason,
-                }
-                for key, choice, reason in batch
-            ]
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[table.c.poll_id, table.c.voter_key],
-                set_={"choice": stmt.excluded.choice, "reason": stmt.excluded.reason},
+        before = dict(raw_all(session, earlier, (poll_id, *keys)))
+        cursor = session.connection().connection.cursor()
+        try:
+            # Each row gets a random rowid: SQLite's would count up in insertion order.
+            cursor.executemany(
+                _BATCH_SQLITE,
+                [
+                    (secrets.randbits(62), uuid.uuid4().hex, poll_id, key, json.dumps(c), reason)
+                    for key, c, reason in batch
+                ],
             )
+        finally:
+            cursor.close()
+    else:
+        # One statement, one round trip: the earlier ballots as they were before it (every
+        # part of a WITH sees one snapshot) and the insert, whose rows share the
+        # transaction's xmin and lie in the heap in the order given (shuffled).
+        rows = ", ".join(["(?, ?, ?, ?::json, ?)"] * len(batch))
+        values = [
+            value
+            for key, c, reason in batch
+            for value in (uuid.uuid4().hex, poll_id, key, json.dumps(c), reason)
+        ]
+        statement = (
+            f"WITH earlier AS ({earlier}), written AS ({_BATCH_POSTGRES.format(rows=rows)}) "
+            "SELECT voter_key, choice FROM earlier"
         )
+        before = dict(raw_all(session, statement, (poll_id, *keys, *values)))
+    before = {key: _json(choice) for key, choice in before.items()}
     return [(before.get(key), choice) for key, choice, _ in batch]
 
 

@@ -35,6 +35,9 @@ has committed (after anonymous ballots were counted: the WAL would keep the orde
 commits before it)."""
 
 
+_NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
+
+
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them, the driver we ship."""
     parsed = make_url(url)
@@ -223,7 +226,9 @@ class Database:
         self._next_number = _next_number_statement(self.dialect)
 
     @contextmanager
-    def uow(self, *, urgent: bool = False, savepoint: bool = True) -> Iterator[Session]:
+    def uow(
+        self, *, urgent: bool = False, savepoint: bool = True, durable: bool = True
+    ) -> Iterator[Session]:
         """A transaction: everything in the block is committed together or not at all.
 
         On SQLite the process's own transactions queue on a lock instead of on SQLite's busy
@@ -235,7 +240,16 @@ class Database:
         it rolls back alone on an error, and commits only with the outer transaction. With
         `savepoint=False` it runs in that transaction as it is — for work that refuses nothing,
         so an error in it fails the whole. Inside `command()`, the command's first unit of work
-        opens the command's transaction (see there)."""
+        opens the command's transaction (see there).
+
+        `durable=False`, for a transaction that only redoes work already made durable and that
+        is done again if it is lost (counting waiting anonymous ballots: lost, they still
+        wait), lets PostgreSQL commit it without waiting for the disk (`synchronous_commit`
+        off for this transaction only). A crash may then undo it, never half of it, and never
+        a transaction committed before it; any later ordinary commit makes it durable too (the
+        log is written in order). Honoured only for a transaction of its own: inside `joined`
+        or `command()` the block is part of work that must be durable. SQLite commits without
+        waiting for the disk anyway (`synchronous=NORMAL`)."""
         command: _Command | None = getattr(self._joined, "command", None)
         if command is not None:
             with self._first_part(command, urgent) as session:
@@ -250,6 +264,8 @@ class Database:
                 yield outer
             return
         with self._transaction(urgent) as session:
+            if not durable and self.dialect == "postgresql":
+                session.connection().exec_driver_sql(_NOT_DURABLE)
             yield session
 
     @contextmanager
@@ -420,6 +436,46 @@ def raw_all(session: Session, statement: str, params: tuple[Any, ...]) -> list[t
         return [tuple(row) for row in cursor.fetchall()]
 
 
+class Prepared:
+    """A SQLAlchemy statement compiled once per database, then run on the raw DBAPI cursor of
+    the session's transaction with its columns' own bind processing (UTC datetimes, JSON) —
+    the SQL SQLAlchemy would send, at a fifth of the cost of `session.execute` (measured:
+    about 7 µs against 35 on SQLite), for the statements every vote runs. Like `raw`, it
+    reaches no SQLAlchemy log or event. `build(dialect)` makes the statement, with a
+    `bindparam` per value."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self._build = build
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _for(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self._build(dialect.name).compile(dialect=dialect)
+            processors = {
+                name: processor
+                for name, bind in compiled.binds.items()
+                if (processor := bind.type._cached_bind_processor(dialect)) is not None
+            }
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            found = self._compiled[dialect.name] = (compiled.string, order, processors)
+        return found
+
+    def run(self, session: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Run it with these values (by bind name); its first row, or None."""
+        statement, order, processors = self._for(session.get_bind().dialect)
+        values = {
+            name: processors[name](value) if name in processors else value
+            for name, value in params.items()
+        }
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(statement, [values[n] for n in order] if order else values)
+            return tuple(cursor.fetchone() or ()) or None if cursor.description else None
+        finally:
+            cursor.close()
+
+
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Insert a row, or update `values` on the row with this primary `key`, in one statement.
     The statement is built once per table and set of columns and bound per call: building it
@@ -428,16 +484,34 @@ def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, 
     shape = (dialect, model.__table__.name, tuple(key), tuple(values))
     stmt = _UPSERTS.get(shape)
     if stmt is None:
-        table = model.__table__
-        stmt = (
-            dialect_insert(dialect)(table)
-            .values({name: bindparam(f"p_{name}") for name in (*key, *values)})
-            .on_conflict_do_update(
-                index_elements=list(key), set_={name: bindparam(f"p_{name}") for name in values}
-            )
-        )
-        _UPSERTS[shape] = stmt
+        stmt = _UPSERTS[shape] = _upsert_statement(dialect, model, tuple(key), tuple(values))
     session.execute(stmt, {f"p_{name}": value for name, value in (*key.items(), *values.items())})
+
+
+def _upsert_statement(
+    dialect: str, model: Any, key: tuple[str, ...], values: tuple[str, ...]
+) -> Any:
+    table = model.__table__
+    return (
+        dialect_insert(dialect)(table)
+        .values({name: bindparam(f"p_{name}") for name in (*key, *values)})
+        .on_conflict_do_update(
+            index_elements=list(key), set_={name: bindparam(f"p_{name}") for name in values}
+        )
+    )
+
+
+class PreparedUpsert:
+    """`upsert` for one table and set of columns as a `Prepared` statement (on the raw cursor):
+    for the rows every vote writes."""
+
+    def __init__(self, model: Any, key: tuple[str, ...], values: tuple[str, ...]) -> None:
+        self._prepared = Prepared(lambda dialect: _upsert_statement(dialect, model, key, values))
+
+    def run(self, session: Session, key: dict[str, Any], values: dict[str, Any]) -> None:
+        self._prepared.run(
+            session, {f"p_{name}": value for name, value in (*key.items(), *values.items())}
+        )
 
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
@@ -447,6 +521,8 @@ __all__ = [
     "CHECKPOINT",
     "DEFAULT_URL",
     "Database",
+    "Prepared",
+    "PreparedUpsert",
     "UnitOfWork",
     "dialect_insert",
     "normalize_url",

@@ -30,7 +30,7 @@ from bot.polls.rules import (
 from bot.polls.voters import describe as describe_ballot
 from bot.views import Context, Reply, counted
 from storage import ballots
-from storage.db import upsert
+from storage.db import PreparedUpsert
 from storage.models import Participation
 
 
@@ -193,6 +193,9 @@ def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     return record_vote(deps, actor, ref, tokens, reason=reason)
 
 
+_VOTED = PreparedUpsert(Participation, ("poll_id", "user"), ("voted_at",))
+
+
 def record_vote(
     deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token], *, reason: str | None = None
 ) -> Reply:
@@ -209,7 +212,7 @@ def record_vote(
         # here until the first commits, then reads the ballot it left — so a toggle builds on
         # the other instead of both starting from the old ballot and one being lost. (SQLite's
         # BEGIN IMMEDIATE serialises writers anyway; this matters on PostgreSQL.)
-        upsert(session, Participation, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
+        _VOTED.run(session, {"poll_id": poll.id, "user": actor.user}, {"voted_at": now})
         read_back = False
         if poll.anonymous:
             # Kept pending, sealed, until a batch of them is counted (bot/polls/batches.py),

@@ -67,14 +67,16 @@ def lookup_key(deps: Deps, poll: Votable, user: str) -> str:
 def own(deps: Deps, session: UnitOfWork, poll: Votable, user: str) -> tuple[Any, str | None] | None:
     """The voter's current (choice, reason): pending if they have one, else counted, else None."""
     lookup = lookup_key(deps, poll, user)
-    sealed = pending.read(session, poll.id, lookup)
+    sealed, counted = pending.read_with_counted(
+        session, poll.id, lookup, voter_key(deps, poll, user)
+    )
     if sealed is not None:
         try:
             waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
         except InvalidTag:  # sealed under another ALIGN_SECRET: a new vote replaces it
             return None
         return waiting.choice, waiting.reason
-    return ballots.read_own(session, poll.id, voter_key(deps, poll, user))
+    return counted
 
 
 def hold(
@@ -130,11 +132,19 @@ def flush_due(deps: Deps, then: Callable[[UnitOfWork, Votable], None]) -> int:
     """Count every open poll's batch that is due, each in a transaction of its own, calling
     `then` in it for each poll whose tally moved (the scheduler's tick marks its live messages
     behind); how many polls moved. The first poll's batch is counted in the transaction that
-    found the due polls (it has written nothing): a batch costs one transaction, not two."""
+    found the due polls (it has written nothing): a batch costs one transaction, not two.
+
+    These transactions are not made durable at their commit (`uow(durable=False)`: on
+    PostgreSQL the commit does not wait for the disk): each only moves ballots that wait,
+    durably, in `pending_ballots` into `ballots` and the tally, and a crash that undoes it
+    undoes all of it — the ballots wait again, and the next tick or read counts them. No vote
+    that was acknowledged can be lost that way; a tally seen just before the crash may be
+    seen again a batch behind, until then. A close's count (`settle(everything=True)`) runs in
+    the close's own transaction, durable like it."""
     due: list[int] | None = None
     moved = 0
     while due is None or due:
-        with deps.db.uow() as session:
+        with deps.db.uow(durable=False) as session:
             if due is None:
                 due = pending.polls_with(session, BATCH)
                 if not due:
