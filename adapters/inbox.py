@@ -35,6 +35,16 @@ took over) or admitted and running. Past that `record` (and `admit`) raises `Bus
 anything: the adapter answers the person at once and privately with BUSY — never an ack for work
 that would only queue — and nothing is stored, so nothing runs later either.
 
+A web process can hand its requests off instead of running them (`align serve --role web` with
+ALIGN_HAND_OFF): the listener that would start the work after the ack gives up the row's claim
+instead (`hand_off`, a second short write, grouped like the first), and a worker process takes
+it within a few tens of milliseconds (`take_waiting`, adapters/recovery.py) and runs it through
+the platform's replayer, as it would a dead process's row. The web process then spends no CPU,
+and holds no GIL, on the engine, the rendering or the reply: under a load it cannot keep up
+with, its acks stay as fast as a bare Bolt app's, and the bound is on the shared queue (the rows
+waiting for a worker, counted in the database every QUEUE_COUNTED_EVERY), not on its own work.
+A request whose ack must carry the engine's answer (a form's errors) still runs where it came in.
+
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its
 platform's replayer (Slack feeds the stored request through Bolt, Teams through a continued
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -92,6 +103,9 @@ BUSY = "Align is busy; nothing was recorded; try again in a minute."
 
 
 REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
+QUEUE_COUNTED_EVERY = 0.25
+"""Seconds between counts of the shared queue in a web process that hands off (`backlog`);
+between two counts, its own hand-offs are added to the last one."""
 
 
 class Busy(Exception):
@@ -194,6 +208,11 @@ class Inbox:
         # Rows this process is working now: its own recovery never takes them over, even when
         # the work outlasts the claim (another process still may; the fence keeps it once).
         self._working: set[int] = set()
+        self.hands_off = False
+        """Set by a web process that hands its requests to the workers (the module docstring)."""
+        self._waiting = 0  # the shared queue at its last count, plus hand-offs since
+        self._counted_at = -QUEUE_COUNTED_EVERY
+        self._counting = False
 
     def _refused(self, platform: str) -> None:
         """Log refusals at most once per REFUSALS_LOGGED_EVERY, with how many were refused since
@@ -225,6 +244,8 @@ class Inbox:
         not run it). Raises NotRecorded when the database does not take it within the budget —
         the insert may still land later, and the request is then run from its row — and Busy,
         writing nothing, when the backlog is full."""
+        if self.hands_off:
+            self._count_waiting_soon()
         if self.backlog >= self.max_backlog:
             self._refused(platform)
             raise Busy(platform)
@@ -259,6 +280,43 @@ class Inbox:
             return None
         self._working.add(entry_id)
         return Entry(entry_id, platform, payload)
+
+    async def hand_off(self, entry: Entry) -> None:
+        """Leave `entry` to the worker processes (the module docstring): its claim ends now.
+        If the write fails the row stays claimed by this process, and is taken over once the
+        claim runs out — later, never lost."""
+        write = partial(
+            store.hand_off, entry_id=entry.id, worker=self.worker_id, now=self.clock.now()
+        )
+        try:
+            await asyncio.wrap_future(self._writes.submit(write))
+            self._waiting += 1
+        except SQLAlchemyError as exc:
+            log.warning("inbox %s not handed off (%s); taken over later", entry.id, exc)
+        finally:
+            self.release(entry)
+
+    def _count_waiting_soon(self) -> None:
+        """Count the shared queue again, in the background, at most every QUEUE_COUNTED_EVERY:
+        the ack never waits for the count."""
+        now = time.monotonic()
+        if self._counting or now - self._counted_at < QUEUE_COUNTED_EVERY:
+            return
+        self._counted_at = now
+        self._track(self.count_waiting())
+
+    async def count_waiting(self) -> None:
+        """Count the rows waiting for a worker, for `backlog` (a web process that hands off)."""
+        self._counting = True
+        handed_before = self._waiting
+        try:
+            counted = await asyncio.to_thread(self._waiting_now)
+            # Hand-offs that landed while counting may or may not be in it: keep them.
+            self._waiting = counted + max(0, self._waiting - handed_before)
+        except SQLAlchemyError as exc:
+            log.warning("inbox: the shared queue could not be counted (%s)", exc)
+        finally:
+            self._counting = False
 
     def admit(self, platform: str) -> Pass:
         """Let a request run without recording it — only one the engine says only reads. Raises
@@ -455,18 +513,44 @@ class Inbox:
 
         async def one(row: store.Unfinished) -> None:
             async with gate:
-                payload = self._open(row.id, row.payload)
-                entry = Entry(row.id, row.platform, payload or {})
-                self._working.add(entry.id)
-                if row.status == store.ANSWERED or payload is None:
-                    await self.forward(entry)
-                else:
-                    await self._replay(entry)
+                await self._work_taken(row)
 
         await asyncio.gather(*(one(row) for row in taken))
         return len(taken)
 
-    def _take_over(self) -> tuple[list[store.Unfinished], int]:
+    async def take_waiting(self, limit: int) -> list[asyncio.Task[None]]:
+        """A worker's turn at the shared queue: take up to `limit` waiting rows (handed off by
+        a web process, or left by a dead one) and start each; the tasks that run them. A cheap
+        count goes first, so an idle queue costs one read and no write lock."""
+
+        if limit <= 0 or not await asyncio.to_thread(self._waiting_now):
+            return []
+        taken, given_up = await asyncio.to_thread(self._take_over, limit)
+        if given_up:
+            log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)
+        started = []
+        for row in taken:
+            task = asyncio.get_running_loop().create_task(self._work_taken(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
+
+    def _waiting_now(self) -> int:
+        with self.db.reading(), self.db.uow() as session:
+            return store.waiting(session, now=self.clock.now())
+
+    async def _work_taken(self, row: store.Unfinished) -> None:
+        """Finish a row taken over: send the reply it owes, or run the request again."""
+        payload = self._open(row.id, row.payload)
+        entry = Entry(row.id, row.platform, payload or {})
+        self._working.add(entry.id)
+        if row.status == store.ANSWERED or payload is None:
+            await self.forward(entry)
+        else:
+            await self._replay(entry)
+
+    def _take_over(self, limit: int = RECOVER_BATCH) -> tuple[list[store.Unfinished], int]:
         now = self.clock.now()
         with self.db.uow() as session:
             return store.take_over(
@@ -476,7 +560,7 @@ class Inbox:
                 until=now + self.claim_timeout,
                 platforms=sorted(self._replayers),
                 max_attempts=MAX_ATTEMPTS,
-                limit=RECOVER_BATCH,
+                limit=limit,
                 skip=sorted(self._working),
             )
 
@@ -516,8 +600,9 @@ class Inbox:
     @property
     def backlog(self) -> int:
         """Requests this process holds recorded and unfinished, is recording now, or runs
-        admitted without a row."""
-        return len(self._working) + self._recording + self._passes
+        admitted without a row — and, when it hands off, those waiting for a worker."""
+        waiting = self._waiting if self.hands_off else 0
+        return len(self._working) + self._recording + self._passes + waiting
 
     async def idle(self) -> None:
         """Wait until no late-recorded request is still running (tests, shutdown)."""

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
@@ -51,6 +51,14 @@ _FINISH = (
         answer=None,
     )
     .returning(_T.c.id)
+)
+_HAND_OFF = (
+    update(_T)
+    .where(*_OURS, _T.c.status == RECEIVED)
+    .values(claimed_by=None, claimed_until=bindparam("now"), attempts=0)
+)
+_WAITING = select(func.count()).where(
+    _T.c.status == RECEIVED, _T.c.claimed_until <= bindparam("now")
 )
 
 
@@ -125,6 +133,19 @@ def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) ->
     `worker` no longer held the row."""
     params = {"entry_id": entry_id, "worker": worker, "at": now}
     return session.execute(_FINISH, params).first() is not None
+
+
+def hand_off(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) -> None:
+    """Give up `worker`'s claim on a request it has not run, so that the first worker process
+    to look takes it (`take_over`: a claim that ends now has run out). Its attempts start
+    again from nought: handing off is not a crash."""
+    session.execute(_HAND_OFF, {"entry_id": entry_id, "worker": worker, "now": now})
+
+
+def waiting(session: UnitOfWork, *, now: datetime) -> int:
+    """How many requests no live process holds: handed off by a web process, or left by a
+    dead one — the queue the worker processes share."""
+    return int(session.execute(_WAITING, {"now": now}).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -214,7 +235,9 @@ __all__ = [
     "answered",
     "fence",
     "finish",
+    "hand_off",
     "prune",
     "record",
     "take_over",
+    "waiting",
 ]

@@ -213,6 +213,17 @@ class SlackBot:
         else:
             self.workers.spawn(work)
 
+    def _start_or_hand_off(self, context: AsyncBoltContext, work: Coroutine[Any, Any, Any]) -> None:
+        """`_start`, or — in a web process that hands off (ALIGN_HAND_OFF) — leave the recorded
+        request to a worker, which runs this same listener from the row (adapters/inbox.py).
+        For listeners that do nothing before this but ack: the worker's run repeats nothing."""
+        entry = context.get(KEY)
+        if self.inbox.hands_off and isinstance(entry, Entry):
+            work.close()
+            entry.task = self.workers.spawn(self.inbox.hand_off(entry))
+            return
+        self._start(context, work)
+
     async def _engine(
         self, context: AsyncBoltContext, actor: Actor, run: Callable[..., Reply], *args: Any
     ) -> Reply:
@@ -259,7 +270,7 @@ class SlackBot:
         respond = pooled(respond, self.session)
         text = unescape(command.get("text") or "")
         channel = command.get("channel_id") or context.channel_id or ""
-        self._start(context, self._run_command(text, context, client, respond, channel))
+        self._start_or_hand_off(context, self._run_command(text, context, client, respond, channel))
 
     async def on_button(
         self,
@@ -278,7 +289,7 @@ class SlackBot:
         container = body.get("container") or {}
         ts = container.get("message_ts") if container.get("type") == "message" else None
         origin = (channel, str(ts)) if ts and not container.get("is_ephemeral") else None
-        self._start(
+        self._start_or_hand_off(
             context,
             self._run_command(
                 str(action.get("value") or ""), context, client, respond, channel, origin=origin
@@ -438,7 +449,7 @@ class SlackBot:
     ) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        self._start(context, self._publish_home(str(event["user"]), context, client))
+        self._start_or_hand_off(context, self._publish_home(str(event["user"]), context, client))
 
     async def on_direct_message(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -455,7 +466,7 @@ class SlackBot:
         if context.bot_user_id:  # "@Align help" typed in the DM: the mention is not the command
             text = text.replace(f"<@{context.bot_user_id}>", " ")
         reply_here = dm_respond(client, str(channel))
-        self._start(
+        self._start_or_hand_off(
             context,
             self._run_command(unescape(text.strip()), context, client, reply_here, str(channel)),
         )

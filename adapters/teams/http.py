@@ -11,7 +11,9 @@ only a missing token to 401 — a malformed or foreign token raises from the JWT
 be a 500. Any authentication failure is a 401 and nothing runs.
 
 Then it is recorded in the inbox (adapters/inbox.py), keyed by conversation and activity id,
-and run from that row within the request (Teams waits for the turn): an activity delivered
+and run from that row within the request (Teams waits for the turn) — or, in a web process
+that hands off (ALIGN_HAND_OFF), a message is left to the workers, which run it as `replay`
+does; an invoke, whose answer is the response, still runs here. An activity delivered
 again is answered and not run twice; one the database cannot take in time gets a 503; a message
 past ALIGN_MAX_BACKLOG is answered "busy" in its turn and recorded nowhere. A row left
 unfinished by a process that died is run again by `replay`, as a proactive turn.
@@ -125,6 +127,11 @@ class Teams:
         if entry is None:
             log.info("teams activity %s delivered again: answered, not run again", activity.id)
             return web.Response(status=200)
+        if self.app.inbox.hands_off and activity.type == ActivityTypes.message:
+            # A web process that hands off (ALIGN_HAND_OFF): a worker runs it as a proactive
+            # turn (`replay`). An invoke's answer belongs in this response: it runs here.
+            await self.app.inbox.hand_off(entry)
+            return web.Response(status=201)
         invoke = await self._run(entry, authenticated, activity)
         if invoke is not None:
             return web.json_response(serializer_helper(invoke.body), status=invoke.status)
