@@ -36,10 +36,10 @@ anything: the adapter answers the person at once and privately with BUSY — nev
 that would only queue — and nothing is stored, so nothing runs later either.
 
 A web process can hand its requests off instead of running them (`align serve --role web` with
-ALIGN_HAND_OFF): the listener that would start the work after the ack gives up the row's claim
-instead (`hand_off`, a second short write, grouped like the first), and a worker process takes
-it within a few tens of milliseconds (`take_waiting`, adapters/recovery.py) and runs it through
-the platform's replayer, as it would a dead process's row. The web process then spends no CPU,
+ALIGN_HAND_OFF): it records them queued — claimed by nobody, `record(hand_off=True)`, the same
+one write — and acks, and a worker process takes each within a few tens of milliseconds
+(`take_waiting`, adapters/recovery.py) and runs it through the platform's replayer, as it would
+a dead process's row. The web process then spends no CPU,
 and holds no GIL, on the engine, the rendering or the reply: under a load it cannot keep up
 with, its acks stay as fast as a bare Bolt app's, and the bound is on the shared queue (the rows
 waiting for a worker, counted in the database every QUEUE_COUNTED_EVERY), not on its own work.
@@ -239,14 +239,17 @@ class Inbox:
 
     # ---------------------------------------------------------------- 1. record, before the ack
 
-    async def record(self, platform: str, key: str, payload: dict[str, Any]) -> Entry | None:
+    async def record(
+        self, platform: str, key: str, payload: dict[str, Any], *, hand_off: bool = False
+    ) -> Entry | None:
         """Record a request; its Entry, or None when `key` was recorded before (answer it, do
         not run it). Raises NotRecorded when the database does not take it within the budget —
         the insert may still land later, and the request is then run from its row — and Busy,
-        writing nothing, when the backlog is full."""
-        if self.hands_off:
-            self._count_waiting_soon()
+        writing nothing, when the backlog is full. With `hand_off` the row is queued for the
+        worker processes instead of claimed by this one (the module docstring)."""
         if self.backlog >= self.max_backlog:
+            if self.hands_off:  # the workers may have caught up since the last count
+                self._count_waiting_soon()
             self._refused(platform)
             raise Busy(platform)
         now = self.clock.now()
@@ -255,16 +258,17 @@ class Inbox:
             platform=platform,
             key=key,
             payload=self.seal.close(payload),
-            worker=self.worker_id,
+            worker=None if hand_off else self.worker_id,
             now=now,
-            until=now + self.claim_timeout,
+            until=None if hand_off else now + self.claim_timeout,
         )
         inserting = asyncio.wrap_future(self._writes.submit(write))
         self._recording += 1
         try:
             entry_id = await asyncio.wait_for(asyncio.shield(inserting), self.ack_budget)
         except TimeoutError:
-            inserting.add_done_callback(lambda done: self._landed_late(done, platform, payload))
+            if not hand_off:  # a queued row is a worker's to run, however late it landed
+                inserting.add_done_callback(lambda done: self._landed_late(done, platform, payload))
             log.warning(
                 "%s request not recorded within %.1f s (database busy): not acknowledged",
                 platform,
@@ -278,23 +282,12 @@ class Inbox:
             self._recording -= 1
         if entry_id is None:
             return None
-        self._working.add(entry_id)
-        return Entry(entry_id, platform, payload)
-
-    async def hand_off(self, entry: Entry) -> None:
-        """Leave `entry` to the worker processes (the module docstring): its claim ends now.
-        If the write fails the row stays claimed by this process, and is taken over once the
-        claim runs out — later, never lost."""
-        write = partial(
-            store.hand_off, entry_id=entry.id, worker=self.worker_id, now=self.clock.now()
-        )
-        try:
-            await asyncio.wrap_future(self._writes.submit(write))
+        if hand_off:
             self._waiting += 1
-        except SQLAlchemyError as exc:
-            log.warning("inbox %s not handed off (%s); taken over later", entry.id, exc)
-        finally:
-            self.release(entry)
+            self._count_waiting_soon()  # after the insert: the count then includes it
+        else:
+            self._working.add(entry_id)
+        return Entry(entry_id, platform, payload)
 
     def _count_waiting_soon(self) -> None:
         """Count the shared queue again, in the background, at most every QUEUE_COUNTED_EVERY:
@@ -308,11 +301,10 @@ class Inbox:
     async def count_waiting(self) -> None:
         """Count the rows waiting for a worker, for `backlog` (a web process that hands off)."""
         self._counting = True
-        handed_before = self._waiting
         try:
-            counted = await asyncio.to_thread(self._waiting_now)
-            # Hand-offs that landed while counting may or may not be in it: keep them.
-            self._waiting = counted + max(0, self._waiting - handed_before)
+            # Another request's hand-off landing while this counts may be left out until the
+            # next count: a bound a moment late refuses nobody it should not.
+            self._waiting = await asyncio.to_thread(self._waiting_now)
         except SQLAlchemyError as exc:
             log.warning("inbox: the shared queue could not be counted (%s)", exc)
         finally:
@@ -518,12 +510,16 @@ class Inbox:
         await asyncio.gather(*(one(row) for row in taken))
         return len(taken)
 
-    async def take_waiting(self, limit: int) -> list[asyncio.Task[None]]:
+    async def take_waiting(
+        self, limit: int, *, look_first: bool = True
+    ) -> list[asyncio.Task[None]]:
         """A worker's turn at the shared queue: take up to `limit` waiting rows (handed off by
-        a web process, or left by a dead one) and start each; the tasks that run them. A cheap
-        count goes first, so an idle queue costs one read and no write lock."""
-
-        if limit <= 0 or not await asyncio.to_thread(self._waiting_now):
+        a web process, or left by a dead one) and start each; the tasks that run them. With
+        `look_first` a read goes first, so an idle queue costs one index probe and no write
+        lock (during a burst the caller knows better, and skips it)."""
+        if limit <= 0:
+            return []
+        if look_first and not await asyncio.to_thread(self._any_waiting):
             return []
         taken, given_up = await asyncio.to_thread(self._take_over, limit)
         if given_up:
@@ -539,6 +535,11 @@ class Inbox:
     def _waiting_now(self) -> int:
         with self.db.reading(), self.db.uow() as session:
             return store.waiting(session, now=self.clock.now())
+
+    def _any_waiting(self) -> bool:
+        platforms = sorted(self._replayers)
+        with self.db.reading(), self.db.uow() as session:
+            return store.any_waiting(session, now=self.clock.now(), platforms=platforms)
 
     async def _work_taken(self, row: store.Unfinished) -> None:
         """Finish a row taken over: send the reply it owes, or run the request again."""

@@ -6,9 +6,9 @@ RECOVER_EVERY seconds, `Inbox.recover` takes over requests whose claim ran out; 
 their own requests; a deployment runs at least one worker (or `all`) process.
 
 With ALIGN_HAND_OFF, web processes leave their requests to the workers, and a worker watches
-the shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, at once while
-rows keep coming, up to IN_FLIGHT requests at a time per process (what they wait for is the
-database and Slack; more would only queue for the engine's threads).
+the shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, every GATHER
+seconds while rows keep coming, up to IN_FLIGHT requests at a time per process (what they wait
+for is the database and Slack; more would only queue for the engine's threads).
 
 With an injected FakeClock nothing wakes by itself, as with the runtime: tests call
 `app.inbox.recover()` after moving the clock, and `Queue.round()`.
@@ -33,6 +33,7 @@ log = logging.getLogger("align.inbox")
 RECOVER_EVERY = 5.0
 PRUNE_EVERY = timedelta(hours=1)
 WATCH_EVERY = 0.05
+GATHER = 0.01
 IN_FLIGHT = 32
 
 
@@ -88,9 +89,10 @@ class Queue:
         self._running: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
 
-    async def round(self) -> int:
+    async def round(self, *, look_first: bool = True) -> int:
         """Take what is waiting, as far as this process has room; how many were taken."""
-        started = await self.app.inbox.take_waiting(IN_FLIGHT - len(self._running))
+        room = IN_FLIGHT - len(self._running)
+        started = await self.app.inbox.take_waiting(room, look_first=look_first)
         for task in started:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -98,19 +100,21 @@ class Queue:
 
     async def loop(self) -> None:
         stopped = asyncio.ensure_future(self._stop.wait())
+        taken = 0
         try:
             while not self._stop.is_set():
                 try:
-                    taken = await self.round()
+                    # Rows came last time: more are likely waiting, and looking costs a read.
+                    taken = await self.round(look_first=not taken)
                 except Exception:
                     log.exception("inbox: taking handed-off requests failed; tried again")
                     taken = 0
                 full = len(self._running) >= IN_FLIGHT
-                if taken and not full:
-                    continue  # a burst: more are likely waiting already
-                # Idle: look again shortly; full: as soon as one of ours is done.
+                # A burst: take again after a moment, for more at once (one claim per
+                # batch); idle: look again shortly; full: as soon as one of ours is done.
+                pause = GATHER if taken and not full else WATCH_EVERY
                 wake = [stopped, *self._running] if full else [stopped]
-                await asyncio.wait(wake, timeout=WATCH_EVERY, return_when=FIRST_COMPLETED)
+                await asyncio.wait(wake, timeout=pause, return_when=FIRST_COMPLETED)
         finally:
             stopped.cancel()
 

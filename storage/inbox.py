@@ -3,8 +3,9 @@
 Each is one short statement (or two) in the caller's transaction; `adapters/inbox.py` says when.
 A row is always claimed by exactly one process (`claimed_by` until `claimed_until`): the one that
 recorded it, or — once that claim has run out, because the process died — the one that took it
-over. Whoever works a row checks its claim inside the very transaction that runs the engine
-(`fence`, a row lock), so two processes never both run a command, however slow either is.
+over; or, queued by a web process that hands off, by nobody until a worker takes it. Whoever
+works a row checks its claim inside the very transaction that runs the engine (`fence`, a row
+lock), so two processes never both run a command, however slow either is.
 
 The statements on every request's path are built once, against the table, and bound per call:
 building an ORM `update()` per call (with its in-session synchronisation) cost more than the
@@ -52,13 +53,15 @@ _FINISH = (
     )
     .returning(_T.c.id)
 )
-_HAND_OFF = (
-    update(_T)
-    .where(*_OURS, _T.c.status == RECEIVED)
-    .values(claimed_by=None, claimed_until=bindparam("now"), attempts=0)
+_QUEUED = (
+    _T.c.status == RECEIVED,
+    or_(_T.c.claimed_until.is_(None), _T.c.claimed_until <= bindparam("now")),
 )
-_WAITING = select(func.count()).where(
-    _T.c.status == RECEIVED, _T.c.claimed_until <= bindparam("now")
+_WAITING = select(func.count()).where(*_QUEUED)
+_ANY_WAITING = (
+    select(_T.c.id)
+    .where(*_QUEUED, _T.c.platform.in_(bindparam("platforms", expanding=True)))
+    .limit(1)
 )
 
 
@@ -70,7 +73,7 @@ def _record_statement(dialect: str) -> Any:
             platform=bindparam("platform"),
             dedupe_key=bindparam("key"),
             status=RECEIVED,
-            attempts=1,
+            attempts=bindparam("attempts"),
             claimed_by=bindparam("worker"),
             claimed_until=bindparam("until"),
             received_at=bindparam("now"),
@@ -87,17 +90,21 @@ def record(
     platform: str,
     key: str,
     payload: str,
-    worker: str,
+    worker: str | None,
     now: datetime,
-    until: datetime,
+    until: datetime | None,
 ) -> int | None:
     """Insert a request, claimed by `worker` until `until`; its id, or None when the key was
-    recorded before (a platform's retry, or a replayed request)."""
+    recorded before (a platform's retry, or a replayed request). Without a worker it is
+    queued, claimed by nobody until nothing (no clock to compare across machines): the first
+    worker process to look takes it (`take_over`), and its attempts count from nought — being
+    queued is not a crash."""
     stmt = _record_statement(session.get_bind().dialect.name)
     params = {
         "platform": platform,
         "key": key[:200],
         "worker": worker,
+        "attempts": 1 if worker else 0,
         "until": until,
         "now": now,
         "sealed": payload,
@@ -135,17 +142,17 @@ def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) ->
     return session.execute(_FINISH, params).first() is not None
 
 
-def hand_off(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) -> None:
-    """Give up `worker`'s claim on a request it has not run, so that the first worker process
-    to look takes it (`take_over`: a claim that ends now has run out). Its attempts start
-    again from nought: handing off is not a crash."""
-    session.execute(_HAND_OFF, {"entry_id": entry_id, "worker": worker, "now": now})
-
-
 def waiting(session: UnitOfWork, *, now: datetime) -> int:
     """How many requests no live process holds: handed off by a web process, or left by a
     dead one — the queue the worker processes share."""
     return int(session.execute(_WAITING, {"now": now}).scalar_one())
+
+
+def any_waiting(session: UnitOfWork, *, now: datetime, platforms: list[str]) -> bool:
+    """Whether `waiting` has a row of one of `platforms` (those the asking process can run):
+    one index probe, where counting would read the whole queue."""
+    found = session.execute(_ANY_WAITING, {"now": now, "platforms": platforms}).first()
+    return found is not None
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,7 @@ def take_over(
                     InboxEntry.status == ANSWERED,
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
-                InboxEntry.claimed_until <= now,
+                or_(InboxEntry.claimed_until.is_(None), InboxEntry.claimed_until <= now),
                 InboxEntry.id.not_in(skip or []),
             )
             .order_by(InboxEntry.id)
@@ -233,9 +240,9 @@ __all__ = [
     "Fenced",
     "Unfinished",
     "answered",
+    "any_waiting",
     "fence",
     "finish",
-    "hand_off",
     "prune",
     "record",
     "take_over",

@@ -139,6 +139,26 @@ def unescape(text: str) -> str:
     return text
 
 
+_CMD_BUTTON = re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$")
+
+
+def runs_anywhere(kind: str | None, body: dict[str, Any]) -> bool:
+    """Whether the listener of this request does nothing before its work but ack, with an empty
+    ack: a slash command (`on_command`), a command button (`on_button`), an event. A web process
+    that hands off (ALIGN_HAND_OFF) records such a request queued and acks it as the listener
+    would, and a worker runs the listener from the row. The others answer in their ack (a
+    modal's errors) or must act within the three seconds a trigger_id lives (opening a modal):
+    they run where they came in."""
+    if kind in ("command", "event_callback"):
+        return True
+    if kind != "block_actions":
+        return False
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    action_id = first.get("action_id") if isinstance(first, dict) else None
+    return isinstance(action_id, str) and _CMD_BUTTON.match(action_id) is not None
+
+
 class SlackBot:
     """The listeners of one Bolt app, and the services they share."""
 
@@ -162,7 +182,7 @@ class SlackBot:
     def register(self) -> None:
         bolt = self.bolt
         bolt.command(re.compile(r"^/"))(self.on_command)
-        bolt.action(re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$"))(self.on_button)
+        bolt.action(_CMD_BUTTON)(self.on_button)
         bolt.action(blocks.FORM_ACTION)(self.on_form_button)
         bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
         bolt.action(re.compile(rf"^{blocks.ASK_ACTION_PREFIX}\d+$"))(self.on_ask_button)
@@ -213,17 +233,6 @@ class SlackBot:
         else:
             self.workers.spawn(work)
 
-    def _start_or_hand_off(self, context: AsyncBoltContext, work: Coroutine[Any, Any, Any]) -> None:
-        """`_start`, or — in a web process that hands off (ALIGN_HAND_OFF) — leave the recorded
-        request to a worker, which runs this same listener from the row (adapters/inbox.py).
-        For listeners that do nothing before this but ack: the worker's run repeats nothing."""
-        entry = context.get(KEY)
-        if self.inbox.hands_off and isinstance(entry, Entry):
-            work.close()
-            entry.task = self.workers.spawn(self.inbox.hand_off(entry))
-            return
-        self._start(context, work)
-
     async def _engine(
         self, context: AsyncBoltContext, actor: Actor, run: Callable[..., Reply], *args: Any
     ) -> Reply:
@@ -270,7 +279,7 @@ class SlackBot:
         respond = pooled(respond, self.session)
         text = unescape(command.get("text") or "")
         channel = command.get("channel_id") or context.channel_id or ""
-        self._start_or_hand_off(context, self._run_command(text, context, client, respond, channel))
+        self._start(context, self._run_command(text, context, client, respond, channel))
 
     async def on_button(
         self,
@@ -289,7 +298,7 @@ class SlackBot:
         container = body.get("container") or {}
         ts = container.get("message_ts") if container.get("type") == "message" else None
         origin = (channel, str(ts)) if ts and not container.get("is_ephemeral") else None
-        self._start_or_hand_off(
+        self._start(
             context,
             self._run_command(
                 str(action.get("value") or ""), context, client, respond, channel, origin=origin
@@ -449,7 +458,7 @@ class SlackBot:
     ) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        self._start_or_hand_off(context, self._publish_home(str(event["user"]), context, client))
+        self._start(context, self._publish_home(str(event["user"]), context, client))
 
     async def on_direct_message(
         self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -466,7 +475,7 @@ class SlackBot:
         if context.bot_user_id:  # "@Align help" typed in the DM: the mention is not the command
             text = text.replace(f"<@{context.bot_user_id}>", " ")
         reply_here = dm_respond(client, str(channel))
-        self._start_or_hand_off(
+        self._start(
             context,
             self._run_command(unescape(text.strip()), context, client, reply_here, str(channel)),
         )

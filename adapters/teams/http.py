@@ -118,8 +118,13 @@ class Teams:
                 "teams: rejected an unauthenticated request (%s: %s)", type(exc).__name__, exc
             )
             return web.Response(status=401)
+        # A web process that hands off (ALIGN_HAND_OFF) queues a message for a worker, which
+        # runs it as a proactive turn (`replay`); an invoke's answer is the response: it runs here.
+        hand_off = self.app.inbox.hands_off and activity.type == ActivityTypes.message
         try:
-            entry = await self.app.inbox.record("teams", activity_key(body), body)
+            entry = await self.app.inbox.record(
+                "teams", activity_key(body), body, hand_off=hand_off
+            )
         except NotRecorded:
             return web.Response(status=503, headers={"Retry-After": "1"})
         except Busy:
@@ -127,10 +132,7 @@ class Teams:
         if entry is None:
             log.info("teams activity %s delivered again: answered, not run again", activity.id)
             return web.Response(status=200)
-        if self.app.inbox.hands_off and activity.type == ActivityTypes.message:
-            # A web process that hands off (ALIGN_HAND_OFF): a worker runs it as a proactive
-            # turn (`replay`). An invoke's answer belongs in this response: it runs here.
-            await self.app.inbox.hand_off(entry)
+        if hand_off:
             return web.Response(status=201)
         invoke = await self._run(entry, authenticated, activity)
         if invoke is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -190,7 +191,7 @@ def test_a_handed_off_row_a_worker_died_with_is_taken_over_once_its_claim_runs_o
             db_url, clock, serving=Serving(role="worker", hand_off=True), fake=web.fake, **HAND_OFF
         ) as live:
             assert work(live) == 0  # claimed: left alone
-            clock.advance(inbox_module.timedelta(seconds=31))
+            clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT
             assert work(live) == 1
             assert work(live) == 0
         assert count_rows(web.app, Decision) == 1
