@@ -27,12 +27,20 @@ from adapters.slack.listeners import answer_destination
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
-from storage.models import Decision, InboxEntry, OutboxMessage
+from storage.models import Ballot, Decision, InboxEntry, OutboxMessage
 from tests.conftest import count_rows
 from tests.inbox.test_hand_off import HAND_OFF, web_and_worker, work
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
 from tests.slack.test_direct_messages import DM, dm
-from tests.teams.harness import message, teams_server
+from tests.teams.harness import (
+    ANA,
+    BEN,
+    actions_of,
+    card_of,
+    message,
+    teams_server,
+    texts_of,
+)
 
 PAST_THE_CLAIM = timedelta(seconds=31)  # ALIGN_INBOX_CLAIM_TIMEOUT's default, and a second
 FORM = "application/x-www-form-urlencoded"
@@ -354,5 +362,76 @@ def test_a_teams_message_delivered_again_runs_once_and_other_activities_run_in_t
             with web.app.db.uow() as session:
                 statuses = list(session.scalars(select(InboxEntry.status)))
             assert statuses == ["done", "done"]
+
+    asyncio.run(scenario())
+
+
+def test_teams_votes_handed_off_are_counted_once_each_and_update_the_card(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A card click is a message: the web process acks it and queues it; the worker counts
+    each vote once (a click Teams delivers twice included) and updates the card in place."""
+
+    async def scenario() -> None:
+        async with (
+            teams_server(db_url, clock, role="web", **HAND_OFF) as web,
+            teams_server(db_url, clock, role="worker", **HAND_OFF) as worker,
+        ):
+            queue = Queue(worker.app)
+
+            async def work_teams() -> int:
+                taken = await queue.round()
+                await worker.app.inbox.idle()
+                await worker.app.postings.idle()
+                return taken
+
+            await web.say("poll “Handed off?” “Yes” “No”")
+            assert await work_teams() == 1
+            (posted,) = web.connector.sent_of("reply")
+            assert posted.result_id
+            yes, no = (a["data"] for a in actions_of(card_of(posted.activity)))
+            clicks = [
+                await web.click(yes, card_id=posted.result_id, by=ANA),
+                await web.click(no, card_id=posted.result_id, by=BEN),
+            ]
+            assert await web.post(clicks[0]) == 200  # delivered again before the worker ran it
+            assert count_rows(web.app, Ballot) == 0
+            assert await work_teams() == 2
+            assert await web.post(clicks[1]) == 200  # and after
+            assert await work_teams() == 0
+            tally = web.app.engine.handle(web.actor(ANA), "results P-1").data
+            assert (tally["ballots"], tally["counts"]) == (2, {"Yes": 1, "No": 1})
+            updates = web.connector.sent_of("update")
+            assert updates and {u.activity_id for u in updates} == {posted.result_id}
+            assert "2 of 4 voted" in " ".join(texts_of(card_of(updates[-1].activity)))
+            assert len(web.connector.sent_of("reply")) == 1  # clicks answer quietly
+
+    asyncio.run(scenario())
+
+
+def test_a_teams_message_that_fails_in_the_worker_is_answered_and_not_run_again(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with (
+            teams_server(db_url, clock, role="web", **HAND_OFF) as web,
+            teams_server(db_url, clock, role="worker", **HAND_OFF) as worker,
+        ):
+
+            def broken(*_: Any) -> Any:
+                raise RuntimeError("a bug in the engine")
+
+            monkeypatch.setattr(worker.app.engine, "handle", broken)
+            await web.say("decide Breaks the engine in Teams")
+            queue = Queue(worker.app)
+            assert await queue.round() == 1
+            await worker.app.inbox.idle()
+            (told,) = web.connector.sent_of("reply")
+            assert "Something went wrong" in str(told.text)
+            clock.advance(PAST_THE_CLAIM)
+            assert await queue.round() == 0
+            assert count_rows(web.app, Decision) == 0
+            with web.app.db.uow() as session:
+                assert list(session.scalars(select(InboxEntry.status))) == ["done"]
 
     asyncio.run(scenario())
