@@ -11,27 +11,35 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
-from sqlalchemy import select
+from aiohttp import web
+from sqlalchemy import delete, select
 
 from adapters import recovery
+from adapters.bootstrap import build
 from adapters.inbox import MAX_ATTEMPTS, Entry, Inbox
 from adapters.recovery import QUEUE, Queue
 from adapters.runtime import RUNTIME_KEY
+from adapters.server import create_web_app
 from adapters.slack.listeners import answer_destination
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
 from storage.models import Ballot, Decision, InboxEntry, OutboxMessage
-from tests.conftest import count_rows
+from tests.conftest import count_rows, make_settings
+from tests.fakes import FakeSlackApi
 from tests.inbox.test_hand_off import HAND_OFF, web_and_worker, work
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
 from tests.slack.test_direct_messages import DM, dm
+from tests.slack.test_oauth import CLIENT_ID, CLIENT_SECRET, _store_metadata
+from tests.slack.test_oauth import SIGNING_SECRET as OAUTH_SIGNING_SECRET
+from tests.slack.test_oauth import Server as OAuthServer
 from tests.teams.harness import (
     ANA,
     BEN,
@@ -433,5 +441,79 @@ def test_a_teams_message_that_fails_in_the_worker_is_answered_and_not_run_again(
             assert count_rows(web.app, Decision) == 0
             with web.app.db.uow() as session:
                 assert list(session.scalars(select(InboxEntry.status))) == ["done"]
+
+    asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------ installs (OAuth)
+
+
+@asynccontextmanager
+async def oauth_server(
+    db_url: str, clock: FakeClock, slack: FakeSlackApi, role: str
+) -> AsyncIterator[OAuthServer]:
+    """A process of `role` with OAuth installs (tests/slack/test_oauth.py), handing off."""
+    app = build(
+        make_settings(
+            db_url,
+            SLACK_SIGNING_SECRET=OAUTH_SIGNING_SECRET,
+            SLACK_CLIENT_ID=CLIENT_ID,
+            SLACK_CLIENT_SECRET=CLIENT_SECRET,
+            SLACK_API_URL=slack.url,
+            **HAND_OFF,
+        ),
+        clock=clock,
+    )
+    web_app = await create_web_app(app, serving=Serving(role=role, hand_off=True))
+    runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            yield OAuthServer(app, url, slack, http, web_app)
+    finally:
+        await runner.cleanup()
+        app.db.dispose()
+
+
+def test_a_workspace_without_an_install_is_told_so_by_the_web_or_by_the_worker(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A command from a workspace Align is not installed in is answered by the web process
+    (Bolt's authorization runs before the inbox) and queues nothing; one whose workspace
+    uninstalled after the ack is answered the same by the worker, and finished there."""
+
+    async def scenario() -> None:
+        async with (
+            FakeSlackApi() as slack,
+            oauth_server(db_url, clock, slack, "web") as web_process,
+            oauth_server(db_url, clock, slack, "worker") as worker,
+        ):
+            _, state = await web_process.install()
+            status, page = await web_process.redirect({"code": "c0de", "state": state}, state)
+            assert status == 200, page
+
+            assert await web_process.command("decide From abroad", team="T0FOREIGN") == (200, "")
+            (told,) = await slack.wait_for_responses(1)
+            assert "install" in told.body["text"]
+            assert count_rows(web_process.app, InboxEntry) == 0  # nothing for the workers
+
+            assert await web_process.command("decide Too late", team=slack.team_id) == (200, "")
+            tables = _store_metadata().tables
+            with worker.app.db.engine.begin() as conn:  # uninstalled meanwhile
+                for name in ("slack_installations", "slack_bots"):
+                    conn.execute(delete(tables[name]))
+            queue = Queue(worker.app)
+            assert await queue.round() == 1
+            await worker.app.inbox.idle()
+            told_later = (await slack.wait_for_responses(2))[1]
+            assert "install" in told_later.body["text"]
+            assert len(slack.responses) == 2
+            clock.advance(PAST_THE_CLAIM)
+            assert await queue.round() == 0
+            with web_process.app.db.uow() as session:
+                assert list(session.scalars(select(InboxEntry.status))) == ["done"]
+            assert count_rows(web_process.app, Decision) == 0
 
     asyncio.run(scenario())
