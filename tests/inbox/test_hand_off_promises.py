@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 
 from adapters import recovery
 from adapters.bootstrap import build
@@ -517,3 +518,43 @@ def test_a_workspace_without_an_install_is_told_so_by_the_web_or_by_the_worker(
             assert count_rows(web_process.app, Decision) == 0
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------ the worker's loop
+
+
+def test_the_workers_loop_survives_a_failed_turn_and_stops_without_dropping_work(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Queue.loop` as `align serve --role worker` runs it (real time, tens of ms a turn): a
+    turn that fails (the database away) is logged and the next one takes the rows; once it is
+    stopped it takes nothing more, and what comes then waits for a live worker."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        inbox = worker.app.inbox
+        real = inbox.take_waiting
+        failures = [OperationalError("SELECT", {}, Exception("database away"))]
+
+        async def flaky(limit: int, *, look_first: bool = True) -> list[asyncio.Task[None]]:
+            if failures:
+                raise failures.pop()
+            return await real(limit, look_first=look_first)
+
+        monkeypatch.setattr(inbox, "take_waiting", flaky)
+        queue = worker.web_app[QUEUE]
+
+        async def start() -> None:
+            queue.start()
+
+        web.post_command("decide Taken by the loop")
+        worker.loop.run(start())
+        web.fake.wait_for_sync("chat.postMessage", 1, timeout=5)
+        assert failures == []  # the first turn failed; a later one took the row
+        worker.loop.run(queue.stop(), timeout=2)
+        web.post_command("decide Queued after the stop")
+        web.settle()
+        worker.settle()
+        assert decisions(web) == ["Taken by the loop"]
+        statuses = [status for _, status, _, _ in inbox_rows(web)]
+        assert statuses == ["done", "received"]
+        assert work(worker) == 1
+        assert sorted(decisions(web)) == ["Queued after the stop", "Taken by the loop"]
