@@ -75,10 +75,17 @@ def decisions(server: SlackServer) -> list[str]:
 
 
 @contextmanager
-def another(db_url: str, clock: FakeClock, web: SlackServer, role: str) -> Iterator[SlackServer]:
+def another(
+    db_url: str, clock: FakeClock, web: SlackServer, role: str, **settings: str
+) -> Iterator[SlackServer]:
     """One more process of `role` on the same database and fake Slack."""
     with running_slack_server(
-        db_url, clock, serving=Serving(role=role, hand_off=True), fake=web.fake, **HAND_OFF
+        db_url,
+        clock,
+        serving=Serving(role=role, hand_off=True),
+        fake=web.fake,
+        **HAND_OFF,
+        **settings,
     ) as server:
         yield server
 
@@ -337,6 +344,31 @@ def test_a_worker_stopping_with_rows_taken_finishes_them_first(
         assert decisions(web) == titles
         assert len(web.fake.calls_to("chat.postMessage")) == len(titles)
         assert {status for _, status, _, _ in inbox_rows(web)} == {"done"}
+
+
+def test_a_worker_stopped_past_its_grace_leaves_the_request_to_another_which_runs_it_once(
+    db_url: str, clock: FakeClock
+) -> None:
+    """The request it took is stuck (Slack does not answer) when the grace period ends: the
+    worker stops without it — nothing marks it done or half-done — and once the claim runs
+    out a live worker runs it, once."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        with another(db_url, clock, web, "worker", ALIGN_SHUTDOWN_GRACE="0.2") as stopping:
+            web.post_command("decide Stuck at the stop")
+            web.settle()
+            for method in ("users.info", "conversations.members"):
+                web.fake.hold(method)
+            assert stopping.loop.run(stopping.web_app[QUEUE].round()) == 1
+        ((_, status, by, _),) = inbox_rows(web)
+        assert (status, by) == ("received", stopping.app.inbox.worker_id)
+        for method in ("users.info", "conversations.members"):
+            web.fake.release(method)
+        assert work(worker) == 0
+        clock.advance(PAST_THE_CLAIM)
+        assert work(worker) == 1
+        assert decisions(web) == ["Stuck at the stop"]
+        assert len(web.fake.calls_to("chat.postMessage")) == 1
+        assert [status for _, status, _, _ in inbox_rows(web)] == ["done"]
 
 
 # ------------------------------------------------------------------ Teams
