@@ -170,6 +170,29 @@ def test_a_replayed_command_and_a_retried_event_run_once_before_and_after_the_wo
         assert [status for _, status, _, _ in inbox_rows(web)] == ["done", "done"]
 
 
+def test_the_same_request_at_two_web_replicas_at_once_is_queued_once(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A replayed request reaching two web processes in the same instant: both ack, one row
+    is queued (the key's unique index decides), the worker runs it once."""
+    titles = [f"Sent to both replicas {n}" for n in range(8)]
+    with (
+        web_and_worker(db_url, clock) as (web, worker),
+        another(db_url, clock, web, "web") as (replica),
+    ):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            for title in titles:
+                body = web.command_body(f"decide {title}")
+                acks = [pool.submit(server.post, body, FORM) for server in (web, replica)]
+                assert [ack.result(10).status_code for ack in acks] == [200, 200]
+        web.settle()
+        replica.settle()
+        assert len(inbox_rows(web)) == len(titles)
+        assert work(worker) == len(titles)
+        assert decisions(web) == titles
+        assert len(web.fake.calls_to("chat.postMessage")) == len(titles)
+
+
 # ------------------------------------------------------------------ a worker that dies
 
 
