@@ -521,7 +521,7 @@ class Inbox:
             return []
         if look_first and not await asyncio.to_thread(self._any_waiting):
             return []
-        taken, given_up = await asyncio.to_thread(self._take_over, limit)
+        taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
         if given_up:
             log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)
         started = []
@@ -551,7 +551,9 @@ class Inbox:
         else:
             await self._replay(entry)
 
-    def _take_over(self, limit: int = RECOVER_BATCH) -> tuple[list[store.Unfinished], int]:
+    def _take_over(
+        self, limit: int = RECOVER_BATCH, retried_alone: bool = False
+    ) -> tuple[list[store.Unfinished], int]:
         now = self.clock.now()
         with self.db.uow() as session:
             return store.take_over(
@@ -563,6 +565,7 @@ class Inbox:
                 max_attempts=MAX_ATTEMPTS,
                 limit=limit,
                 skip=sorted(self._working),
+                retried_alone=retried_alone,
             )
 
     async def _replay(self, entry: Entry) -> None:

@@ -177,11 +177,15 @@ def take_over(
     max_attempts: int,
     limit: int,
     skip: list[int] | None = None,
+    retried_alone: bool = False,
 ) -> tuple[list[Unfinished], int]:
     """Claim unfinished rows whose claim ran out: `answered` ones of any platform (their reply
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
     the process that works it. Rows in `skip` (the caller is working them) are left alone.
+    With `retried_alone`, a request some process already took and died with is taken on its
+    own: a process that dies adds an attempt to every row it held, and a request that kills
+    its worker must not take the requests queued beside it to MAX_ATTEMPTS too.
     Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
@@ -212,11 +216,16 @@ def take_over(
             row.finished_at, row.payload, row.answer = now, None, None
             given_up += 1
             continue
+        alone = retried_alone and row.status == RECEIVED and row.attempts > 0
+        if alone and taken:
+            continue  # in a later turn, on its own
         row.attempts += 1
         row.claimed_by, row.claimed_until = worker, until
         taken.append(
             Unfinished(row.id, row.platform, row.status, row.payload, row.answer, row.attempts)
         )
+        if alone:
+            break
     return taken, given_up
 
 

@@ -350,6 +350,44 @@ def test_a_handed_off_request_that_kills_every_worker_is_given_up_after_max_atte
         assert decisions(web) == []
 
 
+def test_requests_a_dead_worker_held_are_run_one_at_a_time_so_a_poison_one_takes_none_along(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A worker takes a batch and dies: every row of it has an attempt more. If one of them is
+    what kills workers, taking them together again would bring its neighbours to MAX_ATTEMPTS
+    with it — acknowledged requests given up. Rows some process died with go one per turn;
+    what is new in the queue still goes by the batch."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        for n in range(3):
+            web.post_command(f"decide Held by a dead worker {n}")
+        web.settle()
+        dying = Inbox(
+            web.app.db,
+            clock,
+            secret=web.app.engine.deps.secret,
+            ack_budget=5.0,
+            claim_timeout=timedelta(seconds=30),
+            retention=timedelta(hours=24),
+            worker_id="dies-with-three",
+        )
+        dying.add_replayer("slack", worker.app.inbox._replayers["slack"])
+        taken, _ = dying._take_over(5)
+        assert len(taken) == 3  # and the process dies
+        clock.advance(PAST_THE_CLAIM)
+        for n in range(3, 5):
+            web.post_command(f"decide New in the queue {n}")
+        web.settle()
+
+        turns = [work(worker) for _ in range(5)]
+        assert turns == [1, 1, 1, 2, 0]  # the three alone, then the two new ones together
+        assert decisions(web) == sorted(
+            [f"Held by a dead worker {n}" for n in range(3)]
+            + [f"New in the queue {n}" for n in range(3, 5)]
+        )
+        attempts = sorted(a for _, status, _, a in inbox_rows(web) if status == "done")
+        assert attempts == [1, 1, 2, 2, 2]
+
+
 # ------------------------------------------------------------------ a worker that stops
 
 
