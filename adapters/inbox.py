@@ -35,6 +35,16 @@ took over) or admitted and running. Past that `record` (and `admit`) raises `Bus
 anything: the adapter answers the person at once and privately with BUSY — never an ack for work
 that would only queue — and nothing is stored, so nothing runs later either.
 
+A web process can hand its requests off instead of running them (`align serve --role web` with
+ALIGN_HAND_OFF): it records them queued — claimed by nobody, `record(hand_off=True)`, the same
+one write — and acks, and a worker process takes each within a few tens of milliseconds
+(`take_waiting`, adapters/recovery.py) and runs it through the platform's replayer, as it would
+a dead process's row. The web process then spends no CPU,
+and holds no GIL, on the engine, the rendering or the reply: under a load it cannot keep up
+with, its acks stay as fast as a bare Bolt app's, and the bound is on the shared queue (the rows
+waiting for a worker, counted in the database every QUEUE_COUNTED_EVERY), not on its own work.
+A request whose ack must carry the engine's answer (a form's errors) still runs where it came in.
+
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its
 platform's replayer (Slack feeds the stored request through Bolt, Teams through a continued
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -92,6 +103,9 @@ BUSY = "Align is busy; nothing was recorded; try again in a minute."
 
 
 REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
+QUEUE_COUNTED_EVERY = 0.25
+"""Seconds between counts of the shared queue in a web process that hands off (`backlog`);
+between two counts, its own hand-offs are added to the last one."""
 
 
 class Busy(Exception):
@@ -194,6 +208,11 @@ class Inbox:
         # Rows this process is working now: its own recovery never takes them over, even when
         # the work outlasts the claim (another process still may; the fence keeps it once).
         self._working: set[int] = set()
+        self.hands_off = False
+        """Set by a web process that hands its requests to the workers (the module docstring)."""
+        self._waiting = 0  # the shared queue at its last count, plus hand-offs since
+        self._counted_at = -QUEUE_COUNTED_EVERY
+        self._counting = False
 
     def _refused(self, platform: str) -> None:
         """Log refusals at most once per REFUSALS_LOGGED_EVERY, with how many were refused since
@@ -220,12 +239,17 @@ class Inbox:
 
     # ---------------------------------------------------------------- 1. record, before the ack
 
-    async def record(self, platform: str, key: str, payload: dict[str, Any]) -> Entry | None:
+    async def record(
+        self, platform: str, key: str, payload: dict[str, Any], *, hand_off: bool = False
+    ) -> Entry | None:
         """Record a request; its Entry, or None when `key` was recorded before (answer it, do
         not run it). Raises NotRecorded when the database does not take it within the budget —
         the insert may still land later, and the request is then run from its row — and Busy,
-        writing nothing, when the backlog is full."""
+        writing nothing, when the backlog is full. With `hand_off` the row is queued for the
+        worker processes instead of claimed by this one (the module docstring)."""
         if self.backlog >= self.max_backlog:
+            if self.hands_off:  # the workers may have caught up since the last count
+                self._count_waiting_soon()
             self._refused(platform)
             raise Busy(platform)
         now = self.clock.now()
@@ -234,16 +258,17 @@ class Inbox:
             platform=platform,
             key=key,
             payload=self.seal.close(payload),
-            worker=self.worker_id,
+            worker=None if hand_off else self.worker_id,
             now=now,
-            until=now + self.claim_timeout,
+            until=None if hand_off else now + self.claim_timeout,
         )
         inserting = asyncio.wrap_future(self._writes.submit(write))
         self._recording += 1
         try:
             entry_id = await asyncio.wait_for(asyncio.shield(inserting), self.ack_budget)
         except TimeoutError:
-            inserting.add_done_callback(lambda done: self._landed_late(done, platform, payload))
+            if not hand_off:  # a queued row is a worker's to run, however late it landed
+                inserting.add_done_callback(lambda done: self._landed_late(done, platform, payload))
             log.warning(
                 "%s request not recorded within %.1f s (database busy): not acknowledged",
                 platform,
@@ -257,8 +282,33 @@ class Inbox:
             self._recording -= 1
         if entry_id is None:
             return None
-        self._working.add(entry_id)
+        if hand_off:
+            self._waiting += 1
+            self._count_waiting_soon()  # after the insert: the count then includes it
+        else:
+            self._working.add(entry_id)
         return Entry(entry_id, platform, payload)
+
+    def _count_waiting_soon(self) -> None:
+        """Count the shared queue again, in the background, at most every QUEUE_COUNTED_EVERY:
+        the ack never waits for the count."""
+        now = time.monotonic()
+        if self._counting or now - self._counted_at < QUEUE_COUNTED_EVERY:
+            return
+        self._counted_at = now
+        self._track(self.count_waiting())
+
+    async def count_waiting(self) -> None:
+        """Count the rows waiting for a worker, for `backlog` (a web process that hands off)."""
+        self._counting = True
+        try:
+            # Another request's hand-off landing while this counts may be left out until the
+            # next count: a bound a moment late refuses nobody it should not.
+            self._waiting = await asyncio.to_thread(self._waiting_now)
+        except SQLAlchemyError as exc:
+            log.warning("inbox: the shared queue could not be counted (%s)", exc)
+        finally:
+            self._counting = False
 
     def admit(self, platform: str) -> Pass:
         """Let a request run without recording it — only one the engine says only reads. Raises
@@ -455,18 +505,55 @@ class Inbox:
 
         async def one(row: store.Unfinished) -> None:
             async with gate:
-                payload = self._open(row.id, row.payload)
-                entry = Entry(row.id, row.platform, payload or {})
-                self._working.add(entry.id)
-                if row.status == store.ANSWERED or payload is None:
-                    await self.forward(entry)
-                else:
-                    await self._replay(entry)
+                await self._work_taken(row)
 
         await asyncio.gather(*(one(row) for row in taken))
         return len(taken)
 
-    def _take_over(self) -> tuple[list[store.Unfinished], int]:
+    async def take_waiting(
+        self, limit: int, *, look_first: bool = True
+    ) -> list[asyncio.Task[None]]:
+        """A worker's turn at the shared queue: take up to `limit` waiting rows (handed off by
+        a web process, or left by a dead one) and start each; the tasks that run them. With
+        `look_first` a read goes first, so an idle queue costs one index probe and no write
+        lock (during a burst the caller knows better, and skips it)."""
+        if limit <= 0:
+            return []
+        if look_first and not await asyncio.to_thread(self._any_waiting):
+            return []
+        taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
+        if given_up:
+            log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)
+        started = []
+        for row in taken:
+            task = asyncio.get_running_loop().create_task(self._work_taken(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
+
+    def _waiting_now(self) -> int:
+        with self.db.reading(), self.db.uow() as session:
+            return store.waiting(session, now=self.clock.now())
+
+    def _any_waiting(self) -> bool:
+        platforms = sorted(self._replayers)
+        with self.db.reading(), self.db.uow() as session:
+            return store.any_waiting(session, now=self.clock.now(), platforms=platforms)
+
+    async def _work_taken(self, row: store.Unfinished) -> None:
+        """Finish a row taken over: send the reply it owes, or run the request again."""
+        payload = self._open(row.id, row.payload)
+        entry = Entry(row.id, row.platform, payload or {})
+        self._working.add(entry.id)
+        if row.status == store.ANSWERED or payload is None:
+            await self.forward(entry)
+        else:
+            await self._replay(entry)
+
+    def _take_over(
+        self, limit: int = RECOVER_BATCH, retried_alone: bool = False
+    ) -> tuple[list[store.Unfinished], int]:
         now = self.clock.now()
         with self.db.uow() as session:
             return store.take_over(
@@ -476,8 +563,9 @@ class Inbox:
                 until=now + self.claim_timeout,
                 platforms=sorted(self._replayers),
                 max_attempts=MAX_ATTEMPTS,
-                limit=RECOVER_BATCH,
+                limit=limit,
                 skip=sorted(self._working),
+                retried_alone=retried_alone,
             )
 
     async def _replay(self, entry: Entry) -> None:
@@ -516,8 +604,9 @@ class Inbox:
     @property
     def backlog(self) -> int:
         """Requests this process holds recorded and unfinished, is recording now, or runs
-        admitted without a row."""
-        return len(self._working) + self._recording + self._passes
+        admitted without a row — and, when it hands off, those waiting for a worker."""
+        waiting = self._waiting if self.hands_off else 0
+        return len(self._working) + self._recording + self._passes + waiting
 
     async def idle(self) -> None:
         """Wait until no late-recorded request is still running (tests, shutdown)."""

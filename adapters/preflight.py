@@ -289,7 +289,22 @@ async def verify(
         if problem:
             report.problems.append(f"slack: {problem}")
     report.lines.append(_teams_line(planned))
+    if settings.hand_off:
+        report.lines.append(_hand_off_line(planned))
+        if settings.database_url.startswith("sqlite"):
+            report.problems.append(
+                "ALIGN_HAND_OFF on SQLite: the web and worker processes take turns on the "
+                "database file's one write lock; use PostgreSQL"
+            )
     return report
+
+
+def _hand_off_line(planned: Plan) -> str:
+    if planned.role == "web":
+        return "requests: recorded and acknowledged here, run by the workers (ALIGN_HAND_OFF)"
+    return "requests: runs those web processes hand off (ALIGN_HAND_OFF)" + (
+        ", and its own as they come" if planned.inbound else ""
+    )
 
 
 def _slack_line(planned: Plan) -> str:

@@ -5,8 +5,13 @@ RECOVER_EVERY seconds, `Inbox.recover` takes over requests whose claim ran out; 
 `Inbox.prune` deletes finished ones past the retention. `web` replicas only record and work
 their own requests; a deployment runs at least one worker (or `all`) process.
 
+With ALIGN_HAND_OFF, web processes leave their requests to the workers, and a worker watches
+the shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, every GATHER
+seconds while rows keep coming, up to IN_FLIGHT requests at a time per process (what they wait
+for is the database and Slack; more would only queue for the engine's threads).
+
 With an injected FakeClock nothing wakes by itself, as with the runtime: tests call
-`app.inbox.recover()` after moving the clock.
+`app.inbox.recover()` after moving the clock, and `Queue.round()`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -26,6 +32,9 @@ log = logging.getLogger("align.inbox")
 
 RECOVER_EVERY = 5.0
 PRUNE_EVERY = timedelta(hours=1)
+WATCH_EVERY = 0.05
+GATHER = 0.01
+IN_FLIGHT = 32
 
 
 class Recovery:
@@ -71,20 +80,76 @@ class Recovery:
             log.warning("inbox recovery still running at the end of the grace period: cut short")
 
 
+class Queue:
+    """A worker's loop over the requests web processes handed off (ALIGN_HAND_OFF)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._stop = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    async def round(self, *, look_first: bool = True) -> int:
+        """Take what is waiting, as far as this process has room; how many were taken."""
+        room = IN_FLIGHT - len(self._running)
+        started = await self.app.inbox.take_waiting(room, look_first=look_first)
+        for task in started:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(started)
+
+    async def loop(self) -> None:
+        stopped = asyncio.ensure_future(self._stop.wait())
+        taken = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    # Rows came last time: more are likely waiting, and looking costs a read.
+                    taken = await self.round(look_first=not taken)
+                except Exception:
+                    log.exception("inbox: taking handed-off requests failed; tried again")
+                    taken = 0
+                full = len(self._running) >= IN_FLIGHT
+                # A burst: take again after a moment, for more at once (one claim per
+                # batch); idle: look again shortly; full: as soon as one of ours is done.
+                pause = GATHER if taken and not full else WATCH_EVERY
+                wake = [stopped, *self._running] if full else [stopped]
+                await asyncio.wait(wake, timeout=pause, return_when=FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.loop())
+
+    async def stop(self) -> None:
+        """Take nothing more; what was taken finishes with the inbox's other work."""
+        self._stop.set()
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
 RECOVERY = web.AppKey("inbox_recovery", Recovery)
+QUEUE = web.AppKey("inbox_queue", Queue)
 
 
 def mount(web_app: web.Application, app: App) -> None:
     recovery = web_app[RECOVERY] = Recovery(app)
+    queue = Queue(app) if app.settings.hand_off else None
+    if queue is not None:
+        web_app[QUEUE] = queue
 
     async def on_startup(_: web.Application) -> None:
         if not isinstance(app.clock, FakeClock):
             recovery.start()
+            if queue is not None:
+                queue.start()
 
     def grace() -> float:
         return web_app[SHUTDOWN].remaining() if SHUTDOWN in web_app else 5.0
 
     async def on_cleanup(_: web.Application) -> None:
+        if queue is not None:
+            await queue.stop()
         await recovery.stop(grace())
         try:
             await asyncio.wait_for(app.inbox.idle(), grace())
@@ -95,4 +160,4 @@ def mount(web_app: web.Application, app: App) -> None:
     web_app.on_cleanup.append(on_cleanup)
 
 
-__all__ = ["RECOVERY", "RECOVER_EVERY", "Recovery", "mount"]
+__all__ = ["QUEUE", "RECOVERY", "RECOVER_EVERY", "Queue", "Recovery", "mount"]

@@ -99,6 +99,7 @@ async def create_web_app(
     web_app = web.Application()
     web_app[ALIGN] = app
     web_app[SERVING] = serving
+    app.inbox.hands_off = serving.hands_off
     grace = web_app[SHUTDOWN] = Grace(app.settings.shutdown_grace)
 
     async def start_grace(_: web.Application) -> None:
@@ -169,7 +170,7 @@ async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
         log.warning("%s", problem)
 
     emulator = planned.teams is not None and planned.teams.emulator
-    serving = Serving(role=planned.role, teams_emulator=emulator)
+    serving = Serving(role=planned.role, teams_emulator=emulator, hand_off=app.settings.hand_off)
     web_app = await create_web_app(app, serving=serving)
     web_app[SOCKET_MODE] = socket
     grace = app.settings.shutdown_grace

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # or click is answered "busy" at once and nothing is recorded, so a burst cannot queue
     # unbounded work behind acks that each promise a result.
     max_backlog: int = Field(2000, ge=1, alias="ALIGN_MAX_BACKLOG")
+    # `--role web` processes only record and acknowledge, and the workers run the requests
+    # (adapters/inbox.py): acks stay fast however much work piles up. Every process reads it:
+    # the workers then watch the shared queue closely.
+    hand_off: bool = Field(False, alias="ALIGN_HAND_OFF")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")

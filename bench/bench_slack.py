@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -135,7 +136,7 @@ def _shown_tally(calls: list[Any], ts: str) -> int | None:
     return None
 
 
-def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Connection) -> None:
+def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Connection) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -143,7 +144,7 @@ def _serve_app(kind: str, workdir: str, fake_url: str, profile: bool, conn: Conn
     if profile:
         profilers = _profile_every_thread()
     try:
-        asyncio.run(_serve_app_async(kind, workdir, fake_url, conn))
+        asyncio.run(_serve_app_async(kind, database, fake_url, conn))
     finally:
         if profilers:
             _print_profile(kind, profilers)
@@ -204,24 +205,30 @@ def _print_profile(kind: str, profilers: list[Any]) -> None:
         print(out.getvalue(), file=sys.stderr)
 
 
-async def _serve_app_async(kind: str, workdir: str, fake_url: str, conn: Connection) -> None:
+async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connection) -> None:
     from aiohttp import web
 
-    if kind == "align":
+    if kind.startswith("align"):
         from adapters.bootstrap import build
         from adapters.server import create_web_app
         from adapters.settings import Settings
+        from adapters.web_keys import Serving
 
+        # "align": one process, --role all; "align-web" + "align-worker": the split shape,
+        # two processes on the one database, the web one handing off (ALIGN_HAND_OFF).
+        role = {"align": "all", "align-web": "web", "align-worker": "worker"}[kind]
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
-            ALIGN_DATABASE_URL=f"sqlite:///{workdir}/align.db",
+            ALIGN_DATABASE_URL=database,
             ALIGN_SECRET="bench-secret",
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_API_URL=fake_url,
+            ALIGN_HAND_OFF=str(role != "all").lower(),
         )
         app = build(settings)
-        web_app = await create_web_app(app)
+        serving = Serving(role=role, hand_off=settings.hand_off)
+        web_app = await create_web_app(app, serving=serving)
     else:
         from slack_bolt.async_app import AsyncAck, AsyncApp
         from slack_sdk.web.async_client import AsyncWebClient
@@ -261,6 +268,10 @@ class Child:
         assert self.process.pid is not None
         return self.process.pid
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid]
+
     def ask(self, word: str) -> object:
         self.conn.send(word)
         return self.conn.recv()
@@ -274,6 +285,56 @@ class Child:
             self.process.join(5)
 
 
+@dataclass
+class Split:
+    """The split shape: a web process (its address is the server's) and a worker; the CPU of
+    both is the server's."""
+
+    web: Child
+    worker: Child
+
+    @property
+    def address(self) -> str | int:
+        return self.web.address
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.web.pid, self.worker.pid]
+
+    def stop(self) -> None:
+        self.web.stop()
+        self.worker.stop()
+
+
+Server = Child | Split
+
+
+@contextlib.contextmanager
+def _database(workdir: str, name: str, postgres: str | None) -> Iterator[str]:
+    """The database of one server: a SQLite file of its own — but the split shape on
+    PostgreSQL when one is given: several processes writing one SQLite file take turns on its
+    one write lock, through SQLite's busy handler, which sleeps (README: replicas share a
+    PostgreSQL database)."""
+    if postgres and name.endswith("align-split"):
+        with _scratch_schema(postgres) as url:
+            yield url
+        return
+    own = Path(workdir) / name
+    own.mkdir()
+    yield f"sqlite:///{own}/align.db"
+
+
+def _start_server(kind: str, database: str, fake_url: str, profile: bool) -> Server:
+    if kind != "align-split":
+        return _spawn(_serve_app, kind, database, fake_url, profile)
+    web = _spawn(_serve_app, "align-web", database, fake_url, profile)
+    try:
+        return Split(web, _spawn(_serve_app, "align-worker", database, fake_url, profile))
+    except BaseException:
+        web.stop()
+        raise
+
+
 def _spawn(target: Callable[..., None], *args: object) -> Child:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
@@ -284,6 +345,10 @@ def _spawn(target: Callable[..., None], *args: object) -> Child:
         raise RuntimeError(f"{target.__name__} did not start within {START_TIMEOUT}s")
     return Child(process, parent, parent.recv())
 
+
+SERVERS = ("bare-bolt", "align", "align-split")
+"""bare Bolt; Align in one process (`--role all`); Align as a web process handing off to a
+worker process (`--role web` + `--role worker`, ALIGN_HAND_OFF) on the one database."""
 
 # --------------------------------------------------------------------------------------------
 # Load
@@ -326,8 +391,8 @@ class Load:
     busy: int = 0
     """Acks that answered "Align is busy" (ALIGN_MAX_BACKLOG): acked, nothing recorded."""
     reads: bool = False
-    database: Path | None = None
-    """The server's SQLite file (Align), for `drain` to see its inbox finished."""
+    database: str | None = None
+    """The server's database URL (Align), for `drain` to see its inbox finished."""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -437,31 +502,57 @@ async def drain(load: Load, fake: Child, timeout: float = DRAIN_TIMEOUT) -> floa
     return None
 
 
-def _unfinished(database: Path | None) -> int:
-    """Inbox rows of the server's SQLite file not finished yet (0 without one)."""
-    if database is None or not database.exists():
+_UNFINISHED = "SELECT count(*) FROM inbox WHERE status IN ('received', 'answered')"
+
+
+def _unfinished(database: str | None) -> int:
+    """Inbox rows of the server's database not finished yet (0 without one)."""
+    if database is None:
         return 0
-    with contextlib.closing(sqlite3.connect(database, timeout=5)) as conn:
+    if not database.startswith("sqlite:///"):
+        return _unfinished_elsewhere(database)
+    path = Path(database.removeprefix("sqlite:///"))
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
         try:
-            found = conn.execute(
-                "SELECT count(*) FROM inbox WHERE status IN ('received', 'answered')"
-            ).fetchone()
+            found = conn.execute(_UNFINISHED).fetchone()
         except sqlite3.OperationalError:  # not migrated yet
             return 0
     return int(found[0])
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process and all its threads (Linux /proc), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@functools.cache
+def _engine_for(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    from storage.db import normalize_url
+
+    return create_engine(normalize_url(url), pool_size=1)
+
+
+def _unfinished_elsewhere(database: str) -> int:
+    from sqlalchemy import text
+
+    with _engine_for(database).connect() as conn:
+        return int(conn.execute(text(_UNFINISHED)).scalar_one())
+
+
+def cpu_seconds(server: Server) -> float | None:
+    """User + system CPU time of the server's processes and all their threads (Linux /proc),
+    or None."""
+    total = 0.0
+    for pid in server.pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def _cpu_per_command(
-    load: Load, server: Child, fake: Child, seconds: float, *, replies: bool
+    load: Load, server: Server, fake: Child, seconds: float, *, replies: bool
 ) -> tuple[float, float | None, float | None]:
     """A closed loop for `seconds`: acks per second, replies per second (ack to last reply;
     None without replies or when they did not all come), server CPU ms per command run — the
@@ -469,14 +560,14 @@ async def _cpu_per_command(
     less than a command, and counting them would make a saturated server look cheap)."""
     before, busy_before = load.ok, load.busy
     started = time.perf_counter()
-    cpu_before = cpu_seconds(server.pid)
+    cpu_before = cpu_seconds(server)
     throughput = await closed_loop(load, seconds)
     completed: float | None = None
     if replies:
         waited = await drain(load, fake)
         if waited is not None:
             completed = (load.recorded - before + busy_before) / (time.perf_counter() - started)
-    cpu_after = cpu_seconds(server.pid)
+    cpu_after = cpu_seconds(server)
     done = (load.ok - before) - (load.busy - busy_before)
     cpu_ms = None
     if cpu_before is not None and cpu_after is not None and done:
@@ -486,12 +577,12 @@ async def _cpu_per_command(
 
 async def measure(
     name: str,
-    server: Child,
+    server: Server,
     fake: Child,
     seconds: float,
     *,
     replies: bool,
-    database: Path | None = None,
+    database: str | None = None,
 ) -> Figures:
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=0)
@@ -593,7 +684,7 @@ async def _ask_fake(fake: Child, word: object) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fake.ask, word)  # type: ignore[arg-type]
 
 
-async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstFigures:
+async def burst(name: str, server: Server, fake: Child, *, count: bool) -> BurstFigures:
     """BURST clicks by BURST different people on one poll, fired on a fixed schedule over
     BURST_SECONDS (open loop); with `count`, then wait until every vote is counted and the
     poll's message shows them all."""
@@ -622,7 +713,7 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
             for i in range(BURST)
         ]
         responses_before = int(await _ask_fake(fake, "responses"))
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server)
         start = loop.time() + 0.05
         latencies: list[float] = []
         acked_at: list[float] = []
@@ -665,7 +756,7 @@ async def burst(name: str, server: Child, fake: Child, *, count: bool) -> BurstF
                 figures.shown_after_s = loop.time() - last_ack
                 break
             await asyncio.sleep(0.05)
-        cpu_after = cpu_seconds(server.pid)
+        cpu_after = cpu_seconds(server)
         if cpu_before is not None and cpu_after is not None and recorded:
             figures.cpu_ms = (cpu_after - cpu_before) * 1000 / recorded
         return figures
@@ -863,11 +954,18 @@ def _verdict(ok: bool, line: str) -> bool:
 
 
 def _report_load(
-    results: dict[str, Figures], seconds: float, stored: int | None, methods: object
+    results: dict[str, Figures],
+    seconds: float,
+    stored: int | None,
+    methods: object,
+    *,
+    postgres: bool,
 ) -> None:
+    split_on = "PostgreSQL" if postgres else "SQLite (one file, two processes)"
     print(
         f"Slack endpoint benchmark: {seconds:.0f} s per phase, half `ask` (write) / half "
-        f"`decisions` (read), signed slash commands on 127.0.0.1, SQLite"
+        f"`decisions` (read), signed slash commands on 127.0.0.1; align on SQLite, "
+        f"align-split (web + worker, ALIGN_HAND_OFF) on {split_on}"
     )
     for figures in results.values():
         _report(figures)
@@ -879,51 +977,60 @@ def _report_load(
 def _report_bursts(bursts: dict[str, BurstFigures]) -> None:
     print(
         f"{BURST} people click one poll within {BURST_SECONDS:.0f} s (open loop), the same "
-        f"clicks on both servers:"
+        f"clicks on every server:"
     )
     for figures in bursts.values():
         _report_burst(figures)
 
 
 def _verdict_load(results: dict[str, Figures]) -> None:
-    align, bare = results["align"], results["bare-bolt"]
-    ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
-    _verdict(
-        ratio >= TARGET_RATIO,
-        f"saturation: align acks {ratio:.2f}x bare Bolt's (target >= {TARGET_RATIO})"
-        + (f"; {align.busy} of align's acks were busy answers" if align.busy else ""),
-    )
-    _verdict(
-        align.p99_ms < TARGET_P99_MS and align.answered == align.offered,
-        f"align ack p99 at {RATE:.0f} req/s: {align.p99_ms:.1f} ms "
-        f"(target < {TARGET_P99_MS:.0f} ms; {align.answered}/{align.offered} acked)",
-    )
-    if align.read_cpu_ms is not None:
+    bare = results["bare-bolt"]
+    for name in ("align", "align-split"):
+        align = results.get(name)
+        if align is None:
+            continue
+        ratio = align.throughput / bare.throughput if bare.throughput else float("nan")
         _verdict(
-            align.read_cpu_ms <= TARGET_READ_CPU_MS,
-            f"server CPU per read command: {align.read_cpu_ms:.2f} ms "
-            f"(target <= {TARGET_READ_CPU_MS:.1f} ms; bare Bolt's ack: "
-            f"{bare.cpu_ms or float('nan'):.2f} ms)",
+            ratio >= TARGET_RATIO,
+            f"saturation: {name} acks {ratio:.2f}x bare Bolt's (target >= {TARGET_RATIO})"
+            + (f"; {align.busy} of its acks were busy answers" if align.busy else ""),
         )
+        _verdict(
+            align.p99_ms < TARGET_P99_MS and align.answered == align.offered,
+            f"{name} ack p99 at {RATE:.0f} req/s: {align.p99_ms:.1f} ms "
+            f"(target < {TARGET_P99_MS:.0f} ms; {align.answered}/{align.offered} acked)",
+        )
+        if align.read_cpu_ms is not None:
+            _verdict(
+                align.read_cpu_ms <= TARGET_READ_CPU_MS,
+                f"{name} server CPU per read command: {align.read_cpu_ms:.2f} ms "
+                f"(target <= {TARGET_READ_CPU_MS:.1f} ms; bare Bolt's ack: "
+                f"{bare.cpu_ms or float('nan'):.2f} ms)",
+            )
 
 
 def _verdict_bursts(bursts: dict[str, BurstFigures]) -> None:
-    clicks, bare_clicks = bursts["align"], bursts["bare-bolt"]
-    counted = clicks.counted_after_s
-    _verdict(
-        counted is not None and counted <= TARGET_COUNTED_S,
-        f"burst: every vote counted {'never' if counted is None else f'{counted:.2f} s'} after "
-        f"the last ack (target within {TARGET_COUNTED_S:.0f} s)",
-    )
-    _verdict(
-        clicks.shown == BURST,
-        f"burst: the poll's message shows {clicks.shown} votes (target {BURST})",
-    )
-    _verdict(
-        clicks.p99_ms <= TARGET_BURST_P99_X * bare_clicks.p99_ms,
-        f"burst: ack p99 {clicks.p99_ms:.1f} ms vs bare Bolt {bare_clicks.p99_ms:.1f} ms "
-        f"(target within {TARGET_BURST_P99_X:.0f}x)",
-    )
+    bare_clicks = bursts["bare-bolt"]
+    for name in ("align", "align-split"):
+        clicks = bursts.get(name)
+        if clicks is None:
+            continue
+        counted = clicks.counted_after_s
+        _verdict(
+            counted is not None and counted <= TARGET_COUNTED_S,
+            f"burst, {name}: every vote counted "
+            f"{'never' if counted is None else f'{counted:.2f} s'} after the last ack "
+            f"(target within {TARGET_COUNTED_S:.0f} s)",
+        )
+        _verdict(
+            clicks.shown == BURST,
+            f"burst, {name}: the poll's message shows {clicks.shown} votes (target {BURST})",
+        )
+        _verdict(
+            clicks.p99_ms <= TARGET_BURST_P99_X * bare_clicks.p99_ms,
+            f"burst, {name}: ack p99 {clicks.p99_ms:.1f} ms vs bare Bolt "
+            f"{bare_clicks.p99_ms:.1f} ms (target within {TARGET_BURST_P99_X:.0f}x)",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -940,7 +1047,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this part (the inbox record cost, the slash-command load, the burst)",
     )
     parser.add_argument(
-        "--postgres", default=None, help="also time inbox records in this PostgreSQL database"
+        "--postgres",
+        default=None,
+        help="also time inbox records in this PostgreSQL database, and run the split shape on it",
     )
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -958,34 +1067,37 @@ def main(argv: list[str] | None = None) -> int:
         fake = _spawn(_serve_fake)
         fake_url = str(fake.address)
         try:
-            for kind in ("bare-bolt", "align") if part in (None, "load") else ():
-                profile = args.profile and kind == "align"
-                server = _spawn(_serve_app, kind, workdir, fake_url, profile)
-                try:
-                    own = Path(workdir) / "align.db" if kind == "align" else None
-                    results[kind] = asyncio.run(
-                        measure(kind, server, fake, seconds, replies=own is not None, database=own)
-                    )
-                finally:
-                    server.stop()
+            for kind in SERVERS if part in (None, "load") else ():
+                profile = args.profile and kind.startswith("align")
+                with _database(workdir, kind, args.postgres) as url:
+                    server = _start_server(kind, url, fake_url, profile)
+                    try:
+                        own = url if kind != "bare-bolt" else None
+                        results[kind] = asyncio.run(
+                            measure(
+                                kind, server, fake, seconds, replies=own is not None, database=own
+                            )
+                        )
+                    finally:
+                        server.stop()
             if results:
                 methods = fake.ask("methods")
-            for kind in ("bare-bolt", "align") if part in (None, "burst") else ():
-                own = Path(workdir) / f"burst-{kind}"
-                own.mkdir()
+            for kind in SERVERS if part in (None, "burst") else ():
                 # Profile the burst only when it runs alone (one profile per server process).
-                profile = args.profile and kind == "align" and part == "burst"
-                server = _spawn(_serve_app, kind, str(own), fake_url, profile)
-                try:
-                    bursts[kind] = asyncio.run(burst(kind, server, fake, count=kind == "align"))
-                finally:
-                    server.stop()
+                profile = args.profile and kind.startswith("align") and part == "burst"
+                with _database(workdir, f"burst-{kind}", args.postgres) as url:
+                    server = _start_server(kind, url, fake_url, profile)
+                    try:
+                        counts = kind != "bare-bolt"
+                        bursts[kind] = asyncio.run(burst(kind, server, fake, count=counts))
+                    finally:
+                        server.stop()
         finally:
             fake.stop()
-        stored = _stored_questions(workdir)
+        stored = _stored_questions(str(Path(workdir) / "align"))
 
     if results:
-        _report_load(results, seconds, stored, methods)
+        _report_load(results, seconds, stored, methods, postgres=bool(args.postgres))
     if bursts:
         _report_bursts(bursts)
     if ok_record is not None:

@@ -3,8 +3,9 @@
 Each is one short statement (or two) in the caller's transaction; `adapters/inbox.py` says when.
 A row is always claimed by exactly one process (`claimed_by` until `claimed_until`): the one that
 recorded it, or — once that claim has run out, because the process died — the one that took it
-over. Whoever works a row checks its claim inside the very transaction that runs the engine
-(`fence`, a row lock), so two processes never both run a command, however slow either is.
+over; or, queued by a web process that hands off, by nobody until a worker takes it. Whoever
+works a row checks its claim inside the very transaction that runs the engine (`fence`, a row
+lock), so two processes never both run a command, however slow either is.
 
 The statements on every request's path are built once, against the table, and bound per call:
 building an ORM `update()` per call (with its in-session synchronisation) cost more than the
@@ -18,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
@@ -52,6 +53,16 @@ _FINISH = (
     )
     .returning(_T.c.id)
 )
+_QUEUED = (
+    _T.c.status == RECEIVED,
+    or_(_T.c.claimed_until.is_(None), _T.c.claimed_until <= bindparam("now")),
+)
+_WAITING = select(func.count()).where(*_QUEUED)
+_ANY_WAITING = (
+    select(_T.c.id)
+    .where(*_QUEUED, _T.c.platform.in_(bindparam("platforms", expanding=True)))
+    .limit(1)
+)
 
 
 @cache
@@ -62,7 +73,7 @@ def _record_statement(dialect: str) -> Any:
             platform=bindparam("platform"),
             dedupe_key=bindparam("key"),
             status=RECEIVED,
-            attempts=1,
+            attempts=bindparam("attempts"),
             claimed_by=bindparam("worker"),
             claimed_until=bindparam("until"),
             received_at=bindparam("now"),
@@ -79,17 +90,21 @@ def record(
     platform: str,
     key: str,
     payload: str,
-    worker: str,
+    worker: str | None,
     now: datetime,
-    until: datetime,
+    until: datetime | None,
 ) -> int | None:
     """Insert a request, claimed by `worker` until `until`; its id, or None when the key was
-    recorded before (a platform's retry, or a replayed request)."""
+    recorded before (a platform's retry, or a replayed request). Without a worker it is
+    queued, claimed by nobody until nothing (no clock to compare across machines): the first
+    worker process to look takes it (`take_over`), and its attempts count from nought — being
+    queued is not a crash."""
     stmt = _record_statement(session.get_bind().dialect.name)
     params = {
         "platform": platform,
         "key": key[:200],
         "worker": worker,
+        "attempts": 1 if worker else 0,
         "until": until,
         "now": now,
         "sealed": payload,
@@ -127,6 +142,19 @@ def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) ->
     return session.execute(_FINISH, params).first() is not None
 
 
+def waiting(session: UnitOfWork, *, now: datetime) -> int:
+    """How many requests no live process holds: handed off by a web process, or left by a
+    dead one — the queue the worker processes share."""
+    return int(session.execute(_WAITING, {"now": now}).scalar_one())
+
+
+def any_waiting(session: UnitOfWork, *, now: datetime, platforms: list[str]) -> bool:
+    """Whether `waiting` has a row of one of `platforms` (those the asking process can run):
+    one index probe, where counting would read the whole queue."""
+    found = session.execute(_ANY_WAITING, {"now": now, "platforms": platforms}).first()
+    return found is not None
+
+
 @dataclass(frozen=True)
 class Unfinished:
     """A row taken over from a claim that ran out, detached from the session."""
@@ -149,11 +177,15 @@ def take_over(
     max_attempts: int,
     limit: int,
     skip: list[int] | None = None,
+    retried_alone: bool = False,
 ) -> tuple[list[Unfinished], int]:
     """Claim unfinished rows whose claim ran out: `answered` ones of any platform (their reply
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
     the process that works it. Rows in `skip` (the caller is working them) are left alone.
+    With `retried_alone`, a request some process already took and died with is taken on its
+    own: a process that dies adds an attempt to every row it held, and a request that kills
+    its worker must not take the requests queued beside it to MAX_ATTEMPTS too.
     Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
@@ -166,7 +198,7 @@ def take_over(
                     InboxEntry.status == ANSWERED,
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
-                InboxEntry.claimed_until <= now,
+                or_(InboxEntry.claimed_until.is_(None), InboxEntry.claimed_until <= now),
                 InboxEntry.id.not_in(skip or []),
             )
             .order_by(InboxEntry.id)
@@ -184,11 +216,16 @@ def take_over(
             row.finished_at, row.payload, row.answer = now, None, None
             given_up += 1
             continue
+        alone = retried_alone and row.status == RECEIVED and row.attempts > 0
+        if alone and taken:
+            continue  # in a later turn, on its own
         row.attempts += 1
         row.claimed_by, row.claimed_until = worker, until
         taken.append(
             Unfinished(row.id, row.platform, row.status, row.payload, row.answer, row.attempts)
         )
+        if alone:
+            break
     return taken, given_up
 
 
@@ -212,9 +249,11 @@ __all__ = [
     "Fenced",
     "Unfinished",
     "answered",
+    "any_waiting",
     "fence",
     "finish",
     "prune",
     "record",
     "take_over",
+    "waiting",
 ]

@@ -46,7 +46,7 @@ from adapters.slack import busy, envelope
 from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
-from adapters.slack.listeners import SlackBot, unescape
+from adapters.slack.listeners import SlackBot, runs_anywhere, unescape
 from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
@@ -150,8 +150,12 @@ class _Record(AsyncMiddleware):
         if kind not in envelope.KINDS:
             await next()
             return None
-        if kind == "command" and self.runtime.app.engine.only_reads(
-            unescape(str(req.body.get("text") or ""))
+        inbox = self.runtime.app.inbox
+        # A web process that hands off records reads too: the worker that runs them needs a row.
+        if (
+            kind == "command"
+            and not inbox.hands_off
+            and self.runtime.app.engine.only_reads(unescape(str(req.body.get("text") or "")))
         ):
             try:
                 req.context[KEY] = self.runtime.app.inbox.admit("slack")
@@ -160,8 +164,9 @@ class _Record(AsyncMiddleware):
             await next()
             return None
         key = request_key(req.body, req.raw_body)
+        hand_off = inbox.hands_off and runs_anywhere(kind, req.body)
         try:
-            entry = await self.runtime.app.inbox.record("slack", key, req.body)
+            entry = await inbox.record("slack", key, req.body, hand_off=hand_off)
         except NotRecorded:
             return BoltResponse(status=503, body="busy; please retry")
         except Busy:
@@ -169,6 +174,8 @@ class _Record(AsyncMiddleware):
         if entry is None:
             retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
             log.info("slack request %s seen before (retry %s): answered, not run again", key, retry)
+            return BoltResponse(status=200, body="")
+        if hand_off:  # queued for a worker, which runs its listener: acked as that one acks
             return BoltResponse(status=200, body="")
         req.context[KEY] = entry
         await next()

@@ -139,6 +139,26 @@ def unescape(text: str) -> str:
     return text
 
 
+_CMD_BUTTON = re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$")
+
+
+def runs_anywhere(kind: str | None, body: dict[str, Any]) -> bool:
+    """Whether the listener of this request does nothing before its work but ack, with an empty
+    ack: a slash command (`on_command`), a command button (`on_button`), an event. A web process
+    that hands off (ALIGN_HAND_OFF) records such a request queued and acks it as the listener
+    would, and a worker runs the listener from the row. The others answer in their ack (a
+    modal's errors) or must act within the three seconds a trigger_id lives (opening a modal):
+    they run where they came in."""
+    if kind in ("command", "event_callback"):
+        return True
+    if kind != "block_actions":
+        return False
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    action_id = first.get("action_id") if isinstance(first, dict) else None
+    return isinstance(action_id, str) and _CMD_BUTTON.match(action_id) is not None
+
+
 class SlackBot:
     """The listeners of one Bolt app, and the services they share."""
 
@@ -162,7 +182,7 @@ class SlackBot:
     def register(self) -> None:
         bolt = self.bolt
         bolt.command(re.compile(r"^/"))(self.on_command)
-        bolt.action(re.compile(rf"^{blocks.CMD_ACTION_PREFIX}\d+$"))(self.on_button)
+        bolt.action(_CMD_BUTTON)(self.on_button)
         bolt.action(blocks.FORM_ACTION)(self.on_form_button)
         bolt.view_submission(blocks.BALLOT_CALLBACK)(self.on_ballot)
         bolt.action(re.compile(rf"^{blocks.ASK_ACTION_PREFIX}\d+$"))(self.on_ask_button)

@@ -11,7 +11,9 @@ only a missing token to 401 — a malformed or foreign token raises from the JWT
 be a 500. Any authentication failure is a 401 and nothing runs.
 
 Then it is recorded in the inbox (adapters/inbox.py), keyed by conversation and activity id,
-and run from that row within the request (Teams waits for the turn): an activity delivered
+and run from that row within the request (Teams waits for the turn) — or, in a web process
+that hands off (ALIGN_HAND_OFF), a message is left to the workers, which run it as `replay`
+does; an invoke, whose answer is the response, still runs here. An activity delivered
 again is answered and not run twice; one the database cannot take in time gets a 503; a message
 past ALIGN_MAX_BACKLOG is answered "busy" in its turn and recorded nowhere. A row left
 unfinished by a process that died is run again by `replay`, as a proactive turn.
@@ -116,8 +118,13 @@ class Teams:
                 "teams: rejected an unauthenticated request (%s: %s)", type(exc).__name__, exc
             )
             return web.Response(status=401)
+        # A web process that hands off (ALIGN_HAND_OFF) queues a message for a worker, which
+        # runs it as a proactive turn (`replay`); an invoke's answer is the response: it runs here.
+        hand_off = self.app.inbox.hands_off and activity.type == ActivityTypes.message
         try:
-            entry = await self.app.inbox.record("teams", activity_key(body), body)
+            entry = await self.app.inbox.record(
+                "teams", activity_key(body), body, hand_off=hand_off
+            )
         except NotRecorded:
             return web.Response(status=503, headers={"Retry-After": "1"})
         except Busy:
@@ -125,6 +132,8 @@ class Teams:
         if entry is None:
             log.info("teams activity %s delivered again: answered, not run again", activity.id)
             return web.Response(status=200)
+        if hand_off:
+            return web.Response(status=201)
         invoke = await self._run(entry, authenticated, activity)
         if invoke is not None:
             return web.json_response(serializer_helper(invoke.body), status=invoke.status)

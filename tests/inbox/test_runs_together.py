@@ -115,7 +115,13 @@ def _together(
                 for entry, run, args in calls
             ]
             await asyncio.sleep(0.2)  # the writer thread took its first group, and waits
-        return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+        # A group's futures are settled inside its commit, before `counting` notes its size:
+        # wait for the writer thread to have noted every group (it was flaky, 1 run in 5).
+        deadline = asyncio.get_running_loop().time() + 10
+        while sum(sizes) < len(calls) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.001)
+        return outcomes
 
     try:
         return server.loop.run(submit()), sizes

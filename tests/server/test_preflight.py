@@ -4,9 +4,11 @@ when a platform needs inbound HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from adapters.preflight import ConfigError, Plan, plan
+from adapters.preflight import ConfigError, Plan, plan, verify
 from adapters.settings import Settings
 
 SECRET = {"ALIGN_SECRET": "s"}
@@ -184,3 +186,27 @@ def test_what_each_platform_runs() -> None:
     assert worker.slack is not None and worker.slack.mode == "sender"
     assert planned({}).slack is None and planned({}).teams is None
     assert planned({}, port=4000).port == 4000 and planned({"ALIGN_PORT": "5000"}).port == 5000
+
+
+@pytest.mark.parametrize(
+    ("role", "url", "line", "problem"),
+    [
+        ("web", "postgresql://db/align", "run by the workers", False),
+        ("worker", "postgresql://db/align", "runs those web processes hand off (", False),
+        ("all", "postgresql://db/align", "hand off (ALIGN_HAND_OFF), and its own", False),
+        ("web", "sqlite:///align.db", "run by the workers", True),
+    ],
+)
+def test_hand_off_is_said_at_start_and_sqlite_is_warned_against(
+    role: str, url: str, line: str, problem: bool
+) -> None:
+    values = {"ALIGN_HAND_OFF": "true", "ALIGN_DATABASE_URL": url}  # no Slack: nothing to ask
+    report = asyncio.run(verify(settings(**values), planned(values, role=role)))
+    assert [text for text in report.lines if line in text]
+    warned = [text for text in report.problems if "ALIGN_HAND_OFF on SQLite" in text]
+    assert bool(warned) == problem
+
+
+def test_without_hand_off_nothing_is_said_of_it() -> None:
+    report = asyncio.run(verify(settings(), planned({})))
+    assert not [text for text in report.lines + report.problems if "HAND_OFF" in text]

@@ -31,6 +31,7 @@ from aiohttp import web
 from adapters.bootstrap import App, build
 from adapters.server import create_web_app
 from adapters.slack.http import SLACK_KEY
+from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from tests.conftest import make_settings
 from tests.fakes import FakeSlackApi, sign_slack_request
@@ -286,11 +287,21 @@ class SlackServer:
 
 
 @contextmanager
-def running_slack_server(db_url: str, clock: FakeClock, **settings: str) -> Iterator[SlackServer]:
-    """Align (single-workspace bot token) and the fake Slack, served until the block ends."""
+def running_slack_server(
+    db_url: str,
+    clock: FakeClock,
+    *,
+    serving: Serving | None = None,
+    fake: FakeSlackApi | None = None,
+    **settings: str,
+) -> Iterator[SlackServer]:
+    """Align (single-workspace bot token) and the fake Slack, served until the block ends; as
+    `serving` says (`--role`), and with another server's fake when given one (replicas)."""
     loop = LoopThread()
-    fake = FakeSlackApi()
-    loop.run(fake.start())
+    own_fake = fake is None
+    fake = fake or FakeSlackApi()
+    if own_fake:
+        loop.run(fake.start())
     app = build(
         make_settings(
             db_url,
@@ -303,7 +314,7 @@ def running_slack_server(db_url: str, clock: FakeClock, **settings: str) -> Iter
     )
 
     async def start() -> tuple[web.AppRunner, web.Application]:
-        web_app = await create_web_app(app)
+        web_app = await create_web_app(app, serving=serving)
         runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -326,7 +337,8 @@ def running_slack_server(db_url: str, clock: FakeClock, **settings: str) -> Iter
     finally:
         http.close()
         loop.run(runner.cleanup())
-        loop.run(fake.stop())
+        if own_fake:
+            loop.run(fake.stop())
         loop.stop()
         app.db.dispose()
 

@@ -177,13 +177,22 @@ class TeamsServer:
 
 @asynccontextmanager
 async def teams_server(
-    db_url: str, clock: FakeClock, *, roster: tuple[Person, ...] = TEAM, **settings: str
+    db_url: str,
+    clock: FakeClock,
+    *,
+    roster: tuple[Person, ...] = TEAM,
+    role: str = "all",
+    **settings: str,
 ) -> AsyncIterator[TeamsServer]:
     async with FakeBotConnector() as connector:
         connector.members[CHANNEL] = [p.roster_entry() for p in roster]
         app = build(make_settings(db_url, **settings), clock=clock)
         # Without an app id, the endpoint exists only as `align serve --teams-emulator` has it.
-        emulator = Serving(teams_emulator=not settings.get("MICROSOFT_APP_ID"))
+        emulator = Serving(
+            role=role,
+            teams_emulator=not settings.get("MICROSOFT_APP_ID"),
+            hand_off=app.settings.hand_off,
+        )
         web_app = await create_web_app(app, mounts=[teams_http.mount], serving=emulator)
         server = TeamsServer(app, web_app, connector, url="")
 

@@ -1,0 +1,221 @@
+"""ALIGN_HAND_OFF: a `--role web` process only records and acknowledges; a worker process runs
+the request from its row — once, with the same reply — on both databases, through the real
+Slack and Teams servers. "The worker" is a second server on the same database with
+`--role worker`, driven by `Queue.round()` (what its loop runs every few tens of ms)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from adapters import inbox as inbox_module
+from adapters.inbox import BUSY
+from adapters.recovery import QUEUE, Queue
+from adapters.slack import blocks
+from adapters.web_keys import Serving
+from bot.clock import FakeClock
+from storage.models import Ballot, Decision, InboxEntry, Question
+from tests.conftest import count_rows
+from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
+from tests.teams.harness import teams_server
+
+HAND_OFF = {"ALIGN_HAND_OFF": "true"}
+
+
+@contextmanager
+def web_and_worker(
+    db_url: str, clock: FakeClock, **settings: str
+) -> Iterator[tuple[SlackServer, SlackServer]]:
+    """A web process that hands off and a worker, on one database and one fake Slack."""
+    with (
+        running_slack_server(
+            db_url, clock, serving=Serving(role="web", hand_off=True), **HAND_OFF, **settings
+        ) as web,
+        running_slack_server(
+            db_url, clock, serving=Serving(role="worker", hand_off=True), fake=web.fake, **HAND_OFF
+        ) as worker,
+    ):
+        yield web, worker
+
+
+def work(worker: SlackServer) -> int:
+    """One turn of the worker's loop, and the work it started, to the end."""
+    taken = worker.loop.run(worker.web_app[QUEUE].round())
+    worker.settle()
+    return taken
+
+
+def rows(server: SlackServer) -> list[tuple[str, str | None]]:
+    with server.app.db.uow() as session:
+        found = session.execute(select(InboxEntry.status, InboxEntry.claimed_by))
+        return [(status, by) for status, by in found]
+
+
+def test_the_web_process_acks_and_records_and_the_worker_runs_the_command_once(
+    db_url: str, clock: FakeClock
+) -> None:
+    with web_and_worker(db_url, clock) as (web, worker):
+        ack = web.post_command("decide Ship the handed-off feature")
+        assert (ack.status_code, ack.text) == (200, "")
+        web.settle()
+        assert rows(web) == [("received", None)]  # recorded, and nobody's yet
+        assert count_rows(web.app, Decision) == 0
+        assert web.fake.calls_to("chat.postMessage") == []  # the web process sent nothing
+
+        assert work(worker) == 1
+        assert count_rows(web.app, Decision) == 1
+        (post,) = web.fake.calls_to("chat.postMessage")
+        assert post.args["channel"] == CHANNEL
+        assert "Ship the handed-off feature" in str(post.args["blocks"])
+        assert rows(web) == [("done", None)]
+        assert work(worker) == 0  # nothing run twice
+
+
+def test_a_read_is_recorded_and_handed_off_too(db_url: str, clock: FakeClock) -> None:
+    """Without hand-off a read command is not recorded (nothing to lose); here the worker
+    needs its row to run it."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        assert web.post_command("help").status_code == 200
+        web.settle()
+        assert rows(web) == [("received", None)]
+        assert web.fake.responses == []
+        assert work(worker) == 1
+        (answer,) = web.fake.wait_for_responses_sync(1)
+        assert answer.body["response_type"] == "ephemeral"
+        assert answer.body["text"] == "Align commands"  # the help
+
+
+def test_clicks_on_a_poll_are_counted_by_the_worker(db_url: str, clock: FakeClock) -> None:
+    with web_and_worker(db_url, clock) as (web, worker):
+        web.post_command('poll "Lunch?" "Tacos" "Pho"')
+        web.settle()
+        assert work(worker) == 1
+        message = web.poll_message(1)
+        buttons = [
+            e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ]
+        tacos = next(b for b in buttons if "Tacos" in b["text"]["text"])
+        for user in ("U0ANA00001", "U0BEN00002", "U0CAT00003"):
+            clicked = web.post_action(
+                action_id=tacos["action_id"],
+                value=tacos["value"],
+                user=user,
+                message_ts=message.result["ts"],
+            )
+            assert clicked.status_code == 200
+        web.settle()
+        assert count_rows(web.app, Ballot) == 0
+        assert work(worker) == 3
+        assert count_rows(web.app, Ballot) == 3
+        assert [status for status, _ in rows(web)] == ["done"] * 4
+
+
+def test_a_form_whose_ack_carries_the_answer_still_runs_in_the_web_process(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A modal's refusal belongs under its input, in the ack: it cannot wait for a worker."""
+    with web_and_worker(db_url, clock) as (web, _worker):
+        view = blocks.reason_modal("object D-9", "Why?", "Object", channel=CHANNEL, message_ts=None)
+        typed = {
+            blocks.REASON_INPUT: {blocks.FORM_INPUT: {"type": "plain_text_input", "value": "x"}}
+        }
+        sent = web.post_payload(web.view_submission(view, typed))
+        assert sent.status_code == 200
+        answer = sent.json()
+        assert answer["response_action"] == "errors"
+        assert "D-9" in answer["errors"][blocks.REASON_INPUT]
+        web.settle()
+        assert rows(web) == [("done", None)]
+
+
+def test_the_bound_is_on_the_queue_the_web_processes_share(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALIGN_MAX_BACKLOG counts the rows waiting for a worker, whoever handed them off: a
+    second web process sees the first one's queue and refuses, storing nothing; once a worker
+    has run them, both take requests again."""
+    monkeypatch.setattr(inbox_module, "QUEUE_COUNTED_EVERY", 0.0)
+    with web_and_worker(db_url, clock, ALIGN_MAX_BACKLOG="2") as (web, worker):
+        for text in ("ask First?", "ask Second?"):
+            assert web.post_command(text).text == ""
+            web.settle()
+        refused = web.post_command("ask Third?")
+        assert refused.json() == {"response_type": "ephemeral", "text": BUSY}
+
+        with running_slack_server(
+            db_url,
+            clock,
+            serving=Serving(role="web", hand_off=True),
+            fake=web.fake,
+            ALIGN_MAX_BACKLOG="2",
+            **HAND_OFF,
+        ) as other:
+            # Its first request counts the shared queue (in the background: the ack never
+            # waits for the count), the next one is refused on it.
+            assert other.post_command("ask Fourth?").text == ""
+            other.settle()
+            again = other.post_command("ask Fifth?")
+            assert again.json() == {"response_type": "ephemeral", "text": BUSY}
+            assert count_rows(web.app, InboxEntry) == 3  # the refused ones stored nothing
+
+            assert work(worker) == 3
+            assert count_rows(web.app, Question) == 3
+            for server in (web, other):  # as their next request would, in the background
+                server.loop.run(server.app.inbox.count_waiting())
+            assert other.post_command("ask Sixth?").text == ""
+            other.settle()
+            assert web.post_command("ask Seventh?").text == ""
+            web.settle()
+            assert work(worker) == 2
+            assert count_rows(web.app, Question) == 5
+
+
+def test_a_handed_off_row_a_worker_died_with_is_taken_over_once_its_claim_runs_out(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A worker takes a row and dies before running it: the row is its own until the claim
+    runs out, then the next worker runs it, once."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        web.post_command("decide Taken by a worker that died")
+        web.settle()
+        doomed = worker.app.inbox._take_over  # the dying worker claims the row, then nothing
+        taken, _ = doomed(5)
+        assert len(taken) == 1
+        worker.app.inbox.release(inbox_module.Entry(taken[0].id, "slack", {}))
+        with running_slack_server(
+            db_url, clock, serving=Serving(role="worker", hand_off=True), fake=web.fake, **HAND_OFF
+        ) as live:
+            assert work(live) == 0  # claimed: left alone
+            clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT
+            assert work(live) == 1
+            assert work(live) == 0
+        assert count_rows(web.app, Decision) == 1
+        assert len(web.fake.calls_to("chat.postMessage")) == 1
+
+
+def test_a_teams_message_is_handed_off_and_answered_by_the_worker(
+    db_url: str, clock: FakeClock
+) -> None:
+    async def scenario() -> None:
+        async with (
+            teams_server(db_url, clock, role="web", **HAND_OFF) as web,
+            teams_server(db_url, clock, role="worker", **HAND_OFF) as worker,
+        ):
+            await web.say("decide Teams hands off")
+            assert web.connector.sent_of("reply") == []
+            assert count_rows(web.app, Decision) == 0
+            queue = Queue(worker.app)
+            assert await queue.round() == 1
+            await worker.app.inbox.idle()
+            await worker.app.postings.idle()
+            (reply,) = web.connector.sent_of("reply")  # to the conversation's own service
+            assert "Teams hands off" in str(reply.activity)
+            assert count_rows(web.app, Decision) == 1
+            assert await queue.round() == 0
+
+    asyncio.run(scenario())
