@@ -344,14 +344,14 @@ def running_slack_server(
 
 
 @pytest.fixture
-def slack_server(sqlite_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+def slack_server(migrated_sqlite_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """Align on SQLite with a single-workspace bot token, and the fake Slack Web API."""
-    with running_slack_server(sqlite_url, clock) as server:
+    with running_slack_server(migrated_sqlite_url, clock) as server:
         yield server
 
 
 @pytest.fixture
-def slack_server_any_db(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+def slack_server_any_db(migrated_db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """The same, once on SQLite and once on PostgreSQL."""
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         yield server
