@@ -23,14 +23,16 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from adapters import runtime
 from adapters.bootstrap import App, build
 from adapters.settings import Settings
 from bot.clock import FakeClock
@@ -189,6 +191,23 @@ def app(migrated_db_url: str, clock: FakeClock) -> Iterator[App]:
     built = build(make_settings(migrated_db_url), clock=clock, migrate=False)
     yield built
     built.db.dispose()
+
+
+def paced_by_the_clock(app: App, web_app: web.Application | None = None) -> None:
+    """Edits of one live message still keep UPDATE_SPACING (1 s) apart, and posts to one
+    channel its platform's pace, but on the app's FakeClock: the wait for the next slot moves
+    the clock instead of sleeping in real time (as tests/time drives the dispatcher). For tests
+    that are not about the pace, which others check in real time
+    (tests/polls/test_live_updates_across_replicas.py, tests/server/test_replicas.py)."""
+    clock = app.clock
+    assert isinstance(clock, FakeClock)
+
+    async def wait(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
+    app.postings.sleep = wait
+    if web_app is not None and runtime.RUNTIME_KEY in web_app:
+        web_app[runtime.RUNTIME_KEY].dispatcher.sleep = wait
 
 
 @dataclass

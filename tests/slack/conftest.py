@@ -33,7 +33,7 @@ from adapters.server import create_web_app
 from adapters.slack.http import SLACK_KEY
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
-from tests.conftest import make_settings
+from tests.conftest import make_settings, paced_by_the_clock
 from tests.fakes import FakeSlackApi, sign_slack_request
 
 T = TypeVar("T")
@@ -258,6 +258,11 @@ class SlackServer:
         )
 
     # -- waiting -----------------------------------------------------------------------------
+
+    def paced_by_the_clock(self) -> None:
+        """tests.conftest.paced_by_the_clock: live-message edits and channel posts keep their
+        pace on the FakeClock, without real waits."""
+        paced_by_the_clock(self.app, self.web_app)
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until the work started after the acks (replies, poll updates) is done."""

@@ -46,6 +46,7 @@ def test_the_proposal_card_mentions_approvers_once_and_follows_every_answer(
     migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
+        server.paced_by_the_clock()  # the card follows each answer, a second apart
         card_id, card = await propose(server)
         texts = texts_of(card)
         assert "D-1 · Launch in EU first" in texts

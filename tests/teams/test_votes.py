@@ -38,6 +38,7 @@ def test_three_people_vote_by_card_and_the_card_is_updated_in_place(
     migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
+        server.paced_by_the_clock()  # the card is updated after each click, a second apart
         card_id, card = await open_poll(server, "poll “Ship date or scope?” “Date” “Scope”")
         date, scope = (a["data"] for a in actions_of(card))
         await server.click(date, card_id=card_id, by=ANA)
