@@ -316,7 +316,11 @@ def test_a_send_that_outlives_its_lease_is_never_claimed_twice(
                 async with asyncio.timeout(10):
                     while renewing and a.heartbeats < beats + 2:  # renewed at the new time
                         await asyncio.sleep(0.005)
-                b = Dispatcher(second, {"slack": other}, worker_id="b", lease=lease)
+                # No channel pace for b either (as for a): it is not the subject, and in the
+                # control case b's sends waited it out in real seconds (2 s a test).
+                b = Dispatcher(
+                    second, {"slack": other}, worker_id="b", lease=lease, pacing={"slack": 0.0}
+                )
                 taken += await b.run_once()
             slow.go.set()
             return await running, taken
