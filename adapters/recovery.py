@@ -1,9 +1,10 @@
 """The inbox's chores in `align serve --role worker|all`: pick up what a dead process left.
 
 At start — a process restarted after a crash finishes what it had acknowledged — and every
-RECOVER_EVERY seconds, `Inbox.recover` takes over requests whose claim ran out; once an hour
-`Inbox.prune` deletes finished ones past the retention. `web` replicas only record and work
-their own requests; a deployment runs at least one worker (or `all`) process.
+ALIGN_INBOX_RECOVER_EVERY seconds (default 5), `Inbox.recover` takes over requests whose claim
+ran out; once an hour `Inbox.prune` deletes finished ones past the retention. `web` replicas
+only record and work their own requests; a deployment runs at least one worker (or `all`)
+process.
 
 With ALIGN_HAND_OFF, web processes leave their requests to the workers, and a worker watches
 the shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, every GATHER
@@ -30,7 +31,6 @@ from bot.clock import FakeClock
 
 log = logging.getLogger("align.inbox")
 
-RECOVER_EVERY = 5.0
 PRUNE_EVERY = timedelta(hours=1)
 WATCH_EVERY = 0.05
 GATHER = 0.01
@@ -42,6 +42,7 @@ class Recovery:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.every = app.settings.inbox_recover_every
         self._stop = asyncio.Event()
         self._pruned: datetime | None = None
         self.task: asyncio.Task[None] | None = None
@@ -59,9 +60,9 @@ class Recovery:
             try:
                 await self.round()
             except Exception:
-                log.exception("inbox recovery failed; tried again in %.0f s", RECOVER_EVERY)
+                log.exception("inbox recovery failed; tried again in %.0f s", self.every)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), RECOVER_EVERY)
+                await asyncio.wait_for(self._stop.wait(), self.every)
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.loop())
@@ -160,4 +161,4 @@ def mount(web_app: web.Application, app: App) -> None:
     web_app.on_cleanup.append(on_cleanup)
 
 
-__all__ = ["QUEUE", "RECOVERY", "RECOVER_EVERY", "Queue", "Recovery", "mount"]
+__all__ = ["QUEUE", "RECOVERY", "Queue", "Recovery", "mount"]

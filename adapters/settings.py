@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     inbox_ack_budget: float = Field(1.5, gt=0, alias="ALIGN_INBOX_ACK_BUDGET")
     inbox_claim_timeout: float = Field(30.0, gt=0, alias="ALIGN_INBOX_CLAIM_TIMEOUT")
     inbox_retention_hours: float = Field(24.0, ge=1, alias="ALIGN_INBOX_RETENTION_HOURS")
+    # Seconds between a worker's looks for requests whose claim ran out (adapters/recovery.py).
+    inbox_recover_every: float = Field(5.0, gt=0, alias="ALIGN_INBOX_RECOVER_EVERY")
     # Requests one process holds recorded but unfinished (adapters/inbox.py); past it a command
     # or click is answered "busy" at once and nothing is recorded, so a burst cannot queue
     # unbounded work behind acks that each promise a result.

@@ -18,8 +18,8 @@ ME = Actor("local", "general", "pm")
 
 
 @pytest.fixture
-def sqlite_app(sqlite_url: str) -> Iterator[App]:
-    app = build(make_settings(sqlite_url), clock=FakeClock(START))
+def sqlite_app(migrated_sqlite_url: str) -> Iterator[App]:
+    app = build(make_settings(migrated_sqlite_url), clock=FakeClock(START))
     yield app
     app.db.dispose()
 

@@ -218,10 +218,10 @@ def test_a_reply_slack_would_not_take_is_sent_through_the_outbox(
 
 
 def test_a_teams_activity_left_by_a_dead_process_is_answered_in_its_conversation(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             activity = message("decide Teams picks up", service_url=server.service_url)
             key = "teams:left-behind"
             entry = await doomed(server.app).record("teams", key, activity)

@@ -99,7 +99,7 @@ def test_the_same_words_from_two_people_are_two_commands(slack_server: SlackServ
 
 
 def test_teams_gets_a_503_when_the_activity_cannot_be_stored_and_it_runs_once_stored(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     """The Teams half of "do not acknowledge what is not stored": with the database locked the
     activity gets a 503 within the budget; the insert that was waiting lands when the lock goes
@@ -107,7 +107,7 @@ def test_teams_gets_a_503_when_the_activity_cannot_be_stored_and_it_runs_once_st
     then answered without running it again."""
 
     async def scenario() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             activity = message("decide Stored late", service_url=server.service_url)
             with write_locked(str(server.app.db.url)):
                 began = time.monotonic()

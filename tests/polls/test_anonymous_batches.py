@@ -165,13 +165,13 @@ def test_the_scheduler_counts_a_full_batch_nobody_looked_at(
 
 
 def test_ballots_sealed_under_another_secret_are_kept_not_counted_and_break_nothing(
-    chat: Chat, db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    chat: Chat, migrated_db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat.ok('poll "Secret?" "Yes" "No" anonymous')
     for voter in ("ana", "ben", "cy", "dee", "eve"):
         chat.ok("vote P-1 1", user=voter)
     # Restored under a new ALIGN_SECRET: the waiting ballots cannot be opened.
-    other = build(make_settings(db_url, ALIGN_SECRET="another-secret"), clock=clock)
+    other = build(make_settings(migrated_db_url, ALIGN_SECRET="another-secret"), clock=clock)
     try:
         res = Chat(other).ok("results P-1").data
         assert res["ballots"] == 0 and res["uncounted"] == 5

@@ -84,7 +84,7 @@ def test_pick_takes_an_option_number_and_refuses_where_nothing_is_tied(chat: Cha
     assert chat.ok("close P-3").text == "Closed P-3: a tie"
 
 
-def test_only_the_creator_or_an_admin_may_close_or_edit(chat: Chat, db_url: str) -> None:
+def test_only_the_creator_or_an_admin_may_close_or_edit(chat: Chat, migrated_db_url: str) -> None:
     chat.ok('poll "Q" "A" "B"', user="ana")
     chat.ok('poll "R" "A" "B"', user="ana")
     chat.ok('poll "S" "A" "B"', user="ana")
@@ -95,7 +95,9 @@ def test_only_the_creator_or_an_admin_may_close_or_edit(chat: Chat, db_url: str)
     assert chat.ok('edit P-2 add:"C"', user="ben", is_admin=True).text == "Edited P-2: options"
     assert chat.ok("close P-3", user="ana").ok
     # ALIGN_ADMINS names workspace admins too.
-    admins = build(make_settings(db_url, ALIGN_ADMINS="@cy"), clock=FakeClock(), migrate=False)
+    admins = build(
+        make_settings(migrated_db_url, ALIGN_ADMINS="@cy"), clock=FakeClock(), migrate=False
+    )
     try:
         cy = Chat(admins)
         assert cy.ok("close P-2", user="cy").text == "Closed P-2: no votes"

@@ -54,8 +54,8 @@ def voter(n: int) -> Actor:
 
 
 @pytest.fixture
-def replicas(db_url: str, clock: FakeClock) -> Iterator[list[App]]:
-    apps = [build(make_settings(db_url), clock=clock, migrate=n == 0) for n in range(3)]
+def replicas(migrated_db_url: str, clock: FakeClock) -> Iterator[list[App]]:
+    apps = [build(make_settings(migrated_db_url), clock=clock, migrate=n == 0) for n in range(3)]
     yield apps
     for app in apps:
         app.db.dispose()

@@ -57,9 +57,9 @@ def forged_posts(base: str, connector: FakeBotConnector) -> list[int]:
 
 
 def test_a_slack_only_server_answers_404_on_api_messages_and_calls_nobody(
-    sqlite_url: str, clock: FakeClock, connector: FakeBotConnector
+    migrated_sqlite_url: str, clock: FakeClock, connector: FakeBotConnector
 ) -> None:
-    with running_slack_server(sqlite_url, clock) as server:
+    with running_slack_server(migrated_sqlite_url, clock) as server:
         assert forged_posts(server.url, connector) == [404, 404]
         assert server.post_command("help").status_code == 200  # Slack itself is there
         server.settle()
@@ -70,10 +70,13 @@ def test_a_slack_only_server_answers_404_on_api_messages_and_calls_nobody(
 
 
 def test_a_socket_mode_server_exposes_neither_platform_route(
-    sqlite_url: str, clock: FakeClock, connector: FakeBotConnector
+    migrated_sqlite_url: str, clock: FakeClock, connector: FakeBotConnector
 ) -> None:
     settings = make_settings(
-        sqlite_url, SLACK_APP_TOKEN="xapp-1", SLACK_BOT_TOKEN="xoxb-1", SLACK_API_URL="http://x/"
+        migrated_sqlite_url,
+        SLACK_APP_TOKEN="xapp-1",
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_API_URL="http://x/",
     )
     app = build(settings, clock=clock)
 

@@ -62,6 +62,7 @@ DIGEST_CHANNEL = "C0DIGEST1"
 POLL_CHANNEL = "C0POLLS01"
 KILL_CHANNEL = "C0KILL001"
 PACE_CHANNEL = "C0PACE001"
+PACE_ROWS = 8
 VOTERS = [f"U0VOTER{n:03d}" for n in range(25)]
 QUIET = "U0QUIET001"
 
@@ -334,19 +335,23 @@ def test_forty_rows_through_a_slow_slack_go_out_once_in_order_a_second_apart(
 
 
 def test_the_pace_holds_when_a_channel_changes_hands(cluster: Cluster) -> None:
-    """A fast Slack and twelve rows for one channel: its holder is stopped (SIGTERM) mid-burst,
+    """A fast Slack and eight rows for one channel: its holder is stopped (SIGTERM) mid-burst,
     finishes its send, gives the channel back at once — and the replica that takes it over
-    still waits for the slot stored with the channel. The stopped one is started again."""
+    still waits for the slot stored with the channel. The stopped one is started again.
+    (Eight rows, a second each: three before the handover, five after; twelve only took
+    longer — the pace is checked on every pair either way, the handover happens once.)"""
     fake = cluster.fake
     fake.slow("chat.postMessage", 0)
-    keys = in_db(cluster, lambda app: queue(app, PACE_CHANNEL, 12, "pace"))
-    fake.wait_posted_sync(PACE_CHANNEL, count=4, timeout=30)
+    keys = in_db(cluster, lambda app: queue(app, PACE_CHANNEL, PACE_ROWS, "pace"))
+    fake.wait_posted_sync(PACE_CHANNEL, count=3, timeout=30)
     held_by = in_db(cluster, lambda app: lane_holder(app, PACE_CHANNEL))
     assert held_by is not None
     first = cluster.holder(held_by)
     cluster.replicas[first].send(signal.SIGTERM)
     assert cluster.replicas[first].wait(timeout=20) == 0
-    wait_until(lambda: len(keys_in(fake, PACE_CHANNEL)) >= 12, 60, "the burst after a handover")
+    wait_until(
+        lambda: len(keys_in(fake, PACE_CHANNEL)) >= PACE_ROWS, 60, "the burst after a handover"
+    )
     wait_until(
         lambda: {r.status for r in in_db(cluster, lambda app: rows(app, PACE_CHANNEL))} == {"sent"},
         30,
@@ -365,8 +370,9 @@ def test_the_pace_holds_when_a_channel_changes_hands(cluster: Cluster) -> None:
     assert len(reclaimed) <= 1, reclaimed
     cluster.restart(first)
     TABLE["Slack's 1 message/s per channel"] = (
-        f"3 replicas, a fast Slack, 12 posts to one channel handed from replica {first} to"
-        f" another mid-burst: shortest gap {min(pace):.2f} s, 0 of 11 pairs out of order"
+        f"3 replicas, a fast Slack, {PACE_ROWS} posts to one channel handed from replica {first}"
+        f" to another mid-burst: shortest gap {min(pace):.2f} s, 0 of {len(pace)} pairs out of"
+        " order"
     )
 
 
@@ -508,6 +514,9 @@ def test_a_replica_killed_mid_delivery_loses_nothing_and_repeats_nothing(cluster
     victim = cluster.holder(held_by)
     cluster.replicas[victim].proc.send_signal(signal.SIGKILL)
     cluster.replicas[victim].proc.wait(10)
+    # The row in flight is what the kill is about; the survivors may find Slack fast again
+    # (each of the other rows slow too cost 3 s more, and proved nothing the 40 rows do not).
+    fake.slow("chat.postMessage", 0)
     # What the dead replica left: the row it was sending (in Slack already, its answer lost).
     in_flight = [
         r.idempotency_key

@@ -29,10 +29,12 @@ BOTH = {
 ACTIVITY = message("help", service_url="http://127.0.0.1:9/")  # a whole activity, no token
 
 
-def serve_as(role: str, sqlite_url: str, clock: FakeClock) -> tuple[dict[str, int], set[str], bool]:
+def serve_as(
+    role: str, migrated_sqlite_url: str, clock: FakeClock
+) -> tuple[dict[str, int], set[str], bool]:
     """(status of each route, the senders registered, whether the runtime and the inbox
     recovery are mounted — both or neither)."""
-    app = build(make_settings(sqlite_url, **BOTH), clock=clock)
+    app = build(make_settings(migrated_sqlite_url, **BOTH), clock=clock)
 
     async def main() -> tuple[dict[str, int], set[str], bool]:
         web_app = await create_web_app(app, serving=Serving(role=role))
@@ -84,14 +86,16 @@ def test_each_role_mounts_its_half(
     routes: dict[str, int],
     senders: set[str],
     runs_runtime: bool,
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     clock: FakeClock,
 ) -> None:
-    assert serve_as(role, sqlite_url, clock) == (routes, senders, runs_runtime)
+    assert serve_as(role, migrated_sqlite_url, clock) == (routes, senders, runs_runtime)
 
 
-def test_the_pages_the_teams_package_links_to_are_served(sqlite_url: str, clock: FakeClock) -> None:
-    app = build(make_settings(sqlite_url), clock=clock)
+def test_the_pages_the_teams_package_links_to_are_served(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
+    app = build(make_settings(migrated_sqlite_url), clock=clock)
 
     async def main(role: str) -> dict[str, tuple[int, str]]:
         web_app = await create_web_app(app, serving=Serving(role=role))

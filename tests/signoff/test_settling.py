@@ -57,12 +57,12 @@ def test_acceptance_tells_the_channel_and_each_informed_person_and_channel_once(
 
 
 def test_approvers_answering_at_the_same_moment_settle_it_exactly_once(
-    db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    migrated_db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Five approvers click Agree at once, through two processes on one database: the third
     agreement meets the majority; the proposal is accepted once and told once."""
     caplog.set_level(logging.ERROR)
-    replicas = [build(make_settings(db_url), clock=clock) for _ in range(2)]
+    replicas = [build(make_settings(migrated_db_url), clock=clock) for _ in range(2)]
     try:
         people = [f"u{i}" for i in range(5)]
         Chat(replicas[0]).ok(
@@ -96,9 +96,9 @@ def test_approvers_answering_at_the_same_moment_settle_it_exactly_once(
 
 
 def test_two_processes_ticking_at_the_due_time_accept_a_consent_proposal_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    replicas = [build(make_settings(db_url), clock=clock) for _ in range(2)]
+    replicas = [build(make_settings(migrated_db_url), clock=clock) for _ in range(2)]
     try:
         chat = Chat(replicas[0])
         chat.ok("propose Adopt RFC process approvers:@ana,@ben rule:consent due:1d informed:@dee")
@@ -142,8 +142,10 @@ def test_a_workspace_admin_may_override_and_the_override_keeps_the_stances(
     assert outbox_rows(app, kind="informed") == []  # only an acceptance is announced to them
 
 
-def test_admins_named_in_settings_may_change_any_status(db_url: str, clock: FakeClock) -> None:
-    app = build(make_settings(db_url, ALIGN_ADMINS="boss"), clock=clock)
+def test_admins_named_in_settings_may_change_any_status(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    app = build(make_settings(migrated_db_url, ALIGN_ADMINS="boss"), clock=clock)
     try:
         chat = Chat(app)
         chat.ok("decide Use Postgres")

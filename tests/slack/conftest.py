@@ -33,7 +33,7 @@ from adapters.server import create_web_app
 from adapters.slack.http import SLACK_KEY
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
-from tests.conftest import make_settings
+from tests.conftest import make_settings, paced_by_the_clock
 from tests.fakes import FakeSlackApi, sign_slack_request
 
 T = TypeVar("T")
@@ -259,6 +259,11 @@ class SlackServer:
 
     # -- waiting -----------------------------------------------------------------------------
 
+    def paced_by_the_clock(self) -> None:
+        """tests.conftest.paced_by_the_clock: live-message edits and channel posts keep their
+        pace on the FakeClock, without real waits."""
+        paced_by_the_clock(self.app, self.web_app)
+
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until the work started after the acks (replies, poll updates) is done."""
         self.loop.run(self._idle(), timeout)
@@ -344,14 +349,14 @@ def running_slack_server(
 
 
 @pytest.fixture
-def slack_server(sqlite_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+def slack_server(migrated_sqlite_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """Align on SQLite with a single-workspace bot token, and the fake Slack Web API."""
-    with running_slack_server(sqlite_url, clock) as server:
+    with running_slack_server(migrated_sqlite_url, clock) as server:
         yield server
 
 
 @pytest.fixture
-def slack_server_any_db(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+def slack_server_any_db(migrated_db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """The same, once on SQLite and once on PostgreSQL."""
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         yield server

@@ -27,6 +27,7 @@ def test_the_live_message_moves_by_five_and_nudge_reminds_by_dm(
     slack_server_any_db: SlackServer,
 ) -> None:
     server = slack_server_any_db
+    server.paced_by_the_clock()  # an edit per click, a second apart; the nudge's posts too
     server.fake.channel_members[CHANNEL] = [USER, *VOTERS, *QUIET, server.fake.bot_user_id]
     server.post_command('poll "Reorg?" "For" "Against" anonymous')
     server.fake.wait_for_sync("chat.postMessage")

@@ -22,9 +22,9 @@ from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
 
 
 @pytest.fixture
-def tight(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+def tight(migrated_db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
     """Align on either backend with room for two unfinished requests."""
-    with running_slack_server(db_url, clock, ALIGN_MAX_BACKLOG="2") as server:
+    with running_slack_server(migrated_db_url, clock, ALIGN_MAX_BACKLOG="2") as server:
         yield server
 
 
@@ -85,9 +85,9 @@ def test_past_the_backlog_each_request_is_told_busy_privately_and_nothing_is_sto
 
 
 def test_below_the_backlog_a_burst_is_all_recorded_and_answered(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock, ALIGN_MAX_BACKLOG="6") as server:
+    with running_slack_server(migrated_db_url, clock, ALIGN_MAX_BACKLOG="6") as server:
         server.fake.hold("chat.postMessage")
         with ThreadPoolExecutor(6) as pool:
             acks = list(pool.map(server.post_command, [f"ask Burst {i}?" for i in range(6)]))

@@ -140,8 +140,8 @@ def test_where_the_bot_cannot_post_the_reply_goes_through_the_response_url(
     assert "Said in a channel Align is not in" in str(answer.body["blocks"])
 
 
-def test_without_a_token_slack_is_not_mounted(sqlite_url: str) -> None:
-    app = build(make_settings(sqlite_url, SLACK_SIGNING_SECRET="secret-but-no-token"))
+def test_without_a_token_slack_is_not_mounted(migrated_sqlite_url: str) -> None:
+    app = build(make_settings(migrated_sqlite_url, SLACK_SIGNING_SECRET="secret-but-no-token"))
     try:
         web_app = asyncio.run(create_web_app(app))
         assert "slack" not in web_app

@@ -286,9 +286,9 @@ def test_three_hundred_mutated_real_payloads_never_get_a_500(
 
 
 @contextmanager
-def write_locked(db_url: str) -> Iterator[None]:
+def write_locked(migrated_db_url: str) -> Iterator[None]:
     """Another process holding the database's write lock (SQLite) / the inbox table (PG)."""
-    url = make_url(normalize_url(db_url))
+    url = make_url(normalize_url(migrated_db_url))
     if url.get_backend_name() == "sqlite":
         holder = sqlite3.connect(str(url.database), isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")

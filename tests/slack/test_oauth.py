@@ -86,11 +86,13 @@ def test_single_workspace_mode_has_no_oauth(app: App) -> None:
     assert installation_store(app) is None
 
 
-def test_threaded_stores_save_find_and_forget(db_url: str, clock: FakeClock) -> None:
+def test_threaded_stores_save_find_and_forget(migrated_db_url: str, clock: FakeClock) -> None:
     from slack_sdk.oauth.installation_store import Installation
 
     built = build(
-        make_settings(db_url, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET),
+        make_settings(
+            migrated_db_url, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET
+        ),
         clock=clock,
     )
     try:
@@ -209,11 +211,11 @@ def _authorize_link(page: str) -> str:
 
 
 @asynccontextmanager
-async def serving(db_url: str, clock: FakeClock) -> AsyncIterator[Server]:
+async def serving(migrated_db_url: str, clock: FakeClock) -> AsyncIterator[Server]:
     async with FakeSlackApi() as slack:
         app = build(
             make_settings(
-                db_url,
+                migrated_db_url,
                 SLACK_SIGNING_SECRET=SIGNING_SECRET,
                 SLACK_CLIENT_ID=CLIENT_ID,
                 SLACK_CLIENT_SECRET=CLIENT_SECRET,
@@ -235,15 +237,19 @@ async def serving(db_url: str, clock: FakeClock) -> AsyncIterator[Server]:
             app.db.dispose()
 
 
-def run(db_url: str, clock: FakeClock, scenario: Callable[[Server], Awaitable[None]]) -> None:
+def run(
+    migrated_db_url: str, clock: FakeClock, scenario: Callable[[Server], Awaitable[None]]
+) -> None:
     async def main() -> None:
-        async with serving(db_url, clock) as server:
+        async with serving(migrated_db_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
-def test_install_links_to_slacks_consent_page_with_a_state(db_url: str, clock: FakeClock) -> None:
+def test_install_links_to_slacks_consent_page_with_a_state(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: Server) -> None:
         location, cookie = await server.install()
         url = urlparse(location)
@@ -257,11 +263,11 @@ def test_install_links_to_slacks_consent_page_with_a_state(db_url: str, clock: F
             stored = conn.execute(select(table.c.state)).scalars().all()
         assert stored == [cookie]
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
 def test_oauth_redirect_saves_the_install_and_its_token_authorises_commands(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: Server) -> None:
         slack = server.slack
@@ -297,10 +303,12 @@ def test_oauth_redirect_saves_the_install_and_its_token_authorises_commands(
         await slack.wait_for("chat.postMessage", 2)
         assert len(slack.calls_to("auth.test")) == checks
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
-def test_a_bad_state_is_refused_and_nothing_is_saved(db_url: str, clock: FakeClock) -> None:
+def test_a_bad_state_is_refused_and_nothing_is_saved(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: Server) -> None:
         slack = server.slack
         _, state = await server.install()
@@ -321,10 +329,12 @@ def test_a_bad_state_is_refused_and_nothing_is_saved(db_url: str, clock: FakeClo
         assert status == 401, page  # consumed: a replayed redirect installs nothing
         assert len(slack.calls_to("oauth.v2.access")) == 1
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
-def test_uninstall_forgets_the_tokens_and_keeps_the_data(db_url: str, clock: FakeClock) -> None:
+def test_uninstall_forgets_the_tokens_and_keeps_the_data(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: Server) -> None:
         slack = server.slack
         _, state = await server.install()
@@ -351,10 +361,12 @@ def test_uninstall_forgets_the_tokens_and_keeps_the_data(db_url: str, clock: Fak
         responses = await slack.wait_for_responses(before + 1)
         assert "reinstall" in json.dumps(responses[-1].body).lower()
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
-def test_tokens_revoked_for_the_bot_forgets_its_token(db_url: str, clock: FakeClock) -> None:
+def test_tokens_revoked_for_the_bot_forgets_its_token(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: Server) -> None:
         slack = server.slack
         _, state = await server.install()
@@ -364,7 +376,7 @@ def test_tokens_revoked_for_the_bot_forgets_its_token(db_url: str, clock: FakeCl
         assert status == 200
         await _until(lambda: not server.rows("slack_bots", slack.team_id))
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -377,7 +389,7 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def test_an_outbox_pass_reads_each_workspaces_installation_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: Server) -> None:
         slack = server.slack
@@ -431,4 +443,4 @@ def test_an_outbox_pass_reads_each_workspaces_installation_once(
             event.remove(server.app.db.engine, "before_cursor_execute", count)
         assert len(lookups) == 2
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)

@@ -142,9 +142,9 @@ def test_a_public_poll_message_names_who_chose_what(slack_server: SlackServer) -
 
 
 def test_a_recurring_poll_is_posted_by_the_scheduler_and_votes_update_it(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         start = clock.now()
         open_poll(server, 'poll "Pulse?" "Up" "Down" closes:2d every:week')
         mounted: runtime.Runtime = server.web_app[runtime.RUNTIME_KEY]

@@ -65,8 +65,8 @@ def test_a_command_that_does_not_parse_is_recorded_like_a_write(
 
 
 @pytest.fixture
-def tight(db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
-    with running_slack_server(db_url, clock, ALIGN_MAX_BACKLOG="2") as server:
+def tight(migrated_db_url: str, clock: FakeClock) -> Iterator[SlackServer]:
+    with running_slack_server(migrated_db_url, clock, ALIGN_MAX_BACKLOG="2") as server:
         yield server
 
 

@@ -59,6 +59,7 @@ def test_a_proposal_is_answered_with_buttons_and_a_modal_and_its_message_follows
     slack_server_any_db: SlackServer,
 ) -> None:
     server = slack_server_any_db
+    server.paced_by_the_clock()  # the proposal's message is edited after each answer
     command(
         server,
         f"propose Launch in EU first | GDPR work is done approvers:<@{ANA}|ana>,<@{BEN}> "

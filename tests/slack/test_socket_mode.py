@@ -69,9 +69,9 @@ class SocketEndpoint:
 
 
 def test_a_slash_command_over_socket_mode_is_acked_and_answered(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
+    with running_slack_server(migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
         endpoint = SocketEndpoint()
         server.loop.run(endpoint.start())
         server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
@@ -105,9 +105,9 @@ def test_a_slash_command_over_socket_mode_is_acked_and_answered(
 
 
 def test_socket_mode_without_an_app_token_says_what_is_missing(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(sqlite_url, clock) as server:
+    with running_slack_server(migrated_sqlite_url, clock) as server:
         server.web_app[SOCKET_MODE] = True
         (start,) = server.web_app[SOCKET_STARTERS]
         with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
@@ -157,9 +157,9 @@ def test_slack_out_of_reach_backs_off_with_one_line_per_attempt(
 
 
 def test_an_outage_at_start_is_waited_out_then_socket_mode_connects(
-    sqlite_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    migrated_sqlite_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with running_slack_server(sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
+    with running_slack_server(migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
         endpoint = SocketEndpoint()
         server.loop.run(endpoint.start())
         server.fake.fail_next("apps.connections.open", status=503, times=2)
@@ -182,8 +182,10 @@ def test_an_outage_at_start_is_waited_out_then_socket_mode_connects(
             server.loop.run(endpoint.stop())
 
 
-def test_a_refused_app_token_is_a_config_error_at_once(sqlite_url: str, clock: FakeClock) -> None:
-    with running_slack_server(sqlite_url, clock, SLACK_APP_TOKEN="xapp-revoked") as server:
+def test_a_refused_app_token_is_a_config_error_at_once(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
+    with running_slack_server(migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-revoked") as server:
         server.fake.fail_next("apps.connections.open", status=200, error="invalid_auth")
         delays: list[float] = []
         server.web_app[SLACK_KEY].socket_sleep = recording_sleep(delays)

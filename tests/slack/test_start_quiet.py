@@ -13,13 +13,13 @@ from tests.slack.conftest import BOT_TOKEN, running_slack_server
 
 
 def test_no_token_will_be_unused_warning_at_start(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # as `align serve` gets it in production
-    with caplog.at_level(logging.DEBUG), running_slack_server(sqlite_url, clock) as server:
+    with caplog.at_level(logging.DEBUG), running_slack_server(migrated_sqlite_url, clock) as server:
         assert server.post_command("help").status_code == 200
         server.settle()
     bolt = [r for r in caplog.records if r.name.startswith("slack_bolt")]

@@ -27,7 +27,7 @@ from adapters.teams import http as teams_http
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
-from tests.conftest import make_settings
+from tests.conftest import make_settings, paced_by_the_clock
 from tests.fakes import FakeBotConnector
 
 DATA = Path(__file__).parent / "data"
@@ -145,6 +145,11 @@ class TeamsServer:
     @property
     def service_url(self) -> str:
         return self.connector.url
+
+    def paced_by_the_clock(self) -> None:
+        """tests.conftest.paced_by_the_clock: card updates and proactive posts keep their pace
+        on the FakeClock, without real waits."""
+        paced_by_the_clock(self.app, self.web_app)
 
     async def post(self, activity: dict[str, Any], *, token: str | None = None) -> int:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -24,7 +24,7 @@ def count(server: TeamsServer, model: type) -> int:
 
 
 def test_with_an_app_id_a_request_without_a_valid_token_is_401_and_changes_nothing(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     forged = jwt.encode(
         {"iss": "https://attacker.example", "aud": APP["MICROSOFT_APP_ID"]},
@@ -33,7 +33,7 @@ def test_with_an_app_id_a_request_without_a_valid_token_is_401_and_changes_nothi
     )
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **APP) as server:
+        async with teams_server(migrated_sqlite_url, clock, **APP) as server:
             activity = message("decide Ship it", service_url=server.service_url)
             assert await server.post(activity) == 401
             assert await server.post(activity, token="not-a-jwt") == 401
@@ -47,10 +47,10 @@ def test_with_an_app_id_a_request_without_a_valid_token_is_401_and_changes_nothi
 
 
 def test_without_an_app_id_the_endpoint_is_open_as_the_emulator_expects(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             activity = message("decide Ship it", service_url=server.service_url)
             assert await server.post(activity) == 201
             [reply] = server.connector.sent_of("reply")
@@ -61,10 +61,10 @@ def test_without_an_app_id_the_endpoint_is_open_as_the_emulator_expects(
 
 
 def test_a_reply_rate_limited_by_the_connector_is_retried_after_retry_after(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             server.connector.fail_next("reply", status=429, retry_after=3, times=2)
             await server.say("decide Ship it")
             assert [f.status for f in server.connector.failed] == [429, 429]
@@ -77,10 +77,10 @@ def test_a_reply_rate_limited_by_the_connector_is_retried_after_retry_after(
 
 
 def test_a_reply_still_rate_limited_after_the_retries_is_given_up_and_logged(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             server.connector.fail_next("reply", status=429, retry_after=1, times=10)
             activity = message("decide Ship it", service_url=server.service_url)
             assert await server.post(activity) == 201  # Teams must not redeliver it

@@ -17,10 +17,10 @@ from tests.teams.harness import BEN, message, teams_server
 
 
 def test_past_the_backlog_a_message_is_answered_busy_in_its_turn_and_nothing_is_stored(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock, ALIGN_MAX_BACKLOG="1") as server:
+        async with teams_server(migrated_db_url, clock, ALIGN_MAX_BACKLOG="1") as server:
             first = message("ask First question?", service_url=server.service_url)
             held = f"*/activities/{first['id']}"
             server.connector.hold(held)

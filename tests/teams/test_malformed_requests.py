@@ -56,10 +56,10 @@ def variants(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_without_conversation_or_from_is_400_and_stores_nothing(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             base = message("decide Ship it", service_url=server.service_url)
             broken = [
                 {k: v for k, v in base.items() if k != "conversation"},
@@ -85,10 +85,10 @@ def test_without_conversation_or_from_is_400_and_stores_nothing(
 
 @pytest.mark.parametrize("settings", [{}, APP], ids=["emulator", "app-id"])
 def test_no_malformed_activity_gets_a_500(
-    sqlite_url: str, clock: FakeClock, settings: dict[str, str]
+    migrated_sqlite_url: str, clock: FakeClock, settings: dict[str, str]
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **settings) as server:
+        async with teams_server(migrated_sqlite_url, clock, **settings) as server:
             base = message("decide Ship it", service_url=server.service_url)
             cases = {name: json.dumps(a).encode() for name, a in variants(base).items()}
             cases |= {

@@ -35,7 +35,7 @@ def run(url: str, clock: FakeClock, scenario: Scenario, **settings: str) -> None
 
 
 def test_poll_by_mention_replies_with_an_adaptive_card_with_vote_buttons(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         incoming = await server.say("poll “Ship date or scope?” “Date” “Scope”")
@@ -53,11 +53,11 @@ def test_poll_by_mention_replies_with_an_adaptive_card_with_vote_buttons(
         # The card's id is kept so votes can update it in place.
         assert server.app.engine.postings(server.actor(), "P-1") == [(THREAD, reply.result_id)]
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
 def test_every_message_stores_the_channel_reference_without_the_thread(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         await server.say("help")
@@ -68,11 +68,11 @@ def test_every_message_stores_the_channel_reference_without_the_thread(
             assert ref.reference["serviceUrl"] == server.service_url
             assert "activityId" not in ref.reference
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
 def test_a_typed_vote_on_an_unknown_poll_gets_a_clear_text_reply(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         await server.say("vote P-9 1")
@@ -83,11 +83,11 @@ def test_a_typed_vote_on_an_unknown_poll_gets_a_clear_text_reply(
         with server.app.db.uow() as session:
             assert session.scalar(select(func.count()).select_from(Poll)) == 0
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
 def test_the_bot_mention_is_stripped_but_its_name_inside_the_text_stays(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         await server.say("decide Align ships the SSO work first")
@@ -95,10 +95,12 @@ def test_the_bot_mention_is_stripped_but_its_name_inside_the_text_stays(
             titles = list(session.scalars(select(Decision.title)))
         assert titles == ["Align ships the SSO work first"]
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
-def test_a_mentioned_person_is_resolved_to_their_aad_id(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_mentioned_person_is_resolved_to_their_aad_id(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: TeamsServer) -> None:
         await server.say("decide Use Postgres owner:<at>Ben</at>", mentions=(BEN,))
         with server.app.db.uow() as session:
@@ -109,10 +111,10 @@ def test_a_mentioned_person_is_resolved_to_their_aad_id(sqlite_url: str, clock: 
         assert any("Ben" in t for t in texts_of(card))
         assert not any(BEN.aad in t for t in texts_of(card))
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
-def test_a_redelivered_activity_is_handled_once(db_url: str, clock: FakeClock) -> None:
+def test_a_redelivered_activity_is_handled_once(migrated_db_url: str, clock: FakeClock) -> None:
     async def scenario(server: TeamsServer) -> None:
         incoming = await server.say("decide Launch in EU first")
         assert await server.post(incoming) in (200, 201)
@@ -120,10 +122,12 @@ def test_a_redelivered_activity_is_handled_once(db_url: str, clock: FakeClock) -
         with server.app.db.uow() as session:
             assert session.scalar(select(func.count()).select_from(Decision)) == 1
 
-    run(db_url, clock, scenario)
+    run(migrated_db_url, clock, scenario)
 
 
-def test_works_in_a_personal_chat_without_a_mention(sqlite_url: str, clock: FakeClock) -> None:
+def test_works_in_a_personal_chat_without_a_mention(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: TeamsServer) -> None:
         from tests.teams.harness import message
 
@@ -141,11 +145,11 @@ def test_works_in_a_personal_chat_without_a_mention(sqlite_url: str, clock: Fake
         assert reply.conversation_id == "a:1personal"
         assert "Q-1" in texts_of(card_of(reply.activity))[0]
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
 def test_the_bot_framework_emulator_works_without_tenant_or_aad_ids(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     """The Emulator sends no channelData, tenant or AAD ids: its own ids stand in."""
 
@@ -168,11 +172,11 @@ def test_the_bot_framework_emulator_works_without_tenant_or_aad_ids(
             ref = session.get(ConversationRef, ("teams:emulator", "emulator-conversation|livechat"))
             assert ref is not None
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)
 
 
 def test_installing_the_app_stores_the_conversation_reference(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         from tests.teams.harness import message
@@ -186,4 +190,4 @@ def test_installing_the_app_stores_the_conversation_reference(
             assert session.get(ConversationRef, (WORKSPACE, CHANNEL)) is not None
         assert server.connector.sent == []  # installing says nothing by itself
 
-    run(sqlite_url, clock, scenario)
+    run(migrated_sqlite_url, clock, scenario)

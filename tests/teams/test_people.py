@@ -15,10 +15,10 @@ from tests.teams.harness import ANA, BEN, CHANNEL, TEAM, WORKSPACE, teams_server
 
 
 def test_the_roster_is_fetched_once_per_ttl_and_read_by_the_engine(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             roster = server.app.roster
             assert roster.members(WORKSPACE, CHANNEL) is None  # never fetched: fall back
 
@@ -36,12 +36,14 @@ def test_the_roster_is_fetched_once_per_ttl_and_read_by_the_engine(
 
 
 def test_another_process_counts_participation_from_the_same_roster(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             await server.say("poll “Ship?” “Yes” “No”")
-            other = build(make_settings(db_url), clock=clock)  # a second replica, no Teams turn
+            other = build(
+                make_settings(migrated_db_url), clock=clock
+            )  # a second replica, no Teams turn
             try:
                 result = other.engine.handle(server.actor(ANA), "results P-1")
                 assert result.ok, result.error
@@ -55,9 +57,11 @@ def test_another_process_counts_participation_from_the_same_roster(
     asyncio.run(main())
 
 
-def test_names_from_the_roster_render_people_in_cards(sqlite_url: str, clock: FakeClock) -> None:
+def test_names_from_the_roster_render_people_in_cards(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await server.say("ask Which regions? owner:<at>Ben</at>", mentions=(BEN,))
             reply = server.connector.sent_of("reply")[-1]
             body = str(reply.activity["attachments"][0]["content"])
@@ -67,10 +71,10 @@ def test_names_from_the_roster_render_people_in_cards(sqlite_url: str, clock: Fa
 
 
 def test_a_mention_is_resolved_from_the_roster_without_asking_the_connector(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await server.say("help")  # fetches the roster: Ben's 29: id → AAD id is now known
             await server.say("ask Which regions? owner:<at>Ben</at>", mentions=(BEN,))
             assert server.connector.sent_of("get_member") == []

@@ -31,9 +31,11 @@ def personal(text: str, *, service_url: str) -> dict[str, Any]:
     return activity
 
 
-def test_a_command_in_a_personal_chat_is_answered_there(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_command_in_a_personal_chat_is_answered_there(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             server.connector.members[PERSONAL] = [ANA.roster_entry()]
             activity = personal("decide Ship it | said in private", service_url=server.service_url)
             assert await server.post(activity) in (200, 201)

@@ -22,7 +22,7 @@ from tests.teams.test_votes import open_poll, results
 from tests.time.helpers import teams_server_with_runtime
 
 
-def test_a_ranked_form_takes_an_optional_reason(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_ranked_form_takes_an_optional_reason(migrated_sqlite_url: str, clock: FakeClock) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(server, "poll “First?” “SSO” “Audit” mode:ranked")
         (reason,) = [e for e in card["body"] if e["type"] == "Input.Text"]
@@ -36,14 +36,14 @@ def test_a_ranked_form_takes_an_optional_reason(sqlite_url: str, clock: FakeCloc
         assert "“auditors asked”" in " ".join(texts_of(card_of(update.activity)))
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_add_option_is_a_card_input_that_updates_the_card_in_place(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(server, "poll “Lunch?” “Pizza” “Sushi” options:open")
@@ -71,13 +71,15 @@ def test_add_option_is_a_card_input_that_updates_the_card_in_place(
         assert len(server.connector.sent_of("reply")) == 2  # the poll and the refusal only
 
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
-def test_a_click_past_the_cap_is_refused_in_words(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_click_past_the_cap_is_refused_in_words(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(server, "poll “One only” “A” “B” mode:multi max:1")
         a, b = (x["data"] for x in actions_of(card))
@@ -90,14 +92,14 @@ def test_a_click_past_the_cap_is_refused_in_words(sqlite_url: str, clock: FakeCl
         assert results(server)["counts"] == {"A": 1, "B": 0}
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_hidden_results_stay_off_the_card_and_public_ones_name_voters(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         hidden_id, hidden = await open_poll(server, "poll “Sealed?” “Yes” “No” results:hidden")
@@ -116,17 +118,17 @@ def test_hidden_results_stay_off_the_card_and_public_ones_name_voters(
         assert "2. No: Ben" in shown
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_a_recurring_poll_is_sent_proactively_and_clicks_update_it(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server_with_runtime(db_url, clock) as server:
+        async with teams_server_with_runtime(migrated_db_url, clock) as server:
             mounted: runtime.Runtime = server.web_app[runtime.RUNTIME_KEY]
             start = clock.now()
             await server.say("poll “Pulse?” “Up” “Down” closes:2d every:week")

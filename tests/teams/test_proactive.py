@@ -44,10 +44,10 @@ def enqueue(server: TeamsServer, reply: Reply, *, key: str, channel: str = CHANN
 
 
 def test_a_nudge_goes_out_through_the_outbox_as_a_new_channel_post_that_mentions_people(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             await server.say("poll “Ship date or scope?” “Date” “Scope”")  # stores the reference
             await server.say("vote P-1 1", by=ANA)
             nudge = server.app.engine.handle(server.actor(ANA), "nudge P-1")
@@ -79,10 +79,10 @@ def test_a_nudge_goes_out_through_the_outbox_as_a_new_channel_post_that_mentions
 
 
 def test_the_reference_is_stored_when_the_bot_is_added_and_it_says_hello(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             added = message("", service_url=server.service_url, mention_bot=False)
             added.update(
                 type="conversationUpdate",
@@ -122,10 +122,10 @@ def test_the_reference_is_stored_when_the_bot_is_added_and_it_says_hello(
 
 
 def test_rate_limited_proactive_send_tells_the_dispatcher_when_to_retry(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await server.say("help")
             sender = server.web_app[TEAMS].sender
             outgoing = Outgoing(

@@ -21,10 +21,10 @@ def _stored(server: TeamsServer) -> ConversationRef:
 
 
 def test_a_reference_is_written_once_and_again_only_when_it_changes(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             await server.say("help")
             first = _stored(server)
             clock.advance(timedelta(hours=1))

@@ -43,9 +43,10 @@ async def propose(server: TeamsServer) -> tuple[str, dict[str, Any]]:
 
 
 def test_the_proposal_card_mentions_approvers_once_and_follows_every_answer(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
+        server.paced_by_the_clock()  # the card follows each answer, a second apart
         card_id, card = await propose(server)
         texts = texts_of(card)
         assert "D-1 · Launch in EU first" in texts
@@ -112,14 +113,14 @@ def test_the_proposal_card_mentions_approvers_once_and_follows_every_answer(
         assert len(server.connector.sent_of("send")) == 2  # each told once
 
     async def main() -> None:
-        async with teams_server_with_runtime(db_url, clock) as server:
+        async with teams_server_with_runtime(migrated_db_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_a_typed_stance_confirms_in_one_line_and_pending_lists_what_is_owed(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, _ = await propose(server)
@@ -135,7 +136,7 @@ def test_a_typed_stance_confirms_in_one_line_and_pending_lists_what_is_owed(
         assert server.connector.sent_of("reply")[-1].text.startswith("Only Ana or a workspace")
 
     async def main() -> None:
-        async with teams_server_with_runtime(sqlite_url, clock) as server:
+        async with teams_server_with_runtime(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())

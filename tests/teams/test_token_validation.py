@@ -58,10 +58,10 @@ NOTHING = {"Decision": 0, "ConversationRef": 0, "InboxEntry": 0}
 
 
 def test_a_valid_channel_token_is_accepted_and_answered(
-    sqlite_url: str, clock: FakeClock, keys: FakeBotFrameworkKeys
+    migrated_sqlite_url: str, clock: FakeClock, keys: FakeBotFrameworkKeys
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **APP) as server:
+        async with teams_server(migrated_sqlite_url, clock, **APP) as server:
             activity = message("decide Ship it", service_url=server.service_url)
             token = keys.mint(audience=APP_ID, service_url=server.service_url)
             assert await server.post(activity, token=token) == 201
@@ -75,12 +75,15 @@ def test_a_valid_channel_token_is_accepted_and_answered(
 
 
 def test_every_kind_of_bad_token_is_401_and_changes_nothing(
-    sqlite_url: str, clock: FakeClock, keys: FakeBotFrameworkKeys, caplog: pytest.LogCaptureFixture
+    migrated_sqlite_url: str,
+    clock: FakeClock,
+    keys: FakeBotFrameworkKeys,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = time.time()
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **APP) as server:
+        async with teams_server(migrated_sqlite_url, clock, **APP) as server:
             url = server.service_url
             good = {"audience": APP_ID, "service_url": url}
             # name: (token, why botframework refuses it — checked, so each 401 is for its reason)
@@ -141,14 +144,14 @@ def test_every_kind_of_bad_token_is_401_and_changes_nothing(
 
 @pytest.mark.parametrize("broken", ["openid", "keys"])
 def test_signing_keys_out_of_reach_is_503_logged_and_stores_nothing(
-    sqlite_url: str,
+    migrated_sqlite_url: str,
     clock: FakeClock,
     keys: FakeBotFrameworkKeys,
     broken: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **APP) as server:
+        async with teams_server(migrated_sqlite_url, clock, **APP) as server:
             keys.fail_next(broken, status=503, times=1)
             activity = message("decide Ship it", service_url=server.service_url)
             token = keys.mint(audience=APP_ID, service_url=server.service_url)
@@ -165,12 +168,12 @@ def test_signing_keys_out_of_reach_is_503_logged_and_stores_nothing(
 
 
 def test_an_unreachable_key_endpoint_is_503_not_401(
-    sqlite_url: str, clock: FakeClock, keys: FakeBotFrameworkKeys
+    migrated_sqlite_url: str, clock: FakeClock, keys: FakeBotFrameworkKeys
 ) -> None:
     keys.jwks_url_override = "http://127.0.0.1:9/v1/keys"  # the discard port: nothing listens
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock, **APP) as server:
+        async with teams_server(migrated_sqlite_url, clock, **APP) as server:
             activity = message("decide Ship it", service_url=server.service_url)
             token = keys.mint(audience=APP_ID, service_url=server.service_url)
             assert await server.post(activity, token=token) == 503

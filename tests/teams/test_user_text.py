@@ -18,9 +18,9 @@ def decisions(server: TeamsServer) -> int:
         return int(session.scalar(select(func.count()).select_from(Decision)) or 0)
 
 
-def test_nul_and_lone_surrogates_get_a_clear_answer(db_url: str, clock: FakeClock) -> None:
+def test_nul_and_lone_surrogates_get_a_clear_answer(migrated_db_url: str, clock: FakeClock) -> None:
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             for text in ("decide Use\x00Postgres", "decide Half \ud83d emoji"):
                 assert await server.post(message(text, service_url=server.service_url)) == 201
             replies = [r.text for r in server.connector.sent_of("reply")]
@@ -32,9 +32,11 @@ def test_nul_and_lone_surrogates_get_a_clear_answer(db_url: str, clock: FakeCloc
     asyncio.run(main())
 
 
-def test_a_markdown_link_in_a_title_is_not_a_link(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_markdown_link_in_a_title_is_not_a_link(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await server.say("decide [Read the plan](https://evil.example/x) before Friday")
             await server.say("decisions")
             sent = server.connector.sent_of("reply")

@@ -35,9 +35,10 @@ def results(server: TeamsServer, poll: str = "P-1") -> dict[str, Any]:
 
 
 def test_three_people_vote_by_card_and_the_card_is_updated_in_place(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
+        server.paced_by_the_clock()  # the card is updated after each click, a second apart
         card_id, card = await open_poll(server, "poll “Ship date or scope?” “Date” “Scope”")
         date, scope = (a["data"] for a in actions_of(card))
         await server.click(date, card_id=card_id, by=ANA)
@@ -61,14 +62,14 @@ def test_three_people_vote_by_card_and_the_card_is_updated_in_place(
         assert len(server.connector.sent_of("reply")) == 1
 
     async def main() -> None:
-        async with teams_server(db_url, clock) as server:
+        async with teams_server(migrated_db_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_a_typed_vote_confirms_in_one_line_and_updates_the_card(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, _ = await open_poll(server, "poll “Lunch?” “Pizza” “Salad”")
@@ -80,13 +81,13 @@ def test_a_typed_vote_confirms_in_one_line_and_updates_the_card(
         assert "1 of 4 voted" in " ".join(texts_of(card_of(update.activity)))
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
-def test_a_ranked_ballot_is_a_form_on_the_card(sqlite_url: str, clock: FakeClock) -> None:
+def test_a_ranked_ballot_is_a_form_on_the_card(migrated_sqlite_url: str, clock: FakeClock) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(
             server, "poll “Which first?” “SSO” “Audit log” “Exports” mode:ranked"
@@ -108,14 +109,14 @@ def test_a_ranked_ballot_is_a_form_on_the_card(sqlite_url: str, clock: FakeClock
         assert update.activity_id == card_id
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_a_dots_form_over_budget_is_handed_back_with_the_reason_under_each_input(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(server, "poll “Spend?” “A” “B” mode:dots:5")
@@ -145,14 +146,14 @@ def test_a_dots_form_over_budget_is_handed_back_with_the_reason_under_each_input
         assert results(server)["scores"] == {"A": 4, "B": 1}
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
 
 
 def test_closing_a_poll_updates_its_card_and_a_late_click_is_told_why(
-    sqlite_url: str, clock: FakeClock
+    migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
     async def scenario(server: TeamsServer) -> None:
         card_id, card = await open_poll(server, "poll “Go?” “Yes” “No”")
@@ -165,7 +166,7 @@ def test_closing_a_poll_updates_its_card_and_a_late_click_is_told_why(
         assert "P-1 closed on" in late.text
 
     async def main() -> None:
-        async with teams_server(sqlite_url, clock) as server:
+        async with teams_server(migrated_sqlite_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())

@@ -56,9 +56,13 @@ def test_a_digest_for_another_channel_says_where_it_belongs(app: App, clock: Fak
         runtime.stop()
 
 
-def test_schedule_list_shows_next_runs_in_utc_and_local(sqlite_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ALIGN_DATABASE_URL", sqlite_url)
-    monkeypatch.chdir(str(__import__("pathlib").Path(sqlite_url.removeprefix("sqlite:///")).parent))
+def test_schedule_list_shows_next_runs_in_utc_and_local(
+    migrated_sqlite_url: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ALIGN_DATABASE_URL", migrated_sqlite_url)
+    monkeypatch.chdir(
+        str(__import__("pathlib").Path(migrated_sqlite_url.removeprefix("sqlite:///")).parent)
+    )
     runner = CliRunner()
     result = runner.invoke(
         main,

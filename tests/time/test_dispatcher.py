@@ -202,11 +202,11 @@ def test_a_crash_between_send_and_mark_resends_once_with_the_same_key(
 
 
 def test_two_dispatchers_on_one_database_deliver_each_row_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     """Two processes (two apps, two connection pools) race over the same rows."""
-    first = build(make_settings(db_url), clock=clock)
-    second = build(make_settings(db_url), clock=clock, migrate=False)
+    first = build(make_settings(migrated_db_url), clock=clock)
+    second = build(make_settings(migrated_db_url), clock=clock, migrate=False)
     try:
         for channel in ("C1", "C2", "C3", "C4", "C5"):
             put(first, 12, channel=channel)
@@ -282,14 +282,14 @@ class SlowPlatform:
 
 @pytest.mark.parametrize("renewing", [True, False], ids=["renewing", "not-renewing"])
 def test_a_send_that_outlives_its_lease_is_never_claimed_twice(
-    db_url: str, clock: FakeClock, renewing: bool
+    migrated_db_url: str, clock: FakeClock, renewing: bool
 ) -> None:
     """Issue 12: a slow Slack made a claimed batch outlive its lease, and a second replica sent
     10 of 40 messages again. Now the sending worker renews its leases while it sends: with the
     clock moved three leases on mid-send, another replica claims nothing. The control case
     (renewal switched off) shows what the renewal prevents: the lane and its row change hands."""
-    first = build(make_settings(db_url), clock=clock)
-    second = build(make_settings(db_url), clock=clock, migrate=False)
+    first = build(make_settings(migrated_db_url), clock=clock)
+    second = build(make_settings(migrated_db_url), clock=clock, migrate=False)
     lease = timedelta(seconds=60)
     try:
         put(first, 3)
@@ -316,7 +316,11 @@ def test_a_send_that_outlives_its_lease_is_never_claimed_twice(
                 async with asyncio.timeout(10):
                     while renewing and a.heartbeats < beats + 2:  # renewed at the new time
                         await asyncio.sleep(0.005)
-                b = Dispatcher(second, {"slack": other}, worker_id="b", lease=lease)
+                # No channel pace for b either (as for a): it is not the subject, and in the
+                # control case b's sends waited it out in real seconds (2 s a test).
+                b = Dispatcher(
+                    second, {"slack": other}, worker_id="b", lease=lease, pacing={"slack": 0.0}
+                )
                 taken += await b.run_once()
             slow.go.set()
             return await running, taken
@@ -334,11 +338,11 @@ def test_a_send_that_outlives_its_lease_is_never_claimed_twice(
         second.db.dispose()
 
 
-def test_the_channel_pace_is_kept_across_workers(db_url: str, clock: FakeClock) -> None:
+def test_the_channel_pace_is_kept_across_workers(migrated_db_url: str, clock: FakeClock) -> None:
     """The next slot of a channel is stored with it: a message queued just after another worker
     sent one waits for the slot, whoever sends it."""
-    first = build(make_settings(db_url), clock=clock)
-    second = build(make_settings(db_url), clock=clock, migrate=False)
+    first = build(make_settings(migrated_db_url), clock=clock)
+    second = build(make_settings(migrated_db_url), clock=clock, migrate=False)
     try:
         put(first, 1, prefix="a")
         a, b = Recorder("slack", clock), Recorder("slack", clock)

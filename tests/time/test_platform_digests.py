@@ -78,8 +78,10 @@ def schedule_with_activity(server: SlackServer) -> int:
     return len(channel_posts(server))
 
 
-def test_slack_digest_goes_out_at_its_local_time_once(db_url: str, clock: FakeClock) -> None:
-    with running_slack_server(db_url, clock) as server:
+def test_slack_digest_goes_out_at_its_local_time_once(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    with running_slack_server(migrated_db_url, clock) as server:
         before = schedule_with_activity(server)
 
         clock.set(DUE - timedelta(minutes=1))
@@ -104,9 +106,9 @@ def test_slack_digest_goes_out_at_its_local_time_once(db_url: str, clock: FakeCl
 
 
 def test_slack_poll_reminds_non_voters_then_closes_on_time_and_posts_its_result_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         server.fake.channel_members[CHANNEL] = [ANA, BEN, CAI, server.fake.bot_user_id]
         command(server, 'poll "Ship date or scope?" "Date" "Scope" closes:3d')
         command(server, "vote P-1 1", user=ANA)
@@ -140,9 +142,9 @@ def test_slack_poll_reminds_non_voters_then_closes_on_time_and_posts_its_result_
 
 
 def test_slack_poll_closed_on_time_updates_its_own_message_in_place(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         command(server, 'poll "Ship date or scope?" "Date" "Scope" closes:1d')
         (posted,) = channel_posts(server)
         assert any(b["type"] == "actions" for b in posted.args["blocks"])
@@ -162,9 +164,9 @@ def test_slack_poll_closed_on_time_updates_its_own_message_in_place(
 
 
 def test_slack_outage_the_digest_is_retried_on_later_wake_ups_and_delivered_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         before = schedule_with_activity(server)
         fake = server.fake
         fake.fail_next("chat.postMessage", status=500, retry_after=None, times=2)
@@ -197,9 +199,9 @@ def test_slack_outage_the_digest_is_retried_on_later_wake_ups_and_delivered_once
 
 
 def test_slack_permanent_failure_is_not_retried_and_shows_in_digest_status(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(db_url, clock) as server:
+    with running_slack_server(migrated_db_url, clock) as server:
         schedule_with_activity(server)
         assert not any("Failed deliveries" in t for t in answer(server, "digest status"))
         before = len(channel_posts(server))
@@ -221,10 +223,10 @@ def test_slack_permanent_failure_is_not_retried_and_shows_in_digest_status(
 
 
 def test_teams_digest_is_sent_proactively_at_its_local_time_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
     async def main() -> None:
-        async with teams_server_with_runtime(db_url, clock) as server:
+        async with teams_server_with_runtime(migrated_db_url, clock) as server:
             mounted: runtime.Runtime = server.web_app[runtime.RUNTIME_KEY]
             await server.say(SCHEDULE)  # also stores the channel's conversation reference
             await server.say(f"decide {DECISION} | one transaction with its cause")
@@ -251,9 +253,11 @@ def test_teams_digest_is_sent_proactively_at_its_local_time_once(
     asyncio.run(main())
 
 
-def test_teams_poll_closed_on_time_updates_its_card_in_place(db_url: str, clock: FakeClock) -> None:
+def test_teams_poll_closed_on_time_updates_its_card_in_place(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
     async def main() -> None:
-        async with teams_server_with_runtime(db_url, clock) as server:
+        async with teams_server_with_runtime(migrated_db_url, clock) as server:
             mounted: runtime.Runtime = server.web_app[runtime.RUNTIME_KEY]
             await server.say("poll “Ship date or scope?” “Date” “Scope” closes:1d")
             [posted] = server.connector.sent_of("reply")

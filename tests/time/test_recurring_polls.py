@@ -172,9 +172,11 @@ def test_periods_are_local_days_and_months_clamp_to_their_last_day() -> None:
     )
 
 
-def test_two_scheduler_processes_open_each_period_once(db_url: str, clock: FakeClock) -> None:
-    apps = [build(make_settings(db_url), clock=clock)]
-    apps.append(build(make_settings(db_url), clock=clock, migrate=False))
+def test_two_scheduler_processes_open_each_period_once(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    apps = [build(make_settings(migrated_db_url), clock=clock)]
+    apps.append(build(make_settings(migrated_db_url), clock=clock, migrate=False))
     try:
         start = clock.now()
         for channel in ("a", "b", "c"):

@@ -128,10 +128,10 @@ def test_overdue_question_owner_is_nudged_in_their_own_morning(
 
 
 def test_two_scheduler_processes_claim_each_digest_period_once(
-    db_url: str, clock: FakeClock
+    migrated_db_url: str, clock: FakeClock
 ) -> None:
-    apps = [build(make_settings(db_url), clock=clock)]
-    apps.append(build(make_settings(db_url), clock=clock, migrate=False))
+    apps = [build(make_settings(migrated_db_url), clock=clock)]
+    apps.append(build(make_settings(migrated_db_url), clock=clock, migrate=False))
     try:
         Chat(apps[0]).ok("digest weekly thu 09:00")
         for channel in ("a", "b", "c"):

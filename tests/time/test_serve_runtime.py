@@ -51,9 +51,11 @@ class StoppedWallClock:
         return self.at
 
 
-def test_on_start_the_runtime_catches_up_at_once(sqlite_url: str, clock: FakeClock) -> None:
+def test_on_start_the_runtime_catches_up_at_once(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
     wall = StoppedWallClock(clock.now())
-    app = build(make_settings(sqlite_url), clock=wall)
+    app = build(make_settings(migrated_sqlite_url), clock=wall)
     Chat(app).ok("digest weekly wed 08:00")  # an hour ago: due at the next run…
     wall.at += timedelta(days=7)  # …a week later the process starts, an hour after 08:00
 

@@ -102,9 +102,11 @@ def dns() -> FakeDns:
 
 
 @pytest.fixture
-def hook_app(db_url: str, clock: FakeClock, dns: FakeDns) -> Iterator[App]:
+def hook_app(migrated_db_url: str, clock: FakeClock, dns: FakeDns) -> Iterator[App]:
     """The app with loopback allowed (the test-only setting) and the fake resolver."""
-    app = build(make_settings(db_url, ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS="true"), clock=clock)
+    app = build(
+        make_settings(migrated_db_url, ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS="true"), clock=clock
+    )
     assert app.engine.deps.webhook_targets.allow_loopback
     app.engine.deps.webhook_targets = TargetPolicy(resolve=dns, allow_loopback=True)
     yield app
