@@ -290,7 +290,7 @@ async def verify(
             report.problems.append(f"slack: {problem}")
     report.lines.append(_teams_line(planned))
     if settings.hand_off:
-        report.lines.append(_hand_off_line(planned))
+        report.lines.append(_hand_off_line(planned, settings.worker_nice))
         if settings.database_url.startswith("sqlite"):
             report.problems.append(
                 "ALIGN_HAND_OFF on SQLite: the web and worker processes take turns on the "
@@ -299,12 +299,14 @@ async def verify(
     return report
 
 
-def _hand_off_line(planned: Plan) -> str:
+def _hand_off_line(planned: Plan, nice: int) -> str:
     if planned.role == "web":
         return "requests: recorded and acknowledged here, run by the workers (ALIGN_HAND_OFF)"
-    return "requests: runs those web processes hand off (ALIGN_HAND_OFF)" + (
-        ", and its own as they come" if planned.inbound else ""
-    )
+    if planned.role == "worker":
+        return "requests: runs those web processes hand off (ALIGN_HAND_OFF)" + (
+            f", at nice +{nice} (ALIGN_WORKER_NICE)" if nice else ""
+        )
+    return "requests: runs those web processes hand off (ALIGN_HAND_OFF), and its own as they come"
 
 
 def _slack_line(planned: Plan) -> str:

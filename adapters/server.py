@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -150,11 +151,23 @@ def serve(
     planned = plan(
         settings, role=role, socket=socket, teams_emulator=teams_emulator, host=host, port=port
     )
+    yield_cpu(settings, planned.role)
     app = build(settings)
     try:
         asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
     finally:
         app.db.dispose()
+
+
+def yield_cpu(settings: Settings, role: str) -> None:
+    """A worker that runs what web processes hand off (ALIGN_HAND_OFF) takes a lower CPU
+    priority (ALIGN_WORKER_NICE): where it shares a host with web processes, a burst of work
+    must not slow their acks — the queue waits instead, and its bound answers "busy". Called
+    before any thread starts: on Linux each thread has its own priority, and new threads take
+    their creator's."""
+    if role == "worker" and settings.hand_off and settings.worker_nice:
+        os.nice(settings.worker_nice)
+        log.info("worker: CPU priority lowered by %d (ALIGN_WORKER_NICE)", settings.worker_nice)
 
 
 async def _serve(app: App, planned: Plan, *, socket: bool) -> None:

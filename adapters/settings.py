@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # (adapters/inbox.py): acks stay fast however much work piles up. Every process reads it:
     # the workers then watch the shared queue closely.
     hand_off: bool = Field(False, alias="ALIGN_HAND_OFF")
+    # …and a worker that receives hand-offs lowers its CPU priority by this much (`nice`), so
+    # that on a host it shares with web processes their acks go first: work can wait a few
+    # milliseconds, an ack cannot. 0 leaves it as it is.
+    worker_nice: int = Field(10, ge=0, le=19, alias="ALIGN_WORKER_NICE")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")

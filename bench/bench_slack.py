@@ -9,10 +9,13 @@ their GIL, are measured in one run under the same load:
 
 * ``align``: our real aiohttp app from ``adapters.server.create_web_app`` (every mount: Slack,
   runtime), on SQLite in a temporary directory, single-workspace (a bot token);
+* ``align-split``: the same app as two processes, ``--role web`` handing off to
+  ``--role worker`` (ALIGN_HAND_OFF; the worker at nice +10, ALIGN_WORKER_NICE, as it sets
+  itself), on PostgreSQL when ``--postgres`` is given (else one SQLite file);
 * ``bare-bolt``: a Bolt ``AsyncApp`` whose ``/align`` handler only acks — the floor any Bolt
   app pays for signature checks, parsing and dispatch.
 
-Both talk to a ``FakeSlackApi`` (a third process) for the Web API. The load is signed slash
+All talk to a ``FakeSlackApi`` (a process of its own) for the Web API. The load is signed slash
 commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0.0.1:
 
 (a) throughput at saturation: a closed loop with 20 requests in flight for N seconds (acks per
@@ -140,6 +143,11 @@ def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Con
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if kind == "align-worker":  # as `align serve --role worker` does, before any thread
+        from adapters.server import yield_cpu
+        from adapters.settings import Settings
+
+        yield_cpu(Settings(_env_file=None, ALIGN_HAND_OFF="true"), "worker")  # type: ignore[call-arg]
     profilers: list[Any] = []
     if profile:
         profilers = _profile_every_thread()

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from adapters import server
 from adapters.preflight import ConfigError, Plan, plan, verify
 from adapters.settings import Settings
 
@@ -210,3 +211,23 @@ def test_hand_off_is_said_at_start_and_sqlite_is_warned_against(
 def test_without_hand_off_nothing_is_said_of_it() -> None:
     report = asyncio.run(verify(settings(), planned({})))
     assert not [text for text in report.lines + report.problems if "HAND_OFF" in text]
+
+
+@pytest.mark.parametrize(
+    ("role", "values", "niced"),
+    [
+        ("worker", {"ALIGN_HAND_OFF": "true"}, [10]),
+        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "4"}, [4]),
+        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "0"}, []),
+        ("worker", {}, []),  # no hand-offs: its work is the scheduler's, as before
+        ("web", {"ALIGN_HAND_OFF": "true"}, []),
+        ("all", {"ALIGN_HAND_OFF": "true"}, []),  # it acks too
+    ],
+)
+def test_only_a_worker_receiving_hand_offs_yields_the_cpu(
+    role: str, values: dict[str, str], niced: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(server.os, "nice", calls.append)  # the process's priority: a boundary
+    server.yield_cpu(settings(**values), role)
+    assert calls == niced
