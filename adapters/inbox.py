@@ -525,7 +525,8 @@ class Inbox:
         if look_first and sqlite and not await asyncio.to_thread(self._any_waiting):
             return []
         taken, given_up = await asyncio.to_thread(self._claim_queued, limit), 0
-        if not taken:  # nothing new: rows some process died with, if any
+        # Nothing new: requests some process died with, if any (a reply owed is recovery's).
+        if not taken and await asyncio.to_thread(self._any_waiting):
             taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
         if given_up:
             log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)

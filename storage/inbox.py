@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, false, func, or_, select, update
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
@@ -224,9 +224,10 @@ def take_over(
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
     the process that works it. Rows in `skip` (the caller is working them) are left alone.
-    With `retried_alone`, a request some process already took and died with is taken on its
-    own: a process that dies adds an attempt to every row it held, and a request that kills
-    its worker must not take the requests queued beside it to MAX_ATTEMPTS too.
+    With `retried_alone` (the queue of hand-offs: requests to run, replies owed are left to
+    recovery), a request some process already took and died with is taken on its own: a
+    process that dies adds an attempt to every row it held, and a request that kills its
+    worker must not take the requests queued beside it to MAX_ATTEMPTS too.
     Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
@@ -236,7 +237,7 @@ def take_over(
             select(InboxEntry)
             .where(
                 or_(
-                    InboxEntry.status == ANSWERED,
+                    InboxEntry.status == ANSWERED if not retried_alone else false(),
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
                 or_(InboxEntry.claimed_until.is_(None), InboxEntry.claimed_until <= now),
