@@ -515,13 +515,19 @@ class Inbox:
     ) -> list[asyncio.Task[None]]:
         """A worker's turn at the shared queue: take up to `limit` waiting rows (handed off by
         a web process, or left by a dead one) and start each; the tasks that run them. With
-        `look_first` a read goes first, so an idle queue costs one index probe and no write
-        lock (during a burst the caller knows better, and skips it)."""
+        `look_first` a read goes first on SQLite, so an idle queue costs one index probe and no
+        write lock (during a burst the caller knows better, and skips it)."""
         if limit <= 0:
             return []
-        if look_first and not await asyncio.to_thread(self._any_waiting):
+        # On SQLite a claim takes the database's one write lock: a read looks first. On
+        # PostgreSQL the claim itself is as cheap as the look (row locks, SKIP LOCKED).
+        sqlite = self.db.dialect == "sqlite"
+        if look_first and sqlite and not await asyncio.to_thread(self._any_waiting):
             return []
-        taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
+        taken, given_up = await asyncio.to_thread(self._claim_queued, limit), 0
+        # Nothing new: requests some process died with, if any (a reply owed is recovery's).
+        if not taken and await asyncio.to_thread(self._any_waiting):
+            taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
         if given_up:
             log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)
         started = []
@@ -550,6 +556,16 @@ class Inbox:
             await self.forward(entry)
         else:
             await self._replay(entry)
+
+    def _claim_queued(self, limit: int) -> list[store.Unfinished]:
+        with self.db.uow() as session:
+            return store.claim_queued(
+                session,
+                worker=self.worker_id,
+                until=self.clock.now() + self.claim_timeout,
+                platforms=sorted(self._replayers),
+                limit=limit,
+            )
 
     def _take_over(
         self, limit: int = RECOVER_BATCH, retried_alone: bool = False

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, false, func, or_, select, update
 
 from storage.db import UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
@@ -167,6 +167,47 @@ class Unfinished:
     attempts: int
 
 
+@cache
+def _claim_queued_statement() -> Any:
+    queued = (
+        select(_T.c.id)
+        .where(
+            _T.c.status == RECEIVED,
+            _T.c.claimed_until.is_(None),
+            _T.c.platform.in_(bindparam("platforms", expanding=True)),
+        )
+        .order_by(_T.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_T)
+        .where(_T.c.id.in_(queued.scalar_subquery()))
+        .values(
+            claimed_by=bindparam("worker"),
+            claimed_until=bindparam("until"),
+            attempts=_T.c.attempts + 1,
+        )
+        .returning(_T.c.id, _T.c.platform, _T.c.status, _T.c.payload, _T.c.answer, _T.c.attempts)
+    )
+
+
+def claim_queued(
+    session: UnitOfWork,
+    *,
+    worker: str,
+    until: datetime,
+    platforms: list[str],
+    limit: int,
+) -> list[Unfinished]:
+    """Claim up to `limit` rows web processes queued (claimed by nobody until nothing) in one
+    statement, oldest first: the queue's common case, with none of `take_over`'s care for rows
+    a process died with (`take_over` handles those)."""
+    params = {"worker": worker, "until": until, "platforms": platforms, "limit": limit}
+    rows = session.execute(_claim_queued_statement(), params).all()
+    return sorted((Unfinished(*row) for row in rows), key=lambda row: row.id)
+
+
 def take_over(
     session: UnitOfWork,
     *,
@@ -183,9 +224,10 @@ def take_over(
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
     the process that works it. Rows in `skip` (the caller is working them) are left alone.
-    With `retried_alone`, a request some process already took and died with is taken on its
-    own: a process that dies adds an attempt to every row it held, and a request that kills
-    its worker must not take the requests queued beside it to MAX_ATTEMPTS too.
+    With `retried_alone` (the queue of hand-offs: requests to run, replies owed are left to
+    recovery), a request some process already took and died with is taken on its own: a
+    process that dies adds an attempt to every row it held, and a request that kills its
+    worker must not take the requests queued beside it to MAX_ATTEMPTS too.
     Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
@@ -195,7 +237,7 @@ def take_over(
             select(InboxEntry)
             .where(
                 or_(
-                    InboxEntry.status == ANSWERED,
+                    InboxEntry.status == ANSWERED if not retried_alone else false(),
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
                 or_(InboxEntry.claimed_until.is_(None), InboxEntry.claimed_until <= now),
@@ -250,6 +292,7 @@ __all__ = [
     "Unfinished",
     "answered",
     "any_waiting",
+    "claim_queued",
     "fence",
     "finish",
     "prune",

@@ -379,7 +379,7 @@ def test_requests_a_dead_worker_held_are_run_one_at_a_time_so_a_poison_one_takes
         web.settle()
 
         turns = [work(worker) for _ in range(5)]
-        assert turns == [1, 1, 1, 2, 0]  # the three alone, then the two new ones together
+        assert turns == [2, 1, 1, 1, 0]  # the two new ones together, then the three alone
         assert decisions(web) == sorted(
             [f"Held by a dead worker {n}" for n in range(3)]
             + [f"New in the queue {n}" for n in range(3, 5)]
