@@ -1,6 +1,7 @@
 """Benchmark for instant-runoff when options tie for last place (``bot.runoff``).
 
-Run with ``python -m bench.bench_irv``.
+Run with ``python -m bench.bench_irv`` (``--quick``: up to 12 options). A missed target is
+printed and the exit status is 0; a winner that disagrees with the baseline exits 1.
 
 Following every elimination order is exponential in the worst case, so this prints what the
 count costs on the ballots that make ties hardest, up to the 25 options a poll may have:
@@ -105,7 +106,11 @@ def baseline(ballots: Sequence[Sequence[int]], n: int) -> tuple[float, list[int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
+    parser.add_argument(
+        "--quick", action="store_true", help="up to 12 options (no 25-option verdict)"
+    )
     args = parser.parse_args(argv)
+    sizes = (6, 9, 12) if args.quick else (6, 9, 12, 16, 20, 25)
     print(f"instant-runoff tie benchmark (Python {sys.version.split()[0]}, seed {args.seed})")
     print(
         f"allowance: {runoff.WORK_LIMIT:,} work units (quick count {runoff.QUICK_COST:,}, "
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst_25 = 0.0
     mismatch = False
     for name, build in CASES.items():
-        for n in (6, 9, 12, 16, 20, 25):
+        for n in sizes:
             rng = random.Random(f"{args.seed}-{name}-{n}")
             ballots = build(rng, n)
             work = IrvWork()
@@ -142,14 +147,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(winners(result)):>7} {'yes' if result.complete else 'NO':>8} {base:>10}"
             )
     print()
-    met = worst_25 < TARGET_SECONDS
-    print(
-        f"worst 25-option count < {TARGET_SECONDS} s: {'MET' if met else 'NOT MET'} "
-        f"({worst_25:.3f} s)"
-    )
-    if mismatch:
+    if args.quick:
+        print(f"worst 25-option count < {TARGET_SECONDS} s: not measured (--quick)")
+    else:
+        met = worst_25 < TARGET_SECONDS
+        print(
+            f"worst 25-option count < {TARGET_SECONDS} s: {'MET' if met else 'NOT MET'} "
+            f"({worst_25:.3f} s)"
+        )
+    if mismatch:  # a wrong count is a defect, not a missed target
         print("MISMATCH: bot.tally.irv and pref_voting disagree", file=sys.stderr)
-    return 0 if met and not mismatch else 1
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

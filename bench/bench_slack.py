@@ -1,6 +1,7 @@
 """Benchmark: `align serve`'s Slack endpoint against a bare Bolt app, under signed slash commands.
 
-Run with ``python -m bench.bench_slack`` (``--quick`` for a short run, ``--profile`` to print
+Run with ``python -m bench.bench_slack`` (``--quick`` for a short run; ``--smoke`` for a few
+requests of each part, which the suite runs to see that the benchmark works; ``--profile`` to print
 where the Align server process spends its CPU: the event loop, and the worker threads apart;
 ``--only burst`` — or ``record``, ``load`` — to run one part alone while iterating on it).
 
@@ -672,6 +673,8 @@ def _poll_click(i: int, ts: str, button: dict[str, Any], fake_root: str) -> byte
 @dataclass
 class BurstFigures:
     name: str
+    total: int
+    """Clicks sent."""
     p50_ms: float
     p99_ms: float
     max_ms: float
@@ -692,9 +695,17 @@ async def _ask_fake(fake: Child, word: object) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fake.ask, word)  # type: ignore[arg-type]
 
 
-async def burst(name: str, server: Server, fake: Child, *, count: bool) -> BurstFigures:
-    """BURST clicks by BURST different people on one poll, fired on a fixed schedule over
-    BURST_SECONDS (open loop); with `count`, then wait until every vote is counted and the
+async def burst(
+    name: str,
+    server: Server,
+    fake: Child,
+    *,
+    count: bool,
+    clicks: int = BURST,
+    over: float = BURST_SECONDS,
+) -> BurstFigures:
+    """`clicks` clicks by as many different people on one poll, fired on a fixed schedule over
+    `over` seconds (open loop); with `count`, then wait until every vote is counted and the
     poll's message shows them all."""
     loop = asyncio.get_running_loop()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT * 3)
@@ -718,7 +729,7 @@ async def burst(name: str, server: Server, fake: Child, *, count: bool) -> Burst
                 raise RuntimeError(f"{name}: the poll was not posted")
         bodies = [
             _poll_click(i, ts, {**buttons[i % len(buttons)], "type": "button"}, fake_root)
-            for i in range(BURST)
+            for i in range(clicks)
         ]
         responses_before = int(await _ask_fake(fake, "responses"))
         cpu_before = cpu_seconds(server)
@@ -733,7 +744,7 @@ async def burst(name: str, server: Server, fake: Child, *, count: bool) -> Burst
 
         tasks = []
         for i, body in enumerate(bodies):
-            scheduled = start + i * BURST_SECONDS / BURST
+            scheduled = start + i * over / clicks
             delay = scheduled - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -741,6 +752,7 @@ async def burst(name: str, server: Server, fake: Child, *, count: bool) -> Burst
         await asyncio.gather(*tasks)
         figures = BurstFigures(
             name=name,
+            total=clicks,
             p50_ms=_percentile(latencies, 0.50) * 1000,
             p99_ms=_percentile(latencies, 0.99) * 1000,
             max_ms=max(latencies, default=float("nan")) * 1000,
@@ -942,7 +954,7 @@ def _report_burst(f: BurstFigures) -> None:
     errors = f"; {len(f.errors)} errors {sorted(set(f.errors))}" if f.errors else ""
     busy = f", {f.busy} answered busy" if f.busy else ""
     print(
-        f"{f.name:>10}: {f.acked}/{BURST} clicks acked{busy} | ack p50 {f.p50_ms:6.1f} ms, "
+        f"{f.name:>10}: {f.acked}/{f.total} clicks acked{busy} | ack p50 {f.p50_ms:6.1f} ms, "
         f"p99 {f.p99_ms:6.1f} ms, max {f.max_ms:7.1f} ms{errors}"
     )
     if f.counted_after_s is not None or f.shown is not None:
@@ -982,10 +994,11 @@ def _report_load(
     print(f"Web API calls align made (the fake's count): {methods}")
 
 
-def _report_bursts(bursts: dict[str, BurstFigures]) -> None:
+def _report_bursts(bursts: dict[str, BurstFigures], over: float) -> None:
+    total = next(iter(bursts.values())).total
     print(
-        f"{BURST} people click one poll within {BURST_SECONDS:.0f} s (open loop), the same "
-        f"clicks on every server:"
+        f"{total} people click one poll within {over:g} s (open loop), the same clicks on "
+        f"every server:"
     )
     for figures in bursts.values():
         _report_burst(figures)
@@ -1031,8 +1044,8 @@ def _verdict_bursts(bursts: dict[str, BurstFigures]) -> None:
             f"(target within {TARGET_COUNTED_S:.0f} s)",
         )
         _verdict(
-            clicks.shown == BURST,
-            f"burst, {name}: the poll's message shows {clicks.shown} votes (target {BURST})",
+            clicks.shown == clicks.total,
+            f"burst, {name}: the poll's message shows {clicks.shown} votes (target {clicks.total})",
         )
         _verdict(
             clicks.p99_ms <= TARGET_BURST_P99_X * bare_clicks.p99_ms,
@@ -1046,6 +1059,11 @@ def main(argv: list[str] | None = None) -> int:
     finding, not a failure: `make bench` goes on)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="3-second phases instead of 10")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few requests of each part, to check the benchmark runs (figures meaningless)",
+    )
     parser.add_argument("--seconds", type=float, default=None, help="length of each phase")
     parser.add_argument("--profile", action="store_true", help="cProfile the Align server")
     parser.add_argument(
@@ -1060,8 +1078,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also time inbox records in this PostgreSQL database, and run the split shape on it",
     )
     args = parser.parse_args(argv)
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    seconds = args.seconds or (0.3 if args.smoke else 3.0 if args.quick else 10.0)
+    clicks, over = (40, 0.5) if args.smoke else (BURST, BURST_SECONDS)
 
+    if args.smoke:
+        print("(--smoke: a few requests of each part; the figures below say nothing)")
     part = args.only
     results: dict[str, Figures] = {}
     bursts: dict[str, BurstFigures] = {}
@@ -1069,7 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
     methods: object = None
     stored: int | None = None
     with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
-        count = RECORDS // 4 if args.quick else RECORDS
+        count = 20 if args.smoke else RECORDS // 4 if args.quick else RECORDS
         if part in (None, "record"):
             ok_record = record_cost(workdir, count, args.postgres)
         fake = _spawn(_serve_fake)
@@ -1097,7 +1118,9 @@ def main(argv: list[str] | None = None) -> int:
                     server = _start_server(kind, url, fake_url, profile)
                     try:
                         counts = kind != "bare-bolt"
-                        bursts[kind] = asyncio.run(burst(kind, server, fake, count=counts))
+                        bursts[kind] = asyncio.run(
+                            burst(kind, server, fake, count=counts, clicks=clicks, over=over)
+                        )
                     finally:
                         server.stop()
         finally:
@@ -1107,7 +1130,7 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         _report_load(results, seconds, stored, methods, postgres=bool(args.postgres))
     if bursts:
-        _report_bursts(bursts)
+        _report_bursts(bursts, over)
     if ok_record is not None:
         _verdict(ok_record, f"inbox record p50 on SQLite about {TARGET_RECORD_MS:.0f} ms (above)")
     if results:
