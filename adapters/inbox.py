@@ -49,7 +49,9 @@ A request whose ack must carry the engine's answer (a form's errors) still runs 
 over rows whose claim ran out — their process died: a `received` row is run again through its
 platform's replayer (Slack feeds the stored request through Bolt, Teams through a continued
 conversation); an `answered` one only needs its reply sent, through the outbox, to where the
-adapter said it belongs (`Destination`). Finished rows are pruned after
+adapter said it belongs (`Destination`). A row every process that took it died with is given up
+after MAX_ATTEMPTS, and its sender told so through the outbox where the platform can say who
+that is (`add_replayer`'s asker: Slack). Finished rows are pruned after
 ALIGN_INBOX_RETENTION_HOURS.
 
 The stored request and reply are sealed under a key derived from ALIGN_SECRET: a click in an
@@ -100,6 +102,13 @@ of the acks still to come wait for (a group of fifty votes held them past the ac
 
 BUSY = "Align is busy; nothing was recorded; try again in a minute."
 """What a person is told, privately and at once, when the backlog is full (`Busy`)."""
+
+GAVE_UP = (
+    "Align could not finish your request: it failed {attempts} times on our side, and was "
+    "given up. Nothing of it was done. Please try again; if it fails again, tell your admin."
+)
+"""What a person is told, privately, through the outbox, when their request is given up
+(MAX_ATTEMPTS): with ALIGN_HAND_OFF their ack was empty, and nothing else would say so."""
 
 
 REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
@@ -157,6 +166,9 @@ class Pass:
 
 Where = Callable[[Reply], Destination | None]
 Replayer = Callable[[Entry], Awaitable[None]]
+Asker = Callable[[dict[str, Any]], Destination | None]
+"""Where the person who sent a stored request is told privately (a platform's own reading of
+its payload), or None when it names nobody."""
 
 
 class Inbox:
@@ -204,6 +216,7 @@ class Inbox:
             else None
         )
         self._replayers: dict[str, Replayer] = {}
+        self._askers: dict[str, Asker] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Rows this process is working now: its own recovery never takes them over, even when
         # the work outlasts the claim (another process still may; the fence keeps it once).
@@ -233,9 +246,12 @@ class Inbox:
         self._refusals = 0
         self._refusals_logged_at = now
 
-    def add_replayer(self, platform: str, replay: Replayer) -> None:
-        """How this process runs a stored request of `platform` again (its adapter's way in)."""
+    def add_replayer(self, platform: str, replay: Replayer, asker: Asker | None = None) -> None:
+        """How this process runs a stored request of `platform` again (its adapter's way in),
+        and where it tells the person who sent one that was given up."""
         self._replayers[platform] = replay
+        if asker is not None:
+            self._askers[platform] = asker
 
     # ---------------------------------------------------------------- 1. record, before the ack
 
@@ -582,7 +598,28 @@ class Inbox:
                 limit=limit,
                 skip=sorted(self._working),
                 retried_alone=retried_alone,
+                on_give_up=self._tell_given_up,
             )
+
+    def _tell_given_up(self, session: UnitOfWork, row: store.Unfinished) -> None:
+        """A request given up after MAX_ATTEMPTS: its sender is told so, privately, through the
+        outbox, in the transaction that gives it up — once, whatever happens next."""
+        payload = self._open(row.id, row.payload)
+        asker = self._askers.get(row.platform)
+        to = asker(payload) if asker is not None and payload is not None else None
+        if to is None:
+            return
+        text = GAVE_UP.format(attempts=row.attempts)
+        outbox.enqueue(
+            session,
+            workspace=to.workspace,
+            channel=to.channel,
+            platform=to.platform,
+            kind="answer",
+            reply=Reply(ok=False, kind="error", text=text),
+            key=f"inbox-given-up:{row.id}",
+            now=self.clock.now(),
+        )
 
     async def _replay(self, entry: Entry) -> None:
         replay = self._replayers.get(entry.platform)
@@ -632,6 +669,7 @@ class Inbox:
 
 __all__ = [
     "BUSY",
+    "GAVE_UP",
     "KEY",
     "Busy",
     "Destination",

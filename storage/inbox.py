@@ -14,6 +14,7 @@ database work. RETURNING rather than rowcount: psycopg reports -1 for ON CONFLIC
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -219,6 +220,7 @@ def take_over(
     limit: int,
     skip: list[int] | None = None,
     retried_alone: bool = False,
+    on_give_up: Callable[[UnitOfWork, Unfinished], None] | None = None,
 ) -> tuple[list[Unfinished], int]:
     """Claim unfinished rows whose claim ran out: `answered` ones of any platform (their reply
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
@@ -228,6 +230,8 @@ def take_over(
     recovery), a request some process already took and died with is taken on its own: a
     process that dies adds an attempt to every row it held, and a request that kills its
     worker must not take the requests queued beside it to MAX_ATTEMPTS too.
+    `on_give_up` sees each row given up, before its payload is cleared, in this transaction
+    (to tell the person who sent it).
     Returns the rows taken and how many were given up.
 
     On SQLite the transaction holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL `SKIP
@@ -254,6 +258,11 @@ def take_over(
     given_up = 0
     for row in rows:
         if row.attempts >= max_attempts:
+            if on_give_up is not None and row.status == RECEIVED:
+                on_give_up(
+                    session,
+                    Unfinished(row.id, row.platform, row.status, row.payload, None, row.attempts),
+                )
             row.status, row.claimed_by, row.claimed_until = FAILED, None, None
             row.finished_at, row.payload, row.answer = now, None, None
             given_up += 1

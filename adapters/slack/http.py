@@ -40,13 +40,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.bootstrap import App
-from adapters.inbox import KEY, Busy, Entry, NotRecorded, Pass
+from adapters.inbox import KEY, Busy, Destination, Entry, NotRecorded, Pass
 from adapters.preflight import ConfigError
 from adapters.slack import busy, envelope
 from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, web_client
 from adapters.slack.delivery import SlackSender
-from adapters.slack.listeners import SlackBot, runs_anywhere, unescape
+from adapters.slack.listeners import SlackBot, runs_anywhere, unescape, workspace_of
 from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 
@@ -182,6 +182,15 @@ class _Record(AsyncMiddleware):
         return None
 
 
+def asker(payload: dict[str, Any]) -> Destination | None:
+    """Who sent a stored Slack request, to be told privately (a message to a user id lands in
+    their DM with the app): read as Bolt reads it, org-wide installs included."""
+    context = build_async_context(AsyncBoltContext({}), payload)
+    if not context.user_id or not (context.team_id or context.enterprise_id):
+        return None
+    return Destination(workspace_of(context), context.user_id, "slack")
+
+
 class SlackRuntime:
     """Everything Slack in one running server: Bolt, its listeners, their threads."""
 
@@ -196,7 +205,7 @@ class SlackRuntime:
         self.bolt.middleware(_Record(self))
         self.bolt.settle = self._settle
         self.bot.register()
-        app.inbox.add_replayer("slack", self.replay)
+        app.inbox.add_replayer("slack", self.replay, asker)
         self.clients = WorkspaceClients(
             app.settings, installation_store=self.bolt.installation_store, session=self.session
         )

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from adapters import recovery
 from adapters.bootstrap import build
-from adapters.inbox import MAX_ATTEMPTS, Entry, Inbox
+from adapters.inbox import GAVE_UP, MAX_ATTEMPTS, Entry, Inbox
 from adapters.recovery import QUEUE, Queue
 from adapters.runtime import RUNTIME_KEY
 from adapters.server import create_web_app
@@ -348,6 +348,13 @@ def test_a_handed_off_request_that_kills_every_worker_is_given_up_after_max_atte
         web.loop.run(web.app.inbox.count_waiting())
         assert web.app.inbox.backlog == 0
         assert decisions(web) == []
+        # Its ack was empty: the person is told, once, privately (their DM with the app).
+        for _ in range(2):
+            worker.loop.run(worker.web_app[RUNTIME_KEY].dispatch())
+            worker.settle()
+        (told,) = web.fake.calls_to("chat.postMessage")
+        assert told.args["channel"] == USER
+        assert told.args["text"] == GAVE_UP.format(attempts=MAX_ATTEMPTS)
 
 
 def test_requests_a_dead_worker_held_are_run_one_at_a_time_so_a_poison_one_takes_none_along(
