@@ -39,10 +39,10 @@ A web process can hand its requests off instead of running them (`align serve --
 ALIGN_HAND_OFF): it records them queued — claimed by nobody, `record(hand_off=True)`, the same
 one write — and acks, and a worker process takes each within a few tens of milliseconds
 (`take_waiting`, adapters/recovery.py) and runs it through the platform's replayer, as it would
-a dead process's row. The web process then spends no CPU,
-and holds no GIL, on the engine, the rendering or the reply: under a load it cannot keep up
-with, its acks stay as fast as a bare Bolt app's, and the bound is on the shared queue (the rows
-waiting for a worker, counted in the database every QUEUE_COUNTED_EVERY), not on its own work.
+a dead process's row. The web process then spends no CPU, and holds no GIL, on the engine,
+the rendering or the reply: under a load it cannot keep up with, its acks stay as fast as a
+bare Bolt app's, and the bound is on the shared queue (the rows waiting for a worker, counted
+in the database every QUEUE_COUNTED_EVERY), not on its own work.
 A request whose ack must carry the engine's answer (a form's errors) still runs where it came in.
 
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
@@ -507,13 +507,7 @@ class Inbox:
     async def recover(self) -> int:
         """Take over the unfinished rows whose claim ran out and finish them: re-run a request
         the engine never finished, send a reply that never went out. Returns how many."""
-        taken, given_up = await asyncio.to_thread(self._take_over)
-        if given_up:
-            log.error(
-                "inbox: %d request(s) given up after %d attempts (each attempt's process died)",
-                given_up,
-                MAX_ATTEMPTS,
-            )
+        taken, _ = await asyncio.to_thread(self._take_over)
         if not taken:
             return 0
         log.info("inbox: %d unfinished request(s) picked up again", len(taken))
@@ -540,19 +534,11 @@ class Inbox:
         sqlite = self.db.dialect == "sqlite"
         if look_first and sqlite and not await asyncio.to_thread(self._any_waiting):
             return []
-        taken, given_up = await asyncio.to_thread(self._claim_queued, limit), 0
+        taken = await asyncio.to_thread(self._claim_queued, limit)
         # Nothing new: requests some process died with, if any (a reply owed is recovery's).
         if not taken and await asyncio.to_thread(self._any_waiting):
-            taken, given_up = await asyncio.to_thread(self._take_over, limit, True)
-        if given_up:
-            log.error("inbox: %d request(s) given up after %d attempts", given_up, MAX_ATTEMPTS)
-        started = []
-        for row in taken:
-            task = asyncio.get_running_loop().create_task(self._work_taken(row))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started.append(task)
-        return started
+            taken, _ = await asyncio.to_thread(self._take_over, limit, True)
+        return [self._track(self._work_taken(row)) for row in taken]
 
     def _waiting_now(self) -> int:
         with self.db.reading(), self.db.uow() as session:
@@ -586,9 +572,11 @@ class Inbox:
     def _take_over(
         self, limit: int = RECOVER_BATCH, retried_alone: bool = False
     ) -> tuple[list[store.Unfinished], int]:
+        """Take over rows whose claim ran out (`store.take_over`); those given up are logged
+        here, whichever loop found them."""
         now = self.clock.now()
         with self.db.uow() as session:
-            return store.take_over(
+            taken, given_up = store.take_over(
                 session,
                 worker=self.worker_id,
                 now=now,
@@ -600,6 +588,13 @@ class Inbox:
                 retried_alone=retried_alone,
                 on_give_up=self._tell_given_up,
             )
+        if given_up:
+            log.error(
+                "inbox: %d request(s) given up after %d attempts (each attempt's process died)",
+                given_up,
+                MAX_ATTEMPTS,
+            )
+        return taken, given_up
 
     def _tell_given_up(self, session: UnitOfWork, row: store.Unfinished) -> None:
         """A request given up after MAX_ATTEMPTS: its sender is told so, privately, through the
@@ -645,10 +640,11 @@ class Inbox:
 
     # ---------------------------------------------------------------- bookkeeping
 
-    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _track(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     @property
     def busy(self) -> bool:
