@@ -100,7 +100,9 @@ async def create_web_app(
     web_app = web.Application()
     web_app[ALIGN] = app
     web_app[SERVING] = serving
-    app.inbox.hands_off = serving.hands_off
+    # ALIGN_HAND_OFF: only a web process hands off. In `all` the worker would be this same
+    # process, with the same CPU and GIL: handing off would only add a trip through the database.
+    app.inbox.hands_off = app.settings.hand_off and serving.role == "web"
     grace = web_app[SHUTDOWN] = Grace(app.settings.shutdown_grace)
 
     async def start_grace(_: web.Application) -> None:
@@ -183,7 +185,7 @@ async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
         log.warning("%s", problem)
 
     emulator = planned.teams is not None and planned.teams.emulator
-    serving = Serving(role=planned.role, teams_emulator=emulator, hand_off=app.settings.hand_off)
+    serving = Serving(role=planned.role, teams_emulator=emulator)
     web_app = await create_web_app(app, serving=serving)
     web_app[SOCKET_MODE] = socket
     grace = app.settings.shutdown_grace

@@ -39,8 +39,6 @@ class Serving:
 
     role: str = "all"
     teams_emulator: bool = False
-    hand_off: bool = False
-    """ALIGN_HAND_OFF: a web process leaves its requests to the workers (`hands_off`)."""
 
     @property
     def inbound(self) -> bool:
@@ -49,12 +47,6 @@ class Serving:
     @property
     def outbound(self) -> bool:
         return self.role in ("worker", "all")
-
-    @property
-    def hands_off(self) -> bool:
-        """Only a web process hands off: in `all` the worker would be the same process, with
-        the same CPU and GIL, so handing off would only add a trip through the database."""
-        return self.hand_off and self.role == "web"
 
 
 SERVING = web.AppKey("serving", Serving)

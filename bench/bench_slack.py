@@ -236,7 +236,7 @@ async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connec
             ALIGN_HAND_OFF=str(role != "all").lower(),
         )
         app = build(settings)
-        serving = Serving(role=role, hand_off=settings.hand_off)
+        serving = Serving(role=role)
         web_app = await create_web_app(app, serving=serving)
     else:
         from slack_bolt.async_app import AsyncAck, AsyncApp

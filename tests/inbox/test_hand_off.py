@@ -34,10 +34,10 @@ def web_and_worker(
     """A web process that hands off and a worker, on one database and one fake Slack."""
     with (
         running_slack_server(
-            db_url, clock, serving=Serving(role="web", hand_off=True), **HAND_OFF, **settings
+            db_url, clock, serving=Serving(role="web"), **HAND_OFF, **settings
         ) as web,
         running_slack_server(
-            db_url, clock, serving=Serving(role="worker", hand_off=True), fake=web.fake, **HAND_OFF
+            db_url, clock, serving=Serving(role="worker"), fake=web.fake, **HAND_OFF
         ) as worker,
     ):
         yield web, worker
@@ -150,7 +150,7 @@ def test_the_bound_is_on_the_queue_the_web_processes_share(
         with running_slack_server(
             db_url,
             clock,
-            serving=Serving(role="web", hand_off=True),
+            serving=Serving(role="web"),
             fake=web.fake,
             ALIGN_MAX_BACKLOG="2",
             **HAND_OFF,
@@ -188,7 +188,7 @@ def test_a_handed_off_row_a_worker_died_with_is_taken_over_once_its_claim_runs_o
         assert len(taken) == 1
         worker.app.inbox.release(inbox_module.Entry(taken[0].id, "slack", {}))
         with running_slack_server(
-            db_url, clock, serving=Serving(role="worker", hand_off=True), fake=web.fake, **HAND_OFF
+            db_url, clock, serving=Serving(role="worker"), fake=web.fake, **HAND_OFF
         ) as live:
             assert work(live) == 0  # claimed: left alone
             clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT

@@ -82,7 +82,7 @@ def another(
     with running_slack_server(
         db_url,
         clock,
-        serving=Serving(role=role, hand_off=True),
+        serving=Serving(role=role),
         fake=web.fake,
         **HAND_OFF,
         **settings,
@@ -570,7 +570,7 @@ async def oauth_server(
         ),
         clock=clock,
     )
-    web_app = await create_web_app(app, serving=Serving(role=role, hand_off=True))
+    web_app = await create_web_app(app, serving=Serving(role=role))
     runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -193,11 +193,7 @@ async def teams_server(
         connector.members[CHANNEL] = [p.roster_entry() for p in roster]
         app = build(make_settings(db_url, **settings), clock=clock)
         # Without an app id, the endpoint exists only as `align serve --teams-emulator` has it.
-        emulator = Serving(
-            role=role,
-            teams_emulator=not settings.get("MICROSOFT_APP_ID"),
-            hand_off=app.settings.hand_off,
-        )
+        emulator = Serving(role=role, teams_emulator=not settings.get("MICROSOFT_APP_ID"))
         web_app = await create_web_app(app, mounts=[teams_http.mount], serving=emulator)
         server = TeamsServer(app, web_app, connector, url="")
 
