@@ -537,7 +537,7 @@ class Inbox:
         taken = await asyncio.to_thread(self._claim_queued, limit)
         # Nothing new: requests some process died with, if any (a reply owed is recovery's).
         if not taken and await asyncio.to_thread(self._any_waiting):
-            taken, _ = await asyncio.to_thread(self._take_over, limit, True)
+            taken, _ = await asyncio.to_thread(partial(self._take_over, limit, for_queue=True))
         return [self._track(self._work_taken(row)) for row in taken]
 
     def _waiting_now(self) -> int:
@@ -570,10 +570,11 @@ class Inbox:
             )
 
     def _take_over(
-        self, limit: int = RECOVER_BATCH, retried_alone: bool = False
+        self, limit: int = RECOVER_BATCH, *, for_queue: bool = False
     ) -> tuple[list[store.Unfinished], int]:
-        """Take over rows whose claim ran out (`store.take_over`); those given up are logged
-        here, whichever loop found them."""
+        """Take over rows whose claim ran out (`store.take_over`) — `for_queue`, only requests
+        to run, one at a time if a process died with them; those given up are logged here,
+        whichever loop found them."""
         now = self.clock.now()
         with self.db.uow() as session:
             taken, given_up = store.take_over(
@@ -585,7 +586,8 @@ class Inbox:
                 max_attempts=MAX_ATTEMPTS,
                 limit=limit,
                 skip=sorted(self._working),
-                retried_alone=retried_alone,
+                replies_owed=not for_queue,
+                retried_alone=for_queue,
                 on_give_up=self._tell_given_up,
             )
         if given_up:

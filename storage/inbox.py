@@ -219,6 +219,7 @@ def take_over(
     max_attempts: int,
     limit: int,
     skip: list[int] | None = None,
+    replies_owed: bool = True,
     retried_alone: bool = False,
     on_give_up: Callable[[UnitOfWork, Unfinished], None] | None = None,
 ) -> tuple[list[Unfinished], int]:
@@ -226,10 +227,11 @@ def take_over(
     only needs the outbox), `received` ones of `platforms` (this process can re-run those).
     A row claimed `max_attempts` times already is given up (`failed`): something in it kills
     the process that works it. Rows in `skip` (the caller is working them) are left alone.
-    With `retried_alone` (the queue of hand-offs: requests to run, replies owed are left to
-    recovery), a request some process already took and died with is taken on its own: a
-    process that dies adds an attempt to every row it held, and a request that kills its
-    worker must not take the requests queued beside it to MAX_ATTEMPTS too.
+    Without `replies_owed`, `answered` rows are left too (to recovery: the queue of hand-offs
+    takes requests to run). With `retried_alone`, a request some process already took and
+    died with is taken on its own: a process that dies adds an attempt to every row it held,
+    and a request that kills its worker must not take the requests queued beside it to
+    MAX_ATTEMPTS too.
     `on_give_up` sees each row given up, before its payload is cleared, in this transaction
     (to tell the person who sent it).
     Returns the rows taken and how many were given up.
@@ -241,7 +243,7 @@ def take_over(
             select(InboxEntry)
             .where(
                 or_(
-                    InboxEntry.status == ANSWERED if not retried_alone else false(),
+                    InboxEntry.status == ANSWERED if replies_owed else false(),
                     (InboxEntry.status == RECEIVED) & InboxEntry.platform.in_(platforms),
                 ),
                 or_(InboxEntry.claimed_until.is_(None), InboxEntry.claimed_until <= now),
