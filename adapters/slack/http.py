@@ -158,7 +158,7 @@ class _Record(AsyncMiddleware):
             and self.runtime.app.engine.only_reads(unescape(str(req.body.get("text") or "")))
         ):
             try:
-                req.context[KEY] = self.runtime.app.inbox.admit("slack")
+                req.context[KEY] = inbox.admit("slack")
             except Busy:
                 return busy.answer(req, self.runtime.workers)
             await next()
