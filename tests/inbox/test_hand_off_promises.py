@@ -204,6 +204,22 @@ def taken_by_a_worker_that_dies(web: SlackServer, worker: SlackServer) -> Entry:
     return Entry(taken[0].id, "slack", {})
 
 
+def a_worker_that_will_die(web: SlackServer, worker: SlackServer, name: str) -> Inbox:
+    """Another worker process's inbox on the same database, able to take Slack rows: it takes
+    what the test makes it take, and dies there."""
+    dying = Inbox(
+        web.app.db,
+        web.app.clock,
+        secret=web.app.engine.deps.secret,
+        ack_budget=5.0,
+        claim_timeout=timedelta(seconds=30),
+        retention=timedelta(hours=24),
+        worker_id=name,
+    )
+    dying.add_replayer("slack", worker.app.inbox._replayers["slack"])
+    return dying
+
+
 def actor(web: SlackServer) -> Actor:
     return Actor(f"slack:{web.team}", CHANNEL, USER, platform="slack")
 
@@ -329,16 +345,7 @@ def test_a_handed_off_request_that_kills_every_worker_is_given_up_after_max_atte
         web.post_command("decide Kills whoever runs it")
         web.settle()
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            dying = Inbox(
-                web.app.db,
-                clock,
-                secret=web.app.engine.deps.secret,
-                ack_budget=5.0,
-                claim_timeout=timedelta(seconds=30),
-                retention=timedelta(hours=24),
-                worker_id=f"dies-{attempt}",
-            )
-            dying.add_replayer("slack", worker.app.inbox._replayers["slack"])
+            dying = a_worker_that_will_die(web, worker, f"dies-{attempt}")
             taken, given_up = dying._take_over(5)
             assert (len(taken), given_up) == (1, 0), attempt
             clock.advance(PAST_THE_CLAIM)
@@ -368,16 +375,7 @@ def test_requests_a_dead_worker_held_are_run_one_at_a_time_so_a_poison_one_takes
         for n in range(3):
             web.post_command(f"decide Held by a dead worker {n}")
         web.settle()
-        dying = Inbox(
-            web.app.db,
-            clock,
-            secret=web.app.engine.deps.secret,
-            ack_budget=5.0,
-            claim_timeout=timedelta(seconds=30),
-            retention=timedelta(hours=24),
-            worker_id="dies-with-three",
-        )
-        dying.add_replayer("slack", worker.app.inbox._replayers["slack"])
+        dying = a_worker_that_will_die(web, worker, "dies-with-three")
         taken, _ = dying._take_over(5)
         assert len(taken) == 3  # and the process dies
         clock.advance(PAST_THE_CLAIM)
