@@ -70,6 +70,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bench import machine
+
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-T0TEST0001-U0BOT00001-bench"
 TEAM_ID = "T0TEST0001"
@@ -1090,6 +1092,7 @@ def main(argv: list[str] | None = None) -> int:
     methods: object = None
     stored: int | None = None
     with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
+        print(machine.describe(workdir))
         count = 20 if args.smoke else RECORDS // 4 if args.quick else RECORDS
         if part in (None, "record"):
             ok_record = record_cost(workdir, count, args.postgres)

@@ -46,6 +46,7 @@ from sqlalchemy import create_engine, select, text
 
 from adapters.bootstrap import App, build
 from adapters.settings import Settings
+from bench import machine
 from bot.context import Actor
 from bot.polls import batches, tallies, voter_key
 from storage import ballots
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     big = 2_000 if args.quick else 10_000
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
+        print(machine.describe(tmp))
         rows += _measure(f"sqlite:///{Path(tmp) / 'votes.db'}", "SQLite", votes, budget)
         app = _app(f"sqlite:///{Path(tmp) / 'close.db'}")
         results_s, close_s = close_time(app, big)

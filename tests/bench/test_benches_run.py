@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURE = r"[\d,.]+"
+# The reference figures a reader compares runs on different machines by (bench/machine.py).
+MACHINE = r"machine: \d+ CPUs .*pure-Python loop [\d.]+ ms, 4 KiB append \+ fdatasync [\d.]+ ms"
 
 RUNS = [
     pytest.param(
@@ -31,9 +33,12 @@ RUNS = [
         "bench_votes",
         ["--quick"],
         [
-            rf"\| SQLite +\| {kind} +\| {anonymous} +\| +10,000 \| +\d+ \| +\d+ \| +{FIGURE} \|"
-            for kind in ("single", "ranked")
-            for anonymous in ("no", "yes")
+            MACHINE,
+            *(
+                rf"\| SQLite +\| {kind} +\| {anonymous} +\| +10,000 \| +\d+ \| +\d+ \| +{FIGURE} \|"
+                for kind in ("single", "ranked")
+                for anonymous in ("no", "yes")
+            ),
         ],
         id="votes",
     ),
@@ -43,6 +48,7 @@ RUNS = [
         "bench_slack",
         ["--smoke"],
         [
+            MACHINE,
             r"(OK|MISS) +inbox record p50",
             r"(OK|MISS) +saturation: align acks",
             r"(OK|MISS) +saturation: align-split acks",
