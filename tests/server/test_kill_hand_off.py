@@ -6,15 +6,23 @@ and a burst of signed requests — votes on one poll, each from another person, 
 decide …` commands, plus a few forged ones — comes in from several threads while
 
 - the worker is SIGKILLed twice mid-burst, holding requests it took from the queue (some not yet
-  run, some run with their reply in flight), and a new worker started each time;
-- or the web process is SIGKILLed twice right after acknowledging some, and started again on
-  the same port, the worker running on.
+  run, some run with their reply in flight), and a new worker started each time — the second
+  dies while it runs what it took over from the first;
+- or the web process is SIGKILLed right after acknowledging some, and started again on the same
+  port (requests sent meanwhile wait for it, those the kill cut off are not acknowledged), the
+  worker running on.
 
 Afterwards every acknowledged request ran exactly once (one audit row per acknowledged voter,
 the poll's ballots the acknowledged voters, one decision per acknowledged command), each posted
 exactly one reply or receipt to Slack (through its response_url, or through the outbox when
-the process that ran it died first), nothing refused is stored, nothing is left unfinished, and
-the whole is over within DONE_WITHIN seconds of the burst's start.
+the process that ran it died first), nothing refused is stored (a forged request never; one
+the kill cut off only if its row was written before the kill: the ack lost on its way, which no
+server can tell from a lost request), nothing is left unfinished, and the whole is over within
+DONE_WITHIN seconds of the burst's start.
+
+The worker kill found receipts and replies posted twice on PostgreSQL (the engine ran once): a
+row recovery had taken but not yet started was taken again by the same worker's queue once its
+claim ran out (adapters/inbox.py, `Inbox.recover`).
 
 The replies the killed worker had in flight (Slack held them) are answered with an error after
 the kill: Slack did not take them. (A reply Slack took whose process died before it heard so is
