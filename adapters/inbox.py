@@ -511,11 +511,19 @@ class Inbox:
         if not taken:
             return 0
         log.info("inbox: %d unfinished request(s) picked up again", len(taken))
+        # Ours from the take on, though most wait for the gate: were they left out of `_working`
+        # till their turn, a claim running out meanwhile would let this process's queue take
+        # them again, and both copies pass the fence (one worker id) — the engine still runs
+        # once, but the stored reply was shown twice (tests/server/test_kill_hand_off.py).
+        self._working.update(row.id for row in taken)
         gate = asyncio.Semaphore(RECOVER_IN_PARALLEL)
 
         async def one(row: store.Unfinished) -> None:
-            async with gate:
-                await self._work_taken(row)
+            try:
+                async with gate:
+                    await self._work_taken(row)
+            finally:
+                self._working.discard(row.id)  # also when cut short before its turn
 
         await asyncio.gather(*(one(row) for row in taken))
         return len(taken)

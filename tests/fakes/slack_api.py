@@ -717,6 +717,14 @@ class FakeSlackApi(FakeHttpServer):
             )
             self._record(lambda: self._held.append(call))
             await asyncio.get_running_loop().run_in_executor(None, held.wait)
+        # fail_next("response_url"): Slack did not take the answer (it is not recorded).
+        failure = self._take_failure("response_url")
+        if failure is not None:
+            return web.json_response(
+                {"ok": False, "error": failure.error or "internal_error"},
+                status=failure.status,
+                headers=failure.headers(),
+            )
         try:
             payload: Any = json.loads(raw) if raw else None
         except ValueError:

@@ -457,6 +457,18 @@ def test_slack_response_url_posts_are_recorded() -> None:
     run_with_slack(scenario)
 
 
+def test_slack_response_url_failures_are_not_recorded() -> None:
+    async def scenario(slack: FakeSlackApi) -> None:
+        slack.fail_next("response_url", status=500)
+        webhook = AsyncWebhookClient(slack.response_url("vote-1"))
+        assert (await webhook.send(text="Thanks!")).status_code == 500
+        assert slack.responses == []
+        assert (await webhook.send(text="Thanks!")).status_code == 200
+        assert [post.name for post in slack.responses] == ["vote-1"]
+
+    run_with_slack(scenario)
+
+
 def test_slack_async_wait_for_wakes_on_record_and_times_out() -> None:
     async def scenario(slack: FakeSlackApi) -> None:
         client = slack_client(slack)

@@ -25,6 +25,7 @@ from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 
+from adapters import inbox as inbox_module
 from adapters import recovery
 from adapters.bootstrap import build
 from adapters.inbox import GAVE_UP, MAX_ATTEMPTS, Entry, Inbox
@@ -391,6 +392,37 @@ def test_requests_a_dead_worker_held_are_run_one_at_a_time_so_a_poison_one_takes
         )
         attempts = sorted(a for _, status, _, a in inbox_rows(web) if status == "done")
         assert attempts == [1, 1, 2, 2, 2]
+
+
+def test_rows_recovery_took_are_not_taken_again_by_the_same_worker_while_they_wait_their_turn(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery takes a dead worker's rows in one batch and runs RECOVER_IN_PARALLEL of them at
+    a time; the others wait their turn, claimed by this process. When their claim runs out
+    meanwhile (Slack slow to take the replies before them), this same process's queue must not
+    take them a second time: both copies would pass the fence (one worker id), and the reply
+    stored by the first would be shown again by the second (the kill -9 of
+    tests/server/test_kill_hand_off.py found receipts posted twice)."""
+    monkeypatch.setattr(inbox_module, "RECOVER_IN_PARALLEL", 1)
+    with web_and_worker(db_url, clock) as (web, worker):
+        for n in range(2):
+            web.post_command(f"decide Waiting its turn {n}")
+        web.settle()
+        dying = a_worker_that_will_die(web, worker, "dies-with-two")
+        assert len(dying._take_over(5)[0]) == 2
+        clock.advance(PAST_THE_CLAIM)
+        web.fake.hold("chat.postMessage")  # the first one's reply: Slack slow to take it
+        recovering = asyncio.run_coroutine_threadsafe(worker.app.inbox.recover(), worker.loop.loop)
+        web.fake.wait_held_sync("chat.postMessage")  # the second waits its turn meanwhile
+        clock.advance(PAST_THE_CLAIM)  # …longer than its claim
+        assert worker.loop.run(worker.web_app[QUEUE].round()) == 0  # it is ours already
+        web.fake.release("chat.postMessage")
+        assert recovering.result(30) == 2
+        worker.settle()
+        assert decisions(web) == ["Waiting its turn 0", "Waiting its turn 1"]
+        posts = [str(call.args["blocks"]) for call in web.fake.calls_to("chat.postMessage")]
+        assert [sum(f"turn {n}" in post for post in posts) for n in range(2)] == [1, 1]
+        assert [status for _, status, _, _ in inbox_rows(web)] == ["done", "done"]
 
 
 # ------------------------------------------------------------------ a worker that stops
