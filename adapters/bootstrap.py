@@ -70,6 +70,7 @@ def check_secret(app: App) -> None:
     key derived from the database URL) stores nothing, so a local database never needs one —
     but it is refused on a database a server stored a fingerprint in."""
     mine = secret_check.fingerprint(app.engine.deps.secret)
+    held: str | None
     if app.settings.secret:
         held = secret_check.claim(app.db, mine, now=app.clock.now())
     else:
