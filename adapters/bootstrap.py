@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from adapters.inbox import Inbox
 from adapters.postings import Postings
+from adapters.preflight import ConfigError
 from adapters.roster import RosterCache
 from adapters.settings import Settings
 from bot import webhooks
@@ -20,7 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.context import Deps
 from bot.engine import Engine
 from bot.webhook_targets import TargetPolicy
-from storage import Database, upgrade
+from storage import Database, secret_check, upgrade
 
 log = logging.getLogger("align")
 
@@ -45,6 +46,37 @@ def secret_bytes(settings: Settings, db_url: str) -> bytes:
     if settings.secret:
         return settings.secret.encode()
     return hashlib.sha256(b"align-local:" + db_url.encode()).digest()
+
+
+SECRET_MISMATCH = (
+    "ALIGN_SECRET is not the secret this database is used with (its fingerprint, stored by the "
+    "first process, differs): set the same ALIGN_SECRET in every process sharing the database; "
+    'to change it on purpose, stop them all and run `align adopt-secret` (README, "Changing '
+    'ALIGN_SECRET").'
+)
+SECRET_MISSING = (
+    "ALIGN_SECRET is not set, but this database is used with one (its fingerprint is stored): "
+    "set the same ALIGN_SECRET as the processes serving it."
+)
+
+
+def check_secret(app: App) -> None:
+    """Refuse to go on unless this process holds the ALIGN_SECRET the database is used with.
+
+    Every process sharing a database must seal and key with one secret: a request a web process
+    seals must open in the worker that runs it, an anonymous voter's key must be the same on
+    every replica. The first process with ALIGN_SECRET set stores its fingerprint (race-safe,
+    storage/secret_check.py); every later one compares. The console without ALIGN_SECRET (its
+    key derived from the database URL) stores nothing, so a local database never needs one —
+    but it is refused on a database a server stored a fingerprint in."""
+    mine = secret_check.fingerprint(app.engine.deps.secret)
+    held: str | None
+    if app.settings.secret:
+        held = secret_check.claim(app.db, mine, now=app.clock.now())
+    else:
+        held = secret_check.stored(app.db)
+    if held is not None and held != mine:
+        raise ConfigError(SECRET_MISMATCH if app.settings.secret else SECRET_MISSING)
 
 
 def webhook_targets(settings: Settings) -> TargetPolicy:

@@ -103,10 +103,11 @@ def main(verbose: bool, log_format: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per command.")
 def chat(workspace: str, channel: str, user: str, as_json: bool) -> None:
     """Chat with Align in the terminal (reads piped standard input too)."""
-    from adapters.bootstrap import build
+    from adapters.bootstrap import build, check_secret
     from adapters.console.repl import Console, console_actor, interactive_lines
 
     app = build(Settings())
+    check_secret(app)
     console = Console(app.engine, console_actor(workspace, channel, user), as_json=as_json)
     runtime = _start_runtime(app, console)
     try:
@@ -134,10 +135,11 @@ def _start_runtime(app: object, console: object) -> object | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def run(command: str, workspace: str, channel: str, user: str, as_json: bool) -> None:
     """Run one Align command and print the answer; exit status 1 when it failed."""
-    from adapters.bootstrap import build
+    from adapters.bootstrap import build, check_secret
     from adapters.console.repl import console_actor, emit
 
     app = build(Settings())
+    check_secret(app)
     reply = app.engine.handle(console_actor(workspace, channel, user), command)
     emit(reply, as_json=as_json, out=sys.stdout)
     sys.exit(0 if reply.ok else 1)
@@ -151,6 +153,49 @@ def migrate() -> None:
     settings = Settings()
     upgrade(settings.database_url)
     click.echo(f"Database at revision {current(settings.database_url)}.")
+
+
+ADOPT_WARNING = """\
+This database was used with another ALIGN_SECRET. Adopting this one cannot be undone for what
+was sealed or keyed with the old secret (README, "Changing ALIGN_SECRET"):
+- {pending} anonymous ballot(s) still waiting for their batch will never be counted;
+- {inbox} request(s) recorded but not finished can no longer be opened, and are dropped;
+- anonymous ballots already counted in polls still open no longer match their voters: a voter
+  who votes again is counted as a new ballot, beside the old one;
+- {webhooks} webhook(s) get a new signing secret: rotate each (`webhook rotate <n>`) and give
+  its receiver the new one.
+Stop every Align process first, and start them all with this ALIGN_SECRET afterwards."""
+
+
+@main.command("adopt-secret")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def adopt_secret(yes: bool) -> None:
+    """Make the current ALIGN_SECRET the one this database is used with (after changing it)."""
+    from adapters.preflight import ConfigError
+    from bot.clock import SystemClock
+    from storage import Database, secret_check, upgrade
+
+    settings = Settings()
+    if not settings.secret:
+        raise ConfigError(
+            "ALIGN_SECRET is not set: set it to the new secret, then run `align adopt-secret`."
+        )
+    upgrade(settings.database_url)
+    db = Database(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    try:
+        mine = secret_check.fingerprint(settings.secret.encode())
+        held = secret_check.stored(db)
+        if held == mine:
+            click.echo("ALIGN_SECRET is already the one this database is used with.")
+            return
+        if held is not None:
+            click.echo(ADOPT_WARNING.format(**secret_check.sealed_counts(db)), err=True)
+            if not yes:
+                click.confirm("Adopt this ALIGN_SECRET?", abort=True, err=True)
+        secret_check.replace(db, mine, now=SystemClock().now())
+    finally:
+        db.dispose()
+    click.echo("ALIGN_SECRET adopted: every process sharing this database must now run with it.")
 
 
 @main.command()

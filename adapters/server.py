@@ -3,7 +3,9 @@ the outbox dispatcher. Each platform mounts its own routes; this module only ass
 decides what this process is for (`--role`), and starts and stops it cleanly.
 
 Start: the configuration is checked first (adapters/preflight.py: one line per platform, a
-half-done one is one sentence and a non-zero exit), then the database is migrated, the server
+half-done one is one sentence and a non-zero exit), then the database is migrated, ALIGN_SECRET
+is checked against the fingerprint the database holds (the first process stores it; another
+secret is one sentence and a non-zero exit: adapters/bootstrap.py `check_secret`), the server
 listens — on 0.0.0.0 only when a platform needs inbound HTTP, else on loopback — and Socket
 Mode connects.
 
@@ -26,7 +28,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from adapters.bootstrap import App, build
+from adapters.bootstrap import App, build, check_secret
 from adapters.preflight import ROLES, ConfigError, Plan, plan, verify
 from adapters.settings import Settings
 from adapters.web_keys import (
@@ -156,6 +158,8 @@ def serve(
     yield_cpu(settings, planned.role)
     app = build(settings)
     try:
+        # Before anything is received or sent: a process with another secret must not start.
+        check_secret(app)
         asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
     finally:
         app.db.dispose()

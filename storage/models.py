@@ -619,3 +619,14 @@ class InboxEntry(Base):
 
 Index("ix_inbox_unfinished", InboxEntry.status, InboxEntry.claimed_until)
 Index("ix_inbox_received_at", InboxEntry.received_at)
+
+
+class SecretFingerprint(Base):
+    """A keyed fingerprint of the ALIGN_SECRET this database is used with (storage/secret_check.py),
+    stored by the first `align serve` and compared by every one after it: one process with
+    another secret would seal what the others cannot open. One row, `name` "ALIGN_SECRET"."""
+
+    __tablename__ = "secret_fingerprints"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -11,7 +11,9 @@ from click.testing import CliRunner, Result
 
 from adapters.cli import main
 from adapters.settings import Settings
+from storage import Database, secret_check
 from storage.migrate import upgrade
+from tests.conftest import START
 from tests.fakes import FakeSlackApi
 from tests.server.process import free_port
 
@@ -45,11 +47,12 @@ def test_a_healthy_slack_configuration_passes_with_who_the_bot_is(
     lines = result.output.splitlines()
     assert lines[0] == "server: role all, listening on http://0.0.0.0:3000"
     assert lines[1].startswith("database: sqlite:///") and lines[1].endswith("(up to date)")
-    assert lines[2] == (
+    assert lines[2] == "secret: none stored yet (the first `align serve` stores its fingerprint)"
+    assert lines[3] == (
         "slack: HTTP at /slack/events, one workspace; workspace Align Test (T0TEST0001) as "
         "@align (U0BOT00001)"
     )
-    assert lines[3] == "teams: off (MICROSOFT_APP_ID not set; /api/messages answers 404)"
+    assert lines[4] == "teams: off (MICROSOFT_APP_ID not set; /api/messages answers 404)"
     assert lines[-1].startswith("ok:")
     (checked,) = fake.calls_to("auth.test")
     assert checked.token == "xoxb-test"
@@ -125,3 +128,28 @@ def test_a_database_behind_the_code_is_a_problem(tmp_path: Path) -> None:
     assert "at revision 0001" in result.output
     assert "problem: database: behind the code's" in result.output
     assert "run `align migrate`" in result.output
+
+
+def test_a_secret_other_than_the_databases_is_a_problem(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'align.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        secret_check.claim(db, secret_check.fingerprint(b"the-servers"), now=START)
+    finally:
+        db.dispose()
+    same = doctor(tmp_path, ALIGN_SECRET="the-servers")
+    assert same.exit_code == 0, same.output
+    assert "secret: ALIGN_SECRET is the one this database is used with" in same.output
+    other = doctor(tmp_path, ALIGN_SECRET="a-typo")
+    assert other.exit_code == 1
+    assert "secret: ALIGN_SECRET differs from the database's" in other.output
+    assert "problem: secret: ALIGN_SECRET is not the secret this database is used with" in (
+        other.output
+    )
+    assert "secret_fingerprints" not in other.output
+    db = Database(url)
+    try:  # the doctor only reads
+        assert secret_check.stored(db) == secret_check.fingerprint(b"the-servers")
+    finally:
+        db.dispose()
