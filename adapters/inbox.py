@@ -51,7 +51,8 @@ platform's replayer (Slack feeds the stored request through Bolt, Teams through 
 conversation); an `answered` one only needs its reply sent, through the outbox, to where the
 adapter said it belongs (`Destination`). A row every process that took it died with is given up
 after MAX_ATTEMPTS, and its sender told so through the outbox where the platform can say who
-that is (`add_replayer`'s asker: Slack). Finished rows are pruned after
+that is (`add_replayer`'s asker: Slack, privately in their DM with the app; Teams, in the
+conversation the message came from, as its errors are shown). Finished rows are pruned after
 ALIGN_INBOX_RETENTION_HOURS.
 
 The stored request and reply are sealed under a key derived from ALIGN_SECRET: a click in an
@@ -166,9 +167,11 @@ class Pass:
 
 Where = Callable[[Reply], Destination | None]
 Replayer = Callable[[Entry], Awaitable[None]]
-Asker = Callable[[dict[str, Any]], Destination | None]
-"""Where the person who sent a stored request is told privately (a platform's own reading of
-its payload), or None when it names nobody."""
+Asker = Callable[[UnitOfWork, dict[str, Any]], Destination | None]
+"""Where the person who sent a stored request is told (a platform's own reading of its
+payload), or None when it names nobody. It runs in the transaction that gives the row up, and
+may write there what its outbox sender needs to reach that place (Teams: a conversation
+reference no turn stored yet)."""
 
 
 class Inbox:
@@ -611,7 +614,16 @@ class Inbox:
         outbox, in the transaction that gives it up — once, whatever happens next."""
         payload = self._open(row.id, row.payload)
         asker = self._askers.get(row.platform)
-        to = asker(payload) if asker is not None and payload is not None else None
+        if asker is None or payload is None:
+            return
+        try:
+            # In a savepoint: an asker that fails (a payload it cannot read) must not undo the
+            # give-up, or the row would be given up, and fail, at every recovery turn.
+            with session.begin_nested():
+                to = asker(session, payload)
+        except Exception:
+            log.exception("inbox %s: its sender cannot be told it was given up", row.id)
+            return
         if to is None:
             return
         text = GAVE_UP.format(attempts=row.attempts)

@@ -49,6 +49,7 @@ from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot, runs_anywhere, unescape, workspace_of
 from adapters.slack.workers import Workers, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
+from storage.db import UnitOfWork
 
 log = logging.getLogger("align.slack")
 
@@ -182,9 +183,10 @@ class _Record(AsyncMiddleware):
         return None
 
 
-def asker(payload: dict[str, Any]) -> Destination | None:
+def asker(_session: UnitOfWork, payload: dict[str, Any]) -> Destination | None:
     """Who sent a stored Slack request, to be told privately (a message to a user id lands in
-    their DM with the app): read as Bolt reads it, org-wide installs included."""
+    their DM with the app): read as Bolt reads it, org-wide installs included. Nothing to
+    store: the outbox's Slack sender reaches a user id as it is."""
     context = build_async_context(AsyncBoltContext({}), payload)
     if not context.user_id or not (context.team_id or context.enterprise_id):
         return None

@@ -16,7 +16,8 @@ that hands off (ALIGN_HAND_OFF), a message is left to the workers, which run it 
 does; an invoke, whose answer is the response, still runs here. An activity delivered
 again is answered and not run twice; one the database cannot take in time gets a 503; a message
 past ALIGN_MAX_BACKLOG is answered "busy" in its turn and recorded nowhere. A row left
-unfinished by a process that died is run again by `replay`, as a proactive turn.
+unfinished by a process that died is run again by `replay`, as a proactive turn; a message
+given up after the inbox's MAX_ATTEMPTS is told so in its conversation (`asker`).
 
 `mount` also wires the rest of the Teams part into the app: the outbox's `TeamsSender`, which
 also edits live cards for the postings service.
@@ -40,13 +41,19 @@ from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth.authenticate_request_result import AuthenticateRequestResult
 
 from adapters.bootstrap import App
-from adapters.inbox import BUSY, KEY, Busy, Entry, Lost, NotRecorded
+from adapters.inbox import BUSY, KEY, Busy, Destination, Entry, Lost, NotRecorded
 from adapters.settings import Settings
-from adapters.teams import openid
-from adapters.teams.bot import AlignTeamsBot, on_turn_error, text_activity
+from adapters.teams import identity, openid, refs
+from adapters.teams.bot import (
+    AlignTeamsBot,
+    conversation_reference,
+    on_turn_error,
+    text_activity,
+)
 from adapters.teams.delivery import TeamsSender
 from adapters.teams.retry import RetryPolicy
 from adapters.web_keys import SENDERS, SERVING, Serving
+from storage.db import UnitOfWork
 
 log = logging.getLogger("align.teams.http")
 
@@ -189,6 +196,29 @@ class Teams:
         await self.adapter.process_proactive(claims, activity, None, self._turn(entry))
         await self.app.inbox.finish(entry)
 
+    def asker(self, session: UnitOfWork, payload: dict[str, Any]) -> Destination | None:
+        """Where the sender of a stored message given up (adapters/inbox.py) is told so: the
+        conversation it came from, as a text — how Teams shows an error, and where `_engine`'s
+        `where` sends one the turn could not show (a conversation has no private replies; in a
+        personal chat that is the person's own). The outbox's sender posts there through the
+        conversation's stored reference; when no turn stored one (every worker died before its
+        turn got that far, and no install event was seen), the one the message itself carries
+        is stored, in the transaction that gives the row up. Other activities (an install, an
+        invoke) are told nothing, as `on_turn_error` answers only messages."""
+        activity = Activity().deserialize(payload)
+        if activity.type != ActivityTypes.message or activity.conversation is None:
+            return None
+        workspace = identity.workspace_of(activity)
+        channel = identity.channel_of(activity.conversation.id)
+        refs.keep_reference(
+            session,
+            workspace=workspace,
+            channel=channel,
+            reference=conversation_reference(activity, channel),
+            now=self.app.clock.now(),
+        )
+        return Destination(workspace, channel, identity.PLATFORM)
+
 
 def activity_key(body: dict[str, Any]) -> str:
     """Teams' own id of a delivery: the activity id within its conversation (redeliveries keep
@@ -212,7 +242,7 @@ def build(app: App) -> Teams:
     sender = TeamsSender(app, adapter, app_id=config.APP_ID, retry=retry)
     app.postings.add_updater("teams", sender.update)
     teams = Teams(app, adapter, bot, retry, sender)
-    app.inbox.add_replayer("teams", teams.replay)
+    app.inbox.add_replayer("teams", teams.replay, teams.asker)
     return teams
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import profiles
-from storage.db import Database, dialect_insert
+from storage.db import Database, UnitOfWork, dialect_insert
 from storage.models import ConversationRef
 
 PLATFORM = "teams"
@@ -55,6 +55,31 @@ def save_reference(
         )
         session.execute(stmt)
     return True
+
+
+def keep_reference(
+    session: UnitOfWork,
+    *,
+    workspace: str,
+    channel: str,
+    reference: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Store how to reach this conversation, in the caller's transaction, only if no way in is
+    stored yet: a stored one was written by a turn that ran, and is kept. For a request given
+    up before any of its turns stored one (the inbox's asker), so the outbox can tell its sender
+    in that conversation."""
+    session.execute(
+        dialect_insert(session.get_bind().dialect.name)(ConversationRef)
+        .values(
+            workspace=workspace,
+            channel=channel,
+            platform=PLATFORM,
+            reference=reference,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[ConversationRef.workspace, ConversationRef.channel])
+    )
 
 
 def same_way_in(stored: dict[str, Any], reference: dict[str, Any]) -> bool:

@@ -30,13 +30,13 @@ from adapters import recovery
 from adapters.bootstrap import build
 from adapters.inbox import GAVE_UP, MAX_ATTEMPTS, Entry, Inbox
 from adapters.recovery import QUEUE, Queue
-from adapters.runtime import RUNTIME_KEY
+from adapters.runtime import RUNTIME_KEY, Dispatcher
 from adapters.server import create_web_app
 from adapters.slack.listeners import answer_destination
-from adapters.web_keys import Serving
+from adapters.web_keys import SENDERS, Serving
 from bot.clock import FakeClock
 from bot.context import Actor
-from storage.models import Ballot, Decision, InboxEntry, OutboxMessage
+from storage.models import Ballot, ConversationRef, Decision, InboxEntry, OutboxMessage
 from tests.conftest import count_rows, make_settings
 from tests.fakes import FakeSlackApi
 from tests.inbox.test_hand_off import HAND_OFF, web_and_worker, work
@@ -48,12 +48,15 @@ from tests.slack.test_oauth import Server as OAuthServer
 from tests.teams.harness import (
     ANA,
     BEN,
+    TeamsServer,
     actions_of,
     card_of,
     message,
     teams_server,
     texts_of,
 )
+from tests.teams.harness import CHANNEL as TEAMS_CHANNEL
+from tests.teams.test_personal_chat import PERSONAL, personal
 
 PAST_THE_CLAIM = timedelta(seconds=31)  # ALIGN_INBOX_CLAIM_TIMEOUT's default, and a second
 FORM = "application/x-www-form-urlencoded"
@@ -205,9 +208,15 @@ def taken_by_a_worker_that_dies(web: SlackServer, worker: SlackServer) -> Entry:
     return Entry(taken[0].id, "slack", {})
 
 
-def a_worker_that_will_die(web: SlackServer, worker: SlackServer, name: str) -> Inbox:
-    """Another worker process's inbox on the same database, able to take Slack rows: it takes
-    what the test makes it take, and dies there."""
+def a_worker_that_will_die(
+    web: SlackServer | TeamsServer,
+    worker: SlackServer | TeamsServer,
+    name: str,
+    *,
+    platform: str = "slack",
+) -> Inbox:
+    """Another worker process's inbox on the same database, able to take rows of `platform`:
+    it takes what the test makes it take, and dies there."""
     dying = Inbox(
         web.app.db,
         web.app.clock,
@@ -217,7 +226,7 @@ def a_worker_that_will_die(web: SlackServer, worker: SlackServer, name: str) -> 
         retention=timedelta(hours=24),
         worker_id=name,
     )
-    dying.add_replayer("slack", worker.app.inbox._replayers["slack"])
+    dying.add_replayer(platform, worker.app.inbox._replayers[platform])
     return dying
 
 
@@ -577,6 +586,99 @@ def test_a_teams_message_that_fails_in_the_worker_is_answered_and_not_run_again(
             assert count_rows(web.app, Decision) == 0
             with web.app.db.uow() as session:
                 assert list(session.scalars(select(InboxEntry.status))) == ["done"]
+
+    asyncio.run(scenario())
+
+
+def bot_added_to(channel: str, *, service_url: str) -> dict[str, Any]:
+    """The conversationUpdate Teams sends when the bot is added to a team's channel."""
+    added = message("", service_url=service_url, mention_bot=False)
+    del added["text"]
+    conversation = {**added["conversation"], "id": channel}
+    added.update(
+        type="conversationUpdate",
+        membersAdded=[{"id": added["recipient"]["id"]}],
+        conversation=conversation,
+    )
+    return added
+
+
+def stored_references(server: TeamsServer) -> list[tuple[str, dict[str, Any], Any]]:
+    with server.app.db.uow() as session:
+        return [
+            (ref.channel, dict(ref.reference), ref.updated_at)
+            for ref in session.scalars(select(ConversationRef))
+        ]
+
+
+@pytest.mark.parametrize(
+    ("said_in", "told_in"),
+    [
+        ("a channel", TEAMS_CHANNEL),
+        ("a channel it was added to", TEAMS_CHANNEL),
+        ("a personal chat", PERSONAL),
+    ],
+)
+def test_a_teams_message_that_kills_every_worker_is_given_up_and_told_where_it_was_said(
+    db_url: str, clock: FakeClock, said_in: str, told_in: str
+) -> None:
+    """The web process acked it empty (201, nothing shown), and every worker that takes it
+    dies: given up after MAX_ATTEMPTS, its sender is told so once, through the outbox, where
+    they said it — as a Teams error is shown: a text in that conversation (a channel's is a new
+    post in the channel), however often the outbox and the queue run after. When no turn ever
+    ran there, no conversation reference was stored: the one in the stored message is; one
+    stored when the bot was added stays as it was."""
+
+    async def scenario() -> None:
+        async with (
+            teams_server(db_url, clock, role="web", **HAND_OFF) as web,
+            teams_server(db_url, clock, role="worker", **HAND_OFF) as worker,
+        ):
+            url = web.service_url
+            added = said_in == "a channel it was added to"
+            if added:
+                assert await web.post(bot_added_to(TEAMS_CHANNEL, service_url=url)) == 201
+            welcomed = len(web.connector.sent_of("send"))  # run by the web process: an install
+            stored_before = stored_references(web)
+            assert (welcomed, len(stored_before)) == ((1, 1) if added else (0, 0))
+            text = "decide Kills whoever runs it in Teams"
+            said = (
+                personal(text, service_url=url)
+                if said_in == "a personal chat"
+                else message(text, service_url=url)
+            )
+            assert await web.post(said) == 201
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                dying = a_worker_that_will_die(web, worker, f"dies-{attempt}", platform="teams")
+                taken, given_up = dying._take_over(5)
+                assert (len(taken), given_up) == (1, 0), attempt
+                clock.advance(PAST_THE_CLAIM)
+            queue = Queue(worker.app)
+            assert await queue.round() == 0  # given up instead of taken a ninth time
+            with web.app.db.uow() as session:
+                statuses = list(session.scalars(select(InboxEntry.status).order_by(InboxEntry.id)))
+            assert statuses[-1] == "failed"
+            dispatcher = Dispatcher(worker.app, worker.web_app[SENDERS])
+            for _ in range(2):
+                await dispatcher.run_once()
+                assert await queue.round() == 0
+            told = web.connector.sent_of("send")[welcomed:]
+            assert [(t.conversation_id, t.text) for t in told] == [
+                (told_in, GAVE_UP.format(attempts=MAX_ATTEMPTS))
+            ]
+            assert web.connector.sent_of("reply") == []
+            assert web.connector.sent_of("create_conversation") == []
+            with web.app.db.uow() as session:
+                assert list(session.scalars(select(OutboxMessage.status))) == ["sent"]
+            stored_after = stored_references(web)
+            if added:
+                assert stored_after == stored_before  # kept, not replaced
+            else:
+                ((channel, reference, _),) = stored_after
+                assert channel == told_in
+                assert reference["serviceUrl"] == url
+                assert reference["conversation"]["id"] == told_in  # not the message's thread
+            assert count_rows(web.app, Decision) == 0
 
     asyncio.run(scenario())
 

@@ -237,6 +237,35 @@ def test_a_teams_activity_left_by_a_dead_process_is_answered_in_its_conversation
     asyncio.run(scenario())
 
 
+def test_a_request_whose_sender_cannot_be_read_is_given_up_all_the_same(
+    migrated_db_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The platform's asker fails on a row given up (a Teams activity whose conversation is
+    not an object: not one that came in through /api/messages): the row is given up anyway,
+    nobody is told, and the failure is logged — not rolled back with the give-up, to be given
+    up and fail again at every recovery turn."""
+
+    async def scenario() -> None:
+        async with teams_server(migrated_db_url, clock) as server:
+            unreadable = {**message("decide Unreadable", service_url=server.service_url)}
+            unreadable["conversation"] = "not an object"
+            assert await doomed(server.app).record("teams", "teams:unreadable", unreadable)
+            for attempt in range(2, MAX_ATTEMPTS + 1):  # each process that takes it dies
+                clock.advance(PAST_THE_CLAIM)
+                dying = doomed(server.app, f"doomed-{attempt}")
+                dying.add_replayer("teams", server.app.inbox._replayers["teams"])
+                taken, given_up = dying._take_over()
+                assert ([row.attempts for row in taken], given_up) == ([attempt], 0)
+            clock.advance(PAST_THE_CLAIM)
+            assert server.app.inbox._take_over() == ([], 1)
+            assert count(server.app, InboxEntry, InboxEntry.status == "failed") == 1
+            assert count(server.app, OutboxMessage) == 0
+            assert "cannot be told it was given up" in caplog.text
+            assert await server.app.inbox.recover() == 0
+
+    asyncio.run(scenario())
+
+
 def test_what_is_stored_is_sealed_and_cleared_once_done(
     slack_server_any_db: SlackServer,
 ) -> None:
