@@ -1,7 +1,8 @@
 """Benchmark for instant-runoff when options tie for last place (``bot.runoff``).
 
-Run with ``python -m bench.bench_irv`` (``--quick``: up to 12 options). A missed target is
-printed and the exit status is 0; a winner that disagrees with the baseline exits 1.
+Run with ``python -m bench.bench_irv`` (``--quick``: up to 12 options; ``--smoke``: 6, to see
+that it runs). A missed target is printed and the exit status is 0; a winner that disagrees with
+the baseline exits 1.
 
 Following every elimination order is exponential in the worst case, so this prints what the
 count costs on the ballots that make ties hardest, up to the 25 options a poll may have:
@@ -109,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="up to 12 options (no 25-option verdict)"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="6 options only, checked against pref_voting: to see that it runs",
+    )
     args = parser.parse_args(argv)
-    sizes = (6, 9, 12) if args.quick else (6, 9, 12, 16, 20, 25)
+    sizes = (6,) if args.smoke else (6, 9, 12) if args.quick else (6, 9, 12, 16, 20, 25)
     print(f"instant-runoff tie benchmark (Python {sys.version.split()[0]}, seed {args.seed})")
     print(
         f"allowance: {runoff.WORK_LIMIT:,} work units (quick count {runoff.QUICK_COST:,}, "
@@ -147,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(winners(result)):>7} {'yes' if result.complete else 'NO':>8} {base:>10}"
             )
     print()
-    if args.quick:
-        print(f"worst 25-option count < {TARGET_SECONDS} s: not measured (--quick)")
+    if args.quick or args.smoke:
+        print(f"worst 25-option count < {TARGET_SECONDS} s: not measured (--quick, --smoke)")
     else:
         met = worst_25 < TARGET_SECONDS
         print(

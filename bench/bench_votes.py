@@ -1,6 +1,7 @@
 """Benchmark for recording votes through the engine, on SQLite and PostgreSQL.
 
 Run with ``python -m bench.bench_votes`` (``--quick`` times fewer votes and a smaller close;
+``--smoke`` a few votes into small polls, which the suite runs to see that it works;
 ``--postgres URL`` or ALIGN_TEST_POSTGRES_URL adds PostgreSQL, in a scratch schema dropped after).
 
 What a vote costs, end to end: ``engine.handle(actor, "vote P-1 …")`` parses the line, loads the
@@ -55,6 +56,7 @@ from storage.models import Ballot, Participation, Poll
 
 OPTIONS = ["Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta"]
 SIZES = (1_000, 10_000)
+SMOKE_SIZES = (100, 1_000)
 RATIO_TARGET = 0.5
 FLAT_TARGET = 0.2
 CHUNK = 25
@@ -263,14 +265,16 @@ class Row:
     votes: int
 
 
-def _measure(url: str, database: str, votes: int, budget: float) -> list[Row]:
+def _measure(
+    url: str, database: str, votes: int, budget: float, sizes: tuple[int, int] = SIZES
+) -> list[Row]:
     rows: list[Row] = []
     app = _app(url)
     try:
         rates(app, "single", False, 10, 50, budget)  # warm up: connections, statement caches
         for mode in ("single", "ranked"):
             for anonymous in (False, True):
-                for size in SIZES:
+                for size in sizes:
                     rate, base, done = rates(app, mode, anonymous, size, votes, budget)
                     rows.append(Row(database, mode, anonymous, size, rate, base, done))
     finally:
@@ -278,10 +282,12 @@ def _measure(url: str, database: str, votes: int, budget: float) -> list[Row]:
     return rows
 
 
-def _report(rows: list[Row], votes: int) -> list[str]:
+def _report(rows: list[Row], votes: int, sizes: tuple[int, int] = SIZES) -> list[str]:
+    small, large = (f"{size:,}" for size in sizes)
     print(
         f"Votes recorded per second: up to {votes} new voters (fewer when a row's engine time "
-        "runs out) into a poll of 1k / 10k ballots, engine and bare inserts in alternating chunks"
+        f"runs out) into a poll of {small} / {large} ballots, engine and bare inserts in "
+        "alternating chunks"
     )
     print()
     print(
@@ -309,14 +315,14 @@ def _report(rows: list[Row], votes: int) -> list[str]:
     # so load on the machine that comes and goes between rows cancels out.
     by_key = {(r.database, r.mode, r.anonymous, r.size): r for r in rows}
     for (database, mode, anonymous, size), r in by_key.items():
-        if size != SIZES[0]:
+        if size != sizes[0]:
             continue
-        big = by_key[(database, mode, anonymous, SIZES[-1])]
+        big = by_key[(database, mode, anonymous, sizes[-1])]
         change = (big.engine / big.bare) / (r.engine / r.bare) - 1
         raw = big.engine / r.engine - 1
         what = f"{database} {mode}{' anonymous' if anonymous else ''}"
         print(
-            f"  {what}: engine/bare at 10k vs at 1k {change:+.0%} (target within "
+            f"  {what}: engine/bare at {large} vs at {small} {change:+.0%} (target within "
             f"±{FLAT_TARGET:.0%}; raw engine rate {raw:+.0%})"
         )
         if abs(change) > FLAT_TARGET:
@@ -328,25 +334,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 votes a row, close on 2,000")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="20 votes a row into polls of 100 / 1,000 ballots, close on 200: to see that it runs "
+        "(the figures say nothing)",
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("ALIGN_TEST_POSTGRES_URL", ""),
         help="a PostgreSQL URL (default ALIGN_TEST_POSTGRES_URL); a scratch schema is used",
     )
     args = parser.parse_args(argv)
-    votes = 100 if args.quick else 300
-    budget = 3.0 if args.quick else 8.0
-    big = 2_000 if args.quick else 10_000
+    sizes = SMOKE_SIZES if args.smoke else SIZES
+    votes = 20 if args.smoke else 100 if args.quick else 300
+    budget = 1.0 if args.smoke else 3.0 if args.quick else 8.0
+    big = 200 if args.smoke else 2_000 if args.quick else 10_000
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         print(machine.describe(tmp))
-        rows += _measure(f"sqlite:///{Path(tmp) / 'votes.db'}", "SQLite", votes, budget)
+        rows += _measure(f"sqlite:///{Path(tmp) / 'votes.db'}", "SQLite", votes, budget, sizes)
         app = _app(f"sqlite:///{Path(tmp) / 'close.db'}")
         results_s, close_s = close_time(app, big)
         app.db.dispose()
     if args.postgres:
         with _postgres_scratch(args.postgres) as url:
-            rows += _measure(url, "PostgreSQL", votes, budget)
-    misses = _report(rows, votes)
+            rows += _measure(url, "PostgreSQL", votes, budget, sizes)
+    misses = _report(rows, votes, sizes)
     print()
     print(f"Ranked poll (schulze) with {big:,} ballots over 10 options, SQLite:")
     print(f"  results: {results_s * 1000:.0f} ms   close … decide: {close_s * 1000:.0f} ms")
