@@ -64,7 +64,13 @@ from tests.server.test_kill import (
 )
 from tests.server.test_shutdown import slack_env
 
-pytestmark = pytest.mark.xdist_group("kill_hand_off")  # two or three processes a test, in turn
+pytestmark = [
+    pytest.mark.xdist_group("kill_hand_off"),  # two or three processes a test, in turn
+    # On PostgreSQL only, the database hand-off is for (the README: several processes writing one
+    # SQLite file take turns on its write lock); tests/inbox/test_hand_off_promises.py holds the
+    # same promises on both databases, with the deaths simulated in one process.
+    pytest.mark.parametrize("db_url", ["postgres"], indirect=True),
+]
 
 VOTES = 60
 COMMANDS = 16
