@@ -19,7 +19,7 @@ message the scheduler queued):
 - `catch_up()` (run by the worker's periodic wake-up) finishes what a worker that died mid-update
   left behind, and tries again, RETRY_FAILED after it, an edit the platform refused: recorded as
   shown, a failed last edit of a burst was never tried again (no later change came), and the
-  message showed 998 of 1,000 votes for good.
+  message stayed behind for good.
 
 Each platform registers one `Updater` (render the neutral view its way and edit the message in
 place). Adapters call `apply`; they decide nothing from the reply's data.
