@@ -17,7 +17,9 @@ message the scheduler queued):
   burst cost a poll load, ~10 ms of CPU a click, for an answer that never changes;
 - a platform that says a live message is gone (`PostingGone`) → stop updating it;
 - `catch_up()` (run by the worker's periodic wake-up) finishes what a worker that died mid-update
-  left behind.
+  left behind, and tries again, RETRY_FAILED after it, an edit the platform refused: recorded as
+  shown, a failed last edit of a burst was never tried again (no later change came), and the
+  message stayed behind for good.
 
 Each platform registers one `Updater` (render the neutral view its way and edit the message in
 place). Adapters call `apply`; they decide nothing from the reply's data.
@@ -65,6 +67,11 @@ UPDATE_SPACING = timedelta(seconds=1)
 chat.update per second per message before it rate-limits)."""
 KNOWN_POSTINGS = 10_000
 """How many live messages a process remembers as noted (`_known`) before it starts over."""
+RETRY_FAILED = timedelta(seconds=10)
+"""How long a live message whose edit failed waits before the worker's periodic catch-up tries
+it again (the client already retried what it retries: a 429 after Retry-After, a 5xx): once
+per this, not in a loop, at a platform that is failing or rate-limiting. Shorter than
+UPDATE_LEASE, as a turn that finds the message waiting for it sleeps until then."""
 UPDATE_LEASE = timedelta(seconds=30)
 """How long a worker's turn to update a message lasts: an edit takes well under a second; a
 worker that dies mid-update leaves the message to `catch_up` after this."""
@@ -220,7 +227,9 @@ class Postings:
 
     async def _update_once(self, viewer: Actor, ref: str) -> bool:
         """One turn: claim the messages of `ref` that are behind, wait for their next slot,
-        render once, edit each, record what they show. False when there was nothing to claim."""
+        render once, edit each, record what they show. False when there was nothing to claim,
+        or an edit failed: that message is left behind for `catch_up` after RETRY_FAILED (the
+        next change here tries it again too), not retried in this loop."""
         claim = await self.run(
             self.engine.claim_posting_update, viewer, ref, worker=self.worker, lease=self.lease
         )
@@ -231,6 +240,7 @@ class Postings:
             await self.sleep(wait)
         update = self.updaters[viewer.platform]
         view: Reply = await self.run(self.engine.live_view, viewer, ref)
+        failed: set[int] = set()
         if view.ok:
             for message in claim.messages:
                 posting = Posting(
@@ -256,16 +266,20 @@ class Postings:
                         conversation=message.conversation,
                         message_id=message.message_id,
                     )
-                except Exception as exc:  # recorded as shown: the next change tries again
+                except Exception as exc:  # left behind: tried again after RETRY_FAILED
                     log.warning("updating %s message %s failed: %s", ref, message.message_id, exc)
+                    failed.add(message.id)
         # Measured after the edits went out, so the platform has them before the next may go.
+        now = self.engine.deps.clock.now()
         await self.run(
             self.engine.finish_posting_update,
             claim,
             worker=self.worker,
-            next_update_at=self.engine.deps.clock.now() + self.spacing,
+            next_update_at=now + self.spacing,
+            failed=frozenset(failed),
+            retry_at=now + RETRY_FAILED,
         )
-        return True
+        return not failed
 
 
 __all__ = ["Posting", "PostingGone", "Postings", "Updater"]

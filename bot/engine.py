@@ -12,7 +12,7 @@ import importlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -216,10 +216,24 @@ class Engine:
         return postings.claim_update(self.deps, actor, ref, worker=worker, lease=lease)
 
     def finish_posting_update(
-        self, claim: UpdateClaim, *, worker: str, next_update_at: datetime
+        self,
+        claim: UpdateClaim,
+        *,
+        worker: str,
+        next_update_at: datetime,
+        failed: Collection[int] = (),
+        retry_at: datetime | None = None,
     ) -> None:
-        """Record what the updated messages show, and when they may be updated next."""
-        postings.finish_update(self.deps, claim, worker=worker, next_update_at=next_update_at)
+        """Record what the updated messages show, and when they may be updated next; those
+        whose edit `failed` stay behind, to be tried again from `retry_at`."""
+        postings.finish_update(
+            self.deps,
+            claim,
+            worker=worker,
+            next_update_at=next_update_at,
+            failed=failed,
+            retry_at=retry_at,
+        )
 
     def postings_behind(self, platforms: list[str]) -> list[tuple[Actor, str]]:
         """Live messages left behind by a worker that stopped updating them."""

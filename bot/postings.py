@@ -13,6 +13,7 @@ state is always shown however the changes were spread over replicas.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -170,10 +171,33 @@ def claim_update(
         )
 
 
-def finish_update(deps: Deps, claim: UpdateClaim, *, worker: str, next_update_at: datetime) -> None:
-    """Record what the edited messages show now, when the next edit may go, and let go."""
+def finish_update(
+    deps: Deps,
+    claim: UpdateClaim,
+    *,
+    worker: str,
+    next_update_at: datetime,
+    failed: Collection[int] = (),
+    retry_at: datetime | None = None,
+) -> None:
+    """Record what the edited messages show now, when the next edit may go, and let go.
+
+    A message whose edit `failed` (ids) is let go without recording it as shown: it stays
+    behind, and `behind` offers it to the periodic catch-up once `retry_at` has come. Recorded
+    as shown, a failed last edit was never tried again — no later change came to do it."""
     with deps.db.uow() as session:
         for message in claim.messages:
+            if message.id in failed:
+                session.execute(
+                    update(Posting)
+                    .where(Posting.id == message.id, Posting.held_by == worker)
+                    .values(
+                        next_update_at=retry_at or next_update_at,
+                        held_by=None,
+                        held_until=None,
+                    )
+                )
+                continue
             session.execute(
                 update(Posting)
                 .where(Posting.id == message.id, Posting.held_by == worker)
@@ -190,8 +214,8 @@ def finish_update(deps: Deps, claim: UpdateClaim, *, worker: str, next_update_at
 
 def behind(deps: Deps, platforms: list[str], *, limit: int = 100) -> list[tuple[Actor, str]]:
     """Objects with a live message left behind and nobody updating it (the worker updating it
-    died): (an actor in the object's channel on that platform, its ref), for a sweep to catch
-    up."""
+    died, or its last edit failed) whose next edit may go now: (an actor in the object's
+    channel on that platform, its ref), for a sweep to catch up."""
     now = deps.clock.now()
     out: list[tuple[Actor, str]] = []
     with deps.db.uow() as session:
@@ -201,6 +225,7 @@ def behind(deps: Deps, platforms: list[str], *, limit: int = 100) -> list[tuple[
                 Posting.platform.in_(platforms),
                 Posting.changes > Posting.shown,
                 or_(Posting.held_until.is_(None), Posting.held_until <= now),
+                or_(Posting.next_update_at.is_(None), Posting.next_update_at <= now),
             )
             .distinct()
             .limit(limit)

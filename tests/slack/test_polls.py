@@ -264,3 +264,48 @@ def test_a_burst_of_new_people_costs_no_connection_and_no_posting_lookup_per_cli
     assert not asked & set(voters)  # a vote reads no profile (Engine.needs_profile)
     final = _text(server.fake.calls_to("chat.update")[-1].args["blocks"])
     assert "*20*  1. Tacos" in final and "*10*  2. Soup" in final
+
+
+def test_a_failed_last_edit_is_tried_again_by_the_catch_up_not_recorded_as_shown(
+    slack_server_any_db: SlackServer,
+) -> None:
+    """The last vote of a burst: its edit of the poll message fails (Slack answers an error
+    the client does not retry). No later change comes to try again, so the message must be
+    left behind (not recorded as shown) for the worker's periodic catch-up — which edits it
+    once its retry slot has come, and not at once in a loop (a platform that failed or
+    rate-limits is not hammered)."""
+    from adapters.postings import RETRY_FAILED
+    from adapters.runtime import RUNTIME_KEY
+
+    server = slack_server_any_db
+    server.paced_by_the_clock()
+    server.post_command('poll "Ship date or scope?" "Date" "Scope"')
+    server.fake.wait_for_sync("chat.postMessage")
+    server.settle()
+    posted = server.poll_message(1)
+    date, _ = _buttons(posted.args["blocks"])
+    server.fake.fail_next("chat.update", status=200, error="fatal_error")
+
+    clicked = server.post_action(
+        action_id=date["action_id"], value=date["value"], message_ts=posted.result["ts"]
+    )
+    assert clicked.status_code == 200
+    server.fake.wait_for_responses_sync(1)
+    server.settle()
+    assert _ballots(server) == 1
+    assert len(server.fake.failed_calls) == 1  # the edit was tried once, and failed
+    assert server.fake.calls_to("chat.update") == []
+
+    runtime = server.web_app[RUNTIME_KEY]
+    server.loop.run(runtime.dispatch())  # the worker's wake-up, before the retry slot
+    server.settle()
+    assert server.fake.calls_to("chat.update") == []  # not hammered
+
+    server.app.clock.advance(RETRY_FAILED)
+    server.loop.run(runtime.dispatch())  # the next wake-up after it: caught up
+    server.settle()
+    (update,) = server.fake.calls_to("chat.update")
+    assert "*1*  1. Date" in _text(update.args["blocks"])
+    server.loop.run(runtime.dispatch())
+    server.settle()
+    assert len(server.fake.calls_to("chat.update")) == 1  # up to date: nothing more
