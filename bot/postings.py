@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -185,30 +186,19 @@ def finish_update(
     A message whose edit `failed` (ids) is let go without recording it as shown: it stays
     behind, and `behind` offers it to the periodic catch-up once `retry_at` has come. Recorded
     as shown, a failed last edit was never tried again — no later change came to do it."""
+    greatest = func.max if deps.db.dialect == "sqlite" else func.greatest
     with deps.db.uow() as session:
         for message in claim.messages:
+            values: dict[str, Any] = {"held_by": None, "held_until": None}
             if message.id in failed:
-                session.execute(
-                    update(Posting)
-                    .where(Posting.id == message.id, Posting.held_by == worker)
-                    .values(
-                        next_update_at=retry_at or next_update_at,
-                        held_by=None,
-                        held_until=None,
-                    )
-                )
-                continue
+                values["next_update_at"] = retry_at or next_update_at
+            else:
+                values["next_update_at"] = next_update_at
+                values["shown"] = greatest(Posting.shown, message.changes)
             session.execute(
                 update(Posting)
                 .where(Posting.id == message.id, Posting.held_by == worker)
-                .values(
-                    shown=func.max(Posting.shown, message.changes)
-                    if deps.db.dialect == "sqlite"
-                    else func.greatest(Posting.shown, message.changes),
-                    next_update_at=next_update_at,
-                    held_by=None,
-                    held_until=None,
-                )
+                .values(values)
             )
 
 
