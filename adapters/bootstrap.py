@@ -48,6 +48,13 @@ def secret_bytes(settings: Settings, db_url: str) -> bytes:
     return hashlib.sha256(b"align-local:" + db_url.encode()).digest()
 
 
+def secret_fingerprint(settings: Settings) -> str:
+    """The fingerprint (storage/secret_check.py) of the secret this process keys and seals
+    with, `secret_bytes` — what `check_secret`, `align doctor` and `align adopt-secret` compare
+    with the database's."""
+    return secret_check.fingerprint(secret_bytes(settings, settings.database_url))
+
+
 SECRET_MISMATCH = (
     "ALIGN_SECRET is not the secret this database is used with (its fingerprint, stored by the "
     "first process, differs): set the same ALIGN_SECRET in every process sharing the database; "
@@ -69,7 +76,7 @@ def check_secret(app: App) -> None:
     storage/secret_check.py); every later one compares. The console without ALIGN_SECRET (its
     key derived from the database URL) stores nothing, so a local database never needs one —
     but it is refused on a database a server stored a fingerprint in."""
-    mine = secret_check.fingerprint(app.engine.deps.secret)
+    mine = secret_fingerprint(app.settings)
     held: str | None
     if app.settings.secret:
         held = secret_check.claim(app.db, mine, now=app.clock.now())

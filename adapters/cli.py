@@ -171,6 +171,7 @@ Stop every Align process first, and start them all with this ALIGN_SECRET afterw
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def adopt_secret(yes: bool) -> None:
     """Make the current ALIGN_SECRET the one this database is used with (after changing it)."""
+    from adapters.bootstrap import secret_fingerprint
     from adapters.preflight import ConfigError
     from bot.clock import SystemClock
     from storage import Database, secret_check, upgrade
@@ -183,7 +184,7 @@ def adopt_secret(yes: bool) -> None:
     upgrade(settings.database_url)
     db = Database(settings.database_url, connect_timeout=settings.db_connect_timeout)
     try:
-        mine = secret_check.fingerprint(settings.secret.encode())
+        mine = secret_fingerprint(settings)
         held = secret_check.stored(db)
         if held == mine:
             click.echo("ALIGN_SECRET is already the one this database is used with.")

@@ -38,7 +38,7 @@ def database_line(url: str) -> tuple[str, str]:
 def secret_line(settings: Settings) -> tuple[str, str]:
     """(`secret: …`, a problem or ""): ALIGN_SECRET against the fingerprint the database holds,
     as `align serve` compares it (adapters/bootstrap.py `check_secret`); read only."""
-    from adapters.bootstrap import SECRET_MISMATCH
+    from adapters.bootstrap import SECRET_MISMATCH, secret_fingerprint
     from storage import Database, secret_check
 
     db = Database(settings.database_url, connect_timeout=settings.db_connect_timeout)
@@ -48,7 +48,7 @@ def secret_line(settings: Settings) -> tuple[str, str]:
         db.dispose()
     if held is None:
         return "secret: none stored yet (the first `align serve` stores its fingerprint)", ""
-    if held == secret_check.fingerprint(settings.secret.encode()):
+    if held == secret_fingerprint(settings):
         return "secret: ALIGN_SECRET is the one this database is used with", ""
     return "secret: ALIGN_SECRET differs from the database's", f"secret: {SECRET_MISMATCH}"
 
