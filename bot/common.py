@@ -17,7 +17,9 @@ from bot.views import Block, Divider, Line, ListBlock, mention
 from storage.db import Prepared, PreparedUpsert, UnitOfWork
 from storage.models import AuditEntry, Channel, Member
 
-_AUDIT_COLUMNS = (
+AUDIT_COLUMNS = (
+    # What an audit row is written with (every column but its id): here and in the tests of
+    # `Prepared` (tests/storage/test_prepared.py).
     "workspace",
     "channel",
     "actor",
@@ -32,7 +34,7 @@ _AUDIT_COLUMNS = (
 # On the raw cursor (`Prepared`), against the table: every change writes one, each vote too.
 _AUDIT_INSERT = Prepared(
     lambda _dialect: insert(cast(Table, AuditEntry.__table__)).values(
-        {name: bindparam(name) for name in _AUDIT_COLUMNS}
+        {name: bindparam(name) for name in AUDIT_COLUMNS}
     )
 )
 
@@ -206,6 +208,7 @@ def history_view(
 
 
 __all__ = [
+    "AUDIT_COLUMNS",
     "audit",
     "channel_settings",
     "channel_tz",

@@ -8,29 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import bindparam, insert, select
 
 from adapters.bootstrap import App
+from bot.common import AUDIT_COLUMNS
 from storage.db import Prepared, PreparedUpsert
 from storage.models import AuditEntry, Member
 
 _AUDIT = Prepared(
     lambda _dialect: (
         insert(AuditEntry.__table__)  # type: ignore[arg-type]
-        .values(
-            {
-                name: bindparam(name)
-                for name in (
-                    "workspace",
-                    "channel",
-                    "actor",
-                    "at",
-                    "action",
-                    "object_kind",
-                    "object_id",
-                    "object_ref",
-                    "before",
-                    "after",
-                )
-            }
-        )
+        .values({name: bindparam(name) for name in AUDIT_COLUMNS})
         .returning(AuditEntry.__table__.c.id)
     )
 )
