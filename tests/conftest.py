@@ -22,6 +22,7 @@ import subprocess
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,6 +184,17 @@ def count_rows(app: App, model: type) -> int:
 def make_settings(url: str, **extra: str) -> Settings:
     values = {"ALIGN_DATABASE_URL": url, "ALIGN_SECRET": "test-secret", **extra}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextmanager
+def opened(url: str, **settings: str) -> Iterator[App]:
+    """An app on a database migrated already (by another process, or the test), closed after:
+    for reading what processes under test stored, or a migration left."""
+    built = build(make_settings(url, **settings), migrate=False)
+    try:
+        yield built
+    finally:
+        built.db.dispose()
 
 
 @pytest.fixture

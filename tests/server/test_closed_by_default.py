@@ -19,7 +19,7 @@ from adapters.bootstrap import App, build
 from adapters.server import create_web_app
 from bot.clock import FakeClock
 from storage.models import ConversationRef, Decision, InboxEntry, OutboxMessage
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 from tests.fakes import FakeBotConnector, FakeSlackApi
 from tests.server.process import align, free_port
 from tests.slack.conftest import running_slack_server
@@ -126,8 +126,5 @@ def test_a_real_slack_only_align_serve_has_no_teams_endpoint(
             assert serve.wait(timeout=30) == 0
         assert [c.method for c in slack.calls] == ["auth.test"]  # the start-up check only
     assert connector.requests == []
-    app = build(make_settings(url), migrate=False)
-    try:
+    with opened(url) as app:
         assert sum(stored(app).values()) == 0
-    finally:
-        app.db.dispose()

@@ -34,7 +34,7 @@ from adapters.bootstrap import build
 from adapters.slack.blocks import CMD_ACTION_PREFIX
 from bot.context import Actor
 from storage.models import AuditEntry, Decision, InboxEntry, OutboxMessage
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 from tests.fakes import FakeSlackApi, sign_slack_request
 from tests.server.process import AlignProcess, align, free_port, wait_until
 from tests.server.test_shutdown import slack_env
@@ -164,8 +164,7 @@ class Counted:
 
 
 def counted(db_url: str) -> Counted:
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         with app.db.uow() as session:
             votes = session.execute(
                 select(AuditEntry.actor, func.count())
@@ -186,8 +185,6 @@ def counted(db_url: str) -> Counted:
             unfinished=int(states.get("received", 0)) + int(states.get("answered", 0)),
             failed=int(states.get("failed", 0)),
         )
-    finally:
-        app.db.dispose()
 
 
 def recovered_in(processes: list[AlignProcess]) -> int:
@@ -310,10 +307,6 @@ def test_a_reply_cut_off_by_a_kill_comes_from_the_next_process_and_the_command_r
 
 
 def outbox_rows(db_url: str) -> list[tuple[str, str]]:
-    app = build(make_settings(db_url), migrate=False)
-    try:
-        with app.db.uow() as session:
-            rows = session.execute(select(OutboxMessage.kind, OutboxMessage.status)).all()
-            return [(str(kind), str(status)) for kind, status in rows]
-    finally:
-        app.db.dispose()
+    with opened(db_url) as app, app.db.uow() as session:
+        rows = session.execute(select(OutboxMessage.kind, OutboxMessage.status)).all()
+        return [(str(kind), str(status)) for kind, status in rows]

@@ -49,7 +49,7 @@ from sqlalchemy import func, select
 
 from adapters.bootstrap import build
 from storage.models import Ballot, InboxEntry, OutboxMessage
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 from tests.fakes import FakeSlackApi
 from tests.server.process import AlignProcess, align, free_port, wait_until
 from tests.server.test_kill import (
@@ -127,25 +127,18 @@ def kill(process: AlignProcess) -> None:
 
 def inbox_states(db_url: str, *, claimed: bool = False) -> Counter[str]:
     """How many inbox rows are in each state (`claimed`: only rows some process holds)."""
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         with app.db.uow() as session:
             query = select(InboxEntry.status, func.count()).group_by(InboxEntry.status)
             if claimed:
                 query = query.where(InboxEntry.claimed_by.is_not(None))
             rows = session.execute(query).all()
         return Counter({str(status): int(n) for status, n in rows})
-    finally:
-        app.db.dispose()
 
 
 def ballots(db_url: str) -> list[str]:
-    app = build(make_settings(db_url), migrate=False)
-    try:
-        with app.db.uow() as session:
-            return sorted(session.scalars(select(Ballot.voter_key)))
-    finally:
-        app.db.dispose()
+    with opened(db_url) as app, app.db.uow() as session:
+        return sorted(session.scalars(select(Ballot.voter_key)))
 
 
 def voter(n: int) -> str:

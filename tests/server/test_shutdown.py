@@ -21,7 +21,7 @@ from adapters.bootstrap import build
 from bot import outbox
 from bot.views import Reply
 from storage.models import OutboxMessage
-from tests.conftest import make_settings
+from tests.conftest import make_settings, opened
 from tests.fakes import FakeSlackApi
 from tests.server.process import accepts, align, free_port, wait_until
 
@@ -49,14 +49,10 @@ def queue_three_digests(db_url: str) -> None:
 
 
 def outbox_rows(db_url: str) -> list[OutboxMessage]:
-    app = build(make_settings(db_url), migrate=False)
-    try:
-        with app.db.uow() as session:
-            rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-            session.expunge_all()
-            return rows
-    finally:
-        app.db.dispose()
+    with opened(db_url) as app, app.db.uow() as session:
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        session.expunge_all()
+        return rows
 
 
 def slack_env(db_url: str, fake: FakeSlackApi, port: int, grace: str) -> dict[str, str]:

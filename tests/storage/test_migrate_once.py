@@ -16,10 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from adapters.bootstrap import build
 from storage.migrate import current
 from storage.models import Decision
-from tests.conftest import make_settings
+from tests.conftest import opened
 from tests.storage.test_migrations import head
 
 PROCESSES = 4
@@ -76,10 +75,6 @@ def test_processes_started_together_on_an_empty_database_all_start(
     failed = [(r.returncode, r.stderr[-2000:]) for r in results if r.returncode != 0]
     assert failed == []
     assert current(db_url) == head()
-    app = build(make_settings(db_url), migrate=False)
-    try:
-        with app.db.uow() as session:
-            titles = sorted(session.execute(select(Decision.title)).scalars())
-    finally:
-        app.db.dispose()
+    with opened(db_url) as app, app.db.uow() as session:
+        titles = sorted(session.execute(select(Decision.title)).scalars())
     assert titles == [f"From process {n}" for n in range(PROCESSES)]

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, create_engine, text
 
-from adapters.bootstrap import build
 from bot.context import Actor
 from storage.db import normalize_url
 from storage.migrate import current, downgrade, upgrade
 from storage.types import UTCDateTime
-from tests.conftest import make_settings
+from tests.conftest import opened
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -57,8 +56,7 @@ def test_existing_polls_survive_the_upgrade_and_the_downgrade(db_url: str) -> No
     )
     run(db_url, "INSERT INTO counters (workspace, kind, last) VALUES ('local', 'P', 1)")
     upgrade(db_url)
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         pm = Actor("local", "general", "pm")
         res = app.engine.handle(pm, "results P-1")
         assert res.ok, res.error
@@ -66,8 +64,6 @@ def test_existing_polls_survive_the_upgrade_and_the_downgrade(db_url: str) -> No
         assert (res.data["public"], res.data["results"]) == (False, "live")
         assert app.engine.handle(pm, "vote P-1 1 | reasons now exist").ok
         assert app.engine.handle(pm, 'poll "Pulse" "A" "B" closes:2d every:week').ok
-    finally:
-        app.db.dispose()
 
     downgrade(db_url, "0009")
     downgrade(db_url, "-1")  # this revision's own downgrade

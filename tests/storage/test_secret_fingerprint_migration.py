@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect, text
 
-from adapters.bootstrap import build, check_secret
+from adapters.bootstrap import check_secret
 from bot.context import Actor
 from storage.db import normalize_url
 from storage.migrate import current, downgrade, upgrade
 from storage.secret_check import fingerprint
-from tests.conftest import make_settings
+from tests.conftest import opened
 from tests.storage.test_poll_features_migration import run
 
 Snapshot = dict[str, list[str]]
@@ -34,13 +34,10 @@ def snapshot(url: str) -> Snapshot:
 
 
 def say(url: str, user: str, line: str) -> str:
-    app = build(make_settings(url), migrate=False)
-    try:
+    with opened(url) as app:
         reply = app.engine.handle(Actor("local", "general", user), line)
         assert reply.ok, reply.error
         return reply.text
-    finally:
-        app.db.dispose()
 
 
 def test_an_existing_database_keeps_every_row_up_and_down(db_url: str) -> None:
@@ -66,11 +63,8 @@ def test_an_existing_database_keeps_every_row_up_and_down(db_url: str) -> None:
 
     # The first start stores the fingerprint; the counted and the waiting voters of before are
     # recognised (the secret they were keyed with is the one it stores).
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         check_secret(app)
-    finally:
-        app.db.dispose()
     stored = run(db_url, "SELECT name, fingerprint FROM secret_fingerprints")
     assert stored == [("ALIGN_SECRET", fingerprint(b"test-secret"))]
     assert say(db_url, "v0", "vote P-1 2").startswith("Changed your vote on P-1")

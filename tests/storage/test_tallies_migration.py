@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from adapters.bootstrap import build
 from bot.context import Actor
 from storage.migrate import current, downgrade, upgrade
-from tests.conftest import make_settings
+from tests.conftest import opened
 from tests.polls.recount import assert_tally_is_a_recount
 from tests.storage.test_poll_features_migration import run
 
@@ -64,8 +63,7 @@ def test_existing_polls_get_the_tally_their_ballots_give_and_keep_everything_dow
     run(db_url, "INSERT INTO counters (workspace, kind, last) VALUES ('local', 'P', 6)")
 
     upgrade(db_url)
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         for number, (*_, ballots) in POLLS.items():
             assert assert_tally_is_a_recount(app.db, "local", number) == len(ballots)
         pm = Actor("local", "general", "pm")
@@ -77,8 +75,6 @@ def test_existing_polls_get_the_tally_their_ballots_give_and_keep_everything_dow
         assert app.engine.handle(pm, "results P-1").data["counts"] == {"Pizza": 0, "Sushi": 3}
         for number in POLLS:
             assert_tally_is_a_recount(app.db, "local", number)
-    finally:
-        app.db.dispose()
 
     downgrade(db_url, "0007")
     assert current(db_url) == "0007"
@@ -86,9 +82,6 @@ def test_existing_polls_get_the_tally_their_ballots_give_and_keep_everything_dow
     assert len(run(db_url, "SELECT id FROM poll_options")) == 15
     assert len(run(db_url, "SELECT id FROM ballots")) == 16
     upgrade(db_url)  # and up again: recounted, the votes made at 0010 included
-    app = build(make_settings(db_url), migrate=False)
-    try:
+    with opened(db_url) as app:
         for number in POLLS:
             assert_tally_is_a_recount(app.db, "local", number)
-    finally:
-        app.db.dispose()
