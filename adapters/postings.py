@@ -21,6 +21,14 @@ message the scheduler queued):
   shown, a failed last edit of a burst was never tried again (no later change came), and the
   message stayed behind for good.
 
+A change is counted in the database before anything else happens to it, as only then can every
+replica and the catch-up see it. Until it is counted it lives in this process alone (`dirty`),
+so counting that fails (the database is briefly away) is tried again, COUNT_RETRY after it and
+twice as late each time (up to COUNT_RETRY_MOST), for as long as the process lives: given up,
+the change was lost, and its message stayed behind for good with nothing in the database to say
+so. Anything that fails after the count (the claim, the render, recording an edit) needs no such
+retry: the row says the message is behind, and `catch_up` finishes it.
+
 Each platform registers one `Updater` (render the neutral view its way and edit the message in
 place). Adapters call `apply`; they decide nothing from the reply's data.
 """
@@ -72,6 +80,11 @@ RETRY_FAILED = timedelta(seconds=10)
 it again (the client already retried what it retries: a 429 after Retry-After, a 5xx): once
 per this, not in a loop, at a platform that is failing or rate-limiting. Shorter than
 UPDATE_LEASE, as a turn that finds the message waiting for it sleeps until then."""
+COUNT_RETRY = timedelta(seconds=1)
+"""How long a change that could not be counted in the database waits before it is counted
+again; doubled on each failure in a row."""
+COUNT_RETRY_MOST = timedelta(minutes=1)
+"""The longest wait between two tries to count a change while the database is away."""
 UPDATE_LEASE = timedelta(seconds=30)
 """How long a worker's turn to update a message lasts: an edit takes well under a second; a
 worker that dies mid-update leaves the message to `catch_up` after this."""
@@ -79,6 +92,12 @@ worker that dies mid-update leaves the message to `catch_up` after this."""
 
 async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def backoff(first: timedelta, most: timedelta, failures: int) -> timedelta:
+    """The wait after `failures` failures in a row: `first`, doubled for each one after the
+    first, never more than `most`."""
+    return min(most, first * 2 ** min(max(failures - 1, 0), 32))
 
 
 @dataclass
@@ -138,7 +157,10 @@ class Postings:
                         await self._remember(actor, effect.ref, posted)
                 elif isinstance(effect, Changed):
                     if origin is not None and origin[1]:
-                        await self._remember(actor, effect.ref, origin, if_new=True)
+                        try:
+                            await self._remember(actor, effect.ref, origin, if_new=True)
+                        except Exception:  # the change still counts on the messages known
+                            log.exception("noting the message %s acted on failed", origin[1])
                     self.changed(actor, effect.ref)
             except Exception:  # the reply is out; keeping its live message current is a nicety
                 log.exception("posting effect %s failed", effect)
@@ -209,19 +231,36 @@ class Postings:
     async def _refresh(self, key: tuple[str, str, str], refresh: _Refresh, viewer: Actor) -> None:
         """Count this process's changes in the database, then update while it is our turn and
         the messages are behind; changes arriving meanwhile (here or on another replica) are
-        picked up by the next round, here or by whichever worker has the turn."""
+        picked up by the next round, here or by whichever worker has the turn.
+
+        A round that fails ends the refresh once the database knows everything (`catch_up`
+        finishes it from there); while a change is still not counted (`dirty`), it is tried
+        again after a growing wait rather than forgotten."""
         ref = key[2]
+        failures = 0
         try:
-            while refresh.again:
+            while refresh.again or refresh.dirty:
                 refresh.again = False
-                if refresh.dirty:
-                    refresh.dirty = False
-                    if not await self.run(self.engine.posting_changed, viewer, ref):
-                        continue  # no live message of it on this platform
-                while await self._update_once(viewer, ref):
-                    pass
-        except Exception:
-            log.exception("refreshing %s failed", ref)
+                try:
+                    if refresh.dirty:
+                        refresh.dirty = False
+                        try:
+                            counted = await self.run(self.engine.posting_changed, viewer, ref)
+                        except Exception:
+                            refresh.dirty = True  # not counted: nothing but this process knows
+                            raise
+                        failures = 0
+                        if not counted:
+                            continue  # no live message of it on this platform
+                    while await self._update_once(viewer, ref):
+                        pass
+                except Exception:
+                    log.exception("refreshing %s failed", ref)
+                    if not refresh.dirty:
+                        return
+                    failures += 1
+                    wait = backoff(COUNT_RETRY, COUNT_RETRY_MOST, failures)
+                    await self.sleep(wait.total_seconds())
         finally:
             self._refreshing.pop(key, None)
 
