@@ -1,22 +1,25 @@
-"""A poll's live message when something fails on the way: the database while a change is
-counted. Driven as Slack drives Align (signed clicks, the fake Web API) on the FakeClock."""
+"""A poll's live message when something fails on the way: the database while a change is counted,
+or Slack refusing the edit again and again. Driven as Slack drives Align (signed clicks, the
+fake Web API) on the FakeClock; the worker's periodic wake-up is `runtime.dispatch()`."""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from adapters.postings import COUNT_RETRY
+from adapters.postings import COUNT_RETRY, FAILURES_WARNED, RETRY_FAILED, RETRY_FAILED_MOST
+from adapters.runtime import RUNTIME_KEY
 from bot.context import Actor
 from storage.models import Posting
 from tests.slack.conftest import SlackServer
 
-BEN = "U0BEN00002"
+BEN, CAI = "U0BEN00002", "U0CAI00003"
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -53,11 +56,21 @@ def click(server: SlackServer, button: dict[str, Any], ts: str, *, user: str) ->
     server.settle()
 
 
-def postings(server: SlackServer) -> list[tuple[int, int]]:
-    """(changes, shown) of every live message."""
+def wake_up(server: SlackServer) -> None:
+    """The worker's periodic wake-up: catch-up on live messages, then the outbox."""
+    server.loop.run(server.web_app[RUNTIME_KEY].dispatch())
+    server.settle()
+
+
+def edits_tried(server: SlackServer) -> int:
+    return len(server.fake.failed_calls) + len(server.fake.calls_to("chat.update"))
+
+
+def postings(server: SlackServer) -> list[tuple[int, int, int]]:
+    """(changes, shown, failures) of every live message."""
     with server.app.db.uow() as session:
-        rows = session.execute(select(Posting.changes, Posting.shown)).all()
-    return [(c, s) for c, s in rows]
+        rows = session.execute(select(Posting.changes, Posting.shown, Posting.failures)).all()
+    return [(c, s, f) for c, s, f in rows]
 
 
 def test_a_change_the_database_failed_to_count_is_counted_again_and_shown(
@@ -94,7 +107,7 @@ def test_a_change_the_database_failed_to_count_is_counted_again_and_shown(
     assert server.app.clock.now() - before >= COUNT_RETRY  # waited for it, on the clock
     failures = [r for r in caplog.records if r.getMessage() == "refreshing P-1 failed"]
     assert len(failures) == 1  # logged once per failure
-    assert postings(server) == [(1, 1)]
+    assert postings(server) == [(1, 1, 0)]
 
 
 def test_a_click_whose_card_cannot_be_looked_up_still_updates_the_poll_message(
@@ -122,3 +135,55 @@ def test_a_click_whose_card_cannot_be_looked_up_still_updates_the_poll_message(
     (update,) = server.fake.calls_to("chat.update")
     assert update.args["ts"] == ts
     assert "*1*  1. Date" in _text(update)
+
+
+def test_a_message_whose_edits_keep_failing_is_tried_less_and_less_often_until_one_goes_out(
+    slack_server_any_db: SlackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack refuses every edit of the poll message with an error that does not mean "gone"
+    (the app was removed from the channel: inviting it back cures it). Each retry comes twice
+    as late as the one before, up to an hour, whatever changes come meanwhile; the fifth
+    failure in a row is logged at WARNING, once. Once an edit goes out the count starts over:
+    the next failure is retried after RETRY_FAILED again."""
+    server = slack_server_any_db
+    clock = server.app.clock
+    ts, date, scope = open_poll(server)
+    failing = 10
+    server.fake.fail_next("chat.update", status=200, error="not_in_channel", times=failing)
+    caplog.set_level(logging.INFO, logger="align.postings")
+
+    click(server, date, ts, user=BEN)
+    assert edits_tried(server) == 1
+    gaps = []
+    for n in range(failing):
+        gap = min(RETRY_FAILED * 2**n, RETRY_FAILED_MOST)
+        if n == 2:  # a vote while the message waits: it does not bring the retry forward
+            click(server, scope, ts, user=CAI)
+        clock.advance(gap - timedelta(seconds=1))
+        wake_up(server)
+        assert edits_tried(server) == n + 1, f"tried before its retry was due (gap {n + 1})"
+        clock.advance(timedelta(seconds=1))
+        wake_up(server)
+        assert edits_tried(server) == n + 2, f"not tried when its retry was due (gap {n + 1})"
+        gaps.append(gap.total_seconds())
+    assert gaps == [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600]
+    assert len(server.fake.failed_calls) == failing
+    (update,) = server.fake.calls_to("chat.update")  # the eleventh try went out
+    assert "*1*  1. Date" in _text(update) and "*1*  2. Scope" in _text(update)
+    assert postings(server) == [(2, 2, 0)]
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1, [r.getMessage() for r in warned]
+    assert f"failed {FAILURES_WARNED} edits in a row" in warned[0].getMessage()
+
+    # Back to the first pace: one more refusal is tried again RETRY_FAILED later.
+    server.fake.fail_next("chat.update", status=200, error="not_in_channel")
+    click(server, date, ts, user="U0DEE00004")
+    assert len(server.fake.failed_calls) == failing + 1
+    clock.advance(RETRY_FAILED - timedelta(seconds=1))
+    wake_up(server)
+    assert len(server.fake.calls_to("chat.update")) == 1
+    clock.advance(timedelta(seconds=1))
+    wake_up(server)
+    final = server.fake.calls_to("chat.update")[-1]
+    assert "*2*  1. Date" in _text(final) and "*1*  2. Scope" in _text(final)
+    assert postings(server) == [(3, 3, 0)]
