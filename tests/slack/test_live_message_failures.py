@@ -1,5 +1,5 @@
 """A poll's live message when something fails on the way: the database while a change is counted,
-or Slack refusing the edit again and again. Driven as Slack drives Align (signed clicks, the
+or Slack refusing the edit, once or for good. Driven as Slack drives Align (signed clicks, the
 fake Web API) on the FakeClock; the worker's periodic wake-up is `runtime.dispatch()`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from adapters.postings import COUNT_RETRY, FAILURES_WARNED, RETRY_FAILED, RETRY_FAILED_MOST
@@ -187,3 +187,24 @@ def test_a_message_whose_edits_keep_failing_is_tried_less_and_less_often_until_o
     final = server.fake.calls_to("chat.update")[-1]
     assert "*2*  1. Date" in _text(final) and "*1*  2. Scope" in _text(final)
     assert postings(server) == [(3, 3, 0)]
+
+
+@pytest.mark.parametrize("error", ["edit_window_closed", "is_inactive", "cant_update_message"])
+def test_a_message_slack_will_never_let_the_app_edit_again_is_forgotten(
+    slack_server_any_db: SlackServer, error: str
+) -> None:
+    """chat.update's answers for a message past the workspace's edit window, in a frozen or
+    archived channel, or not the app's to edit: no retry can cure them, so the message is no
+    longer a live message, and the catch-up never tries it again."""
+    server = slack_server_any_db
+    ts, date, _ = open_poll(server)
+    server.fake.fail_next("chat.update", status=200, error=error)
+
+    click(server, date, ts, user=BEN)
+
+    assert len(server.fake.failed_calls) == 1
+    with server.app.db.uow() as session:
+        assert session.execute(select(func.count()).select_from(Posting)).scalar_one() == 0
+    server.app.clock.advance(RETRY_FAILED)
+    wake_up(server)
+    assert edits_tried(server) == 1
