@@ -17,9 +17,23 @@ message the scheduler queued):
   burst cost a poll load, ~10 ms of CPU a click, for an answer that never changes;
 - a platform that says a live message is gone (`PostingGone`) → stop updating it;
 - `catch_up()` (run by the worker's periodic wake-up) finishes what a worker that died mid-update
-  left behind, and tries again, RETRY_FAILED after it, an edit the platform refused: recorded as
-  shown, a failed last edit of a burst was never tried again (no later change came), and the
-  message stayed behind for good.
+  left behind, and tries again an edit the platform refused: recorded as shown, a failed last
+  edit of a burst was never tried again (no later change came), and the message stayed behind
+  for good. The first retry comes RETRY_FAILED after the failure, each next one twice as late
+  (up to RETRY_FAILED_MOST), counted per message in the database (`postings.failures`) so every
+  replica keeps the same pace, and back to RETRY_FAILED once an edit goes out: a message the
+  platform keeps refusing (a revoked token, the app removed from the channel) was retried every
+  ten seconds for as long as the process lived. FAILURES_WARNED failures in a row are logged at
+  WARNING, once; a failure before or after that, at INFO. (An error that means the message can
+  never be edited again is the updater's to raise as `PostingGone`, and forgets it.)
+
+A change is counted in the database before anything else happens to it, as only then can every
+replica and the catch-up see it. Until it is counted it lives in this process alone (`dirty`),
+so counting that fails (the database is briefly away) is tried again, COUNT_RETRY after it and
+twice as late each time (up to COUNT_RETRY_MOST), for as long as the process lives: given up,
+the change was lost, and its message stayed behind for good with nothing in the database to say
+so. Anything that fails after the count (the claim, the render, recording an edit) needs no such
+retry: the row says the message is behind, and `catch_up` finishes it.
 
 Each platform registers one `Updater` (render the neutral view its way and edit the message in
 place). Adapters call `apply`; they decide nothing from the reply's data.
@@ -69,9 +83,20 @@ KNOWN_POSTINGS = 10_000
 """How many live messages a process remembers as noted (`_known`) before it starts over."""
 RETRY_FAILED = timedelta(seconds=10)
 """How long a live message whose edit failed waits before the worker's periodic catch-up tries
-it again (the client already retried what it retries: a 429 after Retry-After, a 5xx): once
-per this, not in a loop, at a platform that is failing or rate-limiting. Shorter than
-UPDATE_LEASE, as a turn that finds the message waiting for it sleeps until then."""
+it again (the client already retried what it retries: a 429 after Retry-After, a 5xx): not in
+a loop, at a platform that is failing or rate-limiting. Each further failure in a row doubles
+the wait."""
+RETRY_FAILED_MOST = timedelta(hours=1)
+"""The longest wait between two tries of a message whose edits keep failing: a token restored
+or the app invited back shows in the message within the hour, and a message that can never be
+edited again costs one call an hour, not one every ten seconds."""
+FAILURES_WARNED = 5
+"""Failed edits of one message in a row after which it is logged at WARNING (once per run)."""
+COUNT_RETRY = timedelta(seconds=1)
+"""How long a change that could not be counted in the database waits before it is counted
+again; doubled on each failure in a row."""
+COUNT_RETRY_MOST = timedelta(minutes=1)
+"""The longest wait between two tries to count a change while the database is away."""
 UPDATE_LEASE = timedelta(seconds=30)
 """How long a worker's turn to update a message lasts: an edit takes well under a second; a
 worker that dies mid-update leaves the message to `catch_up` after this."""
@@ -79,6 +104,12 @@ worker that dies mid-update leaves the message to `catch_up` after this."""
 
 async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def backoff(first: timedelta, most: timedelta, failures: int) -> timedelta:
+    """The wait after `failures` failures in a row: `first`, doubled for each one after the
+    first, never more than `most`."""
+    return min(most, first * 2 ** min(max(failures - 1, 0), 32))
 
 
 @dataclass
@@ -138,7 +169,10 @@ class Postings:
                         await self._remember(actor, effect.ref, posted)
                 elif isinstance(effect, Changed):
                     if origin is not None and origin[1]:
-                        await self._remember(actor, effect.ref, origin, if_new=True)
+                        try:
+                            await self._remember(actor, effect.ref, origin, if_new=True)
+                        except Exception:  # the change still counts on the messages known
+                            log.exception("noting the message %s acted on failed", origin[1])
                     self.changed(actor, effect.ref)
             except Exception:  # the reply is out; keeping its live message current is a nicety
                 log.exception("posting effect %s failed", effect)
@@ -209,27 +243,45 @@ class Postings:
     async def _refresh(self, key: tuple[str, str, str], refresh: _Refresh, viewer: Actor) -> None:
         """Count this process's changes in the database, then update while it is our turn and
         the messages are behind; changes arriving meanwhile (here or on another replica) are
-        picked up by the next round, here or by whichever worker has the turn."""
+        picked up by the next round, here or by whichever worker has the turn.
+
+        A round that fails ends the refresh once the database knows everything (`catch_up`
+        finishes it from there); while a change is still not counted (`dirty`), it is tried
+        again after a growing wait rather than forgotten."""
         ref = key[2]
+        failures = 0
         try:
-            while refresh.again:
+            while refresh.again or refresh.dirty:
                 refresh.again = False
-                if refresh.dirty:
-                    refresh.dirty = False
-                    if not await self.run(self.engine.posting_changed, viewer, ref):
-                        continue  # no live message of it on this platform
-                while await self._update_once(viewer, ref):
-                    pass
-        except Exception:
-            log.exception("refreshing %s failed", ref)
+                try:
+                    if refresh.dirty:
+                        refresh.dirty = False
+                        try:
+                            counted = await self.run(self.engine.posting_changed, viewer, ref)
+                        except Exception:
+                            refresh.dirty = True  # not counted: nothing but this process knows
+                            raise
+                        failures = 0
+                        if not counted:
+                            continue  # no live message of it on this platform
+                    while await self._update_once(viewer, ref):
+                        pass
+                except Exception:
+                    log.exception("refreshing %s failed", ref)
+                    if not refresh.dirty:
+                        return
+                    failures += 1
+                    wait = backoff(COUNT_RETRY, COUNT_RETRY_MOST, failures)
+                    await self.sleep(wait.total_seconds())
         finally:
             self._refreshing.pop(key, None)
 
     async def _update_once(self, viewer: Actor, ref: str) -> bool:
         """One turn: claim the messages of `ref` that are behind, wait for their next slot,
         render once, edit each, record what they show. False when there was nothing to claim,
-        or an edit failed: that message is left behind for `catch_up` after RETRY_FAILED (the
-        next change here tries it again too), not retried in this loop."""
+        or an edit failed: that message is left behind for `catch_up` once its retry is due
+        (RETRY_FAILED, doubled for each failure in a row before it), not retried in this loop
+        nor by the next change before then."""
         claim = await self.run(
             self.engine.claim_posting_update, viewer, ref, worker=self.worker, lease=self.lease
         )
@@ -240,7 +292,7 @@ class Postings:
             await self.sleep(wait)
         update = self.updaters[viewer.platform]
         view: Reply = await self.run(self.engine.live_view, viewer, ref)
-        failed: set[int] = set()
+        failed: dict[int, int] = {}  # posting id → its failures in a row, this one included
         if view.ok:
             for message in claim.messages:
                 posting = Posting(
@@ -266,9 +318,28 @@ class Postings:
                         conversation=message.conversation,
                         message_id=message.message_id,
                     )
-                except Exception as exc:  # left behind: tried again after RETRY_FAILED
-                    log.warning("updating %s message %s failed: %s", ref, message.message_id, exc)
-                    failed.add(message.id)
+                except Exception as exc:  # left behind: tried again once its retry is due
+                    failures = failed[message.id] = message.failures + 1
+                    retry = backoff(RETRY_FAILED, RETRY_FAILED_MOST, failures)
+                    if failures == FAILURES_WARNED:
+                        log.warning(
+                            "live message %s of %s failed %d edits in a row (last: %s); trying "
+                            "again less and less often, up to %s apart",
+                            message.message_id,
+                            ref,
+                            failures,
+                            exc,
+                            RETRY_FAILED_MOST,
+                        )
+                    else:
+                        log.info(
+                            "updating %s message %s failed (%d in a row), trying again in %s: %s",
+                            ref,
+                            message.message_id,
+                            failures,
+                            retry,
+                            exc,
+                        )
         # Measured after the edits went out, so the platform has them before the next may go.
         now = self.engine.deps.clock.now()
         await self.run(
@@ -276,8 +347,10 @@ class Postings:
             claim,
             worker=self.worker,
             next_update_at=now + self.spacing,
-            failed=frozenset(failed),
-            retry_at=now + RETRY_FAILED,
+            failed={
+                posting_id: now + backoff(RETRY_FAILED, RETRY_FAILED_MOST, failures)
+                for posting_id, failures in failed.items()
+            },
         )
         return not failed
 

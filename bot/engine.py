@@ -12,7 +12,7 @@ import importlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -221,18 +221,13 @@ class Engine:
         *,
         worker: str,
         next_update_at: datetime,
-        failed: Collection[int] = (),
-        retry_at: datetime | None = None,
+        failed: Mapping[int, datetime] | None = None,
     ) -> None:
         """Record what the updated messages show, and when they may be updated next; those
-        whose edit `failed` stay behind, to be tried again from `retry_at`."""
+        whose edit `failed` (id → retry at) stay behind, one more failure counted, to be tried
+        again from then."""
         postings.finish_update(
-            self.deps,
-            claim,
-            worker=worker,
-            next_update_at=next_update_at,
-            failed=failed,
-            retry_at=retry_at,
+            self.deps, claim, worker=worker, next_update_at=next_update_at, failed=failed
         )
 
     def postings_behind(self, platforms: list[str]) -> list[tuple[Actor, str]]:

@@ -9,11 +9,18 @@ PostgreSQL `SKIP LOCKED`) renders the object, edits the message and records the 
 (`finish_update`), with the earliest moment of the next edit. A row with changes > shown is
 behind; the worker finishing an edit sees a change made meanwhile and claims again, so the last
 state is always shown however the changes were spread over replicas.
+
+An edit the platform refused leaves its row behind and counts it in `failures` (consecutive,
+back to 0 at the next edit that goes out), with the moment it may be tried again, which the
+caller chooses from that count. Until then nobody claims the row — not even a worker updating
+the object's other messages after a new change: a message that keeps failing waits out its
+retry, in the database, however many changes and replicas come by, and the periodic catch-up
+(`behind`) offers it again when its moment has come.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,12 +123,14 @@ def mark_behind(session: UnitOfWork, kind: str, object_id: int) -> None:
 
 @dataclass(frozen=True)
 class Behind:
-    """A live message claimed for an update: where it is, and the change count it will show."""
+    """A live message claimed for an update: where it is, the change count it will show, and
+    how many edits of it failed in a row before this one."""
 
     id: int
     conversation: str
     message_id: str
     changes: int
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,8 @@ def claim_update(
 ) -> UpdateClaim | None:
     """Take the live messages of `ref` (actor's platform) that are behind and that no other
     worker is updating; None when there are none — up to date, or another worker's turn (it
-    sees this change when it finishes)."""
+    sees this change when it finishes). A message whose last edit failed is taken only once its
+    retry is due: a new change does not bring its next try forward."""
     parsed = parse_ref(ref, verb="show")
     now = deps.clock.now()
     with deps.db.uow() as session:
@@ -155,6 +165,11 @@ def claim_update(
                         Posting.held_until <= now,
                         Posting.held_by == worker,
                     ),
+                    or_(
+                        Posting.failures == 0,
+                        Posting.next_update_at.is_(None),
+                        Posting.next_update_at <= now,
+                    ),
                 )
                 .order_by(Posting.id)
                 .with_for_update(skip_locked=True)
@@ -167,7 +182,7 @@ def claim_update(
             row.held_until = now + lease
         not_before = max((r.next_update_at or now for r in rows), default=now)
         return UpdateClaim(
-            tuple(Behind(r.id, r.conversation, r.message_id, r.changes) for r in rows),
+            tuple(Behind(r.id, r.conversation, r.message_id, r.changes, r.failures) for r in rows),
             not_before,
         )
 
@@ -178,23 +193,27 @@ def finish_update(
     *,
     worker: str,
     next_update_at: datetime,
-    failed: Collection[int] = (),
-    retry_at: datetime | None = None,
+    failed: Mapping[int, datetime] | None = None,
 ) -> None:
     """Record what the edited messages show now, when the next edit may go, and let go.
 
-    A message whose edit `failed` (ids) is let go without recording it as shown: it stays
-    behind, and `behind` offers it to the periodic catch-up once `retry_at` has come. Recorded
-    as shown, a failed last edit was never tried again — no later change came to do it."""
+    A message whose edit `failed` (id → when to try it again) is let go without recording it as
+    shown, one more failure counted: it stays behind, and `behind` offers it to the periodic
+    catch-up once its retry has come. Recorded as shown, a failed last edit was never tried
+    again — no later change came to do it. An edit that went out sets the count back to 0."""
+    failed = failed or {}
     greatest = func.max if deps.db.dialect == "sqlite" else func.greatest
     with deps.db.uow() as session:
         for message in claim.messages:
             values: dict[str, Any] = {"held_by": None, "held_until": None}
-            if message.id in failed:
-                values["next_update_at"] = retry_at or next_update_at
+            retry_at = failed.get(message.id)
+            if retry_at is not None:
+                values["next_update_at"] = retry_at
+                values["failures"] = Posting.failures + 1
             else:
                 values["next_update_at"] = next_update_at
                 values["shown"] = greatest(Posting.shown, message.changes)
+                values["failures"] = 0
             session.execute(
                 update(Posting)
                 .where(Posting.id == message.id, Posting.held_by == worker)
@@ -204,8 +223,9 @@ def finish_update(
 
 def behind(deps: Deps, platforms: list[str], *, limit: int = 100) -> list[tuple[Actor, str]]:
     """Objects with a live message left behind and nobody updating it (the worker updating it
-    died, or its last edit failed) whose next edit may go now: (an actor in the object's
-    channel on that platform, its ref), for a sweep to catch up."""
+    died, or its last edit failed) whose next edit may go now — for a failed edit, once its
+    retry has come: (an actor in the object's channel on that platform, its ref), for a sweep
+    to catch up."""
     now = deps.clock.now()
     out: list[tuple[Actor, str]] = []
     with deps.db.uow() as session:

@@ -452,12 +452,15 @@ class Posting(Base):
     # of the object counts up `changes`; an update shows `changes` as it was when it began and
     # records it in `shown`, so the message is behind while changes > shown. One replica at a
     # time updates it (`held_by` until `held_until`), at most once per second
-    # (`next_update_at`).
+    # (`next_update_at`). `failures` counts the edits that failed in a row since the last one
+    # that went out: each retry of a message the platform keeps refusing waits longer, so a
+    # message that can never be edited again is not retried every few seconds for good.
     changes: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     shown: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     held_by: Mapped[str | None] = mapped_column(String(64))
     held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 class AuditEntry(Base):

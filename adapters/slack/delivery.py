@@ -60,8 +60,21 @@ PERMANENT_ERRORS = frozenset(
 
 
 GONE_ERRORS = frozenset(
-    {"message_not_found", "cant_update_message", "channel_not_found", "is_archived"}
+    {
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "channel_not_found",
+        "is_archived",
+        "is_inactive",
+    }
 )
+"""`chat.update` errors that mean this message can never be edited by the app again: it is
+deleted, not the app's to edit, past the workspace's edit window, or in a channel that is gone,
+archived or frozen. Its live message is forgotten (`PostingGone`). Errors about the installation
+rather than the message (`invalid_auth`, `not_authed`, `account_inactive`, `token_revoked`,
+`not_in_channel`, ...) are not here: a reinstall or an invitation back cures them, so the message
+is kept and tried again, less and less often (adapters/postings.py)."""
 
 MARKER = "align_outbox"
 """The metadata event type of every outbox post; its payload carries the row's key."""

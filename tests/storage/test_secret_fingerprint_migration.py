@@ -51,7 +51,7 @@ def test_an_existing_database_keeps_every_row_up_and_down(db_url: str) -> None:
     before = snapshot(db_url)
     assert len(before["ballots"]) == 5 and len(before["pending_ballots"]) == 2
 
-    upgrade(db_url)
+    upgrade(db_url, "0012")
     assert current(db_url) == "0012"
     after = snapshot(db_url)
     assert after.pop("secret_fingerprints") == []

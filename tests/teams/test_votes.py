@@ -4,8 +4,10 @@ posted card of the poll is updated in place (a PUT to the connector) with the ne
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
+from adapters.postings import RETRY_FAILED
 from bot.clock import FakeClock
 from tests.teams.harness import (
     ANA,
@@ -167,6 +169,48 @@ def test_closing_a_poll_updates_its_card_and_a_late_click_is_told_why(
 
     async def main() -> None:
         async with teams_server(migrated_sqlite_url, clock) as server:
+            await scenario(server)
+
+    asyncio.run(main())
+
+
+def test_a_card_the_connector_refuses_is_tried_again_later_and_a_gone_one_is_forgotten(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    """403 (the bot may not post there now: adding it back cures it) keeps the card and tries
+    it again, each time later, on the worker's catch-up; 404 (the card or the conversation is
+    gone) forgets it — as Slack's message-level errors do."""
+
+    async def scenario(server: TeamsServer) -> None:
+        server.paced_by_the_clock()
+        card_id, card = await open_poll(server, "poll “Ship date or scope?” “Date” “Scope”")
+        date, scope = (a["data"] for a in actions_of(card))
+
+        async def catch_up() -> int:
+            await server.app.postings.catch_up()
+            await server.app.postings.idle()
+            return len(server.connector.failed) + len(server.connector.sent_of("update"))
+
+        server.connector.fail_next("update", status=403, times=2)
+        await server.click(date, card_id=card_id, by=ANA)
+        assert server.app.engine.postings(server.actor(), "P-1") == [(THREAD, card_id)]
+        clock.advance(RETRY_FAILED)
+        assert await catch_up() == 2  # refused again: the next try waits twice as long
+        clock.advance(2 * RETRY_FAILED - timedelta(seconds=1))
+        assert await catch_up() == 2
+        clock.advance(timedelta(seconds=1))
+        assert await catch_up() == 3
+        [update] = server.connector.sent_of("update")
+        assert "Leading: Date" in texts_of(card_of(update.activity))
+
+        server.connector.fail_next("update", status=404)
+        await server.click(scope, card_id=card_id, by=BEN)
+        assert server.app.engine.postings(server.actor(), "P-1") == []
+        clock.advance(RETRY_FAILED)
+        assert await catch_up() == 4  # forgotten: never tried again
+
+    async def main() -> None:
+        async with teams_server(migrated_db_url, clock) as server:
             await scenario(server)
 
     asyncio.run(main())
