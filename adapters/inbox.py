@@ -52,8 +52,8 @@ conversation); an `answered` one only needs its reply sent, through the outbox, 
 adapter said it belongs (`Destination`). A row every process that took it died with is given up
 after MAX_ATTEMPTS, and its sender told so through the outbox where the platform can say who
 that is (`add_replayer`'s asker: Slack, privately in their DM with the app; Teams, in the
-conversation the message came from, as its errors are shown). Finished rows are pruned after
-ALIGN_INBOX_RETENTION_HOURS.
+conversation the message came from, as its errors are shown — in a channel or group chat
+addressed to them by a mention). Finished rows are pruned after ALIGN_INBOX_RETENTION_HOURS.
 
 The stored request and reply are sealed under a key derived from ALIGN_SECRET: a click in an
 anonymous poll names the voter and the choice, and a reader of the database files must not be
@@ -77,7 +77,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapters import process
 from bot import outbox
 from bot.clock import Clock
-from bot.views import Reply, reply_from_payload, reply_to_payload
+from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
 from storage.db import Database, UnitOfWork
 from storage.group_commit import GroupCommit
@@ -108,8 +108,12 @@ GAVE_UP = (
     "Align could not finish your request: it failed {attempts} times on our side, and was "
     "given up. Nothing of it was done. Please try again; if it fails again, tell your admin."
 )
-"""What a person is told, privately, through the outbox, when their request is given up
-(MAX_ATTEMPTS): with ALIGN_HAND_OFF their ack was empty, and nothing else would say so."""
+"""What a person is told, through the outbox, when their request is given up (MAX_ATTEMPTS):
+with ALIGN_HAND_OFF their ack was empty, and nothing else would say so."""
+
+GAVE_UP_IN_COMMON = "{person}, " + GAVE_UP
+"""…where others read it too (a Teams channel), addressed to its sender: "your request" alone,
+a new post in the channel, would leave everyone wondering whose it was."""
 
 
 REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
@@ -152,6 +156,11 @@ class Destination:
     workspace: str
     channel: str
     platform: str
+    person: str | None = None
+    """Whom a notice sent there concerns, when others read that conversation too (a Teams
+    channel or group chat): the notice names them and calls on them (`Reply.notify`). None
+    where only they read it (a DM, a personal chat) or for a reply, which is shown where it
+    was asked for."""
 
 
 @dataclass(eq=False)
@@ -169,9 +178,10 @@ Where = Callable[[Reply], Destination | None]
 Replayer = Callable[[Entry], Awaitable[None]]
 Asker = Callable[[UnitOfWork, dict[str, Any]], Destination | None]
 """Where the person who sent a stored request is told (a platform's own reading of its
-payload), or None when it names nobody. It runs in the transaction that gives the row up, and
-may write there what its outbox sender needs to reach that place (Teams: a conversation
-reference no turn stored yet)."""
+payload), and who they are when that place is shared (`Destination.person`), or None when it
+names nobody. It runs in the transaction that gives the row up, and may write there what its
+outbox sender needs to reach that place and name them (Teams: a conversation reference, the
+sender's name, which no turn stored yet)."""
 
 
 class Inbox:
@@ -610,8 +620,9 @@ class Inbox:
         return taken, given_up
 
     def _tell_given_up(self, session: UnitOfWork, row: store.Unfinished) -> None:
-        """A request given up after MAX_ATTEMPTS: its sender is told so, privately, through the
-        outbox, in the transaction that gives it up — once, whatever happens next."""
+        """A request given up after MAX_ATTEMPTS: its sender is told so through the outbox, in
+        the transaction that gives it up — once, whatever happens next. Privately where the
+        platform can; in a conversation others read, by name, calling on them."""
         payload = self._open(row.id, row.payload)
         asker = self._askers.get(row.platform)
         if asker is None or payload is None:
@@ -626,14 +637,18 @@ class Inbox:
             return
         if to is None:
             return
-        text = GAVE_UP.format(attempts=row.attempts)
+        if to.person:
+            text = GAVE_UP_IN_COMMON.format(person=mention(to.person), attempts=row.attempts)
+            notify: tuple[str, ...] = (to.person,)
+        else:
+            text, notify = GAVE_UP.format(attempts=row.attempts), ()
         outbox.enqueue(
             session,
             workspace=to.workspace,
             channel=to.channel,
             platform=to.platform,
             kind="answer",
-            reply=Reply(ok=False, kind="error", text=text),
+            reply=Reply(ok=False, kind="error", text=text, notify=notify),
             key=f"inbox-given-up:{row.id}",
             now=self.clock.now(),
         )
@@ -688,6 +703,7 @@ class Inbox:
 __all__ = [
     "BUSY",
     "GAVE_UP",
+    "GAVE_UP_IN_COMMON",
     "KEY",
     "Busy",
     "Destination",

@@ -22,7 +22,14 @@ from functools import partial
 from typing import Any
 
 from botbuilder.core import ActivityHandler, BotAdapter, CardFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, ConversationAccount
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    Entity,
+    Mention,
+)
 from botframework.connector.aio import ConnectorClient
 
 from adapters.bootstrap import App
@@ -63,8 +70,24 @@ def card_activity(card: dict[str, Any], *, summary: str = "") -> Activity:
     )
 
 
-def text_activity(text: str) -> Activity:
-    return Activity(type=ActivityTypes.message, text=text, text_format="markdown")
+def text_activity(text: str | cards.Text) -> Activity:
+    """A plain message, with the mention entities of its `<at>` tags (`cards.as_text`)."""
+    if isinstance(text, str):
+        text = cards.Text(text)
+    entities: list[Entity] = [
+        Mention(
+            mentioned=ChannelAccount(**mention["mentioned"]),
+            text=mention["text"],
+            type="mention",
+        )
+        for mention in text.mentions
+    ]
+    return Activity(
+        type=ActivityTypes.message,
+        text=text.text,
+        text_format="markdown",
+        entities=entities or None,
+    )
 
 
 class AlignTeamsBot(ActivityHandler):

@@ -12,8 +12,9 @@ plain message text). One renderer over the block vocabulary of `bot.views`, not 
   Action.Submit with `{"align_form": "P-n", "mode": "ranked|dots"}`.
 - People appear as `<@aad id>` in the engine's texts: shown by name when known, and as real Teams
   mentions (which notify) only in nudges and for the people a reply calls on (`Reply.notify`: a
-  proposal's approvers when it is posted) — a card listing who has not voted or answered should
-  not ping them every time it is refreshed.
+  proposal's approvers when it is posted; in a plain text too, the sender of a request given up,
+  told in a channel) — a card listing who has not voted or answered should not ping them every
+  time it is refreshed.
 - TextBlocks read Markdown: user text cannot make a link (`[text](url)` is shown as typed).
 - Teams rejects messages over about 28 KB. Long lists (and pre-formatted text, bars, ranked
   forms) are cut to fit, ending with "… and N more".
@@ -88,18 +89,55 @@ def _texts_of(block: Block) -> Iterable[str]:
             yield row.note
 
 
-def as_text(reply: Reply, names: Mapping[str, str]) -> str:
-    """A short message text: the error (with the usage line) or the one-line gist."""
+@dataclass(frozen=True)
+class Text:
+    """A reply as a message text, and the mention entities of the `<at>` tags in it."""
+
+    text: str
+    mentions: tuple[dict[str, Any], ...] = ()
+
+
+def as_text(
+    reply: Reply, names: Mapping[str, str], teams_ids: Mapping[str, str] | None = None
+) -> Text:
+    """A short message text: the error (with the usage line) or the one-line gist. People are
+    shown by name; those the reply calls on (`Reply.notify`: a given-up request's sender in a
+    channel) are mentioned for real when their name is known — `<at>Name</at>`, and an entity
+    that names them by their `29:` id (`teams_ids`), the id a text message's mention takes,
+    else by the one Align knows them by."""
     if not reply.ok:
         body = reply.error or reply.text
         if reply.usage:
             body += "\n\n" + reply.usage
     else:
         body = reply.text
-    body = _MENTION.sub(lambda m: names.get(m.group(1), m.group(1)), body)
-    body = _TEAMS_TAG.sub("", body)  # a mention we could not resolve, echoed back: plain text
-    body = _LINK.sub("]\u200b(", body)  # sent as Markdown too
-    return html.escape(body, quote=False)  # usage lines hold <title>: not HTML tags to Teams
+    teams_ids = teams_ids or {}
+    mentions: dict[str, dict[str, Any]] = {}
+    parts: list[str] = []
+    shown = 0
+    for match in _MENTION.finditer(body):
+        parts.append(_plain(body[shown : match.start()]))
+        user = match.group(1)
+        name = names.get(user)
+        if name is not None and user in reply.notify:
+            tag = f"<at>{_plain(name)}</at>"
+            mentioned = {"id": teams_ids.get(user, user), "name": name}
+            mentions.setdefault(user, {"type": "mention", "text": tag, "mentioned": mentioned})
+            parts.append(tag)
+        else:
+            parts.append(_plain(user if name is None else name))
+        shown = match.end()
+    parts.append(_plain(body[shown:]))
+    # Sent as Markdown too; over the whole text, as a link could be made across a name.
+    text = _LINK.sub("]\u200b(", "".join(parts))
+    return Text(text, tuple(mentions.values()))
+
+
+def _plain(text: str) -> str:
+    """Text for a Teams message, none of it markup: a mention we could not resolve, echoed
+    back, is plain text; usage lines hold <title>, not HTML tags to Teams."""
+    text = _TEAMS_TAG.sub("", text)
+    return html.escape(_LINK.sub("]\u200b(", text), quote=False)
 
 
 @dataclass

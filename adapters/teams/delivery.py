@@ -76,7 +76,8 @@ class TeamsSender:
         names = refs.load_names(self.app.db, workspace, wanted) if wanted else {}
         if reply.ok:
             return card_activity(cards.render(reply, names=names), summary=reply.text)
-        return text_activity(cards.as_text(reply, names))
+        ids = refs.load_teams_ids(self.app.db, workspace, reply.notify)
+        return text_activity(cards.as_text(reply, names, ids))
 
     async def _continue(
         self, reference: ConversationReference, call: Callable[[ConnectorClient], Awaitable[Any]]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -43,7 +43,7 @@ from botframework.connector.auth.authenticate_request_result import Authenticate
 from adapters.bootstrap import App
 from adapters.inbox import BUSY, KEY, Busy, Destination, Entry, Lost, NotRecorded
 from adapters.settings import Settings
-from adapters.teams import identity, openid, refs
+from adapters.teams import identity, openid, people, refs
 from adapters.teams.bot import (
     AlignTeamsBot,
     conversation_reference,
@@ -200,24 +200,38 @@ class Teams:
         """Where the sender of a stored message given up (adapters/inbox.py) is told so: the
         conversation it came from, as a text — how Teams shows an error, and where `_engine`'s
         `where` sends one the turn could not show (a conversation has no private replies; in a
-        personal chat that is the person's own). The outbox's sender posts there through the
-        conversation's stored reference; when no turn stored one (every worker died before its
-        turn got that far, and no install event was seen), the one the message itself carries
-        is stored, in the transaction that gives the row up. Other activities (an install, an
-        invoke) are told nothing, as `on_turn_error` answers only messages."""
+        personal chat that is the person's own). In a channel or a group chat that text is a
+        new post everyone there reads: it names its sender (`Destination.person`), whom the
+        outbox's sender then mentions. That sender posts through the conversation's stored
+        reference and names people from `profiles`; when no turn stored those (every worker
+        died before its turn got that far, and no install event was seen), the ones the message
+        itself carries are stored, in the transaction that gives the row up. Other activities
+        (an install, an invoke) are told nothing, as `on_turn_error` answers only messages."""
         activity = Activity().deserialize(payload)
         if activity.type != ActivityTypes.message or activity.conversation is None:
             return None
         workspace = identity.workspace_of(activity)
         channel = identity.channel_of(activity.conversation.id)
+        now = self.app.clock.now()
         refs.keep_reference(
             session,
             workspace=workspace,
             channel=channel,
             reference=conversation_reference(activity, channel),
-            now=self.app.clock.now(),
+            now=now,
         )
-        return Destination(workspace, channel, identity.PLATFORM)
+        to = Destination(workspace, channel, identity.PLATFORM)
+        sender = activity.from_property
+        if not identity.is_shared(activity) or sender is None:
+            return to
+        if not (sender.aad_object_id or sender.id):
+            return to
+        person = identity.user_of(activity)
+        named = people.keep_name(
+            session, workspace, user=person, name=sender.name, teams_id=sender.id, now=now
+        )
+        # Without a name the notice would start with a bare id: "your request" alone reads better.
+        return replace(to, person=person) if named else to
 
 
 def activity_key(body: dict[str, Any]) -> str:

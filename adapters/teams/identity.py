@@ -44,6 +44,15 @@ def workspace_of(activity: Activity) -> str:
     return f"{PLATFORM}:{tenant_of(activity) or activity.channel_id or 'unknown'}"
 
 
+def is_shared(activity: Activity) -> bool:
+    """Whether others read this conversation too: a team's channel or a group chat (Teams marks
+    both `isGroup`), not a personal chat with the bot."""
+    conversation = activity.conversation
+    if conversation is None:
+        return False
+    return bool(conversation.is_group) or conversation.conversation_type in ("channel", "groupChat")
+
+
 def user_of(activity: Activity) -> str:
     sender = activity.from_property
     if sender is None:

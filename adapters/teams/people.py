@@ -17,7 +17,7 @@ from botframework.connector.aio import ConnectorClient
 
 from adapters.roster import Fetch
 from storage import profiles
-from storage.db import Database
+from storage.db import Database, UnitOfWork
 
 log = logging.getLogger("align.teams.people")
 
@@ -71,6 +71,28 @@ def roster_fetch(
     return fetch
 
 
+def keep_name(
+    session: UnitOfWork,
+    workspace: str,
+    *,
+    user: str,
+    name: str | None,
+    teams_id: str | None,
+    now: datetime,
+) -> bool:
+    """A sender's display name (and `29:` id), in the caller's transaction, only if no name is
+    stored for them yet — one stored by a turn or a roster is as new or newer. For a message
+    given up before any of its turns stored it (the inbox's asker), so that its notice in the
+    channel can name and mention them. Whether a name is known for them now."""
+    if profiles.names(session, workspace, [user]):
+        return True
+    if not name:
+        return False
+    aliases = {teams_id: user} if teams_id and teams_id != user else {}
+    profiles.save_names(session, workspace, {user: name}, now=now, aliases=aliases)
+    return True
+
+
 def aad_ids(db: Database, workspace: str, teams_ids: Iterable[str]) -> dict[str, str]:
     """The AAD object ids known for these `29:` ids."""
     with db.uow() as session:
@@ -78,4 +100,4 @@ def aad_ids(db: Database, workspace: str, teams_ids: Iterable[str]) -> dict[str,
     return {t: aad for t, aad in found.items() if aad}
 
 
-__all__ = ["aad_ids", "remember", "roster_fetch"]
+__all__ = ["aad_ids", "keep_name", "remember", "roster_fetch"]

@@ -105,6 +105,17 @@ def teams_id(db: Database, workspace: str, user: str) -> str:
         return profiles.alias_of(session, workspace, user) or user
 
 
+def load_teams_ids(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
+    """`29:` ids by AAD id, of those known: a mention in a text message names people by that
+    id (a card's takes the AAD id too). Nothing is read for nobody."""
+    wanted = sorted(set(users))
+    if not wanted:
+        return {}
+    with db.uow() as session:
+        found = {user: profiles.alias_of(session, workspace, user) for user in wanted}
+    return {user: alias for user, alias in found.items() if alias}
+
+
 def load_names(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
     """Display names by AAD id, for rendering `<@id>`."""
     with db.uow() as session:

@@ -38,7 +38,7 @@ from bot.clock import FakeClock
 from bot.context import Actor
 from storage.models import Ballot, ConversationRef, Decision, InboxEntry, OutboxMessage
 from tests.conftest import count_rows, make_settings
-from tests.fakes import FakeSlackApi
+from tests.fakes import FakeSlackApi, Sent
 from tests.inbox.test_hand_off import HAND_OFF, web_and_worker, work
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
 from tests.slack.test_direct_messages import DM, dm
@@ -611,6 +611,31 @@ def stored_references(server: TeamsServer) -> list[tuple[str, dict[str, Any], An
         ]
 
 
+async def given_up_in_teams(
+    web: TeamsServer, worker: TeamsServer, clock: FakeClock, said: dict[str, Any]
+) -> list[Sent]:
+    """Post `said` to the web process (acked empty, 201), let every worker that takes it die
+    until it is given up after MAX_ATTEMPTS, then run the outbox and the queue twice: what the
+    bot posted since (`send`)."""
+    before = len(web.connector.sent_of("send"))
+    assert await web.post(said) == 201
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        dying = a_worker_that_will_die(web, worker, f"dies-{attempt}", platform="teams")
+        taken, given_up = dying._take_over(5)
+        assert (len(taken), given_up) == (1, 0), attempt
+        clock.advance(PAST_THE_CLAIM)
+    queue = Queue(worker.app)
+    assert await queue.round() == 0  # given up instead of taken a ninth time
+    with web.app.db.uow() as session:
+        statuses = list(session.scalars(select(InboxEntry.status).order_by(InboxEntry.id)))
+    assert statuses[-1] == "failed"
+    dispatcher = Dispatcher(worker.app, worker.web_app[SENDERS])
+    for _ in range(2):
+        await dispatcher.run_once()
+        assert await queue.round() == 0
+    return web.connector.sent_of("send")[before:]
+
+
 @pytest.mark.parametrize(
     ("said_in", "told_in"),
     [
@@ -625,9 +650,9 @@ def test_a_teams_message_that_kills_every_worker_is_given_up_and_told_where_it_w
     """The web process acked it empty (201, nothing shown), and every worker that takes it
     dies: given up after MAX_ATTEMPTS, its sender is told so once, through the outbox, where
     they said it — as a Teams error is shown: a text in that conversation (a channel's is a new
-    post in the channel), however often the outbox and the queue run after. When no turn ever
-    ran there, no conversation reference was stored: the one in the stored message is; one
-    stored when the bot was added stays as it was."""
+    post in the channel, addressed to them), however often the outbox and the queue run after.
+    When no turn ever ran there, no conversation reference was stored: the one in the stored
+    message is; one stored when the bot was added stays as it was."""
 
     async def scenario() -> None:
         async with (
@@ -642,30 +667,12 @@ def test_a_teams_message_that_kills_every_worker_is_given_up_and_told_where_it_w
             stored_before = stored_references(web)
             assert (welcomed, len(stored_before)) == ((1, 1) if added else (0, 0))
             text = "decide Kills whoever runs it in Teams"
-            said = (
-                personal(text, service_url=url)
-                if said_in == "a personal chat"
-                else message(text, service_url=url)
-            )
-            assert await web.post(said) == 201
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                dying = a_worker_that_will_die(web, worker, f"dies-{attempt}", platform="teams")
-                taken, given_up = dying._take_over(5)
-                assert (len(taken), given_up) == (1, 0), attempt
-                clock.advance(PAST_THE_CLAIM)
-            queue = Queue(worker.app)
-            assert await queue.round() == 0  # given up instead of taken a ninth time
-            with web.app.db.uow() as session:
-                statuses = list(session.scalars(select(InboxEntry.status).order_by(InboxEntry.id)))
-            assert statuses[-1] == "failed"
-            dispatcher = Dispatcher(worker.app, worker.web_app[SENDERS])
-            for _ in range(2):
-                await dispatcher.run_once()
-                assert await queue.round() == 0
-            told = web.connector.sent_of("send")[welcomed:]
-            assert [(t.conversation_id, t.text) for t in told] == [
-                (told_in, GAVE_UP.format(attempts=MAX_ATTEMPTS))
-            ]
+            in_private = said_in == "a personal chat"
+            said = personal(text, service_url=url) if in_private else message(text, service_url=url)
+            told = await given_up_in_teams(web, worker, clock, said)
+            gave_up = GAVE_UP.format(attempts=MAX_ATTEMPTS)
+            addressed = "" if in_private else "<at>Ana</at>, "
+            assert [(t.conversation_id, t.text) for t in told] == [(told_in, addressed + gave_up)]
             assert web.connector.sent_of("reply") == []
             assert web.connector.sent_of("create_conversation") == []
             with web.app.db.uow() as session:
@@ -679,6 +686,48 @@ def test_a_teams_message_that_kills_every_worker_is_given_up_and_told_where_it_w
                 assert reference["serviceUrl"] == url
                 assert reference["conversation"]["id"] == told_in  # not the message's thread
             assert count_rows(web.app, Decision) == 0
+
+    asyncio.run(scenario())
+
+
+def mentions_in(sent: Sent) -> list[dict[str, Any]]:
+    return [e for e in sent.activity.get("entities") or [] if e.get("type") == "mention"]
+
+
+@pytest.mark.parametrize("said_in", ["a channel", "a personal chat"])
+def test_a_given_up_teams_message_is_told_in_a_channel_by_name_with_a_mention_of_its_sender(
+    db_url: str, clock: FakeClock, said_in: str
+) -> None:
+    """Told in a channel, "your request" alone is a new post that concerns nobody in
+    particular: the notice names its sender and mentions them (a mention entity with their
+    `29:` id, so Teams notifies them) — learnt from the stored message itself, as no turn ran
+    to store who they are. In a personal chat only they read it: no mention, the text as is."""
+
+    async def scenario() -> None:
+        async with (
+            teams_server(db_url, clock, role="web", **HAND_OFF) as web,
+            teams_server(db_url, clock, role="worker", **HAND_OFF) as worker,
+        ):
+            text = "decide Kills whoever runs it in Teams"
+            url = web.service_url
+            if said_in == "a channel":
+                said = message(text, by=BEN, service_url=url)
+            else:
+                said = personal(text, service_url=url)
+            (told,) = await given_up_in_teams(web, worker, clock, said)
+            gave_up = GAVE_UP.format(attempts=MAX_ATTEMPTS)
+            if said_in == "a channel":
+                assert told.text == f"<at>Ben</at>, {gave_up}"
+                assert mentions_in(told) == [
+                    {
+                        "type": "mention",
+                        "text": "<at>Ben</at>",
+                        "mentioned": {"id": BEN.teams_id, "name": "Ben"},
+                    }
+                ]
+            else:
+                assert told.text == gave_up
+                assert mentions_in(told) == []
 
     asyncio.run(scenario())
 

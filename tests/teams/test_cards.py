@@ -150,11 +150,38 @@ def test_an_error_is_plain_text_with_the_usage_line_escaped_for_teams() -> None:
         error="Only <@u1> can close P-1.",
         usage="Usage: close <P-ID> [decide]",
     )
-    assert cards.as_text(reply, {"u1": "Ana"}) == (
+    assert cards.as_text(reply, {"u1": "Ana"}).text == (
         "Only Ana can close P-1.\n\nUsage: close &lt;P-ID&gt; [decide]"
     )
     unresolved = Reply(ok=False, kind="error", text="x", error="I can't tell who <at>Zed</at> is.")
-    assert cards.as_text(unresolved, {}) == "I can't tell who Zed is."
+    assert cards.as_text(unresolved, {}).text == "I can't tell who Zed is."
+
+
+def test_an_error_text_mentions_only_the_people_it_calls_on_and_only_by_a_known_name() -> None:
+    """A text message's mention names the person by their `29:` id when known; someone the
+    reply only names, or whose name is unknown, stays plain text with no entity."""
+    reply = Reply(
+        ok=False,
+        kind="error",
+        text="<@aad-1>, <@aad-3> and <@aad-2> could not [vote](x).",
+        notify=("aad-1", "aad-2", "aad-3"),
+    )
+    names = {"aad-1": "Ana & Co", "aad-2": "Ben", "aad-4": "Dee"}
+    shown = cards.as_text(reply, names, {"aad-1": "29:ana"})
+    assert shown.text == (
+        "<at>Ana &amp; Co</at>, aad-3 and <at>Ben</at> could not [vote]\u200b(x)."
+    )
+    assert shown.mentions == (
+        {
+            "type": "mention",
+            "text": "<at>Ana &amp; Co</at>",
+            "mentioned": {"id": "29:ana", "name": "Ana & Co"},
+        },
+        {"type": "mention", "text": "<at>Ben</at>", "mentioned": {"id": "aad-2", "name": "Ben"}},
+    )
+    assert cards.as_text(Reply(ok=False, kind="error", text="<@aad-4> failed"), names) == (
+        cards.Text("Dee failed")
+    )
 
 
 def test_an_export_shows_the_file_inline() -> None:
