@@ -18,12 +18,9 @@ from adapters.runtime import RUNTIME_KEY
 from bot.context import Actor
 from storage.models import Posting
 from tests.slack.conftest import SlackServer
+from tests.slack.test_polls import open_poll
 
 BEN, CAI = "U0BEN00002", "U0CAI00003"
-
-
-def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def _text(call: Any) -> str:
@@ -33,17 +30,6 @@ def _text(call: Any) -> str:
 def _database_away(statement: str) -> OperationalError:
     """What SQLAlchemy raises when the connection drops mid-statement."""
     return OperationalError(statement, {}, Exception("server closed the connection unexpectedly"))
-
-
-def open_poll(server: SlackServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Post a poll; the ts of its message and its two buttons."""
-    server.paced_by_the_clock()
-    server.post_command('poll "Ship date or scope?" "Date" "Scope"')
-    server.fake.wait_for_sync("chat.postMessage")
-    server.settle()
-    posted = server.poll_message(1)
-    date, scope = _buttons(posted.args["blocks"])
-    return posted.result["ts"], date, scope
 
 
 def click(server: SlackServer, button: dict[str, Any], ts: str, *, user: str) -> None:

@@ -22,6 +22,17 @@ def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
+def open_poll(server: SlackServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Post a poll, its edits paced by the clock; the ts of its message and its two buttons."""
+    server.paced_by_the_clock()
+    server.post_command('poll "Ship date or scope?" "Date" "Scope"')
+    server.fake.wait_for_sync("chat.postMessage")
+    server.settle()
+    posted = server.poll_message(1)
+    date, scope = _buttons(posted.args["blocks"])
+    return posted.result["ts"], date, scope
+
+
 def _text(blocks: list[dict[str, Any]]) -> str:
     return json.dumps(blocks, ensure_ascii=False)
 
@@ -278,17 +289,10 @@ def test_a_failed_last_edit_is_tried_again_by_the_catch_up_not_recorded_as_shown
     from adapters.runtime import RUNTIME_KEY
 
     server = slack_server_any_db
-    server.paced_by_the_clock()
-    server.post_command('poll "Ship date or scope?" "Date" "Scope"')
-    server.fake.wait_for_sync("chat.postMessage")
-    server.settle()
-    posted = server.poll_message(1)
-    date, _ = _buttons(posted.args["blocks"])
+    ts, date, _ = open_poll(server)
     server.fake.fail_next("chat.update", status=200, error="fatal_error")
 
-    clicked = server.post_action(
-        action_id=date["action_id"], value=date["value"], message_ts=posted.result["ts"]
-    )
+    clicked = server.post_action(action_id=date["action_id"], value=date["value"], message_ts=ts)
     assert clicked.status_code == 200
     server.fake.wait_for_responses_sync(1)
     server.settle()
