@@ -12,6 +12,8 @@ Mode connects.
 Stop, on SIGTERM (Docker, systemd, Kubernetes) or SIGINT (Ctrl-C): stop accepting (the listening
 socket and Socket Mode close first), let requests and work in flight finish within
 ALIGN_SHUTDOWN_GRACE seconds, give back the outbox leases still held, close the clients, exit 0.
+The same stop, then exit 1, when `align adopt-secret` replaced the secret under a running
+process: every role re-checks it (adapters/secret_watch.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import click
 from aiohttp import web
 
+from adapters import secret_watch
 from adapters.bootstrap import App, build, check_secret
 from adapters.preflight import ROLES, ConfigError, Plan, plan, verify
 from adapters.settings import Settings
@@ -37,8 +40,10 @@ from adapters.web_keys import (
     SHUTDOWN,
     SOCKET_MODE,
     SOCKET_STARTERS,
+    STOP,
     Grace,
     Serving,
+    Stop,
 )
 
 log = logging.getLogger("align.server")
@@ -63,11 +68,14 @@ def _mounts(serving: Serving) -> list[Mount]:
     """The platform parts present in this build (each adapter package provides `mount`); a
     web process runs no scheduler, dispatcher or inbox recovery. The runtime and the recovery
     come first: cleanups run in mount order, and delivery and re-runs must stop before a
-    platform closes the client they use."""
+    platform closes the client they use. Every role watches ALIGN_SECRET (first: its cleanup
+    only stops the watch)."""
     modules = ["adapters.slack.http", "adapters.teams.http", "adapters.about"]
     if serving.outbound:
         modules[0:0] = ["adapters.runtime", "adapters.recovery"]
-    found: list[Mount] = [] if serving.outbound else [_drain_postings]
+    found: list[Mount] = [secret_watch.mount]
+    if not serving.outbound:
+        found.append(_drain_postings)
     for module in modules:
         try:
             mod = __import__(module, fromlist=["mount"])
@@ -160,9 +168,11 @@ def serve(
     try:
         # Before anything is received or sent: a process with another secret must not start.
         check_secret(app)
-        asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
+        status = asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
     finally:
         app.db.dispose()
+    if status:
+        raise click.exceptions.Exit(status)
 
 
 def yield_cpu(settings: Settings, role: str) -> None:
@@ -176,11 +186,12 @@ def yield_cpu(settings: Settings, role: str) -> None:
         log.info("worker: CPU priority lowered by %d (ALIGN_WORKER_NICE)", settings.worker_nice)
 
 
-async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
-    stop = asyncio.Event()
+async def _serve(app: App, planned: Plan, *, socket: bool) -> int:
+    """Serve until stopped; the exit status: 0 after a signal, 1 after a part failed (`Stop`)."""
+    stop = Stop()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.request)
 
     report = await verify(app.settings, planned)
     for line in report.lines:
@@ -192,6 +203,7 @@ async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
     serving = Serving(role=planned.role, teams_emulator=emulator)
     web_app = await create_web_app(app, serving=serving)
     web_app[SOCKET_MODE] = socket
+    web_app[STOP] = stop
     grace = app.settings.shutdown_grace
     runner = web.AppRunner(web_app, handle_signals=False, shutdown_timeout=grace)
     await runner.setup()
@@ -200,11 +212,12 @@ async def _serve(app: App, planned: Plan, *, socket: bool) -> None:
         log.info(
             "Align listening on http://%s:%d (role %s)", planned.host, planned.port, planned.role
         )
-        await _until_stopped(web_app, stop)
+        await _until_stopped(web_app, stop.requested)
         log.info("stopping: finishing work in flight (up to %.0f s)", grace)
     finally:
         await runner.cleanup()
     log.info("stopped")
+    return 1 if stop.failed else 0
 
 
 async def _listen(runner: web.AppRunner, planned: Plan) -> None:

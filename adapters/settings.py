@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # milliseconds, an ack cannot. 0 leaves it as it is.
     worker_nice: int = Field(10, ge=0, le=19, alias="ALIGN_WORKER_NICE")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
+    # Seconds between a running process's re-checks of ALIGN_SECRET (adapters/secret_watch.py,
+    # 30 unless set): so that a test's process notices `align adopt-secret` quickly.
+    secret_recheck_for_tests: float | None = Field(
+        None, gt=0, alias="ALIGN_SECRET_RECHECK_FOR_TESTS"
+    )
     port: int = Field(3000, alias="ALIGN_PORT")
     secret: str = Field("", alias="ALIGN_SECRET")
     admins: str = Field("", alias="ALIGN_ADMINS")

@@ -6,6 +6,7 @@ carry their type, and one module names them all.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,3 +78,25 @@ class Grace:
 
 SHUTDOWN = web.AppKey("shutdown", Grace)
 """The running server's shutdown budget; started by its first on_shutdown handler."""
+
+
+class Stop:
+    """How a running `align serve` is asked to stop: by a signal (`request`, exit 0), or by a
+    part that found it must not go on (`fail`: that part logged why; the stop is the same,
+    work in flight finishing within the grace period, then the process exits 1 so that its
+    supervisor shows it)."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.failed = False
+
+    def request(self) -> None:
+        self.requested.set()
+
+    def fail(self) -> None:
+        self.failed = True
+        self.requested.set()
+
+
+STOP = web.AppKey("stop", Stop)
+"""Set by `align serve` before start-up; absent from an app a test starts itself."""

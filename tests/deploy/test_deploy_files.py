@@ -25,7 +25,8 @@ yaml = pytest.importorskip("yaml", reason="PyYAML reads compose.yaml")
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {field.alias for field in Settings.model_fields.values() if field.alias}
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "ALIGN_PUBLIC_HOST"}  # read by the db and Caddy images
-TESTS_ONLY = {"ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS"}  # never in a deployment's configuration
+# Never in a deployment's configuration.
+TESTS_ONLY = {"ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS", "ALIGN_SECRET_RECHECK_FOR_TESTS"}
 
 
 def cli_accepts(args: list[str]) -> None:

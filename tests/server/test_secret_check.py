@@ -4,7 +4,8 @@ Real `align serve` processes, configured by their environment only, on SQLite an
 first stores a fingerprint of its secret, a later one with the same secret starts, one with
 another secret (a typo in one replica's environment) exits 1 with one sentence before it listens —
 whatever its role — and two started together on an empty database agree on whose fingerprint is
-stored. `align adopt-secret` is the deliberate way to change it.
+stored. `align adopt-secret` is the deliberate way to change it, and a process still running with
+the old secret then stops by itself, saying why, and exits 1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from adapters.secret_watch import SECRET_REPLACED
 from storage.db import normalize_url
 from storage.secret_check import fingerprint
 from tests.server.process import AlignProcess, align, free_port, wait_until
@@ -46,10 +48,12 @@ def env(url: str, secret: str, port: int) -> dict[str, str]:
     }
 
 
-def serve(stack: ExitStack, tmp: Path, url: str, secret: str, role: str = "all") -> AlignProcess:
+def serve(
+    stack: ExitStack, tmp: Path, url: str, secret: str, role: str = "all", **extra: str
+) -> AlignProcess:
     port = free_port()
     return stack.enter_context(
-        align(tmp, "serve", "--role", role, port=port, **env(url, secret, port))
+        align(tmp, "serve", "--role", role, port=port, **env(url, secret, port), **extra)
     )
 
 
@@ -149,3 +153,32 @@ def test_adopt_secret_makes_the_new_secret_the_databases(
     now.wait_listening()
     assert "ALIGN_SECRET is not the secret" in refused(serve(stack, tmp_path, db_url, FIRST))
     stop(now)
+
+
+# A web process (no scheduler; with hand-off, what it seals a worker opens) and a worker.
+@pytest.mark.parametrize(
+    ("db_url", "role"), [("postgres", "web"), ("sqlite", "worker")], indirect=["db_url"]
+)
+def test_a_process_running_when_the_secret_is_adopted_stops_saying_why(
+    db_url: str, tmp_path: Path, stack: ExitStack, role: str
+) -> None:
+    running = serve(
+        stack,
+        tmp_path,
+        db_url,
+        FIRST,
+        role,
+        ALIGN_HAND_OFF="true",
+        ALIGN_SECRET_RECHECK_FOR_TESTS="0.2",  # instead of every 30 s
+    )
+    running.wait_listening()
+    with align(tmp_path, "adopt-secret", "--yes", **env(db_url, OTHER, 0)) as adopted:
+        assert adopted.wait(timeout=60) == 0, adopted.output
+
+    # By itself, the graceful way (as on SIGTERM), and non-zero for its supervisor to see.
+    assert running.wait(timeout=30) == 1, running.output
+    errors = [line for line in running.output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and errors[0].endswith(f"align.secret: {SECRET_REPLACED}"), errors
+    assert "stopping: finishing work in flight" in running.output
+    assert running.output.rstrip().endswith("stopped")
+    assert stored(db_url) == [fingerprint(OTHER.encode())]
