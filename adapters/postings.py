@@ -292,7 +292,7 @@ class Postings:
             await self.sleep(wait)
         update = self.updaters[viewer.platform]
         view: Reply = await self.run(self.engine.live_view, viewer, ref)
-        failed: dict[int, int] = {}  # posting id → its failures in a row, this one included
+        failed: dict[int, timedelta] = {}  # posting id → how long until its next try
         if view.ok:
             for message in claim.messages:
                 posting = Posting(
@@ -319,8 +319,8 @@ class Postings:
                         message_id=message.message_id,
                     )
                 except Exception as exc:  # left behind: tried again once its retry is due
-                    failures = failed[message.id] = message.failures + 1
-                    retry = backoff(RETRY_FAILED, RETRY_FAILED_MOST, failures)
+                    failures = message.failures + 1  # in a row, this one included
+                    retry = failed[message.id] = backoff(RETRY_FAILED, RETRY_FAILED_MOST, failures)
                     if failures == FAILURES_WARNED:
                         log.warning(
                             "live message %s of %s failed %d edits in a row (last: %s); trying "
@@ -347,10 +347,7 @@ class Postings:
             claim,
             worker=self.worker,
             next_update_at=now + self.spacing,
-            failed={
-                posting_id: now + backoff(RETRY_FAILED, RETRY_FAILED_MOST, failures)
-                for posting_id, failures in failed.items()
-            },
+            failed={posting_id: now + retry for posting_id, retry in failed.items()},
         )
         return not failed
 
