@@ -202,13 +202,22 @@ def replies(fake: FakeSlackApi, burst: Burst) -> dict[tuple[str, int], int]:
     return dict(count)
 
 
-def run_burst(fake: FakeSlackApi, port: int, seed: int) -> tuple[Burst, list[threading.Thread]]:
+def run_burst(
+    fake: FakeSlackApi, port: int, seed: int
+) -> tuple[Burst, list[threading.Thread], float]:
+    """Start sending the burst, the web process up: the burst, its sender threads (to join)
+    and when it began."""
     items = [("vote", n, _click(n, fake)) for n in range(VOTES)]
     items += [("decide", n, _command(n, fake)) for n in range(COMMANDS)]
     items += [("forged", n, _click(10_000 + n, fake)) for n in range(FORGED)]
     random.Random(seed).shuffle(items)
     burst = Burst(f"http://127.0.0.1:{port}/slack/events", items, forged=frozenset({"forged"}))
-    return burst, [threading.Thread(target=burst.send) for _ in range(SENDERS)]
+    senders = [threading.Thread(target=burst.send) for _ in range(SENDERS)]
+    burst.up.set()
+    began = time.monotonic()
+    for sender in senders:
+        sender.start()
+    return burst, senders, began
 
 
 def check(db_url: str, fake: FakeSlackApi, burst: Burst, began: float) -> str:
@@ -280,11 +289,8 @@ def test_kill_9_of_the_worker_mid_burst_runs_and_answers_every_acknowledged_requ
     with FakeSlackApi.running() as fake, ExitStack() as stack:
         _, worker = start(stack, db_url, tmp_path, fake, ("web", web_port), ("worker", worker_port))
         workers = [worker]
-        burst, senders = run_burst(fake, web_port, seed=11)
-        burst.up.set()  # the web process stays up: requests keep coming while workers die
-        began = time.monotonic()
-        for sender in senders:
-            sender.start()
+        # The web process stays up: requests keep coming while workers die.
+        burst, senders, began = run_burst(fake, web_port, seed=11)
         caught = []
         for k in range(1, KILLS + 1):
             at = len(burst.items) * k // (KILLS + 2)
@@ -333,11 +339,7 @@ def test_kill_9_of_the_web_process_after_acks_loses_no_acknowledged_request(
     web_port, worker_port = free_port(), free_port()
     with FakeSlackApi.running() as fake, ExitStack() as stack:
         webs = start(stack, db_url, tmp_path, fake, ("web", web_port), ("worker", worker_port))[:1]
-        burst, senders = run_burst(fake, web_port, seed=12)
-        burst.up.set()
-        began = time.monotonic()
-        for sender in senders:
-            sender.start()
+        burst, senders, began = run_burst(fake, web_port, seed=12)
         queued = []
         for k in range(1, WEB_KILLS + 1):
             at = len(burst.items) * k // (WEB_KILLS + 2)
