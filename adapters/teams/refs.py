@@ -101,8 +101,7 @@ def teams_id(db: Database, workspace: str, user: str) -> str:
     """How to name a person to the connector when starting a chat with them: their `29:` id
     (learned from rosters and mentions), else their AAD object id, which Teams also accepts for
     a personal conversation with a bot the person has installed."""
-    with db.uow() as session:
-        return profiles.alias_of(session, workspace, user) or user
+    return load_teams_ids(db, workspace, [user]).get(user, user)
 
 
 def load_teams_ids(db: Database, workspace: str, users: Iterable[str]) -> dict[str, str]:
