@@ -79,7 +79,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
-from storage.db import Database, UnitOfWork
+from storage.db import Database, UnitOfWork, in_savepoint
 from storage.group_commit import GroupCommit
 from storage.sealing import Seal
 
@@ -630,7 +630,7 @@ class Inbox:
         try:
             # In a savepoint: an asker that fails (a payload it cannot read) must not undo the
             # give-up, or the row would be given up, and fail, at every recovery turn.
-            with session.begin_nested():
+            with in_savepoint(session):
                 to = asker(session, payload)
         except Exception:
             log.exception("inbox %s: its sender cannot be told it was given up", row.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +33,50 @@ CHECKPOINT = "align.checkpoint"
 """Set in a session's info to have SQLite's WAL checkpointed and truncated once the transaction
 has committed (after anonymous ballots were counted: the WAL would keep the order of the
 commits before it)."""
+
+_AT_COMMIT = "align.at_commit"
+
+AtCommit = Callable[[Session, list[Any]], None]
+"""Run with a transaction's session and every item queued under one key (`at_commit`)."""
+
+
+def at_commit(session: Session, key: Hashable, run: AtCommit, item: Any) -> None:
+    """Queue `item` for `run`, which gets every item queued under `key` in this transaction at
+    once, as the transaction's last statements before its COMMIT.
+
+    For a write to a row every concurrent transaction needs (a poll's running tally): a row
+    lock is held from the statement that takes it to the COMMIT, so taken mid-transaction it
+    makes every other voter wait out each statement and round trip after it; taken last, only
+    its own UPDATE and the COMMIT (a 1,000-click burst on PostgreSQL was counted in about half
+    the time). Items queued by the units of work of one transaction (a group of votes on
+    SQLite) also run as one. A savepoint that rolls back (`in_savepoint`) takes its items with it;
+    a reader that must see them in the same transaction asks `queued`."""
+    session.info.setdefault(_AT_COMMIT, []).append((key, run, item))
+
+
+def queued(session: Session, key: Hashable) -> list[Any]:
+    """The items queued under `key` in this transaction and not run yet, in order."""
+    return [item for k, _, item in session.info.get(_AT_COMMIT, ()) if k == key]
+
+
+@contextmanager
+def in_savepoint(session: Session) -> Iterator[Session]:
+    """`session.begin_nested()`; rolled back, it drops what was queued in it (`at_commit`)."""
+    mark = len(session.info.get(_AT_COMMIT, ()))
+    try:
+        with session.begin_nested():
+            yield session
+    except BaseException:
+        del session.info.get(_AT_COMMIT, [])[mark:]
+        raise
+
+
+def _run_at_commit(session: Session) -> None:
+    grouped: dict[Hashable, tuple[AtCommit, list[Any]]] = {}
+    for key, run, item in session.info.pop(_AT_COMMIT, ()):
+        grouped.setdefault(key, (run, []))[1].append(item)
+    for run, items in grouped.values():
+        run(session, items)
 
 
 _NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
@@ -260,7 +304,7 @@ class Database:
             if not savepoint:
                 yield outer
                 return
-            with outer.begin_nested():
+            with in_savepoint(outer):
                 yield outer
             return
         with self._transaction(urgent) as session:
@@ -278,6 +322,7 @@ class Database:
         with writer, self._sessions() as session:
             with session.begin():
                 yield session
+                _run_at_commit(session)
             if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":
                 self._checkpoint()
 
@@ -313,7 +358,7 @@ class Database:
             session = stack.enter_context(self._transaction(urgent))
         else:
             session = command.outer
-            stack.enter_context(session.begin_nested())
+            stack.enter_context(in_savepoint(session))
         command.stack = stack
         self._joined.command, self._joined.session = None, session
         try:
@@ -520,12 +565,16 @@ _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 __all__ = [
     "CHECKPOINT",
     "DEFAULT_URL",
+    "AtCommit",
     "Database",
     "Prepared",
     "PreparedUpsert",
     "UnitOfWork",
+    "at_commit",
     "dialect_insert",
+    "in_savepoint",
     "normalize_url",
+    "queued",
     "raw",
     "raw_all",
     "upsert",

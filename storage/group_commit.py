@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from storage.db import Database, UnitOfWork
+from storage.db import Database, UnitOfWork, in_savepoint
 
 T = TypeVar("T")
 Write = Callable[[UnitOfWork], Any]
@@ -137,7 +137,7 @@ class GroupCommit:
         if not self.savepoints:
             return True, write(session)
         try:
-            with session.begin_nested():
+            with in_savepoint(session):
                 return True, write(session)
         except Exception as exc:
             return False, exc

@@ -1,5 +1,6 @@
 """Running tallies: each ballot change moves its poll's numbers by the ballot's difference, in the
-vote's own transaction, so recording a vote costs the same in a poll of ten and of ten thousand.
+vote's own transaction (its last write), so recording a vote costs the same in a poll of ten and
+of ten thousand.
 
 The numbers per poll (`storage.tallies.Running`): for single and multi the marks per option, for
 dots the points per option; for ranked the pairwise matrix (d[i][j] = ballots preferring i over j,
@@ -25,7 +26,7 @@ from typing import Any
 from bot import tally
 from bot.polls.rules import Votable
 from storage import ballots, tallies
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, at_commit, queued
 from storage.models import Poll
 from storage.tallies import Running
 
@@ -95,8 +96,23 @@ def start(session: UnitOfWork, poll: Poll) -> None:
 
 def apply_changes(session: UnitOfWork, poll: Votable, changes: Sequence[Change]) -> None:
     """Move the poll's tally by these ballot changes, already written to `ballots` in this
-    transaction. Holds the poll's tally row until commit, so concurrent votes queue on it and
-    none loses another's increment; call it late in the transaction."""
+    transaction: queued, and applied as the transaction's last write (`storage.db.at_commit`),
+    every change of the poll in the transaction at once. Its tally row is then held from that
+    UPDATE to the COMMIT only, so concurrent votes queue on it as briefly as they can and none
+    loses another's increment. `count` in the same transaction sees the queued changes."""
+    at_commit(session, _key(poll.id), _apply_queued, (poll, changes))
+
+
+def _key(poll_id: int) -> tuple[str, int]:
+    return ("poll tally", poll_id)
+
+
+def _apply_queued(
+    session: UnitOfWork, queued_changes: list[tuple[Votable, Sequence[Change]]]
+) -> None:
+    """Every change of one poll queued in this transaction, in one locked read and write. The
+    poll as last seen: its options only ever grow, and `_fit` makes room for them."""
+    poll = queued_changes[-1][0]
     n = len(poll.options)
     running = tallies.lock(session, poll.id)
     if running is None:
@@ -109,12 +125,17 @@ def apply_changes(session: UnitOfWork, poll: Votable, changes: Sequence[Change])
         running = tallies.lock(session, poll.id)
         assert running is not None
     _fit(running, poll.mode, n)
+    for _, changes in queued_changes:
+        _apply(running, poll.mode, changes)
+    tallies.store(session, poll.id, running)
+
+
+def _apply(running: Running, mode: str, changes: Sequence[Change]) -> None:
     for old, new in changes:
         if old is not None:
-            _move(running, poll.mode, old, -1)
+            _move(running, mode, old, -1)
         if new is not None:
-            _move(running, poll.mode, new, 1)
-    tallies.store(session, poll.id, running)
+            _move(running, mode, new, 1)
 
 
 def apply_change(session: UnitOfWork, poll: Votable, old: Any, new: Any) -> None:
@@ -133,12 +154,20 @@ def count(session: UnitOfWork, poll: Poll) -> tally.Tally:
     tally version and caches that count."""
     n = len(poll.options)
     row = tallies.read(session, poll.id)
+    version: int | None
     if row is None:
         version = None
         running = recount(poll.mode, n, ballots.choices(session, poll.id))
     else:
         version, running = row
         _fit(running, poll.mode, n)
+        pending = queued(session, _key(poll.id))
+        if pending:
+            # Changes of this transaction not yet applied (they are, at its commit); the
+            # version does not count them yet, so no cached count is served or stored for it.
+            for _, changes in pending:
+                _apply(running, poll.mode, changes)
+            version = None
     if poll.mode != "ranked":
         return tally.from_scores(SCORE_METHODS[poll.mode], running.scores, running.ballots)
     method = poll.method or "schulze"

@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event, select
 
+from bot.polls import tallies
+from storage import tallies as rows
+from storage.models import Poll, PollCount
 from tests.conftest import Chat
 from tests.polls.recount import assert_tally_is_a_recount
 
@@ -124,3 +128,54 @@ def test_an_instant_runoff_count_is_never_served_after_a_vote_moved_on(chat: Cha
     chat.ok("vote P-1 2 1", user="cy")
     assert chat.ok("results P-1").data["winner"] == "B"
     assert chat.ok("results P-1").data["ballots"] == 3
+
+
+def test_a_vote_writes_its_polls_tally_last(chat: Chat) -> None:
+    """Every voter of a poll waits on its tally row, held from the statement that takes it to
+    the COMMIT: so it is the vote's last write, after its ballot, participation and audit rows.
+    SQLite shows each statement it runs (`set_trace_callback`); the order is the same code on
+    PostgreSQL, where it decides how long the other voters wait."""
+    if chat.app.db.dialect != "sqlite":
+        pytest.skip("SQLite traces its statements; the code path is the same on PostgreSQL")
+    chat.ok('poll "Q" "A" "B"')
+    statements: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    event.listen(chat.app.db.engine, "checkout", trace)
+    try:
+        chat.ok("vote P-1 1", user="ana")
+    finally:
+        event.remove(chat.app.db.engine, "checkout", trace)
+    words = [" ".join(s.split()[:3]).upper() for s in statements]
+    first = next(i for i, w in enumerate(words) if "POLL_TALLIES" in w)
+    assert any("BALLOTS" in w for w in words[:first]) and any("AUDIT" in w for w in words[:first])
+    assert all("POLL_TALLIES" in w for w in words[first:-1]), words[first:]
+    assert words[-1] == "COMMIT"
+
+
+def test_a_count_in_the_votes_own_transaction_sees_the_vote(chat: Chat) -> None:
+    """The tally moves at the commit; `results` read in the same transaction (a group of
+    commands on SQLite) already counts the change, and no instant-runoff count is cached under
+    a version that does not include it. A transaction that rolls back moves nothing."""
+    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
+    chat.ok("vote P-1 1 2", user="ana")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), chat.app.db.uow() as session:
+        poll = session.execute(select(Poll).where(Poll.number == 1)).scalar_one()
+        tallies.apply_change(session, poll, None, [2, 1])
+        tallies.apply_change(session, poll, None, [2])
+        assert rows.read(session, poll.id)[1].ballots == 1  # type: ignore[index]
+        live = tallies.count(session, poll).to_json()
+        assert live["ballots"] == 3 and live["winner"] == 2, live  # C, the third option
+        with session.no_autoflush:
+            poll.method = "irv"  # counted from the ballots; its cache is keyed by the version
+            tallies.count(session, poll)
+        assert session.execute(select(PollCount).where(PollCount.poll_id == poll.id)).all() == []
+        raise Undo
+    assert chat.ok("results P-1").data["ballots"] == 1
+    assert_tally_is_a_recount(chat.app.db, chat.workspace, 1)
