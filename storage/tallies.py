@@ -70,6 +70,38 @@ def lock(session: UnitOfWork, poll_id: int) -> Running | None:
     return None if row is None else Running(int(row[0]), _json(row[1]), _json(row[2]))
 
 
+_ADD = """
+UPDATE poll_tallies SET version = version + 1, ballots = ballots + ?,
+  scores = (SELECT json_agg(s.v::text::bigint + d.v::text::bigint ORDER BY i)
+            FROM json_array_elements(scores) WITH ORDINALITY AS s(v, i)
+            JOIN json_array_elements(?::json) WITH ORDINALITY AS d(v, i) USING (i)),
+  pairwise = CASE WHEN pairwise IS NULL THEN NULL ELSE (
+    SELECT json_agg((SELECT json_agg(a.v::text::bigint + b.v::text::bigint ORDER BY j)
+                     FROM json_array_elements(s.v) WITH ORDINALITY AS a(v, j)
+                     JOIN json_array_elements(d.v) WITH ORDINALITY AS b(v, j) USING (j))
+                    ORDER BY i)
+    FROM json_array_elements(pairwise) WITH ORDINALITY AS s(v, i)
+    JOIN json_array_elements(?::json) WITH ORDINALITY AS d(v, i) USING (i)) END
+WHERE poll_id = ? AND json_array_length(scores) = ?
+RETURNING 1
+"""
+
+
+def add(session: UnitOfWork, poll_id: int, delta: Running) -> bool:
+    """Move the poll's numbers by `delta` (a change's differences, of the poll's size) and count
+    one more change, in one statement — on PostgreSQL, where every voter of the poll waits on
+    this row until the COMMIT: so the row is held for this one round trip and the COMMIT, not
+    for a read, the arithmetic in Python and a write. False, with nothing written, on SQLite
+    (whose writers take turns on one lock anyway), for a poll without a row, or for a row of
+    another size (options added since): the caller then takes the row with `lock` and moves
+    it itself. On the raw cursor, like `lock`."""
+    if _dialect(session) != "postgresql":
+        return False
+    matrix = None if delta.pairwise is None else json.dumps(delta.pairwise)
+    params = (delta.ballots, json.dumps(delta.scores), matrix, poll_id, len(delta.scores))
+    return raw(session, _ADD, params) is not None
+
+
 def store(session: UnitOfWork, poll_id: int, running: Running) -> None:
     """Write the numbers a change (taken with `lock`) moved; on the raw cursor too, as the row
     is written on every vote and a Core UPDATE cost more to build than to run."""

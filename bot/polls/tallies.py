@@ -110,10 +110,16 @@ def _key(poll_id: int) -> tuple[str, int]:
 def _apply_queued(
     session: UnitOfWork, queued_changes: list[tuple[Votable, Sequence[Change]]]
 ) -> None:
-    """Every change of one poll queued in this transaction, in one locked read and write. The
-    poll as last seen: its options only ever grow, and `_fit` makes room for them."""
+    """Every change of one poll queued in this transaction, at once: their sum added by one
+    statement where the database can (`storage.tallies.add`), else the row locked, read, moved
+    and written. The poll as last seen: its options only ever grow, and `_fit` makes room."""
     poll = queued_changes[-1][0]
     n = len(poll.options)
+    delta = blank(poll.mode, n)
+    for _, changes in queued_changes:
+        _apply(delta, poll.mode, changes)
+    if tallies.add(session, poll.id, delta):
+        return
     running = tallies.lock(session, poll.id)
     if running is None:
         # A poll without a row (none should remain after migration 0010): count it, the changes

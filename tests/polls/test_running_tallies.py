@@ -179,3 +179,32 @@ def test_a_count_in_the_votes_own_transaction_sees_the_vote(chat: Chat) -> None:
         raise Undo
     assert chat.ok("results P-1").data["ballots"] == 1
     assert_tally_is_a_recount(chat.app.db, chat.workspace, 1)
+
+
+def test_postgresql_adds_a_change_to_the_tally_row_in_one_statement(chat: Chat) -> None:
+    """On PostgreSQL a change is added by one UPDATE (`storage.tallies.add`): the voters
+    waiting on the row wait for that round trip and the COMMIT only. A row of another size
+    (options added since) is left alone, for the caller to lock and fit; SQLite, whose writers
+    take turns anyway, always takes that path."""
+    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
+    chat.ok("vote P-1 1 2", user="ana")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), chat.app.db.uow() as session:
+        poll = session.execute(select(Poll).where(Poll.number == 1)).scalar_one()
+        before = rows.read(session, poll.id)
+        assert before is not None
+        delta = tallies.recount("ranked", 3, [[2, 0]])
+        added = rows.add(session, poll.id, delta)
+        if chat.app.db.dialect == "sqlite":
+            assert added is False and rows.read(session, poll.id) == before
+            raise Undo
+        assert added is True
+        version, running = rows.read(session, poll.id)  # type: ignore[misc]
+        assert version == before[0] + 1
+        assert running == tallies.recount("ranked", 3, [[0, 1], [2, 0]])
+        assert rows.add(session, poll.id, tallies.recount("ranked", 2, [[1]])) is False
+        assert rows.read(session, poll.id) == (version, running)
+        raise Undo
