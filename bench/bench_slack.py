@@ -3,7 +3,8 @@
 Run with ``python -m bench.bench_slack`` (``--quick`` for a short run; ``--smoke`` for a few
 requests of each part, which the suite runs to see that the benchmark works; ``--profile`` to print
 where the Align server process spends its CPU: the event loop, and the worker threads apart;
-``--only burst`` — or ``record``, ``load`` — to run one part alone while iterating on it).
+``--only burst`` — or ``record``, ``load`` — to run one part alone while iterating on it, and
+``--align align-split`` — or ``align`` — to measure one Align shape beside bare Bolt).
 
 Two servers, each in its own process so the load generator shares neither their event loop nor
 their GIL, are measured in one run under the same load:
@@ -1086,6 +1087,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this part (the inbox record cost, the slash-command load, the burst)",
     )
     parser.add_argument(
+        "--align",
+        choices=("align", "align-split"),
+        default=None,
+        help="measure only this Align shape (bare Bolt, the baseline, always runs)",
+    )
+    parser.add_argument(
         "--postgres",
         default=None,
         help="also time inbox records in this PostgreSQL database, and run the split shape on it",
@@ -1097,6 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         print("(--smoke: a few requests of each part; the figures below say nothing)")
     part = args.only
+    servers = [k for k in SERVERS if args.align is None or k in ("bare-bolt", args.align)]
     results: dict[str, Figures] = {}
     bursts: dict[str, BurstFigures] = {}
     ok_record: bool | None = None
@@ -1110,7 +1118,7 @@ def main(argv: list[str] | None = None) -> int:
         fake = _spawn(_serve_fake)
         fake_url = str(fake.address)
         try:
-            for kind in SERVERS if part in (None, "load") else ():
+            for kind in servers if part in (None, "load") else ():
                 profile = args.profile and kind.startswith("align")
                 with _database(workdir, kind, args.postgres) as url:
                     server = _start_server(kind, url, fake_url, profile)
@@ -1125,7 +1133,7 @@ def main(argv: list[str] | None = None) -> int:
                         server.stop()
             if results:
                 methods = fake.ask("methods")
-            for kind in SERVERS if part in (None, "burst") else ():
+            for kind in servers if part in (None, "burst") else ():
                 # Profile the burst only when it runs alone (one profile per server process).
                 profile = args.profile and kind.startswith("align") and part == "burst"
                 with _database(workdir, f"burst-{kind}", args.postgres) as url:
