@@ -105,9 +105,35 @@ def read_with_counted(
     """The voter's pending ballot (sealed) and their counted one (choice, reason), each None
     when they have none, in one statement: a vote reads both (on PostgreSQL, one round trip
     instead of two)."""
+    return _mine(raw_all(session, _MINE, (poll_id, lookup, poll_id, key)))
+
+
+# Every part of a WITH sees the snapshot the statement started with: `mine` reads the ballots
+# as they were before `held` replaced the pending one.
+_HOLD_AFTER_MINE = f"WITH mine AS ({_MINE}), held AS ({_HOLD}) SELECT * FROM mine"
+
+
+def hold_after_reading(
+    session: UnitOfWork, poll_id: int, lookup: str, key: str, sealed: bytes
+) -> tuple[bytes | None, tuple[Any, str | None] | None]:
+    """`read_with_counted`, then `hold`: what the voter had (pending, counted) before this
+    ballot replaced it — on PostgreSQL in one statement, so one round trip instead of two; on
+    SQLite, which takes no writes in a WITH, the two statements in turn (its writers run one
+    at a time)."""
+    if session.get_bind().dialect.name == "sqlite":
+        before = read_with_counted(session, poll_id, lookup, key)
+        hold(session, poll_id, lookup, sealed)
+        return before
+    params = (poll_id, lookup, poll_id, key, poll_id, lookup, sealed)
+    return _mine(raw_all(session, _HOLD_AFTER_MINE, params))
+
+
+def _mine(
+    rows: list[tuple[Any, ...]],
+) -> tuple[bytes | None, tuple[Any, str | None] | None]:
     waiting: bytes | None = None
     counted: tuple[Any, str | None] | None = None
-    for sealed, choice, reason in raw_all(session, _MINE, (poll_id, lookup, poll_id, key)):
+    for sealed, choice, reason in rows:
         if sealed is not None:
             waiting = bytes(sealed)
         else:
@@ -159,6 +185,7 @@ __all__ = [
     "count",
     "drop",
     "hold",
+    "hold_after_reading",
     "pack",
     "polls_with",
     "read",

@@ -196,6 +196,14 @@ def cmd_vote(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 _VOTED = PreparedUpsert(Participation, ("poll_id", "user"), ("voted_at",))
 
 
+class _BuildsOn(Exception):
+    """`parse_ballot` asked for the voter's current ballot: the new one builds on it."""
+
+
+def _builds_on() -> Any:
+    raise _BuildsOn
+
+
 def record_vote(
     deps: Deps, actor: Actor, ref: Ref, tokens: Sequence[Token], *, reason: str | None = None
 ) -> Reply:
@@ -217,17 +225,18 @@ def record_vote(
         if poll.anonymous:
             # Kept pending, sealed, until a batch of them is counted (bot/polls/batches.py),
             # which is when the running tally moves.
-            mine = batches.own(deps, session, poll, actor.user)
+            try:
+                choice = parse_ballot(poll, tokens, _builds_on)
+            except _BuildsOn:
+                # A toggle: read the ballot it builds on first, then hold the new one.
+                mine = batches.own(deps, session, poll, actor.user)
+                choice = parse_ballot(poll, tokens, lambda: mine[0] if mine else None)
+                kept = mine[1] if mine and reason is None else reason
+                batches.hold(deps, session, poll, actor.user, choice, kept)
+            else:
+                # Any other ballot is held, and what it replaces read, in one go.
+                mine = batches.replace(deps, session, poll, actor.user, choice, reason)
             changed = mine is not None
-
-            def current() -> Any:
-                nonlocal read_back
-                read_back = True
-                return mine[0] if mine else None
-
-            choice = parse_ballot(poll, tokens, current)
-            kept = mine[1] if mine and read_back and reason is None else reason
-            batches.hold(deps, session, poll, actor.user, choice, kept)
         else:
             key = voter_key(deps, poll, actor.user)
             # The ballot it replaces: the tally moves by the difference, and a toggle builds on

@@ -70,6 +70,16 @@ def own(deps: Deps, session: UnitOfWork, poll: Votable, user: str) -> tuple[Any,
     sealed, counted = pending.read_with_counted(
         session, poll.id, lookup, voter_key(deps, poll, user)
     )
+    return _current(deps, poll, lookup, sealed, counted)
+
+
+def _current(
+    deps: Deps,
+    poll: Votable,
+    lookup: str,
+    sealed: bytes | None,
+    counted: tuple[Any, str | None] | None,
+) -> tuple[Any, str | None] | None:
     if sealed is not None:
         try:
             waiting = _keys(deps.secret)[1].open(poll.id, lookup, sealed)
@@ -85,8 +95,29 @@ def hold(
     """Keep the voter's ballot pending (replacing one they have pending)."""
     session.info[VOTED] = True
     lookup = lookup_key(deps, poll, user)
-    waiting = pending.Waiting(voter_key(deps, poll, user), choice, reason)
-    pending.hold(session, poll.id, lookup, _keys(deps.secret)[1].close(poll.id, lookup, waiting))
+    sealed = _sealed(deps, poll, lookup, voter_key(deps, poll, user), choice, reason)
+    pending.hold(session, poll.id, lookup, sealed)
+
+
+def replace(
+    deps: Deps, session: UnitOfWork, poll: Votable, user: str, choice: Any, reason: str | None
+) -> tuple[Any, str | None] | None:
+    """`hold` the voter's ballot, and return what `own` gave just before: for a ballot that
+    does not build on the one it replaces (all but a toggle), one statement on PostgreSQL
+    where `own` then `hold` take two round trips (`pending.hold_after_reading`)."""
+    session.info[VOTED] = True
+    lookup = lookup_key(deps, poll, user)
+    key = voter_key(deps, poll, user)
+    sealed = _sealed(deps, poll, lookup, key, choice, reason)
+    before, counted = pending.hold_after_reading(session, poll.id, lookup, key, sealed)
+    return _current(deps, poll, lookup, before, counted)
+
+
+def _sealed(
+    deps: Deps, poll: Votable, lookup: str, key: str, choice: Any, reason: str | None
+) -> bytes:
+    """The ballot as it waits: sealed, bound to its row (poll, lookup)."""
+    return _keys(deps.secret)[1].close(poll.id, lookup, pending.Waiting(key, choice, reason))
 
 
 def settle(
@@ -160,4 +191,14 @@ def flush_due(deps: Deps, then: Callable[[UnitOfWork, Votable], None]) -> int:
     return moved
 
 
-__all__ = ["BATCH", "VOTED", "flush_due", "hold", "lookup_key", "own", "settle", "waiting"]
+__all__ = [
+    "BATCH",
+    "VOTED",
+    "flush_due",
+    "hold",
+    "lookup_key",
+    "own",
+    "replace",
+    "settle",
+    "waiting",
+]

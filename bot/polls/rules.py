@@ -16,7 +16,7 @@ from bot.common import channel_tz, when
 from bot.context import Actor, Deps
 from bot.errors import Conflict, NotFound, UsageError
 from bot.parser import Ref
-from storage.db import UnitOfWork
+from storage.db import Prepared, UnitOfWork
 from storage.models import Poll, PollOption
 
 MODES = ("single", "multi", "ranked", "dots")
@@ -106,15 +106,19 @@ _COLUMNS = (
     .select_from(_POLLS.outerjoin(_OPTIONS, _OPTIONS.c.poll_id == _POLLS.c.id))
     .order_by(_OPTIONS.c.position)
 )
-_BY_ID = _COLUMNS.where(_POLLS.c.id == bindparam("poll_id"))
-_FOR_VOTE = (
-    _COLUMNS.where(
-        _POLLS.c.workspace == bindparam("workspace"),
-        _POLLS.c.channel == bindparam("channel"),
-        _POLLS.c.number == bindparam("number"),
+# Run on the raw cursor (`Prepared`, with the columns' own conversions): every vote reads its
+# poll, and through `session.execute` the statement cost more than the query itself.
+_BY_ID = Prepared(lambda _dialect: _COLUMNS.where(_POLLS.c.id == bindparam("poll_id")))
+_FOR_VOTE = Prepared(
+    lambda _dialect: (
+        _COLUMNS.where(
+            _POLLS.c.workspace == bindparam("workspace"),
+            _POLLS.c.channel == bindparam("channel"),
+            _POLLS.c.number == bindparam("number"),
+        )
+        # Share-locked, only the poll's own row (see `bot.common.load`).
+        .with_for_update(read=True, of=_POLLS)
     )
-    # Share-locked, only the poll's own row (see `bot.common.load`).
-    .with_for_update(read=True, of=_POLLS)
 )
 
 
@@ -138,19 +142,20 @@ def _vote_poll(rows: Sequence[Any]) -> VotePoll:
 def read_by_id(session: UnitOfWork, poll_id: int) -> VotePoll | None:
     """The poll with this row id as a vote reads it (no lock), or None — for the batch flush,
     which needs no more of it either."""
-    rows = session.connection().execute(_BY_ID, {"poll_id": poll_id}).all()
+    rows = _BY_ID.rows(session, {"poll_id": poll_id})
     return _vote_poll(rows) if rows else None
 
 
 def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
     """The poll `ref` in the actor's channel with its options, share-locked (`load(shared=True)`
-    in one Core statement built once), or NotFound — the same answer as `load`'s."""
+    in one statement compiled once, run on the raw cursor), or NotFound — the same answer as
+    `load`'s."""
     params: dict[str, Any] = {
         "workspace": actor.workspace,
         "channel": actor.channel,
         "number": ref.number,
     }
-    rows = session.connection().execute(_FOR_VOTE, params).all()
+    rows = _FOR_VOTE.rows(session, params)
     if not rows:
         raise NotFound(f"{ref} not found in this channel.")
     return _vote_poll(rows)

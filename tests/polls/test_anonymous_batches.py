@@ -8,10 +8,13 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from adapters.bootstrap import App, build
 from adapters.console.render import render
@@ -96,6 +99,71 @@ def test_a_voters_own_waiting_ballot_is_read_and_changed_like_a_counted_one(chat
     assert chat.ok("vote P-1 -1", user="ana").text.startswith("Changed your vote")
     assert chat.ok("results P-1").data["counts"] == {"A": 1, "B": 1, "C": 1, "D": 4}
     assert chat.ok("close P-1").data["counts"] == {"A": 0, "B": 1, "C": 1, "D": 4}
+
+
+def test_a_new_ballot_replaces_a_waiting_or_counted_one_with_its_reason(chat: Chat) -> None:
+    chat.ok('poll "Pick" "A" "B" anonymous')
+    assert chat.ok("vote P-1 1 | first thoughts", user="ana").text == (
+        "Recorded your vote on P-1: your vote is secret"
+    )
+    assert chat.ok("vote P-1 2 | second thoughts", user="ana").text == (
+        "Changed your vote on P-1: your vote is secret"
+    )
+    assert _rows(chat.app, PendingBallot) == 1
+    for voter in ("ben", "cy", "dee", "eve"):
+        chat.ok("vote P-1 1", user=voter)
+    res = chat.ok("results P-1").data
+    assert res["counts"] == {"A": 4, "B": 1}
+    assert res["reasons"] == [{"reason": "second thoughts"}]
+    # Counted now: a new ballot (no reason) is a change too, and takes the reason away.
+    assert chat.ok("vote P-1 1", user="ana").text.startswith("Changed your vote")
+    assert chat.ok("close P-1").data["counts"] == {"A": 5, "B": 0}
+    assert not chat.ok("results P-1").data.get("reasons")
+
+
+class _Counting(psycopg.Cursor[Any]):
+    """A psycopg cursor noting each statement it runs (the raw-cursor ones included)."""
+
+    statements: list[str] = []
+
+    def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+        _Counting.statements.append(str(query))
+        return super().execute(query, params, **kw)
+
+
+@contextmanager
+def _statements(app: App) -> Iterator[list[str]]:
+    """Every statement PostgreSQL is sent while the block runs."""
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.cursor_factory = _Counting
+
+    _Counting.statements = seen = []
+    event.listen(app.db.engine, "checkout", on_checkout)
+    try:
+        yield seen
+    finally:
+        event.remove(app.db.engine, "checkout", on_checkout)
+        app.db.engine.dispose()
+
+
+def test_postgresql_holds_a_plain_anonymous_ballot_and_reads_what_it_replaces_at_once(
+    chat: Chat,
+) -> None:
+    if chat.app.db.dialect != "postgresql":
+        pytest.skip("round trips: SQLite runs the read and the write in turn, in process")
+    chat.ok('poll "Pick" "A" "B" "C" mode:multi anonymous')
+    chat.ok("vote P-1 1", user="ana")
+    with _statements(chat.app) as seen:
+        assert chat.ok("vote P-1 2", user="ana").text.startswith("Changed your vote")
+    assert len([s for s in seen if "pending_ballots" in s]) == 1
+    # A toggle builds on the waiting ballot: read first, then written.
+    with _statements(chat.app) as seen:
+        assert chat.ok("vote P-1 ~3", user="ana").text.startswith("Changed your vote")
+    assert len([s for s in seen if "pending_ballots" in s]) == 2
+    for voter in ("ben", "cy", "dee", "eve"):
+        chat.ok("vote P-1 1", user=voter)
+    assert chat.ok("results P-1").data["counts"] == {"A": 4, "B": 1, "C": 1}
 
 
 def _names(reply_json: str, people: list[str]) -> set[str]:

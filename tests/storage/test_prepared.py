@@ -1,5 +1,6 @@
 """Statements run on the raw cursor (`Prepared`, `PreparedUpsert`) store what `session.execute`
-would: the columns' own conversions (UTC datetimes, JSON) apply, on both databases."""
+would, and read back what it gives: the columns' own conversions (UTC datetimes, JSON, booleans)
+apply, on both databases."""
 
 from __future__ import annotations
 
@@ -10,13 +11,29 @@ from sqlalchemy import bindparam, insert, select
 from adapters.bootstrap import App
 from bot.common import AUDIT_COLUMNS
 from storage.db import Prepared, PreparedUpsert
-from storage.models import AuditEntry, Member
+from storage.models import AuditEntry, Member, Poll
 
 _AUDIT = Prepared(
     lambda _dialect: (
         insert(AuditEntry.__table__)  # type: ignore[arg-type]
         .values({name: bindparam(name) for name in AUDIT_COLUMNS})
         .returning(AuditEntry.__table__.c.id)
+    )
+)
+
+_POLLS = Poll.__table__
+_POLL_FACTS = Prepared(
+    lambda _dialect: (
+        select(
+            _POLLS.c.number,
+            _POLLS.c.anonymous,
+            _POLLS.c.results_hidden,
+            _POLLS.c.closes_at,
+            _POLLS.c.closed_at,
+            _POLLS.c.result,
+        )
+        .where(_POLLS.c.workspace == bindparam("workspace"))
+        .order_by(_POLLS.c.number)
     )
 )
 
@@ -59,3 +76,40 @@ def test_a_prepared_upsert_inserts_then_updates(app: App) -> None:
     with app.db.uow() as session:
         rows = session.execute(select(Member.user, Member.last_seen).order_by(Member.user)).all()
     assert [tuple(r) for r in rows] == [("ana", first + timedelta(hours=1)), ("ben", first)]
+
+
+def test_prepared_rows_read_like_sqlalchemy(app: App) -> None:
+    """Booleans (integers on SQLite), UTC datetimes (text on SQLite) and JSON come back as
+    `session.execute` gives them — what a vote reads its poll with (`rules.read_for_vote`)."""
+    now = datetime(2026, 11, 25, 9, 0, 30, 250000, tzinfo=UTC)
+    common = {"workspace": "w", "channel": "c", "question": "Q?", "mode": "single"}
+    with app.db.uow() as session:
+        for number, anonymous, closes_at, result in (
+            (1, True, now + timedelta(days=2), {"winner": [0], "note": "Ünïcode"}),
+            (2, False, None, None),
+        ):
+            session.add(
+                Poll(
+                    **common,
+                    number=number,
+                    anonymous=anonymous,
+                    results_hidden=not anonymous,
+                    closes_at=closes_at,
+                    closed_at=now if number == 2 else None,
+                    result=result,
+                    created_by="ana",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    with app.db.uow() as session:
+        rows = _POLL_FACTS.rows(session, {"workspace": "w"})
+        expected = [tuple(r) for r in session.execute(_POLL_FACTS._build(""), {"workspace": "w"})]
+        assert _POLL_FACTS.rows(session, {"workspace": "nobody"}) == []
+    assert rows == expected
+    assert rows == [
+        (1, True, False, now + timedelta(days=2), None, {"winner": [0], "note": "Ünïcode"}),
+        (2, False, True, None, now, None),
+    ]
+    assert [type(r[1]) for r in rows] == [bool, bool]
+    assert rows[0][3].tzinfo is not None and rows[1][4].tzinfo is not None
