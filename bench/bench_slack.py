@@ -271,6 +271,10 @@ async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connec
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    if kind.startswith("align"):  # as `align serve` does once it listens
+        from adapters.server import collect_less
+
+        collect_less()
     conn.send(int(runner.addresses[0][1]))
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the stop word
     await runner.cleanup()

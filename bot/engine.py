@@ -8,6 +8,7 @@ quote, and the transaction it happened in is rolled back, so nothing half-done i
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import secrets
@@ -29,6 +30,7 @@ from bot.views import Context, Reply, Section
 log = logging.getLogger("align.engine")
 SEEN_EVERY = timedelta(minutes=10)
 SEEN_LIMIT = 10_000
+VERBS_REMEMBERED = 1024
 
 Handler = Callable[[Deps, Actor, Command], Reply]
 
@@ -40,9 +42,15 @@ def _handler(verb: grammar.Verb) -> Handler:
     return found
 
 
+@functools.lru_cache(maxsize=VERBS_REMEMBERED)
 def _verb_of(text: str) -> grammar.Verb | None:
     """The grammar's entry for the verb of a command line, or None when it does not parse (what
-    an adapter asks before the command runs; `Engine.handle` answers the line itself)."""
+    an adapter asks before the command runs; `Engine.handle` answers the line itself).
+
+    Remembered for the last VERBS_REMEMBERED lines: an adapter asks twice per command (whether
+    it only reads, before recording it; whether it needs the person's profile, before running
+    it), and people send the same lines again (`decisions`, a poll's buttons), each ask parsing
+    the line anew. A line's verb depends on the line alone."""
     try:
         return grammar.BY_NAME[parse(text).verb]
     except Exception:  # whatever does not parse is answered by `handle`

@@ -8,9 +8,11 @@ server errors. The outbox sender leaves both to the dispatcher, which owns backo
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import cast
 
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -23,6 +25,32 @@ from slack_sdk.oauth.installation_store.async_installation_store import AsyncIns
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.settings import Settings
+
+
+class _LogsAtItsLevel(logging.LoggerAdapter[logging.Logger]):
+    """A slack-sdk logger whose `level` is the level it logs at.
+
+    slack-sdk builds the debug lines of every Web API call — the whole request and the answer,
+    Block Kit included — whenever `logger.level <= DEBUG`, which holds for a logger with no level
+    of its own (0, like slack-sdk's), and then hands them to `logger.debug`, which drops them
+    unless debug output is on (`align -v`). Here `level` says WARNING, or DEBUG under -v: the
+    same lines are logged, and none is built for nothing — 30 us of CPU per chat.postMessage
+    of an empty list (bench_slack's `decisions`), more the longer the message. An adapter, not
+    a Logger: slack-sdk only reads `level` and calls the logging methods."""
+
+    @property
+    def level(self) -> int:
+        return self.logger.getEffectiveLevel()
+
+
+SDK_LOG = cast(
+    logging.Logger, _LogsAtItsLevel(logging.getLogger("slack_sdk.web.async_base_client"))
+)
+"""The logger of every Web API client Align builds (Bolt's per-request clients take their app's)."""
+WEBHOOK_LOG = cast(
+    logging.Logger, _LogsAtItsLevel(logging.getLogger("slack_sdk.webhook.async_client"))
+)
+"""The logger of the response_url clients (the same debug lines, the same way)."""
 
 
 def retry_handlers(*, interactive: bool = True) -> list[AsyncRetryHandler]:
@@ -50,6 +78,7 @@ def web_client(
         base_url=settings.slack_api_url,
         retry_handlers=retry_handlers(interactive=interactive),
         session=session,
+        logger=SDK_LOG,
     )
 
 

@@ -35,6 +35,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.bootstrap import App
 from adapters.inbox import KEY, Destination, Entry, Lost, Pass
 from adapters.slack import blocks
+from adapters.slack.client import WEBHOOK_LOG
 from adapters.slack.people import People, Person, roster_fetch
 from adapters.slack.workers import Workers
 from bot import home
@@ -93,7 +94,9 @@ def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
     proxy, ssl = getattr(respond, "proxy", None), getattr(respond, "ssl", None)
 
     async def send(**body: Any) -> Any:
-        client = AsyncWebhookClient(url=url, proxy=proxy, ssl=ssl, session=session)
+        client = AsyncWebhookClient(
+            url=url, proxy=proxy, ssl=ssl, session=session, logger=WEBHOOK_LOG
+        )
         # What Bolt's respond sends: the given fields (blocks are dicts here), text always.
         message = {"text": "", **{k: v for k, v in body.items() if v is not None}}
         return await client.send_dict(message)

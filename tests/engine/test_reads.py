@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
-from bot import grammar
+from bot import engine, grammar
 from bot.engine import Engine
 from storage.models import Member
 from tests.conftest import Chat
@@ -53,6 +54,27 @@ def statements(chat: Chat) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_line_asked_about_again_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An adapter asks twice per command (record it? look the person up?), and people send the
+    same lines again: the answers are the grammar's, from one parse of each line."""
+    parsed: list[str] = []
+    parse = engine.parse
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(engine, "parse", counted)
+    engine._verb_of.cache_clear()
+    for _ in range(3):
+        assert Engine.only_reads("decisions ship")
+        assert Engine.needs_profile("decisions ship")
+        assert not Engine.only_reads("vote P-1 2")
+        assert not Engine.needs_profile("vote P-1 2")
+        assert not Engine.only_reads("frobnicate")
+    assert parsed == ["decisions ship", "vote P-1 2", "frobnicate"]
 
 
 def test_every_read_verb_writes_nothing(chat: Chat) -> None:
