@@ -8,12 +8,15 @@ none. Each example opens a new poll in one app per backend, which keeps the exam
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from bot.polls import tallies
 from storage import tallies as rows
@@ -155,18 +158,25 @@ def test_a_vote_writes_its_polls_tally_last(chat: Chat) -> None:
     assert words[-1] == "COMMIT"
 
 
+class _Undo(Exception):
+    """Raised to roll a test's transaction back."""
+
+
+@contextmanager
+def _ranked_poll_rolled_back(chat: Chat) -> Iterator[tuple[Session, Poll]]:
+    """P-1, ranked A/B/C with ana's ballot A > B, in a transaction rolled back after the block."""
+    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
+    chat.ok("vote P-1 1 2", user="ana")
+    with pytest.raises(_Undo), chat.app.db.uow() as session:
+        yield session, session.execute(select(Poll).where(Poll.number == 1)).scalar_one()
+        raise _Undo
+
+
 def test_a_count_in_the_votes_own_transaction_sees_the_vote(chat: Chat) -> None:
     """The tally moves at the commit; `results` read in the same transaction (a group of
     commands on SQLite) already counts the change, and no instant-runoff count is cached under
     a version that does not include it. A transaction that rolls back moves nothing."""
-    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
-    chat.ok("vote P-1 1 2", user="ana")
-
-    class Undo(Exception):
-        pass
-
-    with pytest.raises(Undo), chat.app.db.uow() as session:
-        poll = session.execute(select(Poll).where(Poll.number == 1)).scalar_one()
+    with _ranked_poll_rolled_back(chat) as (session, poll):
         tallies.apply_change(session, poll, None, [2, 1])
         tallies.apply_change(session, poll, None, [2])
         assert rows.read(session, poll.id)[1].ballots == 1  # type: ignore[index]
@@ -176,7 +186,6 @@ def test_a_count_in_the_votes_own_transaction_sees_the_vote(chat: Chat) -> None:
             poll.method = "irv"  # counted from the ballots; its cache is keyed by the version
             tallies.count(session, poll)
         assert session.execute(select(PollCount).where(PollCount.poll_id == poll.id)).all() == []
-        raise Undo
     assert chat.ok("results P-1").data["ballots"] == 1
     assert_tally_is_a_recount(chat.app.db, chat.workspace, 1)
 
@@ -186,25 +195,17 @@ def test_postgresql_adds_a_change_to_the_tally_row_in_one_statement(chat: Chat) 
     waiting on the row wait for that round trip and the COMMIT only. A row of another size
     (options added since) is left alone, for the caller to lock and fit; SQLite, whose writers
     take turns anyway, always takes that path."""
-    chat.ok('poll "Q" "A" "B" "C" mode:ranked')
-    chat.ok("vote P-1 1 2", user="ana")
-
-    class Undo(Exception):
-        pass
-
-    with pytest.raises(Undo), chat.app.db.uow() as session:
-        poll = session.execute(select(Poll).where(Poll.number == 1)).scalar_one()
+    with _ranked_poll_rolled_back(chat) as (session, poll):
         before = rows.read(session, poll.id)
         assert before is not None
         delta = tallies.recount("ranked", 3, [[2, 0]])
         added = rows.add(session, poll.id, delta)
         if chat.app.db.dialect == "sqlite":
             assert added is False and rows.read(session, poll.id) == before
-            raise Undo
+            return
         assert added is True
         version, running = rows.read(session, poll.id)  # type: ignore[misc]
         assert version == before[0] + 1
         assert running == tallies.recount("ranked", 3, [[0, 1], [2, 0]])
         assert rows.add(session, poll.id, tallies.recount("ranked", 2, [[1]])) is False
         assert rows.read(session, poll.id) == (version, running)
-        raise Undo
