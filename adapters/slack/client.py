@@ -53,6 +53,19 @@ WEBHOOK_LOG = cast(
 """The logger of the response_url clients (the same debug lines, the same way)."""
 
 
+WEB_API_TIMEOUT = 30.0
+"""Seconds a Web API call or response_url answer may take in all: slack-sdk's own default,
+which it applies only to the sessions it opens itself — a shared one brings its own timeout."""
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The connection pool a server's Slack calls share (`web_client(session=…)`, Bolt's
+    per-request clients, response_url answers). With aiohttp's default timeout (5 minutes) one
+    hung call to Slack would hold its command, its worker thread slot and its reply for that
+    long; slack-sdk's 30 s is what its own sessions get."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEB_API_TIMEOUT))
+
+
 def retry_handlers(*, interactive: bool = True) -> list[AsyncRetryHandler]:
     handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(max_retry_count=2)]
     if interactive:

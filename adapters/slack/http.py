@@ -44,7 +44,7 @@ from adapters.inbox import KEY, Busy, Destination, Entry, NotRecorded, Pass
 from adapters.preflight import ConfigError
 from adapters.slack import busy, envelope
 from adapters.slack import socket as socket_mode
-from adapters.slack.client import WorkspaceClients, web_client
+from adapters.slack.client import WorkspaceClients, shared_session, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot, runs_anywhere, unescape, workspace_of
 from adapters.slack.workers import Workers, threads_for
@@ -201,7 +201,7 @@ class SlackRuntime:
         self.workers = Workers(threads_for(app.db.dialect))
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
-        self.session = aiohttp.ClientSession()
+        self.session = shared_session()
         self.bolt = build_bolt(app, session=self.session)
         self.bot = SlackBot(app, self.bolt, workers=self.workers, session=self.session)
         self.bolt.middleware(_Record(self))
