@@ -110,9 +110,10 @@ def _key(poll_id: int) -> tuple[str, int]:
 def _apply_queued(
     session: UnitOfWork, queued_changes: list[tuple[Votable, Sequence[Change]]]
 ) -> None:
-    """Every change of one poll queued in this transaction, at once: their sum added by one
-    statement where the database can (`storage.tallies.add`), else the row locked, read, moved
-    and written. The poll as last seen: its options only ever grow, and `_fit` makes room."""
+    """Every change of one poll queued in this transaction, at once: their sum, counted once,
+    added by one statement where the database can (`storage.tallies.add`), else to the row
+    locked, read and fitted. The poll as last seen: its options only ever grow, and `_fit`
+    makes room."""
     poll = queued_changes[-1][0]
     n = len(poll.options)
     delta = blank(poll.mode, n)
@@ -131,9 +132,20 @@ def _apply_queued(
         running = tallies.lock(session, poll.id)
         assert running is not None
     _fit(running, poll.mode, n)
-    for _, changes in queued_changes:
-        _apply(running, poll.mode, changes)
-    tallies.store(session, poll.id, running)
+    tallies.store(session, poll.id, _sum(running, delta))
+
+
+def _sum(running: Running, delta: Running) -> Running:
+    """The numbers moved by `delta`, both of the same poll size (what `storage.tallies.add` does
+    in SQL)."""
+    matrix = None
+    if running.pairwise is not None and delta.pairwise is not None:
+        matrix = [
+            [a + b for a, b in zip(row, moved, strict=True)]
+            for row, moved in zip(running.pairwise, delta.pairwise, strict=True)
+        ]
+    scores = [a + b for a, b in zip(running.scores, delta.scores, strict=True)]
+    return Running(running.ballots + delta.ballots, scores, matrix)
 
 
 def _apply(running: Running, mode: str, changes: Sequence[Change]) -> None:
