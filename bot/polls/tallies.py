@@ -132,6 +132,9 @@ def _apply_queued(
         running = tallies.lock(session, poll.id)
         assert running is not None
     _fit(running, poll.mode, n)
+    # The row may hold an option this poll was read without (added as the vote read it, on
+    # PostgreSQL): the changes' ballots leave it unranked, as fitting their sum says.
+    _fit(delta, poll.mode, len(running.scores))
     tallies.store(session, poll.id, _sum(running, delta))
 
 
