@@ -563,6 +563,30 @@ class Prepared:
             for row in fetched
         ]
 
+    def first_and_column(
+        self, session: Session, params: dict[str, Any], column: int
+    ) -> tuple[tuple[Any, ...] | None, list[Any]]:
+        """Run a SELECT of one row joined to many (a poll and its options); the first row, each
+        value converted as its column's type converts it (`rows`), and the value of `column` in
+        every row — a column its type does not convert (text): the one row's own columns, the
+        same in every row, are converted once instead of once per row. (None, []) without
+        rows."""
+        cursor, compiled = self._execute(session, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        processors = compiled.results
+        if processors[column] is not None:
+            raise ValueError(f"column {column} is converted by its type; use rows()")
+        if not fetched:
+            return None, []
+        first = tuple(
+            value if p is None else p(value)
+            for p, value in zip(processors, fetched[0], strict=True)
+        )
+        return first, [row[column] for row in fetched]
+
 
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Insert a row, or update `values` on the row with this primary `key`, in one statement.

@@ -66,6 +66,8 @@ class Member(Base):
     """People seen in a channel (or synced from the platform): who a poll's participation counts."""
 
     __tablename__ = "members"
+    # Found only by its key: on SQLite the rows live in the key's b-tree alone (migration 0014).
+    __table_args__ = {"sqlite_with_rowid": False}
     workspace: Mapped[str] = mapped_column(String(120), primary_key=True)
     channel: Mapped[str] = mapped_column(String(200), primary_key=True)
     user: Mapped[str] = mapped_column(String(120), primary_key=True)
@@ -376,6 +378,9 @@ class PendingBallot(Base):
     choice and the reason, padded to one size for every ballot."""
 
     __tablename__ = "pending_ballots"
+    # On SQLite the rows live in the key's b-tree alone, with no rowid counting up in voting
+    # order: one page less written per vote and per batch (migration 0014).
+    __table_args__ = {"sqlite_with_rowid": False}
     poll_id: Mapped[int] = mapped_column(
         ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
     )

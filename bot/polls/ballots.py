@@ -259,17 +259,21 @@ def record_vote(
                 keep_reason=read_back and reason is None,
             )
             tallies.apply_change(session, poll, old, choice)
-        audit(
-            session,
-            actor,
-            now=now,
-            action="vote",
-            kind="poll",
-            obj=poll,
-            after=None
-            if poll.anonymous
-            else {"choice": describe_ballot(poll, choice)} | ({"reason": reason} if reason else {}),
-        )
+        if not poll.anonymous:
+            # An anonymous vote writes no audit row: it could say only who voted when, which
+            # the participation row above says already (no surface shows a poll's votes:
+            # `show` hides them, the digest skips them), and it cost three more pages (the row
+            # and two indexes) through the WAL and the checkpoint after each batch.
+            audit(
+                session,
+                actor,
+                now=now,
+                action="vote",
+                kind="poll",
+                obj=poll,
+                after={"choice": describe_ballot(poll, choice)}
+                | ({"reason": reason} if reason else {}),
+            )
     # A receipt only: the live message shows the new tally (refreshed, coalesced, from the
     # `Changed` effect), so a click costs no count, no participation list, no reasons read.
     poll_ref = f"P-{poll.number}"

@@ -122,8 +122,11 @@ _FOR_VOTE = Prepared(
 )
 
 
-def _vote_poll(rows: Sequence[Any]) -> VotePoll:
-    first = rows[0]
+_TEXT = 10
+"""The option's text in a row of `_COLUMNS`: the one column that differs between its rows."""
+
+
+def _vote_poll(first: Sequence[Any], texts: Sequence[str | None]) -> VotePoll:
     return VotePoll(
         id=first[0],
         workspace=first[1],
@@ -135,15 +138,15 @@ def _vote_poll(rows: Sequence[Any]) -> VotePoll:
         results_hidden=first[7],
         closes_at=first[8],
         closed_at=first[9],
-        options=tuple(VoteOption(r[10]) for r in rows if r[10] is not None),
+        options=tuple(VoteOption(text) for text in texts if text is not None),
     )
 
 
 def read_by_id(session: UnitOfWork, poll_id: int) -> VotePoll | None:
     """The poll with this row id as a vote reads it (no lock), or None — for the batch flush,
     which needs no more of it either."""
-    rows = _BY_ID.rows(session, {"poll_id": poll_id})
-    return _vote_poll(rows) if rows else None
+    first, texts = _BY_ID.first_and_column(session, {"poll_id": poll_id}, _TEXT)
+    return None if first is None else _vote_poll(first, texts)
 
 
 def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
@@ -155,10 +158,11 @@ def read_for_vote(session: UnitOfWork, actor: Actor, ref: Ref) -> VotePoll:
         "channel": actor.channel,
         "number": ref.number,
     }
-    rows = _FOR_VOTE.rows(session, params)
-    if not rows:
+    # The poll's own columns are converted once, not once per option (`first_and_column`).
+    first, texts = _FOR_VOTE.first_and_column(session, params, _TEXT)
+    if first is None:
         raise NotFound(f"{ref} not found in this channel.")
-    return _vote_poll(rows)
+    return _vote_poll(first, texts)
 
 
 def closed_on(poll: Votable, now: datetime) -> datetime | None:

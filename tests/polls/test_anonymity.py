@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.polls import voter_key
-from storage.models import Ballot, Poll
+from storage.models import AuditEntry, Ballot, Participation, Poll
 from tests.conftest import Chat
 from tests.polls.tables import dump
 
@@ -99,6 +99,36 @@ def _vote_everyone(chat: Chat, first: int) -> None:
         for n, voter in enumerate(VOTERS[:4]):
             line = f"vote P-{number} ~1" if mode == "multi" else _ballot(mode, n + 2)
             chat.ok(line if mode == "multi" else f"vote P-{number} {line}", user=voter)
+
+
+def test_an_anonymous_vote_is_recorded_once_in_participation_not_in_the_audit(
+    chat: Chat,
+) -> None:
+    """Who voted, and when, is the participation row's to say; an anonymous vote writes no
+    audit row beside it (it could add nothing but a second record of the time), while a named
+    vote's audit row keeps the choice it made."""
+    chat.ok('poll "Named" "A" "B"')
+    chat.ok('poll "Secret" "A" "B" anonymous')
+    for voter in ("ana", "ben"):
+        chat.ok("vote P-1 1", user=voter)
+        chat.ok("vote P-2 1", user=voter)
+    chat.ok("vote P-2 2", user="ana")  # a change of mind: still one participation row
+    with chat.app.db.uow() as session:
+        audited = session.execute(
+            select(AuditEntry.object_ref, AuditEntry.actor, AuditEntry.after)
+            .where(AuditEntry.action == "vote")
+            .order_by(AuditEntry.id)
+        ).all()
+        voted = session.execute(
+            select(Poll.number, Participation.user)
+            .join(Poll, Poll.id == Participation.poll_id)
+            .order_by(Poll.number, Participation.user)
+        ).all()
+    assert [tuple(r) for r in audited] == [
+        ("P-1", "ana", {"choice": "A"}),
+        ("P-1", "ben", {"choice": "A"}),
+    ]
+    assert [tuple(r) for r in voted] == [(1, "ana"), (1, "ben"), (2, "ana"), (2, "ben")]
 
 
 def test_no_table_row_ties_a_voter_to_a_choice(chat: Chat) -> None:

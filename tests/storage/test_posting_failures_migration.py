@@ -47,7 +47,7 @@ def test_live_messages_keep_every_row_up_and_down(db_url: str) -> None:
     kept = run(db_url, f"SELECT {COLUMNS} FROM postings ORDER BY id")
     assert len(kept) == 3
 
-    upgrade(db_url)
+    upgrade(db_url, "0013")
     assert current(db_url) == "0013"
     assert run(db_url, f"SELECT {COLUMNS} FROM postings ORDER BY id") == kept
     assert run(db_url, "SELECT failures FROM postings") == [(0,), (0,), (0,)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import bindparam, insert, select
 
 from adapters.bootstrap import App
@@ -113,3 +114,43 @@ def test_prepared_rows_read_like_sqlalchemy(app: App) -> None:
     ]
     assert [type(r[1]) for r in rows] == [bool, bool]
     assert rows[0][3].tzinfo is not None and rows[1][4].tzinfo is not None
+
+
+_POLL_QUESTIONS = Prepared(
+    lambda _dialect: (
+        select(_POLLS.c.anonymous, _POLLS.c.closes_at, _POLLS.c.question)
+        .where(_POLLS.c.workspace == bindparam("workspace"))
+        .order_by(_POLLS.c.number)
+    )
+)
+
+
+def test_prepared_first_and_column_converts_the_first_row_only(app: App) -> None:
+    """A row joined to many (a poll and its options, `rules.read_for_vote`): the first row as
+    `rows` gives it, and the one column that differs — one its type does not convert — of each
+    row; a column its type converts is refused, rather than given unconverted."""
+    now = datetime(2026, 11, 25, 9, 0, 30, 250000, tzinfo=UTC)
+    common = {"workspace": "w", "channel": "c", "mode": "single", "created_by": "ana"}
+    with app.db.uow() as session:
+        for number in (1, 2, 3):
+            session.add(
+                Poll(
+                    **common,
+                    number=number,
+                    question=f"Q{number}?",
+                    anonymous=number == 1,
+                    closes_at=now + timedelta(days=number),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    with app.db.uow() as session:
+        first, questions = _POLL_QUESTIONS.first_and_column(session, {"workspace": "w"}, 2)
+        rows = _POLL_QUESTIONS.rows(session, {"workspace": "w"})
+        nothing = _POLL_QUESTIONS.first_and_column(session, {"workspace": "nobody"}, 2)
+        with pytest.raises(ValueError, match="converted"):
+            _POLL_QUESTIONS.first_and_column(session, {"workspace": "w"}, 1)
+    assert first == rows[0] == (True, now + timedelta(days=1), "Q1?")
+    assert type(first[0]) is bool and first[1].tzinfo is not None
+    assert questions == ["Q1?", "Q2?", "Q3?"]
+    assert nothing == (None, [])
