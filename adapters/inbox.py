@@ -21,6 +21,10 @@ request from running twice. So each adapter, for each request:
    then run again on its own. A thousand clicks in five seconds took a commit (and a turn on the
    lock, and a thread hop) each; together, bench_slack's burst was counted 4.4-5.0 s after the
    last ack instead of 6.2-8.3 s, at 9.3-9.9 ms of server CPU a click instead of 11.1-12.8.
+   On PostgreSQL a worker taking handed-off requests runs its calls so too (`runs_together`),
+   in RUN_SIDE_BY_SIDE groups at once: a transaction a vote there kept a dozen of its
+   backends busy on the poll's rows, at a priority ALIGN_WORKER_NICE does not lower, and the
+   web process's acks waited for the CPU they took.
 3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
    reply is handed to the outbox instead (`forward`), which retries it.
 
@@ -79,7 +83,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
-from storage.db import Database, UnitOfWork, in_savepoint
+from storage.db import Database, UnitOfWork, conflicted, in_savepoint
 from storage.group_commit import GroupCommit
 from storage.sealing import Seal
 
@@ -99,6 +103,11 @@ reply."""
 RUN_TOGETHER_SECONDS = 0.02
 """…and for at most about this long: the transaction holds SQLite's write lock, which the records
 of the acks still to come wait for (a group of fifty votes held them past the ack budget)."""
+RUN_SIDE_BY_SIDE = 4
+"""Groups of calls a PostgreSQL worker runs at once, each in its thread and transaction
+(`runs_together`): a group runs its calls one after another, each a few round trips, and one
+group at a time fell behind a 1,000-click burst (counted 5-11 s after the last ack instead of
+2-3); side by side they wait on each other only for the rows they share (a poll's tally, last)."""
 
 
 BUSY = "Align is busy; nothing was recorded; try again in a minute."
@@ -213,21 +222,12 @@ class Inbox:
         self.worker_id = worker_id or process.worker_id()
         # Records and done marks, grouped into shared transactions when they queue up (a burst).
         self._writes = GroupCommit(db, name="align-inbox")
-        # Engine calls, likewise, each in its own savepoint (`once_together`): SQLite only —
-        # there every write waits for the one lock anyway; on PostgreSQL commands run side by
-        # side, and one transaction holding many voters' row locks could deadlock another's.
-        self._runs = (
-            GroupCommit(
-                db,
-                name="align-inbox-runs",
-                urgent=False,
-                savepoints=True,
-                max_group=RUN_TOGETHER,
-                max_seconds=RUN_TOGETHER_SECONDS,
-            )
-            if db.dialect == "sqlite"
-            else None
-        )
+        # Engine calls, likewise, each in its own savepoint (`once_together`): on SQLite, where
+        # every write waits for the one lock anyway; on PostgreSQL only in a process that takes
+        # handed-off requests (`runs_together`) — elsewhere commands run side by side there.
+        self._runs = self._run_group() if db.dialect == "sqlite" else None
+        self._run_groups = [] if self._runs is None else [self._runs]
+        self._turn = 0  # the group the next call goes to, in turn
         self._replayers: dict[str, Replayer] = {}
         self._askers: dict[str, Asker] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -239,6 +239,29 @@ class Inbox:
         self._waiting = 0  # the shared queue at its last count, plus hand-offs since
         self._counted_at = -QUEUE_COUNTED_EVERY
         self._counting = False
+
+    def _run_group(self, n: int = 0) -> GroupCommit:
+        return GroupCommit(
+            self.db,
+            name=f"align-inbox-runs-{n}" if n else "align-inbox-runs",
+            urgent=False,
+            savepoints=True,
+            max_group=RUN_TOGETHER,
+            max_seconds=RUN_TOGETHER_SECONDS,
+            again_alone=conflicted,
+        )
+
+    def runs_together(self) -> None:
+        """Run this process's engine calls together on PostgreSQL too (`once_together`): a
+        worker taking handed-off requests (ALIGN_HAND_OFF) gets a burst's clicks in batches,
+        and one transaction a vote — its commit, its turn on the poll's row, its round trips —
+        made the worker's PostgreSQL backends, which no ALIGN_WORKER_NICE slows, take the CPU
+        the web process's acks wait for. A call that meets a deadlock or a serialization
+        failure there (other transactions still run beside the group) runs again alone once the
+        group has committed (`GroupCommit`'s `again_alone`). RUN_SIDE_BY_SIDE groups there."""
+        if self._runs is None:
+            self._run_groups = [self._run_group(n) for n in range(RUN_SIDE_BY_SIDE)]
+            self._runs = self._run_groups[0]
 
     def _refused(self, platform: str) -> None:
         """Log refusals at most once per REFUSALS_LOGGED_EVERY, with how many were refused since
@@ -386,14 +409,17 @@ class Inbox:
         """`once`, in a transaction shared with the other engine calls waiting (a burst), each
         in a savepoint of its own; the future holds `then(reply)`, built after the commit in
         the writer thread (a reply's rendering, kept off the event loop). None where calls do
-        not run together (PostgreSQL): the caller runs `once` in a worker thread instead."""
+        not run together (PostgreSQL, but in a worker taking hand-offs): the caller runs `once`
+        in a worker thread instead."""
         if self._runs is None:
             return None
 
         def write(session: UnitOfWork) -> Reply:
             return self._once_in(session, entry, where, run, *args)
 
-        return asyncio.wrap_future(self._runs.submit(write, then))
+        runs = self._run_groups[self._turn % len(self._run_groups)]
+        self._turn += 1
+        return asyncio.wrap_future(runs.submit(write, then))
 
     def _once_in(
         self,

@@ -138,6 +138,7 @@ def mount(web_app: web.Application, app: App) -> None:
     queue = Queue(app) if app.settings.hand_off else None
     if queue is not None:
         web_app[QUEUE] = queue
+        app.inbox.runs_together()  # a burst handed off arrives here: votes batched
 
     async def on_startup(_: web.Application) -> None:
         if not isinstance(app.clock, FakeClock):

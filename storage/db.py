@@ -426,6 +426,18 @@ class Database:
         self.engine.dispose()
 
 
+CONFLICTS = frozenset({"40001", "40P01"})
+"""SQLSTATEs of a transaction that met others (serialization failure, deadlock detected): the
+same work in a transaction of its own, later, would not fail so."""
+
+
+def conflicted(exc: Exception) -> bool:
+    """Whether `exc` is PostgreSQL refusing a statement for a conflict with other transactions
+    (CONFLICTS) rather than for the statement itself."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in CONFLICTS
+
+
 def dialect_insert(dialect: str) -> Any:
     """The INSERT with ON CONFLICT for this database: SQLite's and PostgreSQL's are separate
     constructs in SQLAlchemy, with the same interface."""
@@ -631,6 +643,7 @@ _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 __all__ = [
     "CHECKPOINT",
+    "CONFLICTS",
     "DEFAULT_URL",
     "AtCommit",
     "Database",
@@ -638,6 +651,7 @@ __all__ = [
     "PreparedUpsert",
     "UnitOfWork",
     "at_commit",
+    "conflicted",
     "dialect_insert",
     "in_savepoint",
     "normalize_url",

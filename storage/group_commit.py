@@ -19,6 +19,11 @@ dozen commits instead of each taking SQLite's write lock, and a refusal or an er
 none of the others. A `then` given with a write runs after the commit, in the writer thread (the
 reply's rendering: never on the event loop), its error its caller's alone. The thread ends
 after a second with nothing to do and starts again with the next write.
+
+On PostgreSQL other transactions run beside a group, and a write can meet a deadlock or a
+serialization failure that a transaction of its own would not have met (the group held rows
+it needed): with `again_alone` saying which errors those are, such a write is run once more,
+in a transaction of its own, once its group has committed, and its caller gets that outcome.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class GroupCommit:
         savepoints: bool = False,
         max_group: int = MAX_GROUP,
         max_seconds: float | None = None,
+        again_alone: Callable[[Exception], bool] | None = None,
     ) -> None:
         """`urgent`: the transaction goes before the engine's on SQLite's writer lock (what an
         ack waits for); `savepoints`: each write alone in a savepoint (the module docstring);
@@ -63,6 +69,7 @@ class GroupCommit:
         self.savepoints = savepoints
         self.max_group = max_group
         self.max_seconds = max_seconds
+        self.again_alone = again_alone
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
@@ -121,7 +128,9 @@ class GroupCommit:
                 if future.running() or future.set_running_or_notify_cancel():
                     future.set_exception(exc)
             return left
-        for (_, then, future), (ok, result) in done:
+        for (write, then, future), (ok, result) in done:
+            if not ok and self.again_alone is not None and self.again_alone(result):
+                ok, result = self._alone(write)
             if not ok:
                 future.set_exception(result)
                 continue
@@ -130,6 +139,15 @@ class GroupCommit:
             except Exception as exc:
                 future.set_exception(exc)
         return left
+
+    def _alone(self, write: Write) -> tuple[bool, Any]:
+        """A write run again in a transaction of its own (`again_alone`)."""
+        try:
+            with self.db.uow(urgent=self.urgent) as session:
+                result = write(session)
+        except Exception as exc:
+            return False, exc
+        return True, result
 
     def _one(self, session: UnitOfWork, write: Write) -> tuple[bool, Any]:
         """One write: (True, its result); with savepoints a failure is rolled back alone and

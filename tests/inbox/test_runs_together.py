@@ -1,5 +1,6 @@
-"""Engine calls that queue up in a burst run together (`Inbox.once_together`, SQLite): one
-transaction, each call with its own `answered` mark in a savepoint of its own. Every vote is
+"""Engine calls that queue up in a burst run together (`Inbox.once_together`: SQLite, and on
+PostgreSQL a worker taking handed-off requests): one transaction, each call with its own
+`answered` mark in a savepoint of its own. Every vote is
 counted once and every receipt sent; a refusal or an error in the middle undoes none of the
 others; a group that never committed (the process died) leaves every row to be run again, once.
 Through signed HTTP requests into the running server with the fake Slack API, and through the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -17,12 +19,14 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.inbox import Destination, Entry, Inbox, Lost
+from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
 from bot.views import Reply
 from storage import inbox as store
+from storage.db import UnitOfWork
 from storage.models import Ballot, InboxEntry
-from tests.slack.conftest import CHANNEL, SlackServer
+from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
 
 
 def _count(server: SlackServer, model: Any, *where: Any) -> int:
@@ -224,3 +228,88 @@ def test_a_group_that_never_committed_leaves_every_row_to_run_again_once(
     assert _count(server, Ballot) == 5
     with pytest.raises(Lost):  # the first process may no longer touch them
         inbox.once(entries[0], _where, engine.handle, *calls[0][2])
+
+
+def test_a_worker_taking_hand_offs_runs_calls_together_on_either_database(
+    db_url: str, clock: FakeClock
+) -> None:
+    """ALIGN_HAND_OFF's worker gets a burst's clicks in batches: on PostgreSQL too its engine
+    calls share transactions, each with its own answered mark — a refusal or an error in the
+    middle takes no other vote back, and the failed one stays unrun. (A web or `all` process
+    on PostgreSQL still runs each call in its own transaction.)"""
+    with running_slack_server(
+        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine = worker.app.inbox, worker.app.engine
+        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
+        assert inbox._runs is not None  # PostgreSQL: None before, a transaction per call
+        entries = [_record(worker, inbox, n) for n in range(6)]
+
+        def broken(actor: Actor, text: str) -> Reply:
+            engine.handle(actor, text)  # votes, then fails: the savepoint takes the vote back
+            raise RuntimeError("the engine call failed")
+
+        calls: list[tuple[Any, ...]] = []
+        for n, entry in enumerate(entries):
+            actor = _actor(f"U0WORKER{n}")
+            text = "vote P-9 1" if n == 2 else "vote P-1 1"  # P-9: refused
+            calls.append((entry, broken if n == 4 else engine.handle, actor, text))
+        groups = inbox._run_groups  # PostgreSQL: RUN_SIDE_BY_SIDE of them, taking turns
+        release = threading.Event()
+        sizes: list[int] = []
+
+        held_writes: list[Any] = []
+
+        def held(started: threading.Event) -> Any:
+            def write(session: UnitOfWork) -> None:  # its writer busy while the calls queue
+                started.set()
+                assert release.wait(30)
+
+            held_writes.append(write)
+            return write
+
+        def counting(commit: Any) -> Any:
+            def run(group: list[Any]) -> list[Any]:
+                left = commit(group)
+                ran = group[: len(group) - len(left)]
+                calls_in = sum(1 for item in ran if item[0] not in held_writes)
+                if calls_in:
+                    sizes.append(calls_in)
+                return left
+
+            return run
+
+        for group in groups:
+            group._commit = counting(group._commit)  # type: ignore[method-assign]
+            group.max_seconds = None  # RUN_TOGETHER_SECONDS is not what this is about
+
+        async def submit() -> list[Any]:
+            busy = [threading.Event() for _ in groups]
+            firsts = [
+                asyncio.wrap_future(group.submit(held(started)))
+                for group, started in zip(groups, busy, strict=True)
+            ]
+            for started in busy:
+                assert await asyncio.to_thread(started.wait, 30)
+            futures = [
+                inbox.once_together(entry, _where, run, actor, text, then=lambda r: r)
+                for entry, run, actor, text in calls
+            ]
+            release.set()
+            await asyncio.gather(*firsts)
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+            # Futures are settled inside the commit, before `counting` notes the group's size.
+            deadline = asyncio.get_running_loop().time() + 10
+            while sum(sizes) < len(calls) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.001)
+            return outcomes
+
+        outcomes = worker.loop.run(submit())
+        # SQLite: the six calls in one transaction; PostgreSQL: in turn to each group, 2+2+1+1.
+        assert sum(sizes) == 6 and max(sizes) >= 2
+        refused, failed = outcomes[2], outcomes[4]
+        assert isinstance(refused, Reply) and not refused.ok
+        assert isinstance(failed, RuntimeError)
+        assert all(isinstance(o, Reply) and o.ok for n, o in enumerate(outcomes) if n not in (2, 4))
+        assert _count(worker, Ballot) == 4
+        assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 5

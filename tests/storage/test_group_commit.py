@@ -1,5 +1,7 @@
 """Group commit: writes queued while the writer is busy share one transaction; each caller gets
-its own result after that commit, and a failing write fails its group only. Both databases."""
+its own result after that commit, and a failing write fails its group only — or, with
+savepoints, itself only, and a write that met a conflict with other transactions runs again
+alone after its group. Both databases."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from adapters.bootstrap import App
 from storage import inbox as store
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, conflicted
 from storage.group_commit import GroupCommit
 from storage.models import InboxEntry
 from tests.conftest import START
@@ -86,3 +90,41 @@ def test_a_failing_write_fails_its_group_and_the_next_group_goes_on(app: App) ->
         keys = set(session.scalars(select(InboxEntry.dedupe_key)))
         assert keys == {"slack:later"}
         assert session.scalar(select(func.count()).select_from(InboxEntry)) == 1
+
+
+def test_a_write_that_met_a_conflict_runs_again_alone_once_its_group_committed(
+    app: App, commits: list[int]
+) -> None:
+    """PostgreSQL refuses a statement of a group for a deadlock with another transaction: that
+    write is rolled back to its savepoint, the others commit, and it runs again in a
+    transaction of its own, its caller getting that outcome. Any other error stays its own."""
+    writer = GroupCommit(app.db, savepoints=True, again_alone=conflicted)
+    release, started = threading.Event(), threading.Event()
+    writer.submit(held(release, started))
+    assert started.wait(30)
+    tries: list[int] = []
+
+    def clashing_once(session: UnitOfWork) -> int | None:
+        tries.append(1)
+        found = record("slack:clash")(session)  # its insert is taken back with its savepoint
+        if len(tries) == 1:
+            raise OperationalError("UPDATE …", {}, DeadlockDetected("deadlock detected"))
+        return found
+
+    def broken(session: UnitOfWork) -> None:
+        record("slack:broken")(session)
+        raise ValueError("a bad write")
+
+    first, clash = writer.submit(record("slack:first")), writer.submit(clashing_once)
+    bad, last = writer.submit(broken), writer.submit(record("slack:last"))
+    before = len(commits)
+    release.set()
+    assert first.result(30) is not None and last.result(30) is not None
+    assert clash.result(30) is not None  # run again, alone: its caller never saw the deadlock
+    with pytest.raises(ValueError):
+        bad.result(30)  # not a conflict: not run again
+    assert len(tries) == 2
+    assert len(commits) - before == 2  # the group, then the clash alone (the held wrote nothing)
+    with app.db.uow() as session:
+        keys = set(session.scalars(select(InboxEntry.dedupe_key)))
+    assert keys == {"slack:first", "slack:clash", "slack:last"}
