@@ -46,9 +46,10 @@ def at_commit(session: Session, key: Hashable, run: AtCommit, item: Any) -> None
     lock is held from the statement that takes it to the COMMIT, so taken mid-transaction it
     makes every other voter wait out each statement and round trip after it; taken last, only
     its own UPDATE and the COMMIT (a 1,000-click burst on PostgreSQL was counted in about half
-    the time). Items queued by the units of work of one transaction (a group of votes on
-    SQLite) also run as one. A savepoint that rolls back (`in_savepoint`) takes its items with it;
-    a reader that must see them in the same transaction asks `queued`."""
+    the time). Items queued by the units of work of one transaction (a group of votes) also
+    run as one, and keys run in the order of their `repr`, the same in every transaction. A
+    savepoint that rolls back (`in_savepoint`) takes its items with it; a reader that must see
+    them in the same transaction asks `queued`."""
     session.info.setdefault(_AT_COMMIT, []).append((key, run, item))
 
 
@@ -70,10 +71,14 @@ def in_savepoint(session: Session) -> Iterator[Session]:
 
 
 def _run_at_commit(session: Session) -> None:
+    """Each key's work, in one order every transaction shares (by key, not by when it was first
+    queued): two transactions that each lock the rows of the same two polls at their end take
+    them in the same order, so neither ends up waiting on the other (a deadlock on PostgreSQL,
+    where a worker's groups of votes spanning several polls commit side by side)."""
     grouped: dict[Hashable, tuple[AtCommit, list[Any]]] = {}
     for key, run, item in session.info.pop(_AT_COMMIT, ()):
         grouped.setdefault(key, (run, []))[1].append(item)
-    for run, items in grouped.values():
+    for _, (run, items) in sorted(grouped.items(), key=lambda entry: repr(entry[0])):
         run(session, items)
 
 

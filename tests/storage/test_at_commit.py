@@ -5,9 +5,12 @@ moved this way (bot/polls/tallies.py), so these are the rules its numbers live b
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from storage.db import Database, at_commit, in_savepoint, queued
 
@@ -74,5 +77,58 @@ def test_a_unit_of_work_joined_to_another_queues_for_the_outer_commit(db_url: st
                 raise Boom
             assert ran == []
         assert ran == [["kept"]]
+    finally:
+        db.dispose()
+
+
+def test_keys_run_in_one_order_whatever_order_they_were_queued_in(db_url: str) -> None:
+    db = Database(db_url)
+    ran: list[str] = []
+    try:
+        for order in (["b", "a", "c"], ["c", "b", "a"]):
+            with db.uow() as session:
+                for key in order:
+                    at_commit(session, key, lambda _s, items: ran.extend(items), key)
+        assert ran == ["a", "b", "c", "a", "b", "c"]
+    finally:
+        db.dispose()
+
+
+def test_two_transactions_locking_two_rows_at_commit_in_opposite_orders_both_commit(
+    db_url: str,
+) -> None:
+    """Two groups of votes, each on the same two polls queued in opposite orders, commit side by
+    side on PostgreSQL: each locks the polls' rows at its end. Run in the order each was queued,
+    both would hold one row and wait for the other's (a deadlock: PostgreSQL fails one after a
+    second); in the shared order, the second waits for the first and then goes on."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time")
+    db = Database(db_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE locked (k TEXT PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO locked VALUES ('a'), ('b')"))
+    both_hold_one = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def lock(session: Any, items: list[Any]) -> None:
+        session.execute(text("SELECT k FROM locked WHERE k = :k FOR UPDATE"), {"k": items[0]})
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_hold_one.wait(timeout=1.5)  # the other got no row: it waits for this one's
+
+    def group(order: list[str]) -> None:
+        try:
+            with db.uow() as session:
+                for key in order:
+                    at_commit(session, key, lock, key)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=group, args=(o,)) for o in (["a", "b"], ["b", "a"])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert errors == []
     finally:
         db.dispose()
