@@ -129,6 +129,13 @@ REFUSALS_LOGGED_EVERY = timedelta(seconds=10)
 QUEUE_COUNTED_EVERY = 0.25
 """Seconds between counts of the shared queue in a web process that hands off (`backlog`);
 between two counts, its own hand-offs are added to the last one."""
+QUEUE_COUNT_TRUSTED = 1.0
+"""Seconds a count of the shared queue is refused on. A web process counts only when requests
+come, so after a quiet spell its last count is as old as the spell: the queue a burst filled
+has long been run, and refusing on it answered the first requests after the burst "busy" with
+the queue empty (bench_slack, 4 reads in flight after a saturated phase drained: 20 refused).
+A request that finds only an older count is let through and the queue counted again; those
+that come while that count runs are let through too (a few milliseconds of them)."""
 
 
 class Busy(Exception):
@@ -237,8 +244,10 @@ class Inbox:
         self.hands_off = False
         """Set by a web process that hands its requests to the workers (the module docstring)."""
         self._waiting = 0  # the shared queue at its last count, plus hand-offs since
-        self._counted_at = -QUEUE_COUNTED_EVERY
+        self._counted_at = -QUEUE_COUNTED_EVERY  # when the last count started
         self._counting = False
+        self._count_landed_at = -QUEUE_COUNT_TRUSTED  # when the last count came back
+        self._recounting = False  # a count under way because the last one was too old
 
     def _run_group(self, n: int = 0) -> GroupCommit:
         return GroupCommit(
@@ -299,7 +308,7 @@ class Inbox:
         the insert may still land later, and the request is then run from its row — and Busy,
         writing nothing, when the backlog is full. With `hand_off` the row is queued for the
         worker processes instead of claimed by this one (the module docstring)."""
-        if self.backlog >= self.max_backlog:
+        if self._full():
             if self.hands_off:  # the workers may have caught up since the last count
                 self._count_waiting_soon()
             self._refused(platform)
@@ -341,13 +350,31 @@ class Inbox:
             self._working.add(entry_id)
         return Entry(entry_id, platform, payload)
 
-    def _count_waiting_soon(self) -> None:
-        """Count the shared queue again, in the background, at most every QUEUE_COUNTED_EVERY:
-        the ack never waits for the count."""
+    def _full(self) -> bool:
+        """Whether the backlog is full. A web process that hands off judges the shared queue
+        by a count younger than QUEUE_COUNT_TRUSTED only: on an older one it counts again and
+        lets requests through until that count is back (never "busy" for a queue that was
+        run while nobody asked)."""
+        if self.backlog < self.max_backlog:
+            return False
+        if not self.hands_off:
+            return True
+        if self._recounting:
+            return False
+        if time.monotonic() - self._count_landed_at < QUEUE_COUNT_TRUSTED or self._counting:
+            return True
+        self._count_waiting_soon(too_old=True)
+        return False
+
+    def _count_waiting_soon(self, *, too_old: bool = False) -> None:
+        """Count the shared queue again, in the background, at most every QUEUE_COUNTED_EVERY
+        (at once when the last count is `too_old` to refuse on): the ack never waits for the
+        count."""
         now = time.monotonic()
-        if self._counting or now - self._counted_at < QUEUE_COUNTED_EVERY:
+        if self._counting or (not too_old and now - self._counted_at < QUEUE_COUNTED_EVERY):
             return
         self._counted_at = now
+        self._recounting = too_old
         self._track(self.count_waiting())
 
     async def count_waiting(self) -> None:
@@ -357,15 +384,17 @@ class Inbox:
             # Another request's hand-off landing while this counts may be left out until the
             # next count: a bound a moment late refuses nobody it should not.
             self._waiting = await asyncio.to_thread(self._waiting_now)
+            self._count_landed_at = time.monotonic()
         except SQLAlchemyError as exc:
             log.warning("inbox: the shared queue could not be counted (%s)", exc)
         finally:
             self._counting = False
+            self._recounting = False
 
     def admit(self, platform: str) -> Pass:
         """Let a request run without recording it — only one the engine says only reads. Raises
         Busy when the backlog is full, like `record`; the pass ends with `run` or `release`."""
-        if self.backlog >= self.max_backlog:
+        if self._full():
             self._refused(platform)
             raise Busy(platform)
         self._passes += 1

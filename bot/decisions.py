@@ -28,7 +28,7 @@ from bot.common import (
 from bot.context import Actor, Deps, Event
 from bot.effects import Changed, Effect, Posted
 from bot.errors import Conflict, Forbidden, UsageError
-from bot.paging import page_query
+from bot.paging import Listing, page_query
 from bot.parser import Command, join_text, parse_ref, parse_user, split_pipe
 from bot.signoff import roles as signoff_roles
 from bot.signoff import settling
@@ -66,6 +66,8 @@ _CHANNEL_DECISIONS = (
     )
     .order_by(_D.c.created_at.desc(), _D.c.number.desc())
 )
+_CHANNEL_LISTING = Listing(_CHANNEL_DECISIONS)
+"""`decisions` with no words, tag:, status: or since: (the common case), on the raw cursor."""
 _TAGS_OF = (
     select(_DT.c.decision_id, _DT.c.tag)
     .where(_DT.c.decision_id.in_(bindparam("ids", expanding=True)))
@@ -271,7 +273,10 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             moment = parse_since(since, now=deps.clock.now(), tz=tz, verb="decisions")
             stmt = stmt.where(_D.c.created_at >= moment)
         scope = {"scope_workspace": actor.workspace, "scope_channel": actor.channel}
-        page = page_query(session, stmt, scope, cmd, entities=False)
+        if stmt is _CHANNEL_DECISIONS:
+            page = _CHANNEL_LISTING.page(session, scope, cmd)
+        else:
+            page = page_query(session, stmt, scope, cmd, entities=False)
         rows = page.rows
         tags_by: dict[int, list[str]] = {d.id: [] for d in rows}
         if rows:

@@ -7,17 +7,18 @@ the same on every surface and in `--json`.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from bot.errors import UsageError
 from bot.parser import Command
 from bot.views import Context
-from storage.db import UnitOfWork
+from storage.db import Prepared, UnitOfWork
 
 T = TypeVar("T")
 
@@ -112,7 +113,52 @@ def page_query(
     first column (the entity selected), or with `entities=False` the rows themselves (a
     select of plain columns; they carry `page_total` too)."""
     number = page_number(cmd)
-    found = session.execute(_paged(stmt, size, number), params).all()
+    found: Sequence[Any] = session.execute(_paged(stmt, size, number), params).all()
+    return _page(session, stmt, params, cmd, number, size, found, entities=entities)
+
+
+class Listing:
+    """A list's base query — a select of plain columns, with no per-call filter — paged on the
+    raw cursor (`Prepared`: compiled once per database, its columns converted as
+    `session.execute` converts them): the statement `page_query` sends, at a fraction of
+    SQLAlchemy's cost per execution (an empty `decisions` page: 60 us of a read command's 130 in
+    the database went to `session.execute`). Its rows are named tuples: `row.title`, as a
+    Row gives them."""
+
+    def __init__(self, stmt: Select[Any]) -> None:
+        self.statement = stmt
+        counted = stmt.add_columns(func.count().over().label("page_total"))
+        paged = counted.limit(bindparam("page_limit")).offset(bindparam("page_offset"))
+        self._prepared = Prepared(lambda _dialect: paged)
+        self._row = namedtuple("Listed", [c.key for c in paged.selected_columns])  # type: ignore[misc]
+
+    def page(
+        self,
+        session: UnitOfWork,
+        params: dict[str, Any],
+        cmd: Command,
+        *,
+        size: int = PAGE_SIZE,
+    ) -> Page[Any]:
+        """`page_query(session, self.statement, params, cmd, size=size, entities=False)`."""
+        number = page_number(cmd)
+        values = {**params, "page_limit": size, "page_offset": (number - 1) * size}
+        row = self._row
+        found = [row(*fetched) for fetched in self._prepared.rows(session, values)]
+        return _page(session, self.statement, params, cmd, number, size, found, entities=False)
+
+
+def _page(
+    session: UnitOfWork,
+    stmt: Select[Any],
+    params: dict[str, Any],
+    cmd: Command,
+    number: int,
+    size: int,
+    found: Sequence[Any],
+    *,
+    entities: bool,
+) -> Page[Any]:
     if found:
         total = int(found[0][-1])
     elif number == 1:

@@ -252,6 +252,7 @@ class Database:
         self._busy_ms = int(statement_timeout * 1000)
         self._joined = threading.local()
         self._reading = threading.local()
+        self._kept = threading.local()  # each thread's session for its reads (_read_transaction)
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(
                 self.url, statement_timeout=statement_timeout, reading=self._is_reading, echo=echo
@@ -316,10 +317,12 @@ class Database:
 
     @contextmanager
     def _transaction(self, urgent: bool) -> Iterator[Session]:
+        if self._is_reading():
+            with self._read_transaction() as session:
+                yield session
+            return
         writer = (
-            nullcontext()
-            if self._local_writer is None or self._is_reading()
-            else self._local_writer.held(urgent=urgent)
+            nullcontext() if self._local_writer is None else self._local_writer.held(urgent=urgent)
         )
         with writer, self._sessions() as session:
             with session.begin():
@@ -327,6 +330,27 @@ class Database:
                 _run_at_commit(session)
             if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":
                 self._checkpoint()
+
+    @contextmanager
+    def _read_transaction(self) -> Iterator[Session]:
+        """A read transaction (`reading`) on the session this thread keeps for its reads, not
+        a new one: building and tearing down a Session was a fifth of a read command's time in
+        the database (measured on SQLite, an empty `decisions` page: 127 -> 97 us). Closed
+        after each transaction, and its `info` cleared (per-transaction caches, `at_commit`),
+        it starts the next one as a new session would: no object, no connection, nothing
+        remembered. A read opened inside another on the same thread gets a session of its own."""
+        session: Session | None = getattr(self._kept, "session", None)
+        self._kept.session = None
+        if session is None:
+            session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+                _run_at_commit(session)
+        finally:
+            session.close()
+            session.info.clear()
+            self._kept.session = session
 
     @contextmanager
     def command(self) -> Iterator[None]:

@@ -175,6 +175,30 @@ def test_the_bound_is_on_the_queue_the_web_processes_share(
             assert count_rows(web.app, Question) == 5
 
 
+def test_a_web_process_does_not_refuse_on_a_count_older_than_it_trusts(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process counts the shared queue only when requests come. After a quiet spell its
+    last count is old: the queue that count found full was run meanwhile. The next request is
+    let through and the queue counted again, not answered busy (QUEUE_COUNT_TRUSTED)."""
+    monkeypatch.setattr(inbox_module, "QUEUE_COUNTED_EVERY", 0.0)
+    with web_and_worker(db_url, clock, ALIGN_MAX_BACKLOG="2") as (web, worker):
+        for text in ("ask First?", "ask Second?"):
+            assert web.post_command(text).text == ""
+            web.settle()
+        refused = web.post_command("ask Third?")  # a fresh count: the queue is full
+        assert refused.json() == {"response_type": "ephemeral", "text": BUSY}
+        web.settle()
+        assert work(worker) == 2  # run while the web process was asked nothing
+        monkeypatch.setattr(inbox_module, "QUEUE_COUNT_TRUSTED", 0.0)  # its count is old now
+        assert web.post_command("ask Fourth?").text == ""  # let through, not busy
+        web.settle()
+        assert web.post_command("ask Fifth?").text == ""  # on the new count: one waiting
+        web.settle()
+        assert work(worker) == 2
+        assert count_rows(web.app, Question) == 4
+
+
 def test_a_handed_off_row_a_worker_died_with_is_taken_over_once_its_claim_runs_out(
     db_url: str, clock: FakeClock
 ) -> None:
