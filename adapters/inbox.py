@@ -78,7 +78,7 @@ from typing import Any, TypeVar
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters import process
+from adapters import priority, process
 from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
@@ -258,6 +258,7 @@ class Inbox:
             max_group=RUN_TOGETHER,
             max_seconds=RUN_TOGETHER_SECONDS,
             again_alone=conflicted,
+            thread_setup=priority.lower_this_thread,  # the engine's work: acks go first
         )
 
     def runs_together(self) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from adapters import secret_watch
+from adapters import priority, secret_watch
 from adapters.bootstrap import App, build, check_secret
 from adapters.preflight import ROLES, ConfigError, Plan, plan, verify
 from adapters.settings import Settings
@@ -177,14 +177,19 @@ def serve(
 
 
 def yield_cpu(settings: Settings, role: str) -> None:
-    """A worker that runs what web processes hand off (ALIGN_HAND_OFF) takes a lower CPU
-    priority (ALIGN_WORKER_NICE): where it shares a host with web processes, a burst of work
-    must not slow their acks — the queue waits instead, and its bound answers "busy". Called
-    before any thread starts: on Linux each thread has its own priority, and new threads take
-    their creator's."""
+    """Work yields to acks, by ALIGN_WORKER_NICE. A worker that runs what web processes hand off
+    (ALIGN_HAND_OFF) takes a lower CPU priority: where it shares a host with web processes, a
+    burst of work must not slow their acks — the queue waits instead, and its bound answers
+    "busy". A process that acknowledges (`web`, `all`) lowers the threads its engine runs in,
+    below its event loop's (adapters/priority.py). Called before any thread starts: on Linux
+    each thread has its own priority, and new threads take their creator's."""
     if role == "worker" and settings.hand_off and settings.worker_nice:
         os.nice(settings.worker_nice)
         log.info("worker: CPU priority lowered by %d (ALIGN_WORKER_NICE)", settings.worker_nice)
+    elif role != "worker":
+        # A process that acknowledges: its engine's threads yield to its event loop
+        # (adapters/priority.py).
+        priority.work_yields(settings.worker_nice)
 
 
 YOUNG_COLLECTED_AFTER = 5_000

@@ -156,11 +156,12 @@ def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Con
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    if kind == "align-worker":  # as `align serve --role worker` does, before any thread
+    if kind.startswith("align"):  # as `align serve --role …` does, before any thread
         from adapters.server import yield_cpu
         from adapters.settings import Settings
 
-        yield_cpu(Settings(_env_file=None, ALIGN_HAND_OFF="true"), "worker")  # type: ignore[call-arg]
+        role = {"align": "all", "align-web": "web", "align-worker": "worker"}[kind]
+        yield_cpu(Settings(_env_file=None, ALIGN_HAND_OFF=str(role != "all").lower()), role)  # type: ignore[call-arg]
     profilers: list[Any] = []
     if profile:
         profilers = _profile_every_thread()

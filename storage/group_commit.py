@@ -57,6 +57,7 @@ class GroupCommit:
         max_group: int = MAX_GROUP,
         max_seconds: float | None = None,
         again_alone: Callable[[Exception], bool] | None = None,
+        thread_setup: Callable[[], None] | None = None,
     ) -> None:
         """`urgent`: the transaction goes before the engine's on SQLite's writer lock (what an
         ack waits for); `savepoints`: each write alone in a savepoint (the module docstring);
@@ -70,6 +71,7 @@ class GroupCommit:
         self.max_group = max_group
         self.max_seconds = max_seconds
         self.again_alone = again_alone
+        self.thread_setup = thread_setup
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
@@ -88,6 +90,8 @@ class GroupCommit:
         return future
 
     def _run(self) -> None:
+        if self.thread_setup is not None:
+            self.thread_setup()
         carried: list[Item] = []  # taken from the queue but left out of the last group
         while True:
             if carried:

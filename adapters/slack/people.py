@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import priority
 from adapters.bootstrap import App
 from adapters.roster import Fetch
 from adapters.slack.workers import Workers
@@ -46,7 +47,12 @@ class People:
         self.workers = workers
         self._memory: dict[tuple[str, str], tuple[Person, datetime]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[Person]] = {}
-        self._grouped = GroupCommit(app.db, name="align-profiles", urgent=False)
+        self._grouped = GroupCommit(
+            app.db,
+            name="align-profiles",
+            urgent=False,
+            thread_setup=priority.lower_this_thread,  # work after the ack: acks go first
+        )
 
     async def person(self, client: AsyncWebClient, workspace: str, user: str) -> Person:
         key = (workspace, user)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from adapters import priority
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -31,7 +33,11 @@ class Workers:
     """A thread pool for blocking work, plus the background tasks started after an ack."""
 
     def __init__(self, threads: int = DEFAULT_THREADS) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="align-slack")
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="align-slack",
+            initializer=priority.lower_this_thread,  # the engine's work: acks go first
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from adapters import server
+from adapters import priority, server
 from adapters.preflight import ConfigError, Plan, plan, verify
 from adapters.settings import Settings
 
@@ -214,20 +214,29 @@ def test_without_hand_off_nothing_is_said_of_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "values", "niced"),
+    ("role", "values", "niced", "threads_lowered_by"),
     [
-        ("worker", {"ALIGN_HAND_OFF": "true"}, [10]),
-        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "4"}, [4]),
-        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "0"}, []),
-        ("worker", {}, []),  # no hand-offs: its work is the scheduler's, as before
-        ("web", {"ALIGN_HAND_OFF": "true"}, []),
-        ("all", {"ALIGN_HAND_OFF": "true"}, []),  # it acks too
+        ("worker", {"ALIGN_HAND_OFF": "true"}, [10], 0),
+        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "4"}, [4], 0),
+        ("worker", {"ALIGN_HAND_OFF": "true", "ALIGN_WORKER_NICE": "0"}, [], 0),
+        ("worker", {}, [], 0),  # no hand-offs, and no acks: its work is the scheduler's
+        ("web", {"ALIGN_HAND_OFF": "true"}, [], 10),  # it acks: its engine threads yield
+        ("all", {"ALIGN_HAND_OFF": "true"}, [], 10),
+        ("all", {}, [], 10),
+        ("all", {"ALIGN_WORKER_NICE": "3"}, [], 3),
+        ("all", {"ALIGN_WORKER_NICE": "0"}, [], 0),
     ],
 )
-def test_only_a_worker_receiving_hand_offs_yields_the_cpu(
-    role: str, values: dict[str, str], niced: list[int], monkeypatch: pytest.MonkeyPatch
+def test_only_a_worker_receiving_hand_offs_yields_the_cpu_and_a_process_that_acks_its_work(
+    role: str,
+    values: dict[str, str],
+    niced: list[int],
+    threads_lowered_by: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[int] = []
     monkeypatch.setattr(server.os, "nice", calls.append)  # the process's priority: a boundary
+    monkeypatch.setattr(priority, "_lowered_by", 0)  # put back after the test
     server.yield_cpu(settings(**values), role)
     assert calls == niced
+    assert priority.lowered_by() == threads_lowered_by
