@@ -586,23 +586,24 @@ class Prepared:
         finally:
             cursor.close()
 
+    def _fetched(
+        self, session: Session, params: dict[str, Any]
+    ) -> tuple[list[Any], tuple[Any, ...]]:
+        """Every row of a SELECT run with these values, as the driver gives them, and each
+        column's result processor (None: the value is used as it is)."""
+        cursor, compiled = self._execute(session, params)
+        try:
+            return cursor.fetchall(), compiled.results
+        finally:
+            cursor.close()
+
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT with these values (by bind name); every row, each value converted as
         its column's type converts it."""
-        cursor, compiled = self._execute(session, params)
-        try:
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-        processors = compiled.results
+        fetched, processors = self._fetched(session, params)
         if not any(processors):
             return [tuple(row) for row in fetched]
-        return [
-            tuple(
-                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
-            )
-            for row in fetched
-        ]
+        return [_converted(processors, row) for row in fetched]
 
     def first_and_column(
         self, session: Session, params: dict[str, Any], column: int
@@ -612,21 +613,17 @@ class Prepared:
         every row — a column its type does not convert (text): the one row's own columns, the
         same in every row, are converted once instead of once per row. (None, []) without
         rows."""
-        cursor, compiled = self._execute(session, params)
-        try:
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-        processors = compiled.results
+        fetched, processors = self._fetched(session, params)
         if processors[column] is not None:
             raise ValueError(f"column {column} is converted by its type; use rows()")
         if not fetched:
             return None, []
-        first = tuple(
-            value if p is None else p(value)
-            for p, value in zip(processors, fetched[0], strict=True)
-        )
-        return first, [row[column] for row in fetched]
+        return _converted(processors, fetched[0]), [row[column] for row in fetched]
+
+
+def _converted(processors: tuple[Any, ...], row: Any) -> tuple[Any, ...]:
+    """A row's values, each converted as its column's type converts it (`Prepared`)."""
+    return tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True))
 
 
 def upsert(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:

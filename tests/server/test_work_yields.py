@@ -36,15 +36,21 @@ def lowered(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     yield _mine() + 3
 
 
-def test_the_listeners_pool_runs_lowered(lowered: int) -> None:
+def _in_the_listeners_pool() -> int:
+    """The nice value of a thread of the Slack listeners' pool, started by an event loop."""
+
     async def main() -> int:
-        workers = Workers(2)
+        workers = Workers(1)
         try:
             return await workers.run(_mine)
         finally:
             workers.close()
 
-    assert asyncio.run(main()) == min(19, lowered)
+    return asyncio.run(main())
+
+
+def test_the_listeners_pool_runs_lowered(lowered: int) -> None:
+    assert _in_the_listeners_pool() == min(19, lowered)
 
 
 def test_the_inbox_runs_its_engine_groups_lowered_and_records_at_the_process_priority(
@@ -76,13 +82,4 @@ def test_the_inbox_runs_its_engine_groups_lowered_and_records_at_the_process_pri
 
 def test_nothing_is_lowered_until_serve_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(priority, "_lowered_by", 0)
-    before = _mine()
-
-    async def main() -> int:
-        workers = Workers(1)
-        try:
-            return await workers.run(_mine)
-        finally:
-            workers.close()
-
-    assert asyncio.run(main()) == before
+    assert _in_the_listeners_pool() == _mine()
