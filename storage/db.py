@@ -462,8 +462,10 @@ same work in a transaction of its own, later, would not fail so."""
 
 def conflicted(exc: Exception) -> bool:
     """Whether `exc` is PostgreSQL refusing a statement for a conflict with other transactions
-    (CONFLICTS) rather than for the statement itself."""
-    orig = getattr(exc, "orig", None)
+    (CONFLICTS) rather than for the statement itself: wrapped by SQLAlchemy (`orig`), or
+    psycopg's own error, as the statements run on the raw cursor raise it (`PreparedUpsert`,
+    `raw`: the vote path's participation row, ballot and tally)."""
+    orig = getattr(exc, "orig", exc)
     return getattr(orig, "sqlstate", None) in CONFLICTS
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from psycopg.errors import DeadlockDetected
+from psycopg.errors import DeadlockDetected, SerializationFailure, UniqueViolation
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
@@ -128,3 +128,13 @@ def test_a_write_that_met_a_conflict_runs_again_alone_once_its_group_committed(
     with app.db.uow() as session:
         keys = set(session.scalars(select(InboxEntry.dedupe_key)))
     assert keys == {"slack:first", "slack:clash", "slack:last"}
+
+
+def test_a_conflict_is_known_wrapped_by_sqlalchemy_or_raised_by_psycopg_itself() -> None:
+    """The vote path's statements run on the raw cursor (`PreparedUpsert`, `raw`), which raises
+    psycopg's own error, not SQLAlchemy's wrapper: a deadlock there is a conflict all the same."""
+    assert conflicted(OperationalError("UPDATE …", {}, DeadlockDetected("deadlock detected")))
+    assert conflicted(DeadlockDetected("deadlock detected"))
+    assert conflicted(SerializationFailure("could not serialize access"))
+    assert not conflicted(UniqueViolation("duplicate key value"))
+    assert not conflicted(ValueError("a bad write"))
