@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, event, func, select, text
 
 from adapters.inbox import Destination, Entry, Inbox, Lost
 from adapters.web_keys import Serving
@@ -353,7 +353,7 @@ def _side_by_side(
             for entry, run, args in calls
         ]
         release.set()
-        await asyncio.gather(*firsts)
+        await asyncio.gather(*firsts, return_exceptions=True)
         return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
 
     return worker.loop.run(submit())
@@ -436,3 +436,76 @@ def test_two_groups_voting_the_same_people_on_two_polls_in_opposite_orders_count
         assert _count(worker, Ballot) == 2 * len(people)  # one a person a poll, whichever last
         scores = _tallies_match_a_recount(worker, 1, 2)
         assert sum(scores[1]) == sum(scores[2]) == len(people)
+
+
+def test_groups_whose_backend_is_killed_before_their_commit_leave_every_row_to_run_again_once(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    """PostgreSQL: each group of a worker's calls loses its connection just before its COMMIT
+    (its backend ended by pg_terminate_backend from another connection, as a restart or a
+    failover would): nothing of any call is stored, every row is still `received`; whoever
+    takes them over once their claim ran out runs each once, each vote counted once, its reply
+    given (and given again, from the row, to a replay)."""
+    if not migrated_db_url.startswith("postgresql"):
+        pytest.skip("the SQLite case: test_a_group_that_never_committed_leaves_every_row_…")
+    with running_slack_server(
+        migrated_db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine, db = worker.app.inbox, worker.app.engine, worker.app.db
+        assert engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"').ok
+        entries = [_record(worker, inbox, n) for n in range(8)]
+        calls = [
+            (e, engine.handle, (_actor(f"U0CUT{n}"), f"vote P-1 {n % 2 + 1}"))
+            for n, e in enumerate(entries)
+        ]
+        admin = create_engine(migrated_db_url, isolation_level="AUTOCOMMIT")
+        killed: list[int] = []
+
+        def cut_before_commit(conn: Any) -> None:
+            if not threading.current_thread().name.startswith("align-inbox-runs"):
+                return  # only a group's (the writes `_side_by_side` holds them with send none)
+            pid = conn.connection.driver_connection.info.backend_pid
+            with admin.connect() as other:
+                ended = other.execute(
+                    text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+                )
+                assert ended.scalar_one()
+            killed.append(pid)
+
+        event.listen(db.engine, "commit", cut_before_commit)
+        try:
+            outcomes = _side_by_side(worker, calls)
+        finally:
+            event.remove(db.engine, "commit", cut_before_commit)
+            admin.dispose()
+        assert killed
+        assert all(isinstance(o, Exception) for o in outcomes), outcomes
+        assert _count(worker, Ballot) == 0
+        assert _count(worker, AuditEntry, AuditEntry.action == "vote") == 0
+        assert _count(worker, InboxEntry, InboxEntry.status == store.RECEIVED) == len(entries)
+
+        # Another process takes the rows over once their claim ran out, and runs each once.
+        clock.advance(inbox.claim_timeout + timedelta(seconds=1))
+        other = copy.copy(inbox)  # the same secret and settings, another process's id
+        other.worker_id = "another-process"
+        with db.uow() as session:
+            taken, _ = store.take_over(
+                session,
+                worker="another-process",
+                now=clock.now(),
+                until=clock.now() + inbox.claim_timeout,
+                platforms=["slack"],
+                max_attempts=8,
+                limit=50,
+            )
+        assert sorted(row.id for row in taken) == sorted(e.id for e in entries)
+        for entry, run, args in calls:
+            reply = other.once(entry, _where, run, *args)
+            assert reply.ok and "Recorded your vote on P-1" in reply.text, reply
+            again = other.once(entry, _where, run, *args)  # a replay: its stored reply
+            assert again.text == reply.text
+        assert _count(worker, Ballot) == len(entries)
+        assert _count(worker, AuditEntry, AuditEntry.action == "vote") == len(entries)
+        assert _tallies_match_a_recount(worker, 1) == {1: [4, 4]}
+        with pytest.raises(Lost):  # the first process may no longer touch them
+            inbox.once(entries[0], _where, engine.handle, *calls[0][2])
