@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -469,6 +470,12 @@ def conflicted(exc: Exception) -> bool:
     return getattr(orig, "sqlstate", None) in CONFLICTS
 
 
+def disconnected(exc: Exception) -> bool:
+    """Whether `exc` is the database connection lost (SQLAlchemy invalidated it: a restart, a
+    failover, a backend ended): the same work on another connection may well succeed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def dialect_insert(dialect: str) -> Any:
     """The INSERT with ON CONFLICT for this database: SQLite's and PostgreSQL's are separate
     constructs in SQLAlchemy, with the same interface."""
@@ -684,6 +691,7 @@ __all__ = [
     "at_commit",
     "conflicted",
     "dialect_insert",
+    "disconnected",
     "in_savepoint",
     "normalize_url",
     "queued",

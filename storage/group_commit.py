@@ -24,6 +24,10 @@ On PostgreSQL other transactions run beside a group, and a write can meet a dead
 serialization failure that a transaction of its own would not have met (the group held rows
 it needed): with `again_alone` saying which errors those are, such a write is run once more,
 in a transaction of its own, once its group has committed, and its caller gets that outcome.
+A group whose own transaction fails with such an error (its connection lost before the COMMIT,
+a conflict at the COMMIT) has each of its writes run again so, alone: `again_alone` is for
+writes that can run again whatever became of the first try (the inbox's: a row answered once
+gives its stored answer), since a connection lost during the COMMIT leaves it unknown.
 """
 
 from __future__ import annotations
@@ -128,21 +132,29 @@ class GroupCommit:
                     if item[2].set_running_or_notify_cancel():
                         done.append((item, self._one(session, item[0])))
         except Exception as exc:  # the transaction failed: every write of the group with it
-            for _, _, future in group[: len(group) - len(left)]:
+            for item in group[: len(group) - len(left)]:
+                future = item[2]
                 if future.running() or future.set_running_or_notify_cancel():
-                    future.set_exception(exc)
+                    self._settle(item, False, exc)
             return left
-        for (write, then, future), (ok, result) in done:
-            if not ok and self.again_alone is not None and self.again_alone(result):
-                ok, result = self._alone(write)
-            if not ok:
-                future.set_exception(result)
-                continue
-            try:
-                future.set_result(result if then is None else then(result))
-            except Exception as exc:
-                future.set_exception(exc)
+        for item, (ok, result) in done:
+            self._settle(item, ok, result)
         return left
+
+    def _settle(self, item: Item, ok: bool, result: Any) -> None:
+        """Give a write's caller its outcome: run again alone first if it failed with an error
+        `again_alone` names — its own, or its whole group's (the group's COMMIT never happened:
+        the connection was lost, or the commit met a conflict)."""
+        write, then, future = item
+        if not ok and self.again_alone is not None and self.again_alone(result):
+            ok, result = self._alone(write)
+        if not ok:
+            future.set_exception(result)
+            return
+        try:
+            future.set_result(result if then is None else then(result))
+        except Exception as exc:
+            future.set_exception(exc)
 
     def _alone(self, write: Write) -> tuple[bool, Any]:
         """A write run again in a transaction of its own (`again_alone`)."""
