@@ -83,7 +83,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
-from storage.db import Database, UnitOfWork, conflicted, disconnected, in_savepoint
+from storage.db import Database, UnitOfWork, in_savepoint, transient
 from storage.group_commit import GroupCommit
 from storage.sealing import Seal
 
@@ -108,15 +108,6 @@ RUN_SIDE_BY_SIDE = 4
 (`runs_together`): a group runs its calls one after another, each a few round trips, and one
 group at a time fell behind a 1,000-click burst (counted 5-11 s after the last ack instead of
 2-3); side by side they wait on each other only for the rows they share (a poll's tally, last)."""
-
-
-def _again_alone(exc: Exception) -> bool:
-    """An engine call's error (or its group's) that running it again alone may not meet: a
-    conflict with other transactions, or the connection lost — a PostgreSQL restart or
-    failover. Told to the person, it was a vote lost: the row was finished, never run again
-    (tests/inbox/test_hand_off.py). Running it again is safe whether or not the lost COMMIT
-    happened: `_once_in` fences the row, and one answered gives its stored reply."""
-    return conflicted(exc) or disconnected(exc)
 
 
 BUSY = "Align is busy; nothing was recorded; try again in a minute."
@@ -266,7 +257,7 @@ class Inbox:
             savepoints=True,
             max_group=RUN_TOGETHER,
             max_seconds=RUN_TOGETHER_SECONDS,
-            again_alone=_again_alone,
+            again_alone=transient,  # safe to run again: `_once_in` fences the row, answered once
             thread_setup=priority.lower_this_thread,  # the engine's work: acks go first
         )
 
@@ -278,8 +269,10 @@ class Inbox:
         the web process's acks wait for. A call that meets a deadlock or a serialization
         failure there (other transactions still run beside the group) runs again alone once the
         group has committed (`GroupCommit`'s `again_alone`), and so does every call of a group
-        whose connection was lost before its COMMIT (`_again_alone`). RUN_SIDE_BY_SIDE groups
-        there."""
+        whose connection was lost before its COMMIT (`storage.db.transient`): told to the
+        person, "Something went wrong", and the row finished, such a vote was lost, never run
+        again (tests/inbox/test_hand_off.py). Run again, a call whose lost COMMIT did happen
+        finds its row answered and gives its stored reply. RUN_SIDE_BY_SIDE groups there."""
         if self._runs is None:
             self._run_groups = [self._run_group(n) for n in range(RUN_SIDE_BY_SIDE)]
             self._runs = self._run_groups[0]

@@ -476,6 +476,13 @@ def disconnected(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def transient(exc: Exception) -> bool:
+    """A conflict with other transactions (`conflicted`) or the connection lost
+    (`disconnected`): an error of the moment, not of the work, which may well succeed run
+    again in a transaction of its own."""
+    return conflicted(exc) or disconnected(exc)
+
+
 def dialect_insert(dialect: str) -> Any:
     """The INSERT with ON CONFLICT for this database: SQLite's and PostgreSQL's are separate
     constructs in SQLAlchemy, with the same interface."""
@@ -697,5 +704,6 @@ __all__ = [
     "queued",
     "raw",
     "raw_all",
+    "transient",
     "upsert",
 ]

@@ -247,14 +247,16 @@ def test_a_teams_message_is_handed_off_and_answered_by_the_worker(
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("cut_at", ["commit", "release_savepoint"])
 def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_counted_once(
-    db_url: str, clock: FakeClock
+    db_url: str, clock: FakeClock, cut_at: str
 ) -> None:
     """PostgreSQL: the worker runs the handed-off clicks in groups (`Inbox.runs_together`), and
-    each group's connection is cut just before its COMMIT (its backend ended from another
-    connection, as a database restart or failover would), the worker itself living on. Nothing
-    of a group is stored; each of its votes must still be counted once, its clicker given one
-    receipt and no error, and every row end done."""
+    each group's connection is cut just before its COMMIT, or mid-group as its first call's
+    savepoint is released (its backend ended from another connection, as a database restart or
+    failover would), the worker itself living on. Nothing of a group is stored; each of its
+    votes must still be counted once, its clicker given one receipt and no error, and every
+    row end done."""
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite has no server connection to lose")
     with web_and_worker(db_url, clock) as (web, worker):
@@ -279,7 +281,7 @@ def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_coun
         admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
         cut: set[str] = set()
 
-        def cut_before_commit(conn: Any) -> None:
+        def cut_before_commit(conn: Any, *_: Any) -> None:
             thread = threading.current_thread().name
             if not thread.startswith("align-inbox-runs") or thread in cut:
                 return  # each group thread's first commit only
@@ -292,11 +294,11 @@ def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_coun
                 assert ended.scalar_one()
 
         engine = worker.app.db.engine
-        event.listen(engine, "commit", cut_before_commit)
+        event.listen(engine, cut_at, cut_before_commit)
         try:
             work(worker)
         finally:
-            event.remove(engine, "commit", cut_before_commit)
+            event.remove(engine, cut_at, cut_before_commit)
             admin.dispose()
         assert cut
         clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT: recovery's turn

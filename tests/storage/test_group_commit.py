@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from adapters.bootstrap import App
 from storage import inbox as store
-from storage.db import UnitOfWork, at_commit, conflicted
+from storage.db import UnitOfWork, at_commit, conflicted, transient
 from storage.group_commit import GroupCommit
 from storage.models import InboxEntry
 from tests.conftest import START
@@ -182,3 +182,13 @@ def test_a_group_whose_commit_failed_for_a_named_error_runs_each_write_again_alo
     for future in (lost, failing):
         with pytest.raises(ValueError):
             future.result(30)
+
+
+def test_a_lost_connection_is_transient_and_so_is_a_conflict() -> None:
+    """What a worker's group runs again alone (`storage.db.transient`): SQLAlchemy's error for
+    a connection it had to invalidate (a restart, a backend ended), or a conflict."""
+    lost = OperationalError("COMMIT", {}, Exception("terminating"), connection_invalidated=True)
+    assert transient(lost)
+    assert transient(DeadlockDetected("deadlock detected"))
+    assert not transient(OperationalError("SELECT …", {}, Exception("timeout expired")))
+    assert not transient(ValueError("a bad write"))
