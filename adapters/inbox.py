@@ -83,7 +83,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
-from storage.db import Database, UnitOfWork, conflicted, in_savepoint
+from storage.db import Database, UnitOfWork, in_savepoint, transient
 from storage.group_commit import GroupCommit
 from storage.sealing import Seal
 
@@ -257,7 +257,7 @@ class Inbox:
             savepoints=True,
             max_group=RUN_TOGETHER,
             max_seconds=RUN_TOGETHER_SECONDS,
-            again_alone=conflicted,
+            again_alone=transient,  # safe to run again: `_once_in` fences the row, answered once
             thread_setup=priority.lower_this_thread,  # the engine's work: acks go first
         )
 
@@ -268,7 +268,11 @@ class Inbox:
         made the worker's PostgreSQL backends, which no ALIGN_WORKER_NICE slows, take the CPU
         the web process's acks wait for. A call that meets a deadlock or a serialization
         failure there (other transactions still run beside the group) runs again alone once the
-        group has committed (`GroupCommit`'s `again_alone`). RUN_SIDE_BY_SIDE groups there."""
+        group has committed (`GroupCommit`'s `again_alone`), and so does every call of a group
+        whose connection was lost before its COMMIT (`storage.db.transient`): told to the
+        person, "Something went wrong", and the row finished, such a vote was lost, never run
+        again (tests/inbox/test_hand_off.py). Run again, a call whose lost COMMIT did happen
+        finds its row answered and gives its stored reply. RUN_SIDE_BY_SIDE groups there."""
         if self._runs is None:
             self._run_groups = [self._run_group(n) for n in range(RUN_SIDE_BY_SIDE)]
             self._runs = self._run_groups[0]

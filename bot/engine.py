@@ -26,6 +26,7 @@ from bot.parser import Command, Token, parse, parse_ref
 from bot.postings import UpdateClaim
 from bot.sanitize import refuse_unstorable_input
 from bot.views import Context, Reply, Section
+from storage.db import transient
 
 log = logging.getLogger("align.engine")
 SEEN_EVERY = timedelta(minutes=10)
@@ -86,7 +87,9 @@ class Engine:
             return reply
         except AlignError as exc:
             return self.error_reply(exc, verb)
-        except Exception:
+        except Exception as exc:
+            if transient(exc):  # the caller's to run again (`_internal`)
+                raise
             return self._internal(actor, verb)
 
     @staticmethod
@@ -100,6 +103,12 @@ class Engine:
 
     @staticmethod
     def _internal(actor: Actor, verb: str | None) -> Reply:
+        """The answer to a command that failed on our side (logged, with a reference). Not
+        for a conflict with other transactions or the connection lost (`storage.db.transient`:
+        a deadlock, a serialization failure, a restart), which is raised to the caller
+        instead: the inbox runs such a call again, alone, once the group it met the error in
+        is over — answered with this, it was marked answered and never counted (two groups of
+        votes side by side on PostgreSQL, tests/inbox/test_runs_together.py)."""
         ref = secrets.token_hex(4)
         log.exception(
             "command failed [ref %s] verb=%s workspace=%s channel=%s",
@@ -179,7 +188,9 @@ class Engine:
             reply = self.error_reply(exc, verb)
             reply.field_errors = reply.field_errors or {field: exc.message}
             return reply
-        except Exception:
+        except Exception as exc:
+            if transient(exc):  # the caller's to run again (`_internal`)
+                raise
             return self._internal(actor, verb)
 
     @staticmethod

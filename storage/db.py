@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -462,9 +463,24 @@ same work in a transaction of its own, later, would not fail so."""
 
 def conflicted(exc: Exception) -> bool:
     """Whether `exc` is PostgreSQL refusing a statement for a conflict with other transactions
-    (CONFLICTS) rather than for the statement itself."""
-    orig = getattr(exc, "orig", None)
+    (CONFLICTS) rather than for the statement itself: wrapped by SQLAlchemy (`orig`), or
+    psycopg's own error, as the statements run on the raw cursor raise it (`PreparedUpsert`,
+    `raw`: the vote path's participation row, ballot and tally)."""
+    orig = getattr(exc, "orig", exc)
     return getattr(orig, "sqlstate", None) in CONFLICTS
+
+
+def disconnected(exc: Exception) -> bool:
+    """Whether `exc` is the database connection lost (SQLAlchemy invalidated it: a restart, a
+    failover, a backend ended): the same work on another connection may well succeed."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def transient(exc: Exception) -> bool:
+    """A conflict with other transactions (`conflicted`) or the connection lost
+    (`disconnected`): an error of the moment, not of the work, which may well succeed run
+    again in a transaction of its own."""
+    return conflicted(exc) or disconnected(exc)
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -679,10 +695,12 @@ __all__ = [
     "at_commit",
     "conflicted",
     "dialect_insert",
+    "disconnected",
     "in_savepoint",
     "normalize_url",
     "queued",
     "raw",
     "raw_all",
+    "transient",
     "upsert",
 ]

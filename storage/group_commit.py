@@ -24,6 +24,11 @@ On PostgreSQL other transactions run beside a group, and a write can meet a dead
 serialization failure that a transaction of its own would not have met (the group held rows
 it needed): with `again_alone` saying which errors those are, such a write is run once more,
 in a transaction of its own, once its group has committed, and its caller gets that outcome.
+A group whose own transaction fails with such an error, or after a write of it met one (its
+connection lost before or at the COMMIT, a conflict at the COMMIT), has each of its writes run
+again so, alone. `again_alone` is for writes that can run again whatever became of the first
+try (the inbox's: a row answered once gives its stored answer): a connection lost during the
+COMMIT leaves it unknown.
 """
 
 from __future__ import annotations
@@ -128,21 +133,32 @@ class GroupCommit:
                     if item[2].set_running_or_notify_cancel():
                         done.append((item, self._one(session, item[0])))
         except Exception as exc:  # the transaction failed: every write of the group with it
-            for _, _, future in group[: len(group) - len(left)]:
+            # …unless its error, or one a write of it met first (the connection lost mid-group
+            # leaves the later statements, and the COMMIT, failing otherwise), is one of those
+            # `again_alone` names: then each write runs again alone.
+            errors = [exc, *(result for _, (ok, result) in done if not ok)]
+            again = self.again_alone is not None and any(map(self.again_alone, errors))
+            for write, then, future in group[: len(group) - len(left)]:
                 if future.running() or future.set_running_or_notify_cancel():
-                    future.set_exception(exc)
+                    ok, result = self._alone(write) if again else (False, exc)
+                    self._settle(then, future, ok, result)
             return left
         for (write, then, future), (ok, result) in done:
             if not ok and self.again_alone is not None and self.again_alone(result):
                 ok, result = self._alone(write)
-            if not ok:
-                future.set_exception(result)
-                continue
-            try:
-                future.set_result(result if then is None else then(result))
-            except Exception as exc:
-                future.set_exception(exc)
+            self._settle(then, future, ok, result)
         return left
+
+    @staticmethod
+    def _settle(then: Then | None, future: Future[Any], ok: bool, result: Any) -> None:
+        """Give a write's caller its outcome: its error, or what `then` makes of its result."""
+        if not ok:
+            future.set_exception(result)
+            return
+        try:
+            future.set_result(result if then is None else then(result))
+        except Exception as exc:
+            future.set_exception(exc)
 
     def _alone(self, write: Write) -> tuple[bool, Any]:
         """A write run again in a transaction of its own (`again_alone`)."""

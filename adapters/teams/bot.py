@@ -327,7 +327,8 @@ class AlignTeamsBot(ActivityHandler):
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    """A bug in the adapter (the engine never raises): log it with a reference to quote."""
+    """A bug in the adapter, or the database away (the engine raises nothing else: a lost
+    connection or a conflict, `storage.db.transient`): log it with a reference to quote."""
     ref = secrets.token_hex(4)
     log.error("teams turn failed [ref %s]", ref, exc_info=error)
     if turn_context.activity.type != ActivityTypes.message:

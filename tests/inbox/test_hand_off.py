@@ -6,12 +6,14 @@ Slack and Teams servers. "The worker" is a second server on the same database wi
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, event, select, text
 
 from adapters import inbox as inbox_module
 from adapters.inbox import BUSY
@@ -243,3 +245,70 @@ def test_a_teams_message_is_handed_off_and_answered_by_the_worker(
             assert await queue.round() == 0
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("cut_at", ["commit", "release_savepoint"])
+def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_counted_once(
+    db_url: str, clock: FakeClock, cut_at: str
+) -> None:
+    """PostgreSQL: the worker runs the handed-off clicks in groups (`Inbox.runs_together`), and
+    each group's connection is cut just before its COMMIT, or mid-group as its first call's
+    savepoint is released (its backend ended from another connection, as a database restart or
+    failover would), the worker itself living on. Nothing of a group is stored; each of its
+    votes must still be counted once, its clicker given one receipt and no error, and every
+    row end done."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server connection to lose")
+    with web_and_worker(db_url, clock) as (web, worker):
+        web.post_command('poll "Lunch?" "Tacos" "Pho"')
+        web.settle()
+        assert work(worker) == 1
+        message = web.poll_message(1)
+        buttons = [
+            e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ]
+        tacos = next(b for b in buttons if "Tacos" in b["text"]["text"])
+        voters = [f"U0CUT{n:05d}" for n in range(6)]
+        for user in voters:
+            clicked = web.post_action(
+                action_id=tacos["action_id"],
+                value=tacos["value"],
+                user=user,
+                message_ts=message.result["ts"],
+            )
+            assert clicked.status_code == 200
+        web.settle()
+        admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        cut: set[str] = set()
+
+        def cut_before_commit(conn: Any, *_: Any) -> None:
+            thread = threading.current_thread().name
+            if not thread.startswith("align-inbox-runs") or thread in cut:
+                return  # each group thread's first commit only
+            cut.add(thread)
+            pid = conn.connection.driver_connection.info.backend_pid
+            with admin.connect() as other:
+                ended = other.execute(
+                    text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+                )
+                assert ended.scalar_one()
+
+        engine = worker.app.db.engine
+        event.listen(engine, cut_at, cut_before_commit)
+        try:
+            work(worker)
+        finally:
+            event.remove(engine, cut_at, cut_before_commit)
+            admin.dispose()
+        assert cut
+        clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT: recovery's turn
+        while work(worker):
+            pass
+        worker.loop.run(worker.app.inbox.recover())
+        worker.settle()
+
+        texts = [r.body.get("text", "") for r in web.fake.responses]
+        assert not [t for t in texts if "went wrong" in t], texts
+        assert sum("Recorded your vote on P-1" in t for t in texts) == len(voters), texts
+        assert count_rows(web.app, Ballot) == len(voters)
+        assert [status for status, _ in rows(web)] == ["done"] * (1 + len(voters))

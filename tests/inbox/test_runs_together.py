@@ -9,6 +9,7 @@ inbox itself where the grouping has to be forced (the writer lock held while cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,16 +17,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, event, func, select, text
 
 from adapters.inbox import Destination, Entry, Inbox, Lost
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from bot.context import Actor
+from bot.polls import tallies
 from bot.views import Reply
+from storage import ballots as ballots_store
 from storage import inbox as store
+from storage import tallies as tallies_store
 from storage.db import UnitOfWork
-from storage.models import Ballot, InboxEntry
+from storage.models import AuditEntry, Ballot, InboxEntry, Poll
 from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
 
 
@@ -313,3 +317,195 @@ def test_a_worker_taking_hand_offs_runs_calls_together_on_either_database(
         assert all(isinstance(o, Reply) and o.ok for n, o in enumerate(outcomes) if n not in (2, 4))
         assert _count(worker, Ballot) == 4
         assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 5
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL: groups side by side (a worker taking hand-offs)
+# --------------------------------------------------------------------------------------------
+
+
+def _side_by_side(
+    worker: SlackServer, calls: list[tuple[Entry, Any, tuple[Any, ...]]]
+) -> list[Any]:
+    """Submit every call while each of the worker's run groups is held busy, so the calls queue
+    and each group takes its share (in turn) as one transaction; the outcomes."""
+    inbox = worker.app.inbox
+    groups = inbox._run_groups
+    release = threading.Event()
+
+    def held(started: threading.Event) -> Any:
+        def write(session: UnitOfWork) -> None:
+            started.set()
+            assert release.wait(30)
+
+        return write
+
+    async def submit() -> list[Any]:
+        busy = [threading.Event() for _ in groups]
+        firsts = [
+            asyncio.wrap_future(group.submit(held(started)))
+            for group, started in zip(groups, busy, strict=True)
+        ]
+        for started in busy:
+            assert await asyncio.to_thread(started.wait, 30)
+        futures = [
+            inbox.once_together(entry, _where, run, *args, then=lambda r: r)
+            for entry, run, args in calls
+        ]
+        release.set()
+        await asyncio.gather(*firsts, return_exceptions=True)
+        return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+
+    return worker.loop.run(submit())
+
+
+def _tallies_match_a_recount(server: SlackServer, *polls: int) -> dict[int, list[int]]:
+    """Each poll's running tally equals a count of its stored ballots; the scores by poll."""
+    scores: dict[int, list[int]] = {}
+    with server.app.db.uow() as session:
+        for number in polls:
+            poll = session.scalars(select(Poll).where(Poll.number == number)).one()
+            stored = tallies_store.read(session, poll.id)
+            assert stored is not None
+            _, running = stored
+            choices = ballots_store.choices(session, poll.id)
+            again = tallies.recount(poll.mode, len(running.scores), choices)
+            assert (running.ballots, running.scores) == (again.ballots, again.scores)
+            scores[number] = running.scores
+    return scores
+
+
+def test_two_groups_voting_the_same_people_on_two_polls_in_opposite_orders_count_each_once(
+    migrated_db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two groups side by side on PostgreSQL, each with the same people's votes on the same two
+    polls, one group P-1 first, the other P-2 first: each group writes its first ballots, then
+    wants the other's — a real deadlock, which PostgreSQL breaks by failing one statement. The
+    vote that met it runs again alone once its group has committed (`again_alone`): every vote
+    is answered with its receipt, counted once, and the tallies equal a recount."""
+    if not migrated_db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: no two groups side by side")
+    monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 2)
+    with running_slack_server(
+        migrated_db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine = worker.app.inbox, worker.app.engine
+        owner = _actor("U0OWNER")
+        assert engine.handle(owner, 'poll "Ship date or scope?" "Date" "Scope"').ok
+        assert engine.handle(owner, 'poll "Lunch?" "Soup" "Salad"').ok
+        assert len(inbox._run_groups) == 2
+        for group in inbox._run_groups:  # each group's calls in one transaction, however long
+            group.max_seconds = None  # it waits (RUN_TOGETHER_SECONDS is not what this is about)
+        people = [f"U0BOTH{n}" for n in range(3)]
+        # Each group holds its first ballot till the other holds its own: then each wants the
+        # other's rows (the same person's ballot on the other poll).
+        both_hold_one = threading.Barrier(2)
+        waited: set[int] = set()
+        ran: list[str] = []
+
+        def votes_then_waits(actor: Actor, text: str) -> Reply:
+            ran.append(text)
+            reply = engine.handle(actor, text)
+            group = threading.get_ident()
+            if group not in waited:
+                waited.add(group)
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_hold_one.wait(timeout=5)
+            return reply
+
+        # In turn to group 0 (P-1, then P-2) and group 1 (P-2, then P-1), option 1 and 2.
+        calls: list[tuple[Entry, Any, tuple[Any, ...]]] = []
+        n = 0
+        for step in range(2 * len(people)):
+            person = people[step % len(people)]
+            for group, (first, then) in enumerate((("P-1", "P-2"), ("P-2", "P-1"))):
+                poll = first if step < len(people) else then
+                entry = _record(worker, inbox, n)
+                n += 1
+                text = f"vote {poll} {group + 1}"
+                calls.append((entry, votes_then_waits, (_actor(person), text)))
+        outcomes = _side_by_side(worker, calls)
+        assert len(ran) > len(calls)  # PostgreSQL found a deadlock: its victims ran again
+
+        for outcome, (_, _, (actor, text)) in zip(outcomes, calls, strict=True):
+            assert isinstance(outcome, Reply), (text, outcome)
+            assert outcome.ok, (actor.user, text, outcome.error)
+        answered = InboxEntry.status == store.ANSWERED
+        assert _count(worker, InboxEntry, answered) == len(calls)
+        assert _count(worker, AuditEntry, AuditEntry.action == "vote") == len(calls)  # once each
+        assert _count(worker, Ballot) == 2 * len(people)  # one a person a poll, whichever last
+        scores = _tallies_match_a_recount(worker, 1, 2)
+        assert sum(scores[1]) == sum(scores[2]) == len(people)
+
+
+def test_groups_whose_backend_is_killed_before_their_commit_leave_every_row_to_run_again_once(
+    migrated_db_url: str, clock: FakeClock
+) -> None:
+    """PostgreSQL: each group of a worker's calls loses its connection just before its COMMIT
+    (its backend ended by pg_terminate_backend from another connection, as a restart or a
+    failover would): nothing of any call is stored, every row is still `received`; whoever
+    takes them over once their claim ran out runs each once, each vote counted once, its reply
+    given (and given again, from the row, to a replay)."""
+    if not migrated_db_url.startswith("postgresql"):
+        pytest.skip("the SQLite case: test_a_group_that_never_committed_leaves_every_row_…")
+    with running_slack_server(
+        migrated_db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine, db = worker.app.inbox, worker.app.engine, worker.app.db
+        assert engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"').ok
+        entries = [_record(worker, inbox, n) for n in range(8)]
+        calls = [
+            (e, engine.handle, (_actor(f"U0CUT{n}"), f"vote P-1 {n % 2 + 1}"))
+            for n, e in enumerate(entries)
+        ]
+        admin = create_engine(migrated_db_url, isolation_level="AUTOCOMMIT")
+        killed: list[int] = []
+
+        def cut_before_commit(conn: Any) -> None:
+            if not threading.current_thread().name.startswith("align-inbox-runs"):
+                return  # only a group's (the writes `_side_by_side` holds them with send none)
+            pid = conn.connection.driver_connection.info.backend_pid
+            with admin.connect() as other:
+                ended = other.execute(
+                    text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+                )
+                assert ended.scalar_one()
+            killed.append(pid)
+
+        event.listen(db.engine, "commit", cut_before_commit)
+        try:
+            outcomes = _side_by_side(worker, calls)
+        finally:
+            event.remove(db.engine, "commit", cut_before_commit)
+            admin.dispose()
+        assert killed
+        assert all(isinstance(o, Exception) for o in outcomes), outcomes
+        assert _count(worker, Ballot) == 0
+        assert _count(worker, AuditEntry, AuditEntry.action == "vote") == 0
+        assert _count(worker, InboxEntry, InboxEntry.status == store.RECEIVED) == len(entries)
+
+        # Another process takes the rows over once their claim ran out, and runs each once.
+        clock.advance(inbox.claim_timeout + timedelta(seconds=1))
+        other = copy.copy(inbox)  # the same secret and settings, another process's id
+        other.worker_id = "another-process"
+        with db.uow() as session:
+            taken, _ = store.take_over(
+                session,
+                worker="another-process",
+                now=clock.now(),
+                until=clock.now() + inbox.claim_timeout,
+                platforms=["slack"],
+                max_attempts=8,
+                limit=50,
+            )
+        assert sorted(row.id for row in taken) == sorted(e.id for e in entries)
+        for entry, run, args in calls:
+            reply = other.once(entry, _where, run, *args)
+            assert reply.ok and "Recorded your vote on P-1" in reply.text, reply
+            again = other.once(entry, _where, run, *args)  # a replay: its stored reply
+            assert again.text == reply.text
+        assert _count(worker, Ballot) == len(entries)
+        assert _count(worker, AuditEntry, AuditEntry.action == "vote") == len(entries)
+        assert _tallies_match_a_recount(worker, 1) == {1: [4, 4]}
+        with pytest.raises(Lost):  # the first process may no longer touch them
+            inbox.once(entries[0], _where, engine.handle, *calls[0][2])

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from psycopg.errors import DeadlockDetected
+from psycopg.errors import DeadlockDetected, SerializationFailure, UniqueViolation
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from adapters.bootstrap import App
 from storage import inbox as store
-from storage.db import UnitOfWork, conflicted
+from storage.db import UnitOfWork, at_commit, conflicted, transient
 from storage.group_commit import GroupCommit
 from storage.models import InboxEntry
 from tests.conftest import START
@@ -128,3 +128,67 @@ def test_a_write_that_met_a_conflict_runs_again_alone_once_its_group_committed(
     with app.db.uow() as session:
         keys = set(session.scalars(select(InboxEntry.dedupe_key)))
     assert keys == {"slack:first", "slack:clash", "slack:last"}
+
+
+def test_a_conflict_is_known_wrapped_by_sqlalchemy_or_raised_by_psycopg_itself() -> None:
+    """The vote path's statements run on the raw cursor (`PreparedUpsert`, `raw`), which raises
+    psycopg's own error, not SQLAlchemy's wrapper: a deadlock there is a conflict all the same."""
+    assert conflicted(OperationalError("UPDATE …", {}, DeadlockDetected("deadlock detected")))
+    assert conflicted(DeadlockDetected("deadlock detected"))
+    assert conflicted(SerializationFailure("could not serialize access"))
+    assert not conflicted(UniqueViolation("duplicate key value"))
+    assert not conflicted(ValueError("a bad write"))
+
+
+def test_a_group_whose_commit_failed_for_a_named_error_runs_each_write_again_alone(
+    app: App,
+) -> None:
+    """A group's own transaction fails at its COMMIT (a conflict there, or the connection lost,
+    which `again_alone` names): each write of it runs again in a transaction of its own and its
+    caller gets that outcome. An error `again_alone` does not name still fails the whole group."""
+    writer = GroupCommit(app.db, savepoints=True, again_alone=conflicted)
+    release, started = threading.Event(), threading.Event()
+    writer.submit(held(release, started))
+    assert started.wait(30)
+    failures = [OperationalError("COMMIT", {}, DeadlockDetected("deadlock detected"))]
+
+    def fails_its_commit_once(session: UnitOfWork) -> int | None:
+        def commit(_session: Any, _items: list[Any]) -> None:
+            if failures:
+                raise failures.pop()
+
+        at_commit(session, "fails-once", commit, None)
+        return record("slack:fails-at-commit")(session)
+
+    first, failing = writer.submit(record("slack:first")), writer.submit(fails_its_commit_once)
+    last = writer.submit(record("slack:last"))
+    release.set()
+    assert None not in (first.result(30), failing.result(30), last.result(30))
+    with app.db.uow() as session:
+        keys = set(session.scalars(select(InboxEntry.dedupe_key)))
+    assert keys == {"slack:first", "slack:fails-at-commit", "slack:last"}
+
+    writer.submit(held(release := threading.Event(), started := threading.Event()))
+    assert started.wait(30)
+
+    def fails_its_commit(session: UnitOfWork) -> None:
+        def commit(_session: Any, _items: list[Any]) -> None:
+            raise ValueError("not a conflict")
+
+        at_commit(session, "fails", commit, None)
+
+    lost, failing = writer.submit(record("slack:lost")), writer.submit(fails_its_commit)
+    release.set()
+    for future in (lost, failing):
+        with pytest.raises(ValueError):
+            future.result(30)
+
+
+def test_a_lost_connection_is_transient_and_so_is_a_conflict() -> None:
+    """What a worker's group runs again alone (`storage.db.transient`): SQLAlchemy's error for
+    a connection it had to invalidate (a restart, a backend ended), or a conflict."""
+    lost = OperationalError("COMMIT", {}, Exception("terminating"), connection_invalidated=True)
+    assert transient(lost)
+    assert transient(DeadlockDetected("deadlock detected"))
+    assert not transient(OperationalError("SELECT …", {}, Exception("timeout expired")))
+    assert not transient(ValueError("a bad write"))
