@@ -140,7 +140,7 @@ def run(command: str, workspace: str, channel: str, user: str, as_json: bool) ->
 
     app = build(Settings())
     check_secret(app)
-    reply = app.engine.handle(console_actor(workspace, channel, user), command)
+    reply = app.engine.answer(console_actor(workspace, channel, user), command)
     emit(reply, as_json=as_json, out=sys.stdout)
     sys.exit(0 if reply.ok else 1)
 

@@ -68,7 +68,9 @@ class Engine:
         self.handlers: dict[str, Handler] = {v.name: _handler(v) for v in grammar.VERBS}
 
     def handle(self, actor: Actor, text: str) -> Reply:
-        """Run one command line. Never raises: every outcome is a Reply."""
+        """Run one command line. Every outcome is a Reply, but for an error of the moment from
+        the database (`storage.db.transient`: a deadlock, a lost connection), raised for the
+        caller to run the command again (the inbox); a caller that does not, `answer`."""
         verb: str | None = None
         try:
             refuse_unstorable_input(actor, text)
@@ -91,6 +93,17 @@ class Engine:
             if transient(exc):  # the caller's to run again (`_internal`)
                 raise
             return self._internal(actor, verb)
+
+    def answer(self, actor: Actor, text: str) -> Reply:
+        """`handle`, for a caller that runs nothing again (the console, `align run`): an error
+        of the moment is answered as any failure on our side is, with a reference."""
+        try:
+            return self.handle(actor, text)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            verb = _verb_of(text)
+            return self._internal(actor, None if verb is None else verb.name)
 
     @staticmethod
     def only_reads(text: str) -> bool:

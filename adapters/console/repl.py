@@ -73,7 +73,7 @@ class Console:
             return True
         if text.startswith(":"):
             return self._console_command(text)
-        reply = self.engine.handle(self.actor, text)
+        reply = self.engine.answer(self.actor, text)
         self.print_reply(reply)
         if reply.receipt and not self.as_json:
             # A terminal has no live message to refresh: a vote's receipt is followed by the
