@@ -156,14 +156,28 @@ def polls_with(session: UnitOfWork, at_least: int) -> list[int]:
     return [int(poll_id) for (poll_id,) in rows]
 
 
-def take(session: UnitOfWork, poll_id: int, *, wait: bool) -> list[tuple[str, bytes]]:
-    """The poll's pending ballots, locked until the transaction ends. Without `wait`, those
-    another transaction holds (a concurrent flush, a voter replacing theirs) are left out
-    rather than waited for (PostgreSQL; SQLite's writers are serial anyway)."""
-    statement = "SELECT lookup, sealed FROM pending_ballots WHERE poll_id = ?"
-    if session.get_bind().dialect.name != "sqlite":
+def take(session: UnitOfWork, poll_id: int, *, wait: bool) -> tuple[list[tuple[str, bytes]], bool]:
+    """The poll's pending ballots, locked until the transaction ends, and whether they are
+    deleted already. Without `wait`, those another transaction holds (a concurrent flush, a
+    voter replacing theirs) are left out rather than waited for (PostgreSQL). On SQLite, whose
+    writers are serial anyway, they are deleted as they are read (DELETE … RETURNING: one
+    statement where a read and a `drop` took two); the caller `put_back`s any it does not
+    count. On PostgreSQL the caller `drop`s those it counts."""
+    if session.get_bind().dialect.name == "sqlite":
+        statement = "DELETE FROM pending_ballots WHERE poll_id = ? RETURNING lookup, sealed"
+        deleted = True
+    else:
+        statement = "SELECT lookup, sealed FROM pending_ballots WHERE poll_id = ?"
         statement += " FOR UPDATE" if wait else " FOR UPDATE SKIP LOCKED"
-    return [(lookup, bytes(sealed)) for lookup, sealed in raw_all(session, statement, (poll_id,))]
+        deleted = False
+    rows = raw_all(session, statement, (poll_id,))
+    return [(lookup, bytes(sealed)) for lookup, sealed in rows], deleted
+
+
+def put_back(session: UnitOfWork, poll_id: int, rows: list[tuple[str, bytes]]) -> None:
+    """Pending ballots `take` deleted but that are not counted, as they were."""
+    for lookup, sealed in rows:
+        hold(session, poll_id, lookup, sealed)
 
 
 def drop(session: UnitOfWork, poll_id: int, lookups: list[str]) -> None:
@@ -188,6 +202,7 @@ __all__ = [
     "hold_after_reading",
     "pack",
     "polls_with",
+    "put_back",
     "read",
     "read_with_counted",
     "take",

@@ -87,6 +87,12 @@ RETURNING 1
 """
 
 
+def adds_in_sql(session: UnitOfWork) -> bool:
+    """Whether `add` can move the numbers in one statement here (PostgreSQL): else the caller
+    locks the row and moves it itself, and need not build a `delta` for `add` at all."""
+    return _dialect(session) == "postgresql"
+
+
 def add(session: UnitOfWork, poll_id: int, delta: Running) -> bool:
     """Move the poll's numbers by `delta` (a change's differences, of the poll's size) and count
     one more change, in one statement — on PostgreSQL, where every voter of the poll waits on
@@ -147,4 +153,4 @@ def cache(session: UnitOfWork, poll_id: int, version: int, tally: dict[str, Any]
     )
 
 
-__all__ = ["Running", "cache", "cached", "create", "lock", "read", "store"]
+__all__ = ["Running", "add", "adds_in_sql", "cache", "cached", "create", "lock", "read", "store"]

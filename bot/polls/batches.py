@@ -132,11 +132,13 @@ def settle(
         return 0
     if not everything and not due and pending.count(session, poll.id) < BATCH:
         return 0
-    rows = pending.take(session, poll.id, wait=everything)
+    rows, deleted = pending.take(session, poll.id, wait=everything)
     if not rows or (not everything and len(rows) < BATCH):
+        if deleted:
+            pending.put_back(session, poll.id, rows)
         return 0
     seal = _keys(deps.secret)[1]
-    batch, lookups = [], []
+    batch, lookups, kept = [], [], []
     for lookup, sealed in rows:
         try:
             batch.append(seal.open(poll.id, lookup, sealed))
@@ -144,12 +146,18 @@ def settle(
         except InvalidTag:
             # Sealed under another ALIGN_SECRET (a restore under a new one): kept, not counted.
             log.warning("P-%s: a waiting anonymous ballot cannot be opened", poll.number)
+            kept.append((lookup, sealed))
     if not batch or (not everything and len(batch) < BATCH):
+        if deleted:
+            pending.put_back(session, poll.id, rows)
         return 0
     _shuffle(batch)
     moved = ballots.put_batch(session, poll.id, [(b.key, b.choice, b.reason) for b in batch])
     tallies.apply_changes(session, poll, moved)
-    pending.drop(session, poll.id, lookups)
+    if deleted:
+        pending.put_back(session, poll.id, kept)
+    else:
+        pending.drop(session, poll.id, lookups)
     session.info[CHECKPOINT] = True
     return len(batch)
 

@@ -65,15 +65,15 @@ def _move(running: Running, mode: str, choice: Any, sign: int) -> None:
     else:
         matrix = running.pairwise
         assert matrix is not None
-        listed = set(choice)
-        unranked = [j for j in range(len(scores)) if j not in listed]
-        for at, option in enumerate(choice):
+        # From the bottom up: an option beats the options left off the ballot and every one
+        # ranked below it, which are those walked before it.
+        below = [j for j in range(len(scores)) if j not in choice]
+        for option in reversed(choice):
             scores[option] += sign
             row = matrix[option]
-            for beaten in choice[at + 1 :]:
+            for beaten in below:
                 row[beaten] += sign
-            for beaten in unranked:
-                row[beaten] += sign
+            below.append(option)
 
 
 def _fit(running: Running, mode: str, n_options: int) -> Running:
@@ -116,11 +116,13 @@ def _apply_queued(
     makes room."""
     poll = queued_changes[-1][0]
     n = len(poll.options)
-    delta = blank(poll.mode, n)
-    for _, changes in queued_changes:
-        _apply(delta, poll.mode, changes)
-    if tallies.add(session, poll.id, delta):
-        return
+    delta: Running | None = None
+    if tallies.adds_in_sql(session):
+        delta = blank(poll.mode, n)
+        for _, changes in queued_changes:
+            _apply(delta, poll.mode, changes)
+        if tallies.add(session, poll.id, delta):
+            return
     running = tallies.lock(session, poll.id)
     if running is None:
         # A poll without a row (none should remain after migration 0010): count it, the changes
@@ -132,6 +134,14 @@ def _apply_queued(
         running = tallies.lock(session, poll.id)
         assert running is not None
     _fit(running, poll.mode, n)
+    if delta is None:
+        # The changes moved straight onto the numbers read (SQLite): no sum to build and add.
+        # An option the row holds beyond the poll as read is one the changes' ballots leave
+        # unranked (`_move` counts every place of the row), as fitting their sum would say.
+        for _, changes in queued_changes:
+            _apply(running, poll.mode, changes)
+        tallies.store(session, poll.id, running)
+        return
     # The row may hold an option this poll was read without (added as the vote read it, on
     # PostgreSQL): the changes' ballots leave it unranked, as fitting their sum says.
     _fit(delta, poll.mode, len(running.scores))
