@@ -94,20 +94,13 @@ def test_a_read_is_recorded_and_handed_off_too(db_url: str, clock: FakeClock) ->
 
 def test_clicks_on_a_poll_are_counted_by_the_worker(db_url: str, clock: FakeClock) -> None:
     with web_and_worker(db_url, clock) as (web, worker):
-        web.post_command('poll "Lunch?" "Tacos" "Pho"')
-        web.settle()
-        assert work(worker) == 1
-        message = web.poll_message(1)
-        buttons = [
-            e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]
-        ]
-        tacos = next(b for b in buttons if "Tacos" in b["text"]["text"])
+        message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
         for user in ("U0ANA00001", "U0BEN00002", "U0CAT00003"):
             clicked = web.post_action(
                 action_id=tacos["action_id"],
                 value=tacos["value"],
                 user=user,
-                message_ts=message.result["ts"],
+                message_ts=message_ts,
             )
             assert clicked.status_code == 200
         web.settle()
@@ -260,21 +253,14 @@ def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_coun
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite has no server connection to lose")
     with web_and_worker(db_url, clock) as (web, worker):
-        web.post_command('poll "Lunch?" "Tacos" "Pho"')
-        web.settle()
-        assert work(worker) == 1
-        message = web.poll_message(1)
-        buttons = [
-            e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]
-        ]
-        tacos = next(b for b in buttons if "Tacos" in b["text"]["text"])
+        message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
         voters = [f"U0CUT{n:05d}" for n in range(6)]
         for user in voters:
             clicked = web.post_action(
                 action_id=tacos["action_id"],
                 value=tacos["value"],
                 user=user,
-                message_ts=message.result["ts"],
+                message_ts=message_ts,
             )
             assert clicked.status_code == 200
         web.settle()
@@ -312,3 +298,16 @@ def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_coun
         assert sum("Recorded your vote on P-1" in t for t in texts) == len(voters), texts
         assert count_rows(web.app, Ballot) == len(voters)
         assert [status for status, _ in rows(web)] == ["done"] * (1 + len(voters))
+
+
+def _lunch_poll_and_its_tacos_button(
+    web: SlackServer, worker: SlackServer
+) -> tuple[str, dict[str, Any]]:
+    """Open a poll through the web process, the worker running it: its message's ts, and its
+    "Tacos" button."""
+    web.post_command('poll "Lunch?" "Tacos" "Pho"')
+    web.settle()
+    assert work(worker) == 1
+    message = web.poll_message(1)
+    buttons = [e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return str(message.result["ts"]), next(b for b in buttons if "Tacos" in b["text"]["text"])

@@ -28,7 +28,7 @@ from bot.views import Reply
 from storage import ballots as ballots_store
 from storage import inbox as store
 from storage import tallies as tallies_store
-from storage.db import UnitOfWork
+from storage.db import Database, UnitOfWork
 from storage.models import AuditEntry, Ballot, InboxEntry, Poll
 from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
 
@@ -212,19 +212,7 @@ def test_a_group_that_never_committed_leaves_every_row_to_run_again_once(
     assert _count(server, InboxEntry, InboxEntry.status == store.RECEIVED) == 5
 
     # Another process takes the rows over once their claim ran out, and runs each once.
-    clock.advance(inbox.claim_timeout + timedelta(seconds=1))
-    other = copy.copy(inbox)  # the same secret and settings, another process's id
-    other.worker_id = "another-process"
-    with db.uow() as session:
-        taken, _ = store.take_over(
-            session,
-            worker="another-process",
-            now=clock.now(),
-            until=clock.now() + inbox.claim_timeout,
-            platforms=["slack"],
-            max_attempts=8,
-            limit=50,
-        )
+    other, taken = _taken_over_by_another_process(inbox, db, clock)
     assert sorted(row.id for row in taken) == sorted(e.id for e in entries)
     for entry, run, args in calls:
         other.once(entry, _where, run, *args)
@@ -485,19 +473,7 @@ def test_groups_whose_backend_is_killed_before_their_commit_leave_every_row_to_r
         assert _count(worker, InboxEntry, InboxEntry.status == store.RECEIVED) == len(entries)
 
         # Another process takes the rows over once their claim ran out, and runs each once.
-        clock.advance(inbox.claim_timeout + timedelta(seconds=1))
-        other = copy.copy(inbox)  # the same secret and settings, another process's id
-        other.worker_id = "another-process"
-        with db.uow() as session:
-            taken, _ = store.take_over(
-                session,
-                worker="another-process",
-                now=clock.now(),
-                until=clock.now() + inbox.claim_timeout,
-                platforms=["slack"],
-                max_attempts=8,
-                limit=50,
-            )
+        other, taken = _taken_over_by_another_process(inbox, db, clock)
         assert sorted(row.id for row in taken) == sorted(e.id for e in entries)
         for entry, run, args in calls:
             reply = other.once(entry, _where, run, *args)
@@ -509,3 +485,24 @@ def test_groups_whose_backend_is_killed_before_their_commit_leave_every_row_to_r
         assert _tallies_match_a_recount(worker, 1) == {1: [4, 4]}
         with pytest.raises(Lost):  # the first process may no longer touch them
             inbox.once(entries[0], _where, engine.handle, *calls[0][2])
+
+
+def _taken_over_by_another_process(
+    inbox: Inbox, db: Database, clock: FakeClock
+) -> tuple[Inbox, Any]:
+    """Once the rows' claim ran out, another process — the same secret and settings, its own
+    id — takes them over: that process, and the rows it took."""
+    clock.advance(inbox.claim_timeout + timedelta(seconds=1))
+    other = copy.copy(inbox)
+    other.worker_id = "another-process"
+    with db.uow() as session:
+        taken, _ = store.take_over(
+            session,
+            worker="another-process",
+            now=clock.now(),
+            until=clock.now() + inbox.claim_timeout,
+            platforms=["slack"],
+            max_attempts=8,
+            limit=50,
+        )
+    return other, taken
