@@ -232,8 +232,7 @@ class Inbox:
         # Engine calls, likewise, each in its own savepoint (`once_together`): on SQLite, where
         # every write waits for the one lock anyway; on PostgreSQL only in a process that takes
         # handed-off requests (`runs_together`) — elsewhere commands run side by side there.
-        self._runs = self._run_group() if db.dialect == "sqlite" else None
-        self._run_groups = [] if self._runs is None else [self._runs]
+        self._run_groups = [self._run_group()] if db.dialect == "sqlite" else []
         self._turn = 0  # the group the next call goes to, in turn
         self._replayers: dict[str, Replayer] = {}
         self._askers: dict[str, Asker] = {}
@@ -273,9 +272,8 @@ class Inbox:
         person, "Something went wrong", and the row finished, such a vote was lost, never run
         again (tests/inbox/test_hand_off.py). Run again, a call whose lost COMMIT did happen
         finds its row answered and gives its stored reply. RUN_SIDE_BY_SIDE groups there."""
-        if self._runs is None:
+        if not self._run_groups:
             self._run_groups = [self._run_group(n) for n in range(RUN_SIDE_BY_SIDE)]
-            self._runs = self._run_groups[0]
 
     def _refused(self, platform: str) -> None:
         """Log refusals at most once per REFUSALS_LOGGED_EVERY, with how many were refused since
@@ -445,7 +443,7 @@ class Inbox:
         the writer thread (a reply's rendering, kept off the event loop). None where calls do
         not run together (PostgreSQL, but in a worker taking hand-offs): the caller runs `once`
         in a worker thread instead."""
-        if self._runs is None:
+        if not self._run_groups:
             return None
 
         def write(session: UnitOfWork) -> Reply:

@@ -102,8 +102,8 @@ def _together(
 ) -> tuple[list[Any], list[int]]:
     """Submit every call while the test holds SQLite's writer lock, so they queue and run in
     as few groups as the inbox makes; the outcomes (reply or error) and the group sizes."""
-    runs = inbox._runs
-    assert runs is not None
+    assert inbox._run_groups
+    runs = inbox._run_groups[0]
     sizes: list[int] = []
     commit = runs._commit
 
@@ -234,7 +234,7 @@ def test_a_worker_taking_hand_offs_runs_calls_together_on_either_database(
     ) as worker:
         inbox, engine = worker.app.inbox, worker.app.engine
         engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
-        assert inbox._runs is not None  # PostgreSQL: None before, a transaction per call
+        assert inbox._run_groups  # PostgreSQL: none before, a transaction per call
         entries = [_record(worker, inbox, n) for n in range(6)]
 
         def broken(actor: Actor, text: str) -> Reply:
