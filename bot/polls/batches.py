@@ -93,9 +93,7 @@ def hold(
     deps: Deps, session: UnitOfWork, poll: Votable, user: str, choice: Any, reason: str | None
 ) -> None:
     """Keep the voter's ballot pending (replacing one they have pending)."""
-    session.info[VOTED] = True
-    lookup = lookup_key(deps, poll, user)
-    sealed = _sealed(deps, poll, lookup, voter_key(deps, poll, user), choice, reason)
+    lookup, _key, sealed = _sealed(deps, session, poll, user, choice, reason)
     pending.hold(session, poll.id, lookup, sealed)
 
 
@@ -105,19 +103,21 @@ def replace(
     """`hold` the voter's ballot, and return what `own` gave just before: for a ballot that
     does not build on the one it replaces (all but a toggle), one statement on PostgreSQL
     where `own` then `hold` take two round trips (`pending.hold_after_reading`)."""
-    session.info[VOTED] = True
-    lookup = lookup_key(deps, poll, user)
-    key = voter_key(deps, poll, user)
-    sealed = _sealed(deps, poll, lookup, key, choice, reason)
+    lookup, key, sealed = _sealed(deps, session, poll, user, choice, reason)
     before, counted = pending.hold_after_reading(session, poll.id, lookup, key, sealed)
     return _current(deps, poll, lookup, before, counted)
 
 
 def _sealed(
-    deps: Deps, poll: Votable, lookup: str, key: str, choice: Any, reason: str | None
-) -> bytes:
-    """The ballot as it waits: sealed, bound to its row (poll, lookup)."""
-    return _keys(deps.secret)[1].close(poll.id, lookup, pending.Waiting(key, choice, reason))
+    deps: Deps, session: UnitOfWork, poll: Votable, user: str, choice: Any, reason: str | None
+) -> tuple[str, str, bytes]:
+    """The voter's ballot as it waits — its lookup, its ballot key, and it sealed, bound to its
+    row (poll, lookup) — its session marked as having written an anonymous vote (VOTED)."""
+    session.info[VOTED] = True
+    lookup = lookup_key(deps, poll, user)
+    key = voter_key(deps, poll, user)
+    sealed = _keys(deps.secret)[1].close(poll.id, lookup, pending.Waiting(key, choice, reason))
+    return lookup, key, sealed
 
 
 def settle(
