@@ -152,6 +152,11 @@ def _shown_tally(calls: list[Any], ts: str) -> int | None:
     return None
 
 
+ROLE_OF = {"align": "all", "align-web": "web", "align-worker": "worker"}
+"""The `align serve --role` each Align server runs as: "align" is one process; "align-web" and
+"align-worker" the split shape, two processes on one database, the web one handing off."""
+
+
 def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Connection) -> None:
     import logging
 
@@ -160,7 +165,7 @@ def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Con
         from adapters.server import yield_cpu
         from adapters.settings import Settings
 
-        role = {"align": "all", "align-web": "web", "align-worker": "worker"}[kind]
+        role = ROLE_OF[kind]
         yield_cpu(Settings(_env_file=None, ALIGN_HAND_OFF=str(role != "all").lower()), role)  # type: ignore[call-arg]
     profilers: list[Any] = []
     if profile:
@@ -236,9 +241,7 @@ async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connec
         from adapters.settings import Settings
         from adapters.web_keys import Serving
 
-        # "align": one process, --role all; "align-web" + "align-worker": the split shape,
-        # two processes on the one database, the web one handing off (ALIGN_HAND_OFF).
-        role = {"align": "all", "align-web": "web", "align-worker": "worker"}[kind]
+        role = ROLE_OF[kind]
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             ALIGN_DATABASE_URL=database,
