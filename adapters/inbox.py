@@ -83,7 +83,14 @@ from bot import outbox
 from bot.clock import Clock
 from bot.views import Reply, mention, reply_from_payload, reply_to_payload
 from storage import inbox as store
-from storage.db import Database, UnitOfWork, in_savepoint, transient
+from storage.db import (
+    Database,
+    UnitOfWork,
+    attempted,
+    conflicted,
+    in_savepoint,
+    transient,
+)
 from storage.group_commit import GroupCommit
 from storage.sealing import Seal
 
@@ -425,10 +432,16 @@ class Inbox:
         `answered` mark, unless it already ran — then its stored reply. Synchronous: call it in
         a worker thread. Raises Lost when the row is no longer ours. Without an entry (a path
         that records nothing) it is just `run(*args)`."""
-        if entry is None:
-            return run(*args)
-        with self.db.uow() as session:
-            return self._once_in(session, entry, where, run, *args)
+        if entry is None:  # no fence: only a conflict, whose transaction surely rolled back
+            return attempted(partial(run, *args), again=conflicted)
+
+        def one_try() -> Reply:
+            with self.db.uow() as session:
+                return self._once_in(session, entry, where, run, *args)
+
+        # An error of the moment (a deadlock, the connection lost) is tried again at once: the
+        # row's fence makes a second try safe, even after a COMMIT that did happen.
+        return attempted(one_try)
 
     def once_together(
         self,

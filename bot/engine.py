@@ -119,9 +119,10 @@ class Engine:
         """The answer to a command that failed on our side (logged, with a reference). Not
         for a conflict with other transactions or the connection lost (`storage.db.transient`:
         a deadlock, a serialization failure, a restart), which is raised to the caller
-        instead: the inbox runs such a call again, alone, once the group it met the error in
-        is over — answered with this, it was marked answered and never counted (two groups of
-        votes side by side on PostgreSQL, tests/inbox/test_runs_together.py)."""
+        instead: the inbox runs such a call again at once (`storage.db.attempted`), and in a
+        group, alone once the group it met the error in is over — answered with this, it was
+        marked answered and never counted (two groups of votes side by side on PostgreSQL,
+        tests/inbox/test_runs_together.py)."""
         ref = secrets.token_hex(4)
         log.exception(
             "command failed [ref %s] verb=%s workspace=%s channel=%s",

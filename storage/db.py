@@ -8,12 +8,13 @@ waiting), and a busy timeout makes the waiting patient.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +23,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///align.db"
 
@@ -483,6 +488,34 @@ def transient(exc: Exception) -> bool:
     return conflicted(exc) or disconnected(exc)
 
 
+ATTEMPTS_NOW = 3
+"""How many times work that meets an error of the moment (`transient`) is tried at once, each
+try a transaction of its own, before its caller sees the error. Under concurrency a deadlock or
+a serialization failure is expected, not exceptional — PostgreSQL picks one transaction of a
+cycle to fail, the others go on — and the work it cut short, a vote acknowledged, is owed: its
+clicker was told "Something went wrong" instead, and the vote was not counted."""
+
+
+def attempted(
+    run: Callable[[], T],
+    *,
+    again: Callable[[Exception], bool] = transient,
+    times: int = ATTEMPTS_NOW,
+) -> T:
+    """`run()`, tried again at once when it fails with an error `again` names (by default one
+    of the moment, `transient`), up to `times` tries in all; `run` must be safe to run again
+    whatever became of a try that failed (its own transaction, and for a lost COMMIT, a fence:
+    the inbox's answered row)."""
+    for attempt in range(1, times):
+        try:
+            return run()
+        except Exception as exc:
+            if not again(exc):
+                raise
+            log.info("error of the moment (%s): try %d of %d", type(exc).__name__, attempt, times)
+    return run()
+
+
 def dialect_insert(dialect: str) -> Any:
     """The INSERT with ON CONFLICT for this database: SQLite's and PostgreSQL's are separate
     constructs in SQLAlchemy, with the same interface."""
@@ -684,6 +717,7 @@ _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 __all__ = [
+    "ATTEMPTS_NOW",
     "CHECKPOINT",
     "CONFLICTS",
     "DEFAULT_URL",
@@ -693,6 +727,7 @@ __all__ = [
     "PreparedUpsert",
     "UnitOfWork",
     "at_commit",
+    "attempted",
     "conflicted",
     "dialect_insert",
     "disconnected",

@@ -22,8 +22,9 @@ after a second with nothing to do and starts again with the next write.
 
 On PostgreSQL other transactions run beside a group, and a write can meet a deadlock or a
 serialization failure that a transaction of its own would not have met (the group held rows
-it needed): with `again_alone` saying which errors those are, such a write is run once more,
-in a transaction of its own, once its group has committed, and its caller gets that outcome.
+it needed): with `again_alone` saying which errors those are, such a write is run again,
+in a transaction of its own, once its group has committed (up to `storage.db.ATTEMPTS_NOW`
+times while it meets one alone too), and its caller gets that outcome.
 A group whose own transaction fails with such an error, or after a write of it met one (its
 connection lost before or at the COMMIT, a conflict at the COMMIT), has each of its writes run
 again so, alone. `again_alone` is for writes that can run again whatever became of the first
@@ -40,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from storage.db import Database, UnitOfWork, in_savepoint
+from storage.db import Database, UnitOfWork, attempted, in_savepoint
 
 T = TypeVar("T")
 Write = Callable[[UnitOfWork], Any]
@@ -161,13 +162,18 @@ class GroupCommit:
             future.set_exception(exc)
 
     def _alone(self, write: Write) -> tuple[bool, Any]:
-        """A write run again in a transaction of its own (`again_alone`)."""
-        try:
+        """A write run again in a transaction of its own (`again_alone`) — tried again so, up
+        to ATTEMPTS_NOW times, while it meets such an error alone too (`storage.db.attempted`)."""
+        assert self.again_alone is not None
+
+        def alone() -> Any:
             with self.db.uow(urgent=self.urgent) as session:
-                result = write(session)
+                return write(session)
+
+        try:
+            return True, attempted(alone, again=self.again_alone)
         except Exception as exc:
             return False, exc
-        return True, result
 
     def _one(self, session: UnitOfWork, write: Write) -> tuple[bool, Any]:
         """One write: (True, its result); with savepoints a failure is rolled back alone and

@@ -1,0 +1,129 @@
+"""A vote that meets an error of the moment on PostgreSQL (`storage.db.transient`: a deadlock,
+a serialization failure, the connection lost) is run again at once, in a transaction of its own,
+a few times (`storage.db.ATTEMPTS_NOW`), before its clicker is told anything went wrong: under
+concurrency such errors are expected, and a vote acknowledged is a vote owed.
+
+The error is PostgreSQL's own: a trigger on `ballots` refuses the first inserts with SQLSTATE
+40001, as a serialization failure would (a sequence counts them: it is not rolled back with the
+transaction that fails)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.clock import FakeClock
+from storage.db import ATTEMPTS_NOW
+from storage.models import Ballot, InboxEntry
+from tests.conftest import count_rows
+from tests.inbox.test_hand_off import _lunch_poll_and_its_tacos_button, web_and_worker, work
+from tests.slack.conftest import SlackServer, running_slack_server
+
+REFUSE = """
+CREATE SEQUENCE refused_inserts;
+CREATE FUNCTION refuse_first_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('refused_inserts') <= {times} THEN
+        RAISE EXCEPTION 'could not serialize access (injected)' USING ERRCODE = '40001';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_first_inserts BEFORE INSERT ON ballots
+    FOR EACH ROW EXECUTE FUNCTION refuse_first_inserts();
+"""
+
+
+@pytest.fixture
+def pg_url(db_url: str) -> str:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the errors of the moment are PostgreSQL's (SQLite has one writer)")
+    return db_url
+
+
+@contextmanager
+def ballots_refused(db_url: str, times: int) -> Iterator[None]:
+    """The next `times` inserts into `ballots` fail with a serialization failure."""
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(REFUSE.format(times=times)))
+        yield
+    finally:
+        engine.dispose()
+
+
+def _click(server: SlackServer, message_ts: str, tacos: dict[str, Any], user: str) -> None:
+    clicked = server.post_action(
+        action_id=tacos["action_id"], value=tacos["value"], user=user, message_ts=message_ts
+    )
+    assert clicked.status_code == 200
+
+
+def _open_poll(server: SlackServer) -> tuple[str, dict[str, Any]]:
+    server.post_command('poll "Lunch?" "Tacos" "Pho"')
+    server.settle()
+    message = server.poll_message(1)
+    buttons = [e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return str(message.result["ts"]), next(b for b in buttons if "Tacos" in b["text"]["text"])
+
+
+def _texts(server: SlackServer) -> list[str]:
+    return [r.body.get("text", "") for r in server.fake.responses]
+
+
+def _statuses(server: SlackServer) -> list[str]:
+    with server.app.db.uow() as session:
+        return list(session.scalars(text("SELECT status FROM inbox")))
+
+
+def test_a_click_refused_until_its_last_attempt_is_counted_once(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """One process (`--role all`): the vote runs alone in a worker thread (`Inbox.once`)."""
+    with running_slack_server(pg_url, clock) as server:
+        message_ts, tacos = _open_poll(server)
+        with ballots_refused(pg_url, ATTEMPTS_NOW - 1):
+            _click(server, message_ts, tacos, "U0RETRY001")
+            server.settle()
+        texts = _texts(server)
+        assert not [t for t in texts if "went wrong" in t], texts
+        assert sum("Recorded your vote on P-1" in t for t in texts) == 1, texts
+        assert count_rows(server.app, Ballot) == 1
+        assert _statuses(server) == ["done", "done"]
+
+
+def test_a_click_refused_at_every_attempt_is_told_and_stores_nothing(
+    pg_url: str, clock: FakeClock
+) -> None:
+    with running_slack_server(pg_url, clock) as server:
+        message_ts, tacos = _open_poll(server)
+        with ballots_refused(pg_url, ATTEMPTS_NOW):
+            _click(server, message_ts, tacos, "U0RETRY002")
+            server.settle()
+        texts = _texts(server)
+        assert sum("Something went wrong on our side" in t for t in texts) == 1, texts
+        assert not [t for t in texts if "Recorded your vote" in t], texts
+        assert count_rows(server.app, Ballot) == 0
+
+
+def test_a_handed_off_click_refused_in_its_group_and_again_alone_is_counted_once(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """A worker taking hand-offs runs votes in groups (`Inbox.runs_together`): the first refusal
+    meets the vote in its group's savepoint, the next ones when it runs again alone."""
+    with web_and_worker(pg_url, clock) as (web, worker):
+        message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
+        with ballots_refused(pg_url, ATTEMPTS_NOW):  # one in the group, the rest alone
+            _click(web, message_ts, tacos, "U0RETRY003")
+            web.settle()
+            assert work(worker) == 1
+        texts = _texts(web)
+        assert not [t for t in texts if "went wrong" in t], texts
+        assert sum("Recorded your vote on P-1" in t for t in texts) == 1, texts
+        assert count_rows(web.app, Ballot) == 1
+        assert count_rows(web.app, InboxEntry) == 2
+        assert _statuses(web) == ["done", "done"]
