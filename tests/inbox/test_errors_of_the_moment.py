@@ -9,6 +9,7 @@ transaction that fails)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,8 @@ from storage.models import Ballot, InboxEntry
 from tests.conftest import count_rows
 from tests.inbox.test_hand_off import _lunch_poll_and_its_tacos_button, web_and_worker, work
 from tests.slack.conftest import SlackServer, running_slack_server
+from tests.teams.harness import BEN, actions_of, teams_server
+from tests.teams.test_votes import open_poll, results
 
 REFUSE = """
 CREATE SEQUENCE refused_inserts;
@@ -127,3 +130,23 @@ def test_a_handed_off_click_refused_in_its_group_and_again_alone_is_counted_once
         assert count_rows(web.app, Ballot) == 1
         assert count_rows(web.app, InboxEntry) == 2
         assert _statuses(web) == ["done", "done"]
+
+
+def test_a_teams_click_refused_until_its_last_attempt_is_counted_once(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """Teams goes through `Inbox.once` too: the card click's vote is counted and the card
+    updated, with no error shown."""
+
+    async def main() -> None:
+        async with teams_server(pg_url, clock) as server:
+            card_id, card = await open_poll(server, "poll “Lunch?” “Pizza” “Salad”")
+            pizza = actions_of(card)[0]["data"]
+            with ballots_refused(pg_url, ATTEMPTS_NOW - 1):
+                await server.click(pizza, card_id=card_id, by=BEN)
+            assert results(server)["counts"] == {"Pizza": 1, "Salad": 0}
+            sent = [s.text or "" for s in server.connector.sent_of("reply")]
+            assert not [t for t in sent if "went wrong" in t.lower()], sent
+            assert len(server.connector.sent_of("update")) == 1
+
+    asyncio.run(main())
