@@ -511,13 +511,41 @@ def _next_number_statement(dialect: str) -> Any:
     )
 
 
+_DRIVER = "align.driver"
+
+
+def driver(session: Session) -> tuple[Any, Any]:
+    """The dialect and the DBAPI connection of the session's transaction, asked of the session
+    once per transaction and remembered in its `info` beside that transaction: a vote runs
+    five statements on the raw cursor (`raw`, `Prepared`), and asking the session for its
+    connection and its bind each time was about 4 us of SQLAlchemy a statement. A savepoint
+    runs in its transaction's connection; once the transaction has ended, or can no longer be
+    used (rolled back by an error), the session is asked again (and says so). Keyed by the
+    innermost transaction: a savepoint's SAVEPOINT is sent when its session is first asked for
+    its connection, so each savepoint asks once too."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    found = session.info.get(_DRIVER)
+    if (
+        transaction is not None
+        and found is not None
+        and found[0] is transaction
+        and transaction.is_active
+    ):
+        return found[1], found[2]
+    connection = session.connection()
+    current = session.get_nested_transaction() or session.get_transaction()
+    session.info[_DRIVER] = (current, connection.dialect, connection.connection)
+    return connection.dialect, connection.connection
+
+
 @contextmanager
 def _raw_cursor(session: Session, statement: str, params: tuple[Any, ...]) -> Iterator[Any]:
     """The raw DBAPI cursor of the session's transaction, with `statement` (parameters marked
     `?`, as SQLite writes them) run on it; closed after the block."""
-    if session.get_bind().dialect.name != "sqlite":
+    dialect, connection = driver(session)
+    if dialect.name != "sqlite":
         statement = statement.replace("?", "%s")
-    cursor = session.connection().connection.cursor()
+    cursor = connection.cursor()
     try:
         cursor.execute(statement, params)
         yield cursor
@@ -584,13 +612,14 @@ class Prepared:
     def _execute(self, session: Session, params: dict[str, Any]) -> tuple[Any, _Compiled]:
         """The raw cursor, with the statement run on it with these values (the caller closes
         it)."""
-        compiled = self._for(session.get_bind().dialect)
+        dialect, connection = driver(session)
+        compiled = self._for(dialect)
         processors = compiled.binds
         values = {
             name: processors[name](value) if name in processors else value
             for name, value in params.items()
         }
-        cursor = session.connection().connection.cursor()
+        cursor = connection.cursor()
         try:
             order = compiled.order
             cursor.execute(compiled.sql, [values[n] for n in order] if order else values)
@@ -701,6 +730,7 @@ __all__ = [
     "conflicted",
     "dialect_insert",
     "disconnected",
+    "driver",
     "in_savepoint",
     "normalize_url",
     "queued",
