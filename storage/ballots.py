@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from storage.db import UnitOfWork, dialect_insert, raw, raw_all
+from storage.db import UnitOfWork, dialect_insert, driver, raw, raw_all
 from storage.models import Ballot
 
 
@@ -132,9 +132,10 @@ def put_batch(
     # placeholders (a SQLAlchemy multi-row insert cost more to build than to run).
     marks = ", ".join("?" * len(keys))
     earlier = f"SELECT voter_key, choice FROM ballots WHERE poll_id = ? AND voter_key IN ({marks})"
-    if _dialect(session) == "sqlite":
+    dialect, connection = driver(session)
+    if dialect.name == "sqlite":
         before = dict(raw_all(session, earlier, (poll_id, *keys)))
-        cursor = session.connection().connection.cursor()
+        cursor = connection.cursor()
         try:
             # Each row gets a random rowid: SQLite's would count up in insertion order.
             cursor.executemany(

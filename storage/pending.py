@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import UnitOfWork, raw, raw_all
+from storage.db import UnitOfWork, driver, raw, raw_all
 from storage.sealing import Seal, derive
 
 SIZE = 4608
@@ -120,7 +120,7 @@ def hold_after_reading(
     ballot replaced it — on PostgreSQL in one statement, so one round trip instead of two; on
     SQLite, which takes no writes in a WITH, the two statements in turn (its writers run one
     at a time)."""
-    if session.get_bind().dialect.name == "sqlite":
+    if driver(session)[0].name == "sqlite":
         before = read_with_counted(session, poll_id, lookup, key)
         hold(session, poll_id, lookup, sealed)
         return before
@@ -163,7 +163,7 @@ def take(session: UnitOfWork, poll_id: int, *, wait: bool) -> tuple[list[tuple[s
     writers are serial anyway, they are deleted as they are read (DELETE … RETURNING: one
     statement where a read and a `drop` took two); the caller `put_back`s any it does not
     count. On PostgreSQL the caller `drop`s those it counts."""
-    if session.get_bind().dialect.name == "sqlite":
+    if driver(session)[0].name == "sqlite":
         statement = "DELETE FROM pending_ballots WHERE poll_id = ? RETURNING lookup, sealed"
         deleted = True
     else:

@@ -1,6 +1,7 @@
-"""A thread's read transactions (`Database.reading`) share one Session, kept between them and
-reset after each: nothing of one read — an object, a per-transaction cache in `info`, a
-connection — is there in the next, which sees what was committed meanwhile."""
+"""A thread's read transactions (`Database.reading`) and its commands' transactions
+(`Database.command`) share one Session, kept between them and reset after each: nothing of one
+transaction — an object, a per-transaction cache in `info`, a connection — is there in the next,
+which sees what was committed meanwhile."""
 
 from __future__ import annotations
 
@@ -53,5 +54,49 @@ def test_a_read_inside_a_read_and_a_read_on_another_thread_have_sessions_of_thei
         assert others and others[0] is not outer
         with db.uow() as write:  # a write transaction is a session of its own
             assert write is not outer
+    finally:
+        db.dispose()
+
+
+def test_a_threads_commands_share_its_session_reset_between_them(migrated_db_url: str) -> None:
+    db = Database(migrated_db_url)
+    try:
+        with db.uow() as session:
+            session.add(Counter(workspace="w", kind="D", last=1))
+        with db.command(), db.uow() as first:
+            first.get_one(Counter, ("w", "D")).last = 2
+            first.info["a cache of this transaction"] = True
+        with db.uow() as write:  # a write of its own, outside a command: a session of its own
+            assert write is not first
+            write.get_one(Counter, ("w", "D")).last = 3
+        with db.reading(), db.uow() as read:  # reads share it too
+            assert read is first
+            assert read.info == {}
+        with db.command(), db.uow() as second:
+            assert second is first
+            assert len(second.identity_map) == 0
+            assert second.info == {}
+            assert second.get_one(Counter, ("w", "D")).last == 3  # not the object changed before
+            with db.uow() as part:  # a later unit of work of the command: the same transaction
+                assert part is second
+    finally:
+        db.dispose()
+
+
+def test_a_command_that_fails_leaves_the_kept_session_as_new(migrated_db_url: str) -> None:
+    db = Database(migrated_db_url)
+    try:
+        try:
+            with db.command(), db.uow() as failed:
+                failed.add(Counter(workspace="w", kind="D", last=1))
+                failed.info["a cache of this transaction"] = True
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        with db.command(), db.uow() as again:
+            assert again is failed
+            assert again.info == {}
+            assert len(again.new) == 0 and len(again.identity_map) == 0
+            assert again.scalars(select(Counter)).all() == []  # rolled back
     finally:
         db.dispose()
