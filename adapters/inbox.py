@@ -39,6 +39,14 @@ took over) or admitted and running. Past that `record` (and `admit`) raises `Bus
 anything: the adapter answers the person at once and privately with BUSY — never an ack for work
 that would only queue — and nothing is stored, so nothing runs later either.
 
+A read a worker runs from a handed-off row (the web process records reads too: the worker needs
+the row) runs as an admitted one does, outside `once`: no fence, no `answered` mark, no reply
+stored, no savepoints — its row is only finished once its reply is out (`run`). Run again after
+a crash it does no harm, as above; its reply can then come twice, as a write's stored reply can
+when its process dies between showing it and the done mark. In bench_slack's split read phase
+the row's transaction (its lock, its two savepoints, the sealed answer, the group's commit)
+cost the worker more than the read itself.
+
 A web process can hand its requests off instead of running them (`align serve --role web` with
 ALIGN_HAND_OFF): it records them queued — claimed by nobody, `record(hand_off=True)`, the same
 one write — and acks, and a worker process takes each within a few tens of milliseconds

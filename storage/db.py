@@ -256,6 +256,7 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self._busy_ms = int(statement_timeout * 1000)
+        self.connect_timeout = connect_timeout
         self._joined = threading.local()
         self._reading = threading.local()
         self._kept = threading.local()  # each thread's session: reads, commands (_kept_session)

@@ -10,19 +10,25 @@ lock), so two processes never both run a command, however slow either is.
 The statements on every request's path are built once, against the table, and bound per call:
 building an ORM `update()` per call (with its in-session synchronisation) cost more than the
 database work. RETURNING rather than rowcount: psycopg reports -1 for ON CONFLICT DO NOTHING.
+
+On PostgreSQL a row queued for the workers (`record` without a worker) also notifies them
+(`pg_notify`, on a channel of the schema's own: `queued_notices`) when its transaction commits,
+from the INSERT itself — no round trip more — so an idle worker waits for a notification instead
+of asking the database every few tens of milliseconds (adapters/recovery.py `Queue`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, false, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, false, func, literal_column, or_, select, update
 
-from storage.db import UnitOfWork, dialect_insert
+from storage.db import Database, UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
 
 RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
@@ -66,9 +72,14 @@ _ANY_WAITING = (
 )
 
 
+QUEUED_CHANNEL = "'align_inbox:' || current_schema()"
+"""The channel a queued row is announced on (SQL): one per schema, since a channel is the
+whole database's, and deployments or tests sharing a database each have a schema of their own."""
+
+
 @cache
 def _record_statement(dialect: str) -> Any:
-    return (
+    insert = (
         dialect_insert(dialect)(_T)
         .values(
             platform=bindparam("platform"),
@@ -81,8 +92,18 @@ def _record_statement(dialect: str) -> Any:
             payload=bindparam("sealed"),
         )
         .on_conflict_do_nothing(index_elements=[_T.c.dedupe_key])
-        .returning(_T.c.id)
     )
+    if dialect != "postgresql":
+        return insert.returning(_T.c.id)
+    # The row's id, and for a queued row a notification to the workers (sent at the COMMIT).
+    recorded = insert.returning(_T.c.id, _T.c.claimed_by).cte("recorded")
+    notify = (
+        select(func.pg_notify(literal_column(QUEUED_CHANNEL), ""))
+        .where(recorded.c.claimed_by.is_(None))
+        .correlate(recorded)
+        .scalar_subquery()
+    )
+    return select(recorded.c.id, notify).select_from(recorded)
 
 
 def record(
@@ -110,8 +131,35 @@ def record(
         "now": now,
         "sealed": payload,
     }
-    found = session.execute(stmt, params).scalar_one_or_none()
-    return None if found is None else int(found)
+    found = session.execute(stmt, params).first()
+    return None if found is None else int(found[0])
+
+
+@asynccontextmanager
+async def queued_notices(db: Database) -> AsyncIterator[AsyncIterator[object]]:
+    """PostgreSQL only: a connection of its own, listening for rows queued for the workers in
+    this schema (`record` without a worker); yields the iterator of their notifications, each
+    sent once the row's transaction committed. Raises what the connection raises (it is lost:
+    the caller listens again, and meanwhile looks at the queue itself)."""
+    import psycopg
+    from psycopg import sql
+
+    _, params = db.engine.dialect.create_connect_args(db.engine.url)
+    params.pop("context", None)  # SQLAlchemy's adapters, for its own connections
+    conn = await psycopg.AsyncConnection.connect(
+        autocommit=True, connect_timeout=max(2, round(db.connect_timeout)), **params
+    )
+    async with conn:
+        found = await (await conn.execute(f"SELECT {QUEUED_CHANNEL}")).fetchone()
+        assert found is not None
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(str(found[0]))))
+        notices = conn.notifies()
+        try:
+            yield notices
+        finally:
+            # It holds the connection's lock while it waits: closing the connection first
+            # would wait for it forever.
+            await notices.aclose()
 
 
 @dataclass(frozen=True)
@@ -307,6 +355,7 @@ __all__ = [
     "fence",
     "finish",
     "prune",
+    "queued_notices",
     "record",
     "take_over",
     "waiting",

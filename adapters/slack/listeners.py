@@ -250,11 +250,18 @@ class SlackBot:
         )
 
     async def _engine_rendered(
-        self, context: AsyncBoltContext, actor: Actor, run: Callable[..., Reply], *args: Any
+        self,
+        context: AsyncBoltContext,
+        actor: Actor,
+        run: Callable[..., Reply],
+        *args: Any,
+        reads: bool = False,
     ) -> tuple[Reply, dict[str, Any] | None]:
         """`_engine`, and the reply's Block Kit built in the same worker thread (`rendered`):
-        nothing of a reply is built on the event loop, where it would hold every other ack."""
-        entry = context.get(KEY)
+        nothing of a reply is built on the event loop, where it would hold every other ack.
+        A command that only `reads` (the engine says so) runs outside its row's transaction
+        even when it has one (a worker running it handed off: adapters/inbox.py)."""
+        entry = None if reads else context.get(KEY)
         where = answer_destination(actor)
         if isinstance(entry, Entry):
             # With the other calls waiting, in one transaction (SQLite: `Inbox.once_together`).
@@ -514,7 +521,7 @@ class SlackBot:
                 roster_fetch(client, channel, bot_user=context.bot_user_id),
             )
             reply, body = await self._engine_rendered(
-                context, actor, self.engine.handle, actor, text
+                context, actor, self.engine.handle, actor, text, reads=self.engine.only_reads(text)
             )
         except Lost:
             raise

@@ -21,6 +21,7 @@ from adapters.recovery import QUEUE, Queue
 from adapters.slack import blocks
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
+from storage import inbox as store
 from storage.models import Ballot, Decision, InboxEntry, Question
 from tests.conftest import count_rows
 from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
@@ -90,6 +91,36 @@ def test_a_read_is_recorded_and_handed_off_too(db_url: str, clock: FakeClock) ->
         (answer,) = web.fake.wait_for_responses_sync(1)
         assert answer.body["response_type"] == "ephemeral"
         assert answer.body["text"] == "Align commands"  # the help
+
+
+def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_it(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read stores nothing, so the worker runs it as a process runs an admitted read: no row
+    lock, no answer stored with it (adapters/inbox.py); its row is finished once it replied. A
+    write still commits with its row's answered mark."""
+    fenced: list[int] = []
+    fence = store.fence
+
+    def counted_fence(session: Any, entry_id: int, *, worker: str) -> Any:
+        fenced.append(entry_id)
+        return fence(session, entry_id, worker=worker)
+
+    monkeypatch.setattr(store, "fence", counted_fence)
+    with web_and_worker(db_url, clock) as (web, worker):
+        web.post_command("decide Ship the handed-off feature")
+        web.settle()
+        assert work(worker) == 1
+        assert len(fenced) == 1
+        assert web.post_command("decisions").status_code == 200
+        web.settle()
+        assert sorted(rows(web)) == [("done", None), ("received", None)]
+        assert work(worker) == 1
+        listed = web.fake.calls_to("chat.postMessage")[-1]
+        assert "Ship the handed-off feature" in str(listed.args["blocks"])  # the read's reply
+        assert sorted(rows(web)) == [("done", None), ("done", None)]
+        assert len(fenced) == 1  # the read took no lock on its row
+        assert work(worker) == 0
 
 
 def test_clicks_on_a_poll_are_counted_by_the_worker(db_url: str, clock: FakeClock) -> None:

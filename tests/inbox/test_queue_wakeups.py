@@ -1,0 +1,85 @@
+"""On PostgreSQL an idle worker waits for a notification of each row handed off to it instead of
+asking the database every WATCH_EVERY (adapters/recovery.py `Queue`, storage/inbox.py
+`queued_notices`): the web process's INSERT sends it, once its transaction commits, and only for
+a row queued for the workers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from adapters import recovery
+from adapters.bootstrap import App
+from adapters.recovery import Queue
+from storage import inbox as store
+
+
+def _record(app: App, key: str, *, queued: bool) -> None:
+    now = app.clock.now()
+    with app.db.uow() as session:
+        store.record(
+            session,
+            platform="slack",
+            key=key,
+            payload="sealed",
+            worker=None if queued else "a-web-process-working-it-itself",
+            now=now,
+            until=None if queued else now + timedelta(minutes=5),
+        )
+
+
+def _postgres_only(app: App) -> None:
+    if app.db.dialect != "postgresql":
+        pytest.skip("SQLite has no notifications: its workers look at the queue every 50 ms")
+
+
+def test_a_queued_row_notifies_the_workers_once_committed_and_a_claimed_one_does_not(
+    app: App,
+) -> None:
+    _postgres_only(app)
+
+    async def scenario() -> list[str]:
+        async with store.queued_notices(app.db) as notices:
+            _record(app, "slack:claimed", queued=False)
+            _record(app, "slack:queued", queued=True)
+            _record(app, "slack:queued", queued=True)  # seen before: nothing recorded
+            with app.db.uow() as session:  # a marker, after them in commit order
+                session.connection().exec_driver_sql(
+                    f"SELECT pg_notify({store.QUEUED_CHANNEL}, 'end')"
+                )
+            got: list[str] = []
+            async for notice in notices:
+                got.append(str(getattr(notice, "payload", "")))
+                if got[-1] == "end":
+                    return got
+        return got
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == ["", "end"]
+
+
+def test_an_idle_listening_worker_looks_at_the_queue_when_a_row_is_handed_off(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _postgres_only(app)
+    monkeypatch.setattr(recovery, "IDLE_LISTENING", 60.0)  # only the notification can wake it
+
+    async def scenario() -> None:
+        queue = Queue(app)
+        listening = asyncio.ensure_future(queue.listen())
+        try:
+            while not queue.listening:
+                await asyncio.sleep(0.01)
+            queue.woken.clear()  # the look every new LISTEN starts with
+            never = asyncio.get_running_loop().create_future()
+            pause = asyncio.ensure_future(queue._pause(never, 0))
+            await asyncio.sleep(0)
+            assert not pause.done()
+            await asyncio.to_thread(_record, app, "slack:handed-off", queued=True)
+            await asyncio.wait_for(pause, 10)
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+
+    asyncio.run(scenario())
