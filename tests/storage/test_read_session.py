@@ -6,30 +6,39 @@ which sees what was committed meanwhile."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Counter
 
 
-def test_a_threads_reads_share_one_session_reset_between_them(migrated_db_url: str) -> None:
+@pytest.fixture
+def counted(migrated_db_url: str) -> Iterator[Database]:
+    """A database holding one counter row, at 1."""
     db = Database(migrated_db_url)
     try:
         with db.uow() as session:
             session.add(Counter(workspace="w", kind="D", last=1))
-        with db.reading(), db.uow() as first:
-            assert first.scalars(select(Counter)).one().last == 1
-            first.info["a cache of this transaction"] = True
-        with db.uow() as session:  # a write in between
-            session.get_one(Counter, ("w", "D")).last = 2
-        with db.reading(), db.uow() as second:
-            assert second is first
-            assert len(second.identity_map) == 0
-            assert second.info == {}
-            assert second.scalars(select(Counter)).one().last == 2  # not the object read before
+        yield db
     finally:
         db.dispose()
+
+
+def test_a_threads_reads_share_one_session_reset_between_them(counted: Database) -> None:
+    db = counted
+    with db.reading(), db.uow() as first:
+        assert first.scalars(select(Counter)).one().last == 1
+        first.info["a cache of this transaction"] = True
+    with db.uow() as session:  # a write in between
+        session.get_one(Counter, ("w", "D")).last = 2
+    with db.reading(), db.uow() as second:
+        assert second is first
+        assert len(second.identity_map) == 0
+        assert second.info == {}
+        assert second.scalars(select(Counter)).one().last == 2  # not the object read before
 
 
 def test_a_read_inside_a_read_and_a_read_on_another_thread_have_sessions_of_their_own(
@@ -58,29 +67,24 @@ def test_a_read_inside_a_read_and_a_read_on_another_thread_have_sessions_of_thei
         db.dispose()
 
 
-def test_a_threads_commands_share_its_session_reset_between_them(migrated_db_url: str) -> None:
-    db = Database(migrated_db_url)
-    try:
-        with db.uow() as session:
-            session.add(Counter(workspace="w", kind="D", last=1))
-        with db.command(), db.uow() as first:
-            first.get_one(Counter, ("w", "D")).last = 2
-            first.info["a cache of this transaction"] = True
-        with db.uow() as write:  # a write of its own, outside a command: a session of its own
-            assert write is not first
-            write.get_one(Counter, ("w", "D")).last = 3
-        with db.reading(), db.uow() as read:  # reads share it too
-            assert read is first
-            assert read.info == {}
-        with db.command(), db.uow() as second:
-            assert second is first
-            assert len(second.identity_map) == 0
-            assert second.info == {}
-            assert second.get_one(Counter, ("w", "D")).last == 3  # not the object changed before
-            with db.uow() as part:  # a later unit of work of the command: the same transaction
-                assert part is second
-    finally:
-        db.dispose()
+def test_a_threads_commands_share_its_session_reset_between_them(counted: Database) -> None:
+    db = counted
+    with db.command(), db.uow() as first:
+        first.get_one(Counter, ("w", "D")).last = 2
+        first.info["a cache of this transaction"] = True
+    with db.uow() as write:  # a write of its own, outside a command: a session of its own
+        assert write is not first
+        write.get_one(Counter, ("w", "D")).last = 3
+    with db.reading(), db.uow() as read:  # reads share it too
+        assert read is first
+        assert read.info == {}
+    with db.command(), db.uow() as second:
+        assert second is first
+        assert len(second.identity_map) == 0
+        assert second.info == {}
+        assert second.get_one(Counter, ("w", "D")).last == 3  # not the object changed before
+        with db.uow() as part:  # a later unit of work of the command: the same transaction
+            assert part is second
 
 
 def test_a_command_that_fails_leaves_the_kept_session_as_new(migrated_db_url: str) -> None:
