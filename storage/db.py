@@ -327,15 +327,13 @@ class Database:
         """A transaction of its own: a read one (`reading`), else a write one on SQLite's
         writer lock — on the session the thread keeps (`_kept_session`) for a command's
         (`kept`: `_first_part`), on a new one otherwise."""
-        if self._is_reading():
-            with self._kept_session() as session, session.begin():
-                yield session
-                _run_at_commit(session)
-            return
+        reading = self._is_reading()
         writer = (
-            nullcontext() if self._local_writer is None else self._local_writer.held(urgent=urgent)
+            nullcontext()
+            if reading or self._local_writer is None
+            else self._local_writer.held(urgent=urgent)
         )
-        sessions = self._kept_session() if kept else self._sessions()
+        sessions = self._kept_session() if kept or reading else self._sessions()
         with writer, sessions as session:
             with session.begin():
                 yield session
