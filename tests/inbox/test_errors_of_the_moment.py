@@ -21,7 +21,14 @@ from bot.clock import FakeClock
 from storage.db import ATTEMPTS_NOW
 from storage.models import Ballot, InboxEntry
 from tests.conftest import count_rows
-from tests.inbox.test_hand_off import _lunch_poll_and_its_tacos_button, web_and_worker, work
+from tests.inbox.test_hand_off import (
+    _lunch_poll_and_its_tacos_button,
+    click_tacos,
+    rows,
+    tacos_button,
+    web_and_worker,
+    work,
+)
 from tests.slack.conftest import SlackServer, running_slack_server
 from tests.teams.harness import BEN, actions_of, teams_server
 from tests.teams.test_votes import open_poll, results
@@ -59,19 +66,10 @@ def ballots_refused(db_url: str, times: int) -> Iterator[None]:
         engine.dispose()
 
 
-def _click(server: SlackServer, message_ts: str, tacos: dict[str, Any], user: str) -> None:
-    clicked = server.post_action(
-        action_id=tacos["action_id"], value=tacos["value"], user=user, message_ts=message_ts
-    )
-    assert clicked.status_code == 200
-
-
 def _open_poll(server: SlackServer) -> tuple[str, dict[str, Any]]:
     server.post_command('poll "Lunch?" "Tacos" "Pho"')
     server.settle()
-    message = server.poll_message(1)
-    buttons = [e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    return str(message.result["ts"]), next(b for b in buttons if "Tacos" in b["text"]["text"])
+    return tacos_button(server)
 
 
 def _texts(server: SlackServer) -> list[str]:
@@ -79,8 +77,7 @@ def _texts(server: SlackServer) -> list[str]:
 
 
 def _statuses(server: SlackServer) -> list[str]:
-    with server.app.db.uow() as session:
-        return list(session.scalars(text("SELECT status FROM inbox")))
+    return [status for status, _ in rows(server)]
 
 
 def test_a_click_refused_until_its_last_attempt_is_counted_once(
@@ -90,7 +87,7 @@ def test_a_click_refused_until_its_last_attempt_is_counted_once(
     with running_slack_server(pg_url, clock) as server:
         message_ts, tacos = _open_poll(server)
         with ballots_refused(pg_url, ATTEMPTS_NOW - 1):
-            _click(server, message_ts, tacos, "U0RETRY001")
+            click_tacos(server, message_ts, tacos, ["U0RETRY001"])
             server.settle()
         texts = _texts(server)
         assert not [t for t in texts if "went wrong" in t], texts
@@ -105,7 +102,7 @@ def test_a_click_refused_at_every_attempt_is_told_and_stores_nothing(
     with running_slack_server(pg_url, clock) as server:
         message_ts, tacos = _open_poll(server)
         with ballots_refused(pg_url, ATTEMPTS_NOW):
-            _click(server, message_ts, tacos, "U0RETRY002")
+            click_tacos(server, message_ts, tacos, ["U0RETRY002"])
             server.settle()
         texts = _texts(server)
         assert sum("Something went wrong on our side" in t for t in texts) == 1, texts
@@ -121,7 +118,7 @@ def test_a_handed_off_click_refused_in_its_group_and_again_alone_is_counted_once
     with web_and_worker(pg_url, clock) as (web, worker):
         message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
         with ballots_refused(pg_url, ATTEMPTS_NOW):  # one in the group, the rest alone
-            _click(web, message_ts, tacos, "U0RETRY003")
+            click_tacos(web, message_ts, tacos, ["U0RETRY003"])
             web.settle()
             assert work(worker) == 1
         texts = _texts(web)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -126,14 +126,7 @@ def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_
 def test_clicks_on_a_poll_are_counted_by_the_worker(db_url: str, clock: FakeClock) -> None:
     with web_and_worker(db_url, clock) as (web, worker):
         message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
-        for user in ("U0ANA00001", "U0BEN00002", "U0CAT00003"):
-            clicked = web.post_action(
-                action_id=tacos["action_id"],
-                value=tacos["value"],
-                user=user,
-                message_ts=message_ts,
-            )
-            assert clicked.status_code == 200
+        click_tacos(web, message_ts, tacos, ("U0ANA00001", "U0BEN00002", "U0CAT00003"))
         web.settle()
         assert count_rows(web.app, Ballot) == 0
         assert work(worker) == 3
@@ -286,14 +279,7 @@ def test_clicks_whose_group_loses_its_connection_before_its_commit_are_each_coun
     with web_and_worker(db_url, clock) as (web, worker):
         message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
         voters = [f"U0CUT{n:05d}" for n in range(6)]
-        for user in voters:
-            clicked = web.post_action(
-                action_id=tacos["action_id"],
-                value=tacos["value"],
-                user=user,
-                message_ts=message_ts,
-            )
-            assert clicked.status_code == 200
+        click_tacos(web, message_ts, tacos, voters)
         web.settle()
         admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
         cut: set[str] = set()
@@ -339,6 +325,23 @@ def _lunch_poll_and_its_tacos_button(
     web.post_command('poll "Lunch?" "Tacos" "Pho"')
     web.settle()
     assert work(worker) == 1
-    message = web.poll_message(1)
+    return tacos_button(web)
+
+
+def tacos_button(server: SlackServer) -> tuple[str, dict[str, Any]]:
+    """The lunch poll's message (P-1) as Slack holds it: its ts, and its "Tacos" button."""
+    message = server.poll_message(1)
     buttons = [e for b in message.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
     return str(message.result["ts"]), next(b for b in buttons if "Tacos" in b["text"]["text"])
+
+
+def click_tacos(
+    server: SlackServer, message_ts: str, tacos: dict[str, Any], users: Iterable[str]
+) -> None:
+    """Each of `users` clicks the poll's "Tacos" button (signed, through the server); each
+    click is acknowledged."""
+    for user in users:
+        clicked = server.post_action(
+            action_id=tacos["action_id"], value=tacos["value"], user=user, message_ts=message_ts
+        )
+        assert clicked.status_code == 200
