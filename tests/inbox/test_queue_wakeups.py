@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from adapters import recovery
 from adapters.bootstrap import App
@@ -77,6 +79,59 @@ def test_an_idle_listening_worker_looks_at_the_queue_when_a_row_is_handed_off(
             await asyncio.sleep(0)
             assert not pause.done()
             await asyncio.to_thread(_record, app, "slack:handed-off", queued=True)
+            await asyncio.wait_for(pause, 10)
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_whose_listening_connection_is_ended_listens_again_and_still_wakes(
+    app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listening connection ended from the server's side (a restart, a failover, an idle
+    connection killed): the worker says so (and meanwhile looks every WATCH_EVERY), listens
+    again on a new connection, and a hand-off then wakes it as before."""
+    _postgres_only(app)
+    monkeypatch.setattr(recovery, "IDLE_LISTENING", 60.0)  # only the notification can wake it
+    monkeypatch.setattr(recovery, "LISTEN_AGAIN_AFTER", 0.0)
+
+    async def until(condition: Any) -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    def listeners() -> list[int]:
+        with app.db.uow() as session:
+            found = session.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+            return [int(pid) for (pid,) in found]
+
+    async def scenario() -> None:
+        queue = Queue(app)
+        listening = asyncio.ensure_future(queue.listen())
+        try:
+            await asyncio.wait_for(until(lambda: queue.listening), 10)
+            ended = await asyncio.to_thread(listeners)
+            assert len(ended) >= 1
+            with app.db.uow() as session:
+                for pid in ended:
+                    session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            # Listening again, on a connection of its own: a new backend.
+            await asyncio.wait_for(until(lambda: set(listeners()) - set(ended)), 10)
+            await asyncio.wait_for(until(lambda: queue.listening), 10)
+            assert "not listening for handed-off requests" in caplog.text
+            assert not set(await asyncio.to_thread(listeners)) & set(ended)
+            queue.woken.clear()
+            never = asyncio.get_running_loop().create_future()
+            pause = asyncio.ensure_future(queue._pause(never, 0))
+            await asyncio.sleep(0)
+            assert not pause.done()
+            await asyncio.to_thread(_record, app, "slack:after-the-cut", queued=True)
             await asyncio.wait_for(pause, 10)
         finally:
             listening.cancel()
