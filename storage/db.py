@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -154,7 +155,12 @@ def _sqlite_engine(
 
 
 def _postgres_engine(
-    url: str, *, connect_timeout: float, statement_timeout: float, **kw: Any
+    url: str,
+    *,
+    connect_timeout: float,
+    statement_timeout: float,
+    idle_clock: Callable[[], float] = time.monotonic,
+    **kw: Any,
 ) -> Engine:
     """libpq's `connect_timeout` (whole seconds, at least 2 — libpq's own floor) and the
     server-side `statement_timeout`, set per connection rather than through the URL's
@@ -162,10 +168,10 @@ def _postgres_engine(
     engine = create_engine(
         url,
         connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))},
-        pool_pre_ping=True,
         hide_parameters=True,
         **kw,
     )
+    ping_when_idle(engine, now=idle_clock)
     statement_ms = int(statement_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -175,6 +181,47 @@ def _postgres_engine(
         dbapi_connection.commit()
 
     return engine
+
+
+PING_IDLE_AFTER = 0.5
+"""Seconds a pooled PostgreSQL connection may sit unused and still be handed out unpinged."""
+
+_LAST_USED = "align.last_used"
+
+
+def ping_when_idle(
+    engine: Engine, *, after: float = PING_IDLE_AFTER, now: Callable[[], float] = time.monotonic
+) -> None:
+    """Ping a pooled connection on checkout only when it has been idle `after` seconds or more
+    (HikariCP's `aliveBypassWindowMs`, 500 ms).
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a `SELECT 1` round trip in front of
+    every transaction, several per handed-off read command — about a fifth of the split
+    shape's CPU per read in bench_slack. A connection given back moments ago was alive then;
+    one that died since (the server restarted) fails its first statement instead, and
+    SQLAlchemy then invalidates the whole pool, so only the transactions already holding a
+    connection see the error (a fenced inbox call is tried again: `attempted`). A connection
+    left idle longer — where a restart, a failover or a proxy's idle timeout hides — is pinged
+    as before, and a dead one replaced (the pool is invalidated: the server probably
+    restarted) before anything runs on it."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _used(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = now()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or now() - last < after:  # fresh, or given back moments ago
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise InvalidatePoolError(str(exc)) from exc
+            raise
 
 
 class WriterLock:
@@ -252,7 +299,10 @@ class Database:
         echo: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        idle_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`idle_clock` times how long a pooled PostgreSQL connection sat unused
+        (`ping_when_idle`); tests pass their own."""
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self._busy_ms = int(statement_timeout * 1000)
@@ -273,6 +323,7 @@ class Database:
                 max_overflow=max_overflow,
                 # Waiting for a free pooled connection is bounded like a statement.
                 pool_timeout=statement_timeout,
+                idle_clock=idle_clock,
                 echo=echo,
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
