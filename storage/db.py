@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -621,6 +621,26 @@ def driver(session: Session) -> tuple[Any, Any]:
     return connection.dialect, connection.connection
 
 
+def _as_sqlalchemy_error(
+    exc: Exception, dialect: Any, connection: Any, cursor: Any, statement: str
+) -> StatementError:
+    """A driver's error on the raw cursor, as SQLAlchemy raises it from `session.execute`: a
+    `DBAPIError` (`OperationalError`, `IntegrityError` …) with the driver's in `orig`, marked
+    `connection_invalidated` when the connection is lost. What catches SQLAlchemy's errors —
+    the inbox's "not recorded", `attempted`'s errors of the moment (`disconnected`) — then
+    sees a raw statement's failure as it sees any other; the session's rollback invalidates
+    the lost connection. No parameters in it: they could be a ballot."""
+    return DBAPIError.instance(
+        statement,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=dialect.is_disconnect(exc, connection, cursor),
+        dialect=dialect,
+    )
+
+
 @contextmanager
 def _raw_cursor(session: Session, statement: str, params: tuple[Any, ...]) -> Iterator[Any]:
     """The raw DBAPI cursor of the session's transaction, with `statement` (parameters marked
@@ -630,7 +650,10 @@ def _raw_cursor(session: Session, statement: str, params: tuple[Any, ...]) -> It
         statement = statement.replace("?", "%s")
     cursor = connection.cursor()
     try:
-        cursor.execute(statement, params)
+        try:
+            cursor.execute(statement, params)
+        except dialect.loaded_dbapi.Error as exc:
+            raise _as_sqlalchemy_error(exc, dialect, connection, cursor, statement) from exc
         yield cursor
     finally:
         cursor.close()
@@ -706,6 +729,9 @@ class Prepared:
         try:
             order = compiled.order
             cursor.execute(compiled.sql, [values[n] for n in order] if order else values)
+        except dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise _as_sqlalchemy_error(exc, dialect, connection, cursor, compiled.sql) from exc
         except BaseException:
             cursor.close()
             raise

@@ -26,9 +26,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, false, func, literal_column, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    false,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 
-from storage.db import Database, UnitOfWork, dialect_insert
+from storage.db import Database, Prepared, UnitOfWork, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
 
 RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
@@ -37,28 +48,44 @@ UNFINISHED = (RECEIVED, ANSWERED)
 _T: Table = InboxEntry.__table__  # type: ignore[assignment]  # a mapped class's table is one
 _OURS = (_T.c.id == bindparam("entry_id"), _T.c.claimed_by == bindparam("worker"))
 
-_FENCE = (
-    select(_T.c.dedupe_key, _T.c.status, _T.c.answer)
-    .where(*_OURS, _T.c.status.in_(UNFINISHED))
-    .with_for_update()
-)
-_ANSWERED = (
-    update(_T)
-    .where(_T.c.id == bindparam("entry_id"))
-    .values(status=ANSWERED, answer=bindparam("sealed"), claimed_until=bindparam("until"))
-)
-_FINISH = (
-    update(_T)
-    .where(*_OURS, _T.c.status.in_(UNFINISHED))
-    .values(
-        status=DONE,
-        finished_at=bindparam("at"),
-        claimed_by=None,
-        claimed_until=None,
-        payload=None,
-        answer=None,
+
+def _constant(value: str) -> Any:
+    """A status written into the statement's SQL itself, not bound: a `Prepared` statement
+    binds only the values its caller passes."""
+    return literal_column(f"'{value}'")
+
+
+_UNFINISHED = _T.c.status.in_([_constant(status) for status in UNFINISHED])
+_FENCE = Prepared(
+    lambda _dialect: (
+        select(_T.c.dedupe_key, _T.c.status, _T.c.answer)
+        .where(*_OURS, _UNFINISHED)
+        .with_for_update()
     )
-    .returning(_T.c.id)
+)
+_ANSWERED = Prepared(
+    lambda _dialect: (
+        update(_T)
+        .where(_T.c.id == bindparam("entry_id"))
+        .values(
+            status=_constant(ANSWERED), answer=bindparam("sealed"), claimed_until=bindparam("until")
+        )
+    )
+)
+_FINISH = Prepared(
+    lambda _dialect: (
+        update(_T)
+        .where(*_OURS, _UNFINISHED)
+        .values(
+            status=_constant(DONE),
+            finished_at=bindparam("at"),
+            claimed_by=null(),
+            claimed_until=null(),
+            payload=null(),
+            answer=null(),
+        )
+        .returning(_T.c.id)
+    )
 )
 _QUEUED = (
     _T.c.status == RECEIVED,
@@ -77,14 +104,13 @@ QUEUED_CHANNEL = "'align_inbox:' || current_schema()"
 whole database's, and deployments or tests sharing a database each have a schema of their own."""
 
 
-@cache
 def _record_statement(dialect: str) -> Any:
     insert = (
         dialect_insert(dialect)(_T)
         .values(
             platform=bindparam("platform"),
             dedupe_key=bindparam("key"),
-            status=RECEIVED,
+            status=_constant(RECEIVED),
             attempts=bindparam("attempts"),
             claimed_by=bindparam("worker"),
             claimed_until=bindparam("until"),
@@ -98,12 +124,15 @@ def _record_statement(dialect: str) -> Any:
     # The row's id, and for a queued row a notification to the workers (sent at the COMMIT).
     recorded = insert.returning(_T.c.id, _T.c.claimed_by).cte("recorded")
     notify = (
-        select(func.pg_notify(literal_column(QUEUED_CHANNEL), ""))
+        select(func.pg_notify(literal_column(QUEUED_CHANNEL), literal_column("''")))
         .where(recorded.c.claimed_by.is_(None))
         .correlate(recorded)
         .scalar_subquery()
     )
     return select(recorded.c.id, notify).select_from(recorded)
+
+
+_RECORD = Prepared(_record_statement)
 
 
 def record(
@@ -121,7 +150,6 @@ def record(
     queued, claimed by nobody until nothing (no clock to compare across machines): the first
     worker process to look takes it (`take_over`), and its attempts count from nought — being
     queued is not a crash."""
-    stmt = _record_statement(session.get_bind().dialect.name)
     params = {
         "platform": platform,
         "key": key[:200],
@@ -131,7 +159,7 @@ def record(
         "now": now,
         "sealed": payload,
     }
-    found = session.execute(stmt, params).first()
+    found = _RECORD.run(session, params)
     return None if found is None else int(found[0])
 
 
@@ -174,21 +202,21 @@ class Fenced:
 def fence(session: UnitOfWork, entry_id: int, *, worker: str) -> Fenced | None:
     """Lock the row if `worker` still holds it unfinished; None when it does not (it was finished,
     or taken over after the claim ran out) — the caller then does nothing."""
-    row = session.execute(_FENCE, {"entry_id": entry_id, "worker": worker}).one_or_none()
-    return None if row is None else Fenced(row.dedupe_key, row.status, row.answer)
+    row = _FENCE.run(session, {"entry_id": entry_id, "worker": worker})
+    return None if row is None else Fenced(*row)
 
 
 def answered(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime) -> None:
     """The engine ran (in this transaction): keep its reply until it is delivered, and give the
     delivery a fresh claim."""
-    session.execute(_ANSWERED, {"entry_id": entry_id, "sealed": answer, "until": until})
+    _ANSWERED.run(session, {"entry_id": entry_id, "sealed": answer, "until": until})
 
 
 def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) -> bool:
     """Done: the request and its answer are cleared (only the key stays, for dedupe). False when
     `worker` no longer held the row."""
     params = {"entry_id": entry_id, "worker": worker, "at": now}
-    return session.execute(_FINISH, params).first() is not None
+    return _FINISH.run(session, params) is not None
 
 
 def waiting(session: UnitOfWork, *, now: datetime) -> int:

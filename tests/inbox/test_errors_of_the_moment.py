@@ -47,6 +47,22 @@ CREATE TRIGGER refuse_first_inserts BEFORE INSERT ON ballots
 """
 
 
+CUT = """
+CREATE SEQUENCE cut_inserts;
+CREATE FUNCTION cut_first_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('cut_inserts') <= {times} THEN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER cut_first_inserts BEFORE INSERT ON ballots
+    FOR EACH ROW EXECUTE FUNCTION cut_first_inserts();
+"""
+"""The connection of the next inserts into `ballots` is lost mid-statement (its backend ends,
+as in a restart or a failover): the vote's own statements run on the raw cursor."""
+
+
 @pytest.fixture
 def pg_url(db_url: str) -> str:
     if not db_url.startswith("postgresql"):
@@ -55,12 +71,12 @@ def pg_url(db_url: str) -> str:
 
 
 @contextmanager
-def ballots_refused(db_url: str, times: int) -> Iterator[None]:
-    """The next `times` inserts into `ballots` fail with a serialization failure."""
+def ballots_refused(db_url: str, times: int, *, how: str = REFUSE) -> Iterator[None]:
+    """The next `times` inserts into `ballots` fail with a serialization failure (or `how`)."""
     engine = create_engine(db_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(REFUSE.format(times=times)))
+            conn.execute(text(how.format(times=times)))
         yield
     finally:
         engine.dispose()
@@ -88,6 +104,23 @@ def test_a_click_refused_until_its_last_attempt_is_counted_once(
         message_ts, tacos = _open_poll(server)
         with ballots_refused(pg_url, ATTEMPTS_NOW - 1):
             click_tacos(server, message_ts, tacos, ["U0RETRY001"])
+            server.settle()
+        texts = _texts(server)
+        assert not [t for t in texts if "went wrong" in t], texts
+        assert sum("Recorded your vote on P-1" in t for t in texts) == 1, texts
+        assert count_rows(server.app, Ballot) == 1
+        assert _statuses(server) == ["done", "done"]
+
+
+def test_a_click_whose_connection_is_lost_mid_vote_is_counted_once(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """The vote's ballot insert runs on the raw cursor (`storage.db.Prepared`): the lost
+    connection is an error of the moment there too, tried again on a connection of its own."""
+    with running_slack_server(pg_url, clock) as server:
+        message_ts, tacos = _open_poll(server)
+        with ballots_refused(pg_url, ATTEMPTS_NOW - 1, how=CUT):
+            click_tacos(server, message_ts, tacos, ["U0RETRY003"])
             server.settle()
         texts = _texts(server)
         assert not [t for t in texts if "went wrong" in t], texts

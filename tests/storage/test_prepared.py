@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Engine, bindparam, insert, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
 
 from adapters.bootstrap import App
 from bot.common import AUDIT_COLUMNS
-from storage.db import Prepared, PreparedUpsert
+from storage.db import Prepared, PreparedUpsert, raw
 from storage.models import AuditEntry, Member, Poll
 
 _AUDIT = Prepared(
@@ -154,3 +155,37 @@ def test_prepared_first_and_column_converts_the_first_row_only(app: App) -> None
     assert type(first[0]) is bool and first[1].tzinfo is not None
     assert questions == ["Q1?", "Q2?", "Q3?"]
     assert nothing == (None, [])
+
+
+_FAILS = Prepared(lambda _dialect: select(literal_column("x")).select_from(text("no_such_table")))
+
+
+def test_a_prepared_statement_fails_with_sqlalchemys_error_and_no_parameters(app: App) -> None:
+    """What catches SQLAlchemy's errors (the inbox's "not recorded", errors of the moment)
+    catches a raw statement's too; a lost connection is marked as one."""
+    with pytest.raises(DBAPIError) as refused, app.db.uow() as session:
+        _FAILS.run(session, {})
+    assert refused.value.orig is not None
+    assert not refused.value.connection_invalidated
+    with pytest.raises(DBAPIError), app.db.uow() as session:
+        raw(session, "SELECT x FROM no_such_table WHERE x = ?", (1,))
+
+
+def test_a_prepared_statement_on_a_lost_connection_says_the_connection_was_lost(
+    app: App, pg_admin: Engine
+) -> None:
+    if app.db.dialect != "postgresql":
+        pytest.skip("SQLite opens a file: there is no connection to lose")
+    caught: list[DBAPIError] = []
+    with pytest.raises(DBAPIError), app.db.uow() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with pg_admin.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+        try:
+            _FAILS.run(session, {})
+        except DBAPIError as exc:  # from the statement itself, not the rollback after it
+            caught.append(exc)
+            raise
+    assert caught and caught[0].connection_invalidated
+    with app.db.uow() as session:  # the pool gave a working connection again
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
