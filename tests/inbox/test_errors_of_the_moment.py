@@ -96,31 +96,17 @@ def _statuses(server: SlackServer) -> list[str]:
     return [status for status, _ in rows(server)]
 
 
+@pytest.mark.parametrize("how", [REFUSE, CUT], ids=["serialization-failure", "connection-lost"])
 def test_a_click_refused_until_its_last_attempt_is_counted_once(
-    pg_url: str, clock: FakeClock
+    pg_url: str, clock: FakeClock, how: str
 ) -> None:
-    """One process (`--role all`): the vote runs alone in a worker thread (`Inbox.once`)."""
+    """One process (`--role all`): the vote runs alone in a worker thread (`Inbox.once`). Its
+    ballot insert runs on the raw cursor (`storage.db.Prepared`): a connection lost there is an
+    error of the moment too, tried again on a connection of its own."""
     with running_slack_server(pg_url, clock) as server:
         message_ts, tacos = _open_poll(server)
-        with ballots_refused(pg_url, ATTEMPTS_NOW - 1):
+        with ballots_refused(pg_url, ATTEMPTS_NOW - 1, how=how):
             click_tacos(server, message_ts, tacos, ["U0RETRY001"])
-            server.settle()
-        texts = _texts(server)
-        assert not [t for t in texts if "went wrong" in t], texts
-        assert sum("Recorded your vote on P-1" in t for t in texts) == 1, texts
-        assert count_rows(server.app, Ballot) == 1
-        assert _statuses(server) == ["done", "done"]
-
-
-def test_a_click_whose_connection_is_lost_mid_vote_is_counted_once(
-    pg_url: str, clock: FakeClock
-) -> None:
-    """The vote's ballot insert runs on the raw cursor (`storage.db.Prepared`): the lost
-    connection is an error of the moment there too, tried again on a connection of its own."""
-    with running_slack_server(pg_url, clock) as server:
-        message_ts, tacos = _open_poll(server)
-        with ballots_refused(pg_url, ATTEMPTS_NOW - 1, how=CUT):
-            click_tacos(server, message_ts, tacos, ["U0RETRY003"])
             server.settle()
         texts = _texts(server)
         assert not [t for t in texts if "went wrong" in t], texts
