@@ -26,7 +26,9 @@ request from running twice. So each adapter, for each request:
    backends busy on the poll's rows, at a priority ALIGN_WORKER_NICE does not lower, and the
    web process's acks waited for the CPU they took.
 3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
-   reply is handed to the outbox instead (`forward`), which retries it.
+   reply is handed to the outbox instead (`forward`), which retries it. The done marks that
+   wait for the writer together (a burst's) are one UPDATE: an UPDATE each was a round trip,
+   and a statement's interpreter work, per click on a worker already short of both.
 
 A command the engine says only reads (`Engine.only_reads`: the grammar marks its verb) is not
 recorded: it stores nothing, so a replay running it again does no harm, and a crash losing it
@@ -76,6 +78,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
@@ -246,8 +249,12 @@ class Inbox:
         self._refusals = 0  # refused since the last log line
         self._refusals_logged_at: datetime | None = None
         self.worker_id = worker_id or process.worker_id()
-        # Records and done marks, grouped into shared transactions when they queue up (a burst).
+        # Records and done marks, grouped into shared transactions when they queue up (a burst);
+        # the done marks waiting, into one statement too (`_marked_done`).
         self._writes = GroupCommit(db, name="align-inbox")
+        self._done_lock = threading.Lock()
+        self._done_waiting: list[int] = []
+        self._done_marks: asyncio.Future[set[int]] | None = None
         # Engine calls, likewise, each in its own savepoint (`once_together`): on SQLite, where
         # every write waits for the one lock anyway; on PostgreSQL only in a process that takes
         # handed-off requests (`runs_together`) — elsewhere commands run side by side there.
@@ -547,15 +554,33 @@ class Inbox:
         self._working.discard(entry.id)
 
     async def finish(self, entry: Entry) -> None:
-        write = partial(
-            store.finish, entry_id=entry.id, worker=self.worker_id, now=self.clock.now()
-        )
         try:
-            await asyncio.wrap_future(self._writes.submit(write))
+            await asyncio.shield(self._marked_done(entry.id))
         except SQLAlchemyError as exc:
             log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
         finally:
             self.release(entry)
+
+    def _marked_done(self, entry_id: int) -> asyncio.Future[set[int]]:
+        """The done mark of `entry_id`, in the one statement that marks every row waiting for
+        its mark when that statement runs (`_mark_waiting_done`): a burst's rows finish a few
+        dozen at a time. The future is shared by those rows (shield it before awaiting)."""
+        with self._done_lock:
+            self._done_waiting.append(entry_id)
+            if self._done_marks is None:
+                submitted = self._writes.submit(self._mark_waiting_done)
+                self._done_marks = asyncio.wrap_future(submitted)
+            return self._done_marks
+
+    def _mark_waiting_done(self, session: UnitOfWork) -> set[int]:
+        """In the writer thread: take every row waiting for its done mark, and mark them in one
+        statement; a row asking after this is taken by the next statement."""
+        with self._done_lock:
+            entry_ids, self._done_waiting = self._done_waiting, []
+            self._done_marks = None
+        return store.finish_many(
+            session, entry_ids=entry_ids, worker=self.worker_id, now=self.clock.now()
+        )
 
     async def forward(self, entry: Entry) -> bool:
         """Hand the reply the engine gave for `entry` (if it gave one) to the outbox, and finish
