@@ -12,8 +12,10 @@ request from running twice. So each adapter, for each request:
    ALIGN_INBOX_CLAIM_TIMEOUT seconds.
 2. `once` — the engine runs through this: the command's effects and the row's `answered` mark
    (with the reply) commit in one transaction (`Database.joined`), after checking that the row
-   is still ours. A crash before that commit leaves nothing done, and the row is run again; a
-   crash after it never runs the engine again, only the reply is still owed.
+   is still ours. The mark is among the transaction's last statements (`at_commit`), with the
+   other calls' of a group: one round trip for a group's marks. A crash before that commit
+   leaves nothing done, and the row is run again; a crash after it never runs the engine
+   again, only the reply is still owed.
    On SQLite, where every transaction of the process queues for one write lock anyway, the
    engine calls that queue up in a burst run together (`once_together`): one transaction, each
    call with its own `answered` mark in a savepoint of its own — a refusal or an error in one
@@ -509,7 +511,9 @@ class Inbox:
             "reply": reply_to_payload(reply),
             "to": None if destination is None else asdict(destination),
         }
-        store.answered(
+        # Written with the other answered marks of the transaction, as its last statements but
+        # for the poll tallies' (`store.answered_at_commit`): a group's, in one round trip.
+        store.answered_at_commit(
             session,
             entry.id,
             answer=self.seal.close(answer),

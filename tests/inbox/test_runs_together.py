@@ -368,6 +368,70 @@ def test_only_sqlite_cuts_a_group_short_after_its_time_budget(
         assert sizes == ([1] * 5 if worker.app.db.dialect == "sqlite" else [5])
 
 
+def test_a_groups_answered_marks_are_written_together_and_a_failed_call_leaves_none(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answered marks of a group's calls are its last statements but the tallies', written
+    together (one executemany: on PostgreSQL, one round trip) — not an UPDATE each in the
+    middle of each call. A call whose savepoint rolled back leaves no mark: its row stays
+    unrun, for recovery."""
+    monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 1)
+    with running_slack_server(
+        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine = worker.app.inbox, worker.app.engine
+        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
+        entries = [_record(worker, inbox, n) for n in range(5)]
+        (runs,) = inbox._run_groups
+        runs.max_seconds = None  # the five in one group, whatever the time budget
+        marks: list[int] = []  # the rows each UPDATE of answered marks carried
+        answered = store._ANSWERED  # run on the raw cursor (Prepared): no SQLAlchemy event
+        run, run_many = answered.run, answered.run_many
+
+        def one(session: Any, params: Any) -> Any:
+            marks.append(1)
+            return run(session, params)
+
+        def many(session: Any, params: list[Any]) -> None:
+            marks.append(len(params))
+            run_many(session, params)
+
+        def broken(actor: Actor, text: str) -> Reply:
+            engine.handle(actor, text)
+            raise RuntimeError("the engine call failed")
+
+        release, started = threading.Event(), threading.Event()
+
+        def held(session: UnitOfWork) -> None:
+            started.set()
+            assert release.wait(30)
+
+        async def submit() -> list[Any]:
+            first = asyncio.wrap_future(runs.submit(held))
+            assert await asyncio.to_thread(started.wait, 30)
+            futures = [
+                inbox.once_together(
+                    entry, _where, broken if n == 3 else engine.handle,
+                    _actor(f"U0MARKS{n}"), "vote P-1 1", then=lambda r: r,
+                )
+                for n, entry in enumerate(entries)
+            ]  # fmt: skip
+            monkeypatch.setattr(answered, "run", one)
+            monkeypatch.setattr(answered, "run_many", many)
+            release.set()
+            await first
+            return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+
+        outcomes = worker.loop.run(submit())
+        assert isinstance(outcomes[3], RuntimeError)
+        assert all(isinstance(o, Reply) and o.ok for n, o in enumerate(outcomes) if n != 3)
+        assert marks == [4]  # the four calls that ran, in one statement
+        assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 4
+        assert _count(worker, InboxEntry, InboxEntry.id == entries[3].id,
+                      InboxEntry.status == store.RECEIVED) == 1  # fmt: skip
+        assert _count(worker, Ballot) == 4
+
+
 # --------------------------------------------------------------------------------------------
 # PostgreSQL: groups side by side (a worker taking hand-offs)
 # --------------------------------------------------------------------------------------------
