@@ -571,7 +571,9 @@ class Inbox:
         dozen at a time. The future is shared by those rows (shield it before awaiting)."""
         with self._done_lock:
             self._done_waiting.append(entry_id)
-            if self._done_marks is None:
+            # Done already: its transaction failed before the statement took the rows waiting
+            # (they wait on, for this next one).
+            if self._done_marks is None or self._done_marks.done():
                 submitted = self._writes.submit(self._mark_waiting_done)
                 self._done_marks = asyncio.wrap_future(submitted)
             return self._done_marks

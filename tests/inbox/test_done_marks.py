@@ -103,3 +103,39 @@ def test_a_done_mark_that_fails_leaves_the_row_to_be_picked_up_again(
     with app.db.uow() as session:
         states = session.scalars(select(InboxEntry.status)).all()
     assert len(kept) == 3 and set(states) == {store.RECEIVED}
+
+
+def test_a_transaction_that_fails_before_its_done_marks_leaves_later_ones_working(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's transaction fails before the statement took the rows waiting (the
+    connection refused at its BEGIN): those rows stay unfinished, and the next done marks
+    still go out, taking the rows left waiting with them."""
+    inbox = app.inbox
+    uow = app.db.uow
+    failures = [OperationalError("BEGIN", {}, Exception("connection refused"))]
+
+    def failing_once(**kw: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return uow(**kw)
+
+    async def scenario() -> None:
+        first = await inbox.record("slack", "slack:later-0", {})
+        second = await inbox.record("slack", "slack:later-1", {})
+        assert first is not None and second is not None
+        monkeypatch.setattr(app.db, "uow", failing_once)
+        await inbox.finish(first)  # its transaction failed: not marked, left for recovery
+        monkeypatch.setattr(app.db, "uow", uow)
+        assert _status(app, "slack:later-0") == store.RECEIVED
+        await inbox.finish(second)
+
+    asyncio.run(scenario())
+    assert _status(app, "slack:later-1") == store.DONE
+    assert _status(app, "slack:later-0") == store.DONE  # went with it: its work was over
+
+
+def _status(app: App, key: str) -> str:
+    with app.db.uow() as session:
+        found = session.scalars(select(InboxEntry.status).where(InboxEntry.dedupe_key == key))
+        return str(found.one())
