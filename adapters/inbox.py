@@ -12,8 +12,10 @@ request from running twice. So each adapter, for each request:
    ALIGN_INBOX_CLAIM_TIMEOUT seconds.
 2. `once` — the engine runs through this: the command's effects and the row's `answered` mark
    (with the reply) commit in one transaction (`Database.joined`), after checking that the row
-   is still ours. A crash before that commit leaves nothing done, and the row is run again; a
-   crash after it never runs the engine again, only the reply is still owed.
+   is still ours. The mark is among the transaction's last statements (`at_commit`), with the
+   other calls' of a group: one round trip for a group's marks. A crash before that commit
+   leaves nothing done, and the row is run again; a crash after it never runs the engine
+   again, only the reply is still owed.
    On SQLite, where every transaction of the process queues for one write lock anyway, the
    engine calls that queue up in a burst run together (`once_together`): one transaction, each
    call with its own `answered` mark in a savepoint of its own — a refusal or an error in one
@@ -26,7 +28,9 @@ request from running twice. So each adapter, for each request:
    backends busy on the poll's rows, at a priority ALIGN_WORKER_NICE does not lower, and the
    web process's acks waited for the CPU they took.
 3. `run` finishes the row once the work after the ack is over; if showing the reply failed, the
-   reply is handed to the outbox instead (`forward`), which retries it.
+   reply is handed to the outbox instead (`forward`), which retries it. The done marks that
+   wait for the writer together (a burst's) are one UPDATE: an UPDATE each was a round trip,
+   and a statement's interpreter work, per click on a worker already short of both.
 
 A command the engine says only reads (`Engine.only_reads`: the grammar marks its verb) is not
 recorded: it stores nothing, so a replay running it again does no harm, and a crash losing it
@@ -76,6 +80,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
@@ -116,8 +121,12 @@ RUN_TOGETHER = 50
 commits to stop mattering, few enough that the first in a group is not kept long from its
 reply."""
 RUN_TOGETHER_SECONDS = 0.02
-"""…and for at most about this long: the transaction holds SQLite's write lock, which the records
-of the acks still to come wait for (a group of fifty votes held them past the ack budget)."""
+"""…and on SQLite for at most about this long: the transaction holds SQLite's write lock, which
+the records of the acks still to come wait for (a group of fifty votes held them past the ack
+budget). Not on PostgreSQL, where a group holds no lock an ack needs: there a worker's first
+call alone outlasted it (a dozen round trips, each waiting its turn on the busy worker's
+interpreter lock), and cut short after it, a burst's groups ran 1.1 calls each — a
+transaction a vote."""
 RUN_SIDE_BY_SIDE = 4
 """Groups of calls a PostgreSQL worker runs at once, each in its thread and transaction
 (`runs_together`): a group runs its calls one after another, each a few round trips, and one
@@ -242,8 +251,12 @@ class Inbox:
         self._refusals = 0  # refused since the last log line
         self._refusals_logged_at: datetime | None = None
         self.worker_id = worker_id or process.worker_id()
-        # Records and done marks, grouped into shared transactions when they queue up (a burst).
+        # Records and done marks, grouped into shared transactions when they queue up (a burst);
+        # the done marks waiting, into one statement too (`_marked_done`).
         self._writes = GroupCommit(db, name="align-inbox")
+        self._done_lock = threading.Lock()
+        self._done_waiting: list[int] = []
+        self._done_marks: asyncio.Future[set[int]] | None = None
         # Engine calls, likewise, each in its own savepoint (`once_together`): on SQLite, where
         # every write waits for the one lock anyway; on PostgreSQL only in a process that takes
         # handed-off requests (`runs_together`) — elsewhere commands run side by side there.
@@ -270,7 +283,9 @@ class Inbox:
             urgent=False,
             savepoints=True,
             max_group=RUN_TOGETHER,
-            max_seconds=RUN_TOGETHER_SECONDS,
+            # SQLite's write lock, which the acks' records wait for, is why a group is cut
+            # short; a PostgreSQL group holds no lock an ack needs.
+            max_seconds=RUN_TOGETHER_SECONDS if self.db.dialect == "sqlite" else None,
             again_alone=transient,  # safe to run again: `_once_in` fences the row, answered once
             thread_setup=priority.lower_this_thread,  # the engine's work: acks go first
         )
@@ -496,7 +511,9 @@ class Inbox:
             "reply": reply_to_payload(reply),
             "to": None if destination is None else asdict(destination),
         }
-        store.answered(
+        # Written with the other answered marks of the transaction, as its last statements but
+        # for the poll tallies' (`store.answered_at_commit`): a group's, in one round trip.
+        store.answered_at_commit(
             session,
             entry.id,
             answer=self.seal.close(answer),
@@ -541,15 +558,35 @@ class Inbox:
         self._working.discard(entry.id)
 
     async def finish(self, entry: Entry) -> None:
-        write = partial(
-            store.finish, entry_id=entry.id, worker=self.worker_id, now=self.clock.now()
-        )
         try:
-            await asyncio.wrap_future(self._writes.submit(write))
+            await asyncio.shield(self._marked_done(entry.id))
         except SQLAlchemyError as exc:
             log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
         finally:
             self.release(entry)
+
+    def _marked_done(self, entry_id: int) -> asyncio.Future[set[int]]:
+        """The done mark of `entry_id`, in the one statement that marks every row waiting for
+        its mark when that statement runs (`_mark_waiting_done`): a burst's rows finish a few
+        dozen at a time. The future is shared by those rows (shield it before awaiting)."""
+        with self._done_lock:
+            self._done_waiting.append(entry_id)
+            # Done already: its transaction failed before the statement took the rows waiting
+            # (they wait on, for this next one).
+            if self._done_marks is None or self._done_marks.done():
+                submitted = self._writes.submit(self._mark_waiting_done)
+                self._done_marks = asyncio.wrap_future(submitted)
+            return self._done_marks
+
+    def _mark_waiting_done(self, session: UnitOfWork) -> set[int]:
+        """In the writer thread: take every row waiting for its done mark, and mark them in one
+        statement; a row asking after this is taken by the next statement."""
+        with self._done_lock:
+            entry_ids, self._done_waiting = self._done_waiting, []
+            self._done_marks = None
+        return store.finish_many(
+            session, entry_ids=entry_ids, worker=self.worker_id, now=self.clock.now()
+        )
 
     async def forward(self, entry: Entry) -> bool:
         """Hand the reply the engine gave for `entry` (if it gave one) to the outbox, and finish

@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 
-from storage.db import Database, Prepared, UnitOfWork, dialect_insert
+from storage.db import Database, Prepared, UnitOfWork, at_commit, dialect_insert
 from storage.models import InboxEntry, ProcessedEvent
 
 RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
@@ -86,6 +86,23 @@ _FINISH = Prepared(
         )
         .returning(_T.c.id)
     )
+)
+_FINISH_MANY = (
+    update(_T)
+    .where(
+        _T.c.id.in_(bindparam("entry_ids", expanding=True)),
+        _T.c.claimed_by == bindparam("worker"),
+        _T.c.status.in_(UNFINISHED),
+    )
+    .values(
+        status=DONE,
+        finished_at=bindparam("at"),
+        claimed_by=None,
+        claimed_until=None,
+        payload=None,
+        answer=None,
+    )
+    .returning(_T.c.id)
 )
 _QUEUED = (
     _T.c.status == RECEIVED,
@@ -212,11 +229,44 @@ def answered(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime
     _ANSWERED.run(session, {"entry_id": entry_id, "sealed": answer, "until": until})
 
 
+ANSWERED_AT_COMMIT = ("inbox answered",)
+"""The `at_commit` key of the answered marks: its repr sorts before the poll tallies' keys, so
+a group's marks are written before it takes a poll's tally row, which every other group of
+votes on that poll waits for until this one commits."""
+
+
+def answered_at_commit(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime) -> None:
+    """`answered`, as one of the transaction's last statements (`storage.db.at_commit`),
+    together with every other answered mark of the transaction: a worker's group of votes
+    writes its marks in one round trip (psycopg pipelines an executemany) instead of one each.
+    A savepoint that rolls back takes its mark with it, as it took the UPDATE."""
+    mark = {"entry_id": entry_id, "sealed": answer, "until": until}
+    at_commit(session, ANSWERED_AT_COMMIT, _write_answered, mark)
+
+
+def _write_answered(session: UnitOfWork, marks: list[dict[str, Any]]) -> None:
+    if len(marks) == 1:
+        _ANSWERED.run(session, marks[0])
+    else:
+        _ANSWERED.run_many(session, marks)
+
+
 def finish(session: UnitOfWork, *, entry_id: int, worker: str, now: datetime) -> bool:
     """Done: the request and its answer are cleared (only the key stays, for dedupe). False when
     `worker` no longer held the row."""
     params = {"entry_id": entry_id, "worker": worker, "at": now}
     return _FINISH.run(session, params) is not None
+
+
+def finish_many(
+    session: UnitOfWork, *, entry_ids: list[int], worker: str, now: datetime
+) -> set[int]:
+    """`finish` for several rows in one statement (the done marks of a burst); the ids of those
+    `worker` still held, and so finished."""
+    if not entry_ids:
+        return set()
+    params = {"entry_ids": entry_ids, "worker": worker, "at": now}
+    return {int(row[0]) for row in session.execute(_FINISH_MANY, params)}
 
 
 def waiting(session: UnitOfWork, *, now: datetime) -> int:
@@ -378,10 +428,12 @@ __all__ = [
     "Fenced",
     "Unfinished",
     "answered",
+    "answered_at_commit",
     "any_waiting",
     "claim_queued",
     "fence",
     "finish",
+    "finish_many",
     "prune",
     "queued_notices",
     "record",

@@ -307,6 +307,131 @@ def test_a_worker_taking_hand_offs_runs_calls_together_on_either_database(
         assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 5
 
 
+def test_only_sqlite_cuts_a_group_short_after_its_time_budget(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RUN_TOGETHER_SECONDS is for SQLite, where a group holds the write lock the acks'
+    records wait for. A PostgreSQL worker's group holds nothing an ack needs: cut short after
+    its first call (a few round trips, each waiting its turn on a busy worker's interpreter
+    lock, outlast the budget), its votes ran one transaction each (bench_slack's split burst:
+    1.1 calls a group). With no budget left at all, SQLite runs one call a group, PostgreSQL
+    every call waiting in one."""
+    monkeypatch.setattr("adapters.inbox.RUN_TOGETHER_SECONDS", 0.0)
+    monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 1)
+    with running_slack_server(
+        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine = worker.app.inbox, worker.app.engine
+        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
+        entries = [_record(worker, inbox, n) for n in range(5)]
+        (runs,) = inbox._run_groups
+        sizes: list[int] = []
+        commit = runs._commit
+
+        def counting(group: list[Any]) -> list[Any]:
+            left = commit(group)
+            ran = group[: len(group) - len(left)]
+            calls_in = sum(1 for item in ran if item[0] is not held)
+            if calls_in:
+                sizes.append(calls_in)
+            return left
+
+        runs._commit = counting  # type: ignore[method-assign]
+        release, started = threading.Event(), threading.Event()
+
+        def held(session: UnitOfWork) -> None:  # the group's thread busy while the calls queue
+            started.set()
+            assert release.wait(30)
+
+        async def submit() -> list[Any]:
+            first = asyncio.wrap_future(runs.submit(held))
+            assert await asyncio.to_thread(started.wait, 30)
+            futures = [
+                inbox.once_together(
+                    entry, _where, engine.handle, _actor(f"U0BUDGET{n}"), "vote P-1 1",
+                    then=lambda r: r,
+                )
+                for n, entry in enumerate(entries)
+            ]  # fmt: skip
+            release.set()
+            await first
+            outcomes = await asyncio.gather(*futures)  # type: ignore[arg-type]
+            # Futures are settled inside the commit, before `counting` notes the group's size.
+            deadline = asyncio.get_running_loop().time() + 10
+            while sum(sizes) < len(entries) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.001)
+            return outcomes
+
+        outcomes = worker.loop.run(submit())
+        assert all(isinstance(o, Reply) and o.ok for o in outcomes)
+        assert _count(worker, Ballot) == 5
+        assert sizes == ([1] * 5 if worker.app.db.dialect == "sqlite" else [5])
+
+
+def test_a_groups_answered_marks_are_written_together_and_a_failed_call_leaves_none(
+    db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answered marks of a group's calls are its last statements but the tallies', written
+    together (one executemany: on PostgreSQL, one round trip) — not an UPDATE each in the
+    middle of each call. A call whose savepoint rolled back leaves no mark: its row stays
+    unrun, for recovery."""
+    monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 1)
+    with running_slack_server(
+        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        inbox, engine = worker.app.inbox, worker.app.engine
+        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
+        entries = [_record(worker, inbox, n) for n in range(5)]
+        (runs,) = inbox._run_groups
+        runs.max_seconds = None  # the five in one group, whatever the time budget
+        marks: list[int] = []  # the rows each UPDATE of answered marks carried
+        answered = store._ANSWERED  # run on the raw cursor (Prepared): no SQLAlchemy event
+        run, run_many = answered.run, answered.run_many
+
+        def one(session: Any, params: Any) -> Any:
+            marks.append(1)
+            return run(session, params)
+
+        def many(session: Any, params: list[Any]) -> None:
+            marks.append(len(params))
+            run_many(session, params)
+
+        def broken(actor: Actor, text: str) -> Reply:
+            engine.handle(actor, text)
+            raise RuntimeError("the engine call failed")
+
+        release, started = threading.Event(), threading.Event()
+
+        def held(session: UnitOfWork) -> None:
+            started.set()
+            assert release.wait(30)
+
+        async def submit() -> list[Any]:
+            first = asyncio.wrap_future(runs.submit(held))
+            assert await asyncio.to_thread(started.wait, 30)
+            futures = [
+                inbox.once_together(
+                    entry, _where, broken if n == 3 else engine.handle,
+                    _actor(f"U0MARKS{n}"), "vote P-1 1", then=lambda r: r,
+                )
+                for n, entry in enumerate(entries)
+            ]  # fmt: skip
+            monkeypatch.setattr(answered, "run", one)
+            monkeypatch.setattr(answered, "run_many", many)
+            release.set()
+            await first
+            return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
+
+        outcomes = worker.loop.run(submit())
+        assert isinstance(outcomes[3], RuntimeError)
+        assert all(isinstance(o, Reply) and o.ok for n, o in enumerate(outcomes) if n != 3)
+        assert marks == [4]  # the four calls that ran, in one statement
+        assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 4
+        assert _count(worker, InboxEntry, InboxEntry.id == entries[3].id,
+                      InboxEntry.status == store.RECEIVED) == 1  # fmt: skip
+        assert _count(worker, Ballot) == 4
+
+
 # --------------------------------------------------------------------------------------------
 # PostgreSQL: groups side by side (a worker taking hand-offs)
 # --------------------------------------------------------------------------------------------
