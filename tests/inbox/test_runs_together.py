@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import copy
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -307,6 +308,18 @@ def test_a_worker_taking_hand_offs_runs_calls_together_on_either_database(
         assert _count(worker, InboxEntry, InboxEntry.status == store.ANSWERED) == 5
 
 
+@contextlib.contextmanager
+def _worker_with_five_votes_to_run(
+    db_url: str, clock: FakeClock
+) -> Iterator[tuple[SlackServer, list[Entry]]]:
+    """A worker taking hand-offs, its poll P-1 open, and five rows recorded for it to run."""
+    with running_slack_server(
+        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
+    ) as worker:
+        worker.app.engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
+        yield worker, [_record(worker, worker.app.inbox, n) for n in range(5)]
+
+
 def test_only_sqlite_cuts_a_group_short_after_its_time_budget(
     db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,51 +331,30 @@ def test_only_sqlite_cuts_a_group_short_after_its_time_budget(
     every call waiting in one."""
     monkeypatch.setattr("adapters.inbox.RUN_TOGETHER_SECONDS", 0.0)
     monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 1)
-    with running_slack_server(
-        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
-    ) as worker:
-        inbox, engine = worker.app.inbox, worker.app.engine
-        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
-        entries = [_record(worker, inbox, n) for n in range(5)]
-        (runs,) = inbox._run_groups
+    with _worker_with_five_votes_to_run(db_url, clock) as (worker, entries):
+        engine = worker.app.engine
+        (runs,) = worker.app.inbox._run_groups
         sizes: list[int] = []
         commit = runs._commit
+
+        noted = threading.Event()  # every call's group noted
 
         def counting(group: list[Any]) -> list[Any]:
             left = commit(group)
             ran = group[: len(group) - len(left)]
-            calls_in = sum(1 for item in ran if item[0] is not held)
+            calls_in = sum(1 for item in ran if "_side_by_side" not in item[0].__qualname__)
             if calls_in:
                 sizes.append(calls_in)
+            if sum(sizes) >= len(entries):
+                noted.set()
             return left
 
         runs._commit = counting  # type: ignore[method-assign]
-        release, started = threading.Event(), threading.Event()
-
-        def held(session: UnitOfWork) -> None:  # the group's thread busy while the calls queue
-            started.set()
-            assert release.wait(30)
-
-        async def submit() -> list[Any]:
-            first = asyncio.wrap_future(runs.submit(held))
-            assert await asyncio.to_thread(started.wait, 30)
-            futures = [
-                inbox.once_together(
-                    entry, _where, engine.handle, _actor(f"U0BUDGET{n}"), "vote P-1 1",
-                    then=lambda r: r,
-                )
-                for n, entry in enumerate(entries)
-            ]  # fmt: skip
-            release.set()
-            await first
-            outcomes = await asyncio.gather(*futures)  # type: ignore[arg-type]
-            # Futures are settled inside the commit, before `counting` notes the group's size.
-            deadline = asyncio.get_running_loop().time() + 10
-            while sum(sizes) < len(entries) and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.001)
-            return outcomes
-
-        outcomes = worker.loop.run(submit())
+        votes = [(entry, engine.handle, (_actor(f"U0BUDGET{n}"), "vote P-1 1"))
+                 for n, entry in enumerate(entries)]  # fmt: skip
+        outcomes = _side_by_side(worker, votes)
+        # Futures are settled inside the commit, before `counting` notes the group's size.
+        assert noted.wait(10)
         assert all(isinstance(o, Reply) and o.ok for o in outcomes)
         assert _count(worker, Ballot) == 5
         assert sizes == ([1] * 5 if worker.app.db.dialect == "sqlite" else [5])
@@ -376,13 +368,9 @@ def test_a_groups_answered_marks_are_written_together_and_a_failed_call_leaves_n
     middle of each call. A call whose savepoint rolled back leaves no mark: its row stays
     unrun, for recovery."""
     monkeypatch.setattr("adapters.inbox.RUN_SIDE_BY_SIDE", 1)
-    with running_slack_server(
-        db_url, clock, serving=Serving(role="worker"), ALIGN_HAND_OFF="true"
-    ) as worker:
-        inbox, engine = worker.app.inbox, worker.app.engine
-        engine.handle(_actor("U0OWNER"), 'poll "Ship date or scope?" "Date" "Scope"')
-        entries = [_record(worker, inbox, n) for n in range(5)]
-        (runs,) = inbox._run_groups
+    with _worker_with_five_votes_to_run(db_url, clock) as (worker, entries):
+        engine = worker.app.engine
+        (runs,) = worker.app.inbox._run_groups
         runs.max_seconds = None  # the five in one group, whatever the time budget
         marks: list[int] = []  # the rows each UPDATE of answered marks carried
         answered = store._ANSWERED  # run on the raw cursor (Prepared): no SQLAlchemy event
@@ -400,29 +388,11 @@ def test_a_groups_answered_marks_are_written_together_and_a_failed_call_leaves_n
             engine.handle(actor, text)
             raise RuntimeError("the engine call failed")
 
-        release, started = threading.Event(), threading.Event()
-
-        def held(session: UnitOfWork) -> None:
-            started.set()
-            assert release.wait(30)
-
-        async def submit() -> list[Any]:
-            first = asyncio.wrap_future(runs.submit(held))
-            assert await asyncio.to_thread(started.wait, 30)
-            futures = [
-                inbox.once_together(
-                    entry, _where, broken if n == 3 else engine.handle,
-                    _actor(f"U0MARKS{n}"), "vote P-1 1", then=lambda r: r,
-                )
-                for n, entry in enumerate(entries)
-            ]  # fmt: skip
-            monkeypatch.setattr(answered, "run", one)
-            monkeypatch.setattr(answered, "run_many", many)
-            release.set()
-            await first
-            return await asyncio.gather(*futures, return_exceptions=True)  # type: ignore[arg-type]
-
-        outcomes = worker.loop.run(submit())
+        monkeypatch.setattr(answered, "run", one)
+        monkeypatch.setattr(answered, "run_many", many)
+        votes = [(entry, broken if n == 3 else engine.handle, (_actor(f"U0MARKS{n}"), "vote P-1 1"))
+                 for n, entry in enumerate(entries)]  # fmt: skip
+        outcomes = _side_by_side(worker, votes)
         assert isinstance(outcomes[3], RuntimeError)
         assert all(isinstance(o, Reply) and o.ok for n, o in enumerate(outcomes) if n != 3)
         assert marks == [4]  # the four calls that ran, in one statement
