@@ -741,7 +741,6 @@ class Prepared:
         try:
             cursor.executemany(compiled.sql, [_bound(compiled, params) for params in many])
         except dialect.loaded_dbapi.Error as exc:
-            cursor.close()
             raise _as_sqlalchemy_error(exc, dialect, connection, cursor, compiled.sql) from exc
         finally:
             cursor.close()

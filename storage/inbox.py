@@ -72,36 +72,26 @@ _ANSWERED = Prepared(
         )
     )
 )
+_DONE = {
+    "status": _constant(DONE),
+    "finished_at": bindparam("at"),
+    "claimed_by": null(),
+    "claimed_until": null(),
+    "payload": null(),
+    "answer": null(),
+}
+"""What a done mark writes: only the key stays, for dedupe."""
 _FINISH = Prepared(
-    lambda _dialect: (
-        update(_T)
-        .where(*_OURS, _UNFINISHED)
-        .values(
-            status=_constant(DONE),
-            finished_at=bindparam("at"),
-            claimed_by=null(),
-            claimed_until=null(),
-            payload=null(),
-            answer=null(),
-        )
-        .returning(_T.c.id)
-    )
+    lambda _dialect: update(_T).where(*_OURS, _UNFINISHED).values(_DONE).returning(_T.c.id)
 )
 _FINISH_MANY = (
     update(_T)
     .where(
         _T.c.id.in_(bindparam("entry_ids", expanding=True)),
         _T.c.claimed_by == bindparam("worker"),
-        _T.c.status.in_(UNFINISHED),
+        _UNFINISHED,
     )
-    .values(
-        status=DONE,
-        finished_at=bindparam("at"),
-        claimed_by=None,
-        claimed_until=None,
-        payload=None,
-        answer=None,
-    )
+    .values(_DONE)
     .returning(_T.c.id)
 )
 _QUEUED = (
