@@ -559,11 +559,32 @@ class Inbox:
 
     async def finish(self, entry: Entry) -> None:
         try:
-            await asyncio.shield(self._marked_done(entry.id))
+            try:
+                await asyncio.shield(self._marked_done(entry.id))
+            except SQLAlchemyError as exc:
+                if not transient(exc):
+                    raise
+                # The statement's connection was lost (a database restart) or it met a
+                # conflict: this row's mark alone, again. Left unmarked, the row's claim runs
+                # out and recovery sends its stored reply a second time. Safe whatever became
+                # of the first try: it only finishes a row this process still holds unfinished.
+                await asyncio.to_thread(self._finish_alone, entry.id)
         except SQLAlchemyError as exc:
             log.warning("inbox %s not marked done (%s); it will be picked up again", entry.id, exc)
         finally:
             self.release(entry)
+
+    def _finish_alone(self, entry_id: int) -> bool:
+        """A done mark in a transaction of its own, tried again at once while it meets an
+        error of the moment (`storage.db.attempted`)."""
+
+        def one_try() -> bool:
+            with self.db.uow(urgent=True) as session:
+                return store.finish(
+                    session, entry_id=entry_id, worker=self.worker_id, now=self.clock.now()
+                )
+
+        return attempted(one_try)
 
     def _marked_done(self, entry_id: int) -> asyncio.Future[set[int]]:
         """The done mark of `entry_id`, in the one statement that marks every row waiting for
