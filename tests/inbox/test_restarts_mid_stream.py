@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 TOLD = ("Something went wrong", "could not finish your request")
 
 
+pytestmark = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+"""PostgreSQL only: SQLite has no server to restart."""
+
+
 @pytest.fixture
 def pg_url(migrated_db_url: str) -> str:
     if not migrated_db_url.startswith("postgresql"):
