@@ -8,6 +8,7 @@ in the test's temporary directory, so no `.env` file is picked up by accident.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,24 @@ ALIGN = str(Path(sys.executable).parent / "align")
 START_TIMEOUT = 60.0
 
 
+PORTS = range(20000, 32000)
+"""Where `free_port` looks: below Linux's ephemeral range (32768-60999). A port the kernel hands
+out — to a socket bound to port 0, or to an outgoing connection of another test running
+meanwhile — never falls here, so a port found free stays free until the `align serve` under
+test binds it. One asked of the kernel (port 0) was once taken in between, and the replica
+given it could not listen."""
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    for _ in range(200):
+        port = random.randrange(PORTS.start, PORTS.stop)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:  # in use: another
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
 
 
 def accepts(port: int, host: str = "127.0.0.1") -> bool:
