@@ -61,6 +61,23 @@ def test_a_queued_row_notifies_the_workers_once_committed_and_a_claimed_one_does
     assert asyncio.run(asyncio.wait_for(scenario(), 10)) == ["", "end"]
 
 
+async def _until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+async def _a_hand_off_wakes(app: App, queue: Queue, key: str) -> None:
+    """A listening worker pausing with nothing to do wakes when a row is queued for it (and
+    only then: it is still pausing before)."""
+    queue.woken.clear()  # the look every new LISTEN starts with
+    never = asyncio.get_running_loop().create_future()
+    pause = asyncio.ensure_future(queue._pause(never, 0))
+    await asyncio.sleep(0)
+    assert not pause.done()
+    await asyncio.to_thread(_record, app, key, queued=True)
+    await asyncio.wait_for(pause, 10)
+
+
 def test_an_idle_listening_worker_looks_at_the_queue_when_a_row_is_handed_off(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,15 +88,8 @@ def test_an_idle_listening_worker_looks_at_the_queue_when_a_row_is_handed_off(
         queue = Queue(app)
         listening = asyncio.ensure_future(queue.listen())
         try:
-            while not queue.listening:
-                await asyncio.sleep(0.01)
-            queue.woken.clear()  # the look every new LISTEN starts with
-            never = asyncio.get_running_loop().create_future()
-            pause = asyncio.ensure_future(queue._pause(never, 0))
-            await asyncio.sleep(0)
-            assert not pause.done()
-            await asyncio.to_thread(_record, app, "slack:handed-off", queued=True)
-            await asyncio.wait_for(pause, 10)
+            await asyncio.wait_for(_until(lambda: queue.listening), 10)
+            await _a_hand_off_wakes(app, queue, "slack:handed-off")
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)
@@ -97,10 +107,6 @@ def test_a_worker_whose_listening_connection_is_ended_listens_again_and_still_wa
     monkeypatch.setattr(recovery, "IDLE_LISTENING", 60.0)  # only the notification can wake it
     monkeypatch.setattr(recovery, "LISTEN_AGAIN_AFTER", 0.0)
 
-    async def until(condition: Any) -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
     def listeners() -> list[int]:
         with app.db.uow() as session:
             found = session.execute(
@@ -115,24 +121,18 @@ def test_a_worker_whose_listening_connection_is_ended_listens_again_and_still_wa
         queue = Queue(app)
         listening = asyncio.ensure_future(queue.listen())
         try:
-            await asyncio.wait_for(until(lambda: queue.listening), 10)
+            await asyncio.wait_for(_until(lambda: queue.listening), 10)
             ended = await asyncio.to_thread(listeners)
             assert len(ended) >= 1
             with app.db.uow() as session:
                 for pid in ended:
                     session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             # Listening again, on a connection of its own: a new backend.
-            await asyncio.wait_for(until(lambda: set(listeners()) - set(ended)), 10)
-            await asyncio.wait_for(until(lambda: queue.listening), 10)
+            await asyncio.wait_for(_until(lambda: set(listeners()) - set(ended)), 10)
+            await asyncio.wait_for(_until(lambda: queue.listening), 10)
             assert "not listening for handed-off requests" in caplog.text
             assert not set(await asyncio.to_thread(listeners)) & set(ended)
-            queue.woken.clear()
-            never = asyncio.get_running_loop().create_future()
-            pause = asyncio.ensure_future(queue._pause(never, 0))
-            await asyncio.sleep(0)
-            assert not pause.done()
-            await asyncio.to_thread(_record, app, "slack:after-the-cut", queued=True)
-            await asyncio.wait_for(pause, 10)
+            await _a_hand_off_wakes(app, queue, "slack:after-the-cut")
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)
