@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError, StatementError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Counter
@@ -621,24 +621,28 @@ def driver(session: Session) -> tuple[Any, Any]:
     return connection.dialect, connection.connection
 
 
-def _as_sqlalchemy_error(
-    exc: Exception, dialect: Any, connection: Any, cursor: Any, statement: str
-) -> StatementError:
-    """A driver's error on the raw cursor, as SQLAlchemy raises it from `session.execute`: a
-    `DBAPIError` (`OperationalError`, `IntegrityError` …) with the driver's in `orig`, marked
-    `connection_invalidated` when the connection is lost. What catches SQLAlchemy's errors —
-    the inbox's "not recorded", `attempted`'s errors of the moment (`disconnected`) — then
-    sees a raw statement's failure as it sees any other; the session's rollback invalidates
-    the lost connection. No parameters in it: they could be a ballot."""
-    return DBAPIError.instance(
-        statement,
-        None,
-        exc,
-        dialect.loaded_dbapi.Error,
-        hide_parameters=True,
-        connection_invalidated=dialect.is_disconnect(exc, connection, cursor),
-        dialect=dialect,
-    )
+@contextmanager
+def _as_sqlalchemy_errors(
+    dialect: Any, connection: Any, cursor: Any, statement: str
+) -> Iterator[None]:
+    """A driver's error on the raw cursor in the block, raised as SQLAlchemy raises it from
+    `session.execute`: a `DBAPIError` (`OperationalError`, `IntegrityError` …) with the driver's
+    in `orig`, marked `connection_invalidated` when the connection is lost. What catches
+    SQLAlchemy's errors — the inbox's "not recorded", `attempted`'s errors of the moment
+    (`disconnected`) — then sees a raw statement's failure as it sees any other; the session's
+    rollback invalidates the lost connection. No parameters in it: they could be a ballot."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            statement,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=dialect.is_disconnect(exc, connection, cursor),
+            dialect=dialect,
+        ) from exc
 
 
 @contextmanager
@@ -650,10 +654,8 @@ def _raw_cursor(session: Session, statement: str, params: tuple[Any, ...]) -> It
         statement = statement.replace("?", "%s")
     cursor = connection.cursor()
     try:
-        try:
+        with _as_sqlalchemy_errors(dialect, connection, cursor, statement):
             cursor.execute(statement, params)
-        except dialect.loaded_dbapi.Error as exc:
-            raise _as_sqlalchemy_error(exc, dialect, connection, cursor, statement) from exc
         yield cursor
     finally:
         cursor.close()
@@ -722,10 +724,8 @@ class Prepared:
         compiled = self._for(dialect)
         cursor = connection.cursor()
         try:
-            cursor.execute(compiled.sql, _bound(compiled, params))
-        except dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            raise _as_sqlalchemy_error(exc, dialect, connection, cursor, compiled.sql) from exc
+            with _as_sqlalchemy_errors(dialect, connection, cursor, compiled.sql):
+                cursor.execute(compiled.sql, _bound(compiled, params))
         except BaseException:
             cursor.close()
             raise
@@ -739,9 +739,8 @@ class Prepared:
         compiled = self._for(dialect)
         cursor = connection.cursor()
         try:
-            cursor.executemany(compiled.sql, [_bound(compiled, params) for params in many])
-        except dialect.loaded_dbapi.Error as exc:
-            raise _as_sqlalchemy_error(exc, dialect, connection, cursor, compiled.sql) from exc
+            with _as_sqlalchemy_errors(dialect, connection, cursor, compiled.sql):
+                cursor.executemany(compiled.sql, [_bound(compiled, params) for params in many])
         finally:
             cursor.close()
 
