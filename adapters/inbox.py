@@ -457,14 +457,9 @@ class Inbox:
         that records nothing) it is just `run(*args)`."""
         if entry is None:  # no fence: only a conflict, whose transaction surely rolled back
             return attempted(partial(run, *args), again=conflicted)
-
-        def one_try() -> Reply:
-            with self.db.uow() as session:
-                return self._once_in(session, entry, where, run, *args)
-
         # An error of the moment (a deadlock, the connection lost) is tried again at once: the
         # row's fence makes a second try safe, even after a COMMIT that did happen.
-        return attempted(one_try)
+        return self.db.attempted(lambda session: self._once_in(session, entry, where, run, *args))
 
     def once_together(
         self,
@@ -578,13 +573,12 @@ class Inbox:
         """A done mark in a transaction of its own, tried again at once while it meets an
         error of the moment (`storage.db.attempted`)."""
 
-        def one_try() -> bool:
-            with self.db.uow(urgent=True) as session:
-                return store.finish(
-                    session, entry_id=entry_id, worker=self.worker_id, now=self.clock.now()
-                )
-
-        return attempted(one_try)
+        return self.db.attempted(
+            lambda session: store.finish(
+                session, entry_id=entry_id, worker=self.worker_id, now=self.clock.now()
+            ),
+            urgent=True,
+        )
 
     def _marked_done(self, entry_id: int) -> asyncio.Future[set[int]]:
         """The done mark of `entry_id`, in the one statement that marks every row waiting for

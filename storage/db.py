@@ -512,6 +512,23 @@ class Database:
         params = {"workspace": workspace, "kind": kind}
         return int(session.execute(self._next_number, params).scalar_one())
 
+    def attempted(
+        self,
+        write: Callable[[Session], T],
+        *,
+        urgent: bool = False,
+        again: Callable[[Exception], bool] | None = None,
+    ) -> T:
+        """`write` in a transaction of its own (`uow`), tried again at once in a new one while
+        it meets an error `again` names — by default one of the moment (`transient`); see
+        `attempted`, and what `write` must be for that."""
+
+        def one_try() -> T:
+            with self.uow(urgent=urgent) as session:
+                return write(session)
+
+        return attempted(one_try, again=again or transient)
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from storage.db import Database, UnitOfWork, attempted, in_savepoint
+from storage.db import Database, UnitOfWork, in_savepoint
 
 T = TypeVar("T")
 Write = Callable[[UnitOfWork], Any]
@@ -165,13 +165,8 @@ class GroupCommit:
         """A write run again in a transaction of its own (`again_alone`) — tried again so, up
         to ATTEMPTS_NOW times, while it meets such an error alone too (`storage.db.attempted`)."""
         assert self.again_alone is not None
-
-        def alone() -> Any:
-            with self.db.uow(urgent=self.urgent) as session:
-                return write(session)
-
         try:
-            return True, attempted(alone, again=self.again_alone)
+            return True, self.db.attempted(write, urgent=self.urgent, again=self.again_alone)
         except Exception as exc:
             return False, exc
 
