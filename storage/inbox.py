@@ -213,12 +213,6 @@ def fence(session: UnitOfWork, entry_id: int, *, worker: str) -> Fenced | None:
     return None if row is None else Fenced(*row)
 
 
-def answered(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime) -> None:
-    """The engine ran (in this transaction): keep its reply until it is delivered, and give the
-    delivery a fresh claim."""
-    _ANSWERED.run(session, {"entry_id": entry_id, "sealed": answer, "until": until})
-
-
 ANSWERED_AT_COMMIT = ("inbox answered",)
 """The `at_commit` key of the answered marks: its repr sorts before the poll tallies' keys, so
 a group's marks are written before it takes a poll's tally row, which every other group of
@@ -226,7 +220,8 @@ votes on that poll waits for until this one commits."""
 
 
 def answered_at_commit(session: UnitOfWork, entry_id: int, *, answer: str, until: datetime) -> None:
-    """`answered`, as one of the transaction's last statements (`storage.db.at_commit`),
+    """The engine ran (in this transaction): keep its reply until it is delivered, and give the
+    delivery a fresh claim — as one of the transaction's last statements (`storage.db.at_commit`),
     together with every other answered mark of the transaction: a worker's group of votes
     writes its marks in one round trip (psycopg pipelines an executemany) instead of one each.
     A savepoint that rolls back takes its mark with it, as it took the UPDATE."""
@@ -417,7 +412,6 @@ __all__ = [
     "RECEIVED",
     "Fenced",
     "Unfinished",
-    "answered",
     "answered_at_commit",
     "any_waiting",
     "claim_queued",

@@ -27,7 +27,7 @@ def test_the_fence_finds_only_a_row_this_worker_holds_unfinished(app: App) -> No
     ours, theirs, done = (_row(app, f"slack:fence-{n}", "w") for n in range(3))
     now = app.clock.now()
     with app.db.uow() as session:
-        store.answered(session, ours, answer="stored answer", until=now)
+        store.answered_at_commit(session, ours, answer="stored answer", until=now)
         session.execute(
             text("UPDATE inbox SET claimed_by = 'other' WHERE id = :id"), {"id": theirs}
         )
