@@ -547,10 +547,22 @@ def conflicted(exc: Exception) -> bool:
     return getattr(orig, "sqlstate", None) in CONFLICTS
 
 
+SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
+"""SQLSTATEs of a server ending or refusing connections (admin shutdown — a restart, a
+backend ended —, crash shutdown, starting up); with class 08 (connection exception)."""
+
+
 def disconnected(exc: Exception) -> bool:
     """Whether `exc` is the database connection lost (SQLAlchemy invalidated it: a restart, a
-    failover, a backend ended): the same work on another connection may well succeed."""
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    failover, a backend ended): the same work on another connection may well succeed.
+
+    Also when the connection was lost while it was being opened — a restart meeting a new
+    connection's `SET statement_timeout`: SQLAlchemy asks the dialect with no connection to
+    look at then, and psycopg's answers it was not a disconnect; the SQLSTATE says it was."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return state in SERVER_GONE or state.startswith("08")
 
 
 def transient(exc: Exception) -> bool:

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from psycopg.errors import DeadlockDetected, SerializationFailure, UniqueViolation
+from psycopg.errors import (
+    AdminShutdown,
+    DeadlockDetected,
+    QueryCanceled,
+    SerializationFailure,
+    UniqueViolation,
+)
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
@@ -191,4 +197,7 @@ def test_a_lost_connection_is_transient_and_so_is_a_conflict() -> None:
     assert transient(lost)
     assert transient(DeadlockDetected("deadlock detected"))
     assert not transient(OperationalError("SELECT …", {}, Exception("timeout expired")))
+    timed_out = QueryCanceled("canceling statement due to statement timeout")  # SQLSTATE 57014
+    assert not transient(OperationalError("SELECT …", {}, timed_out))
+    assert transient(OperationalError("SET …", {}, AdminShutdown("terminating connection")))
     assert not transient(ValueError("a bad write"))
