@@ -105,10 +105,13 @@ class Restarts:
         self.when = when
         self.seen = 0
         self.ended: list[int] = []  # backends ended, at each restart
+        self.owed = 0  # restarts due that found no backend to end yet
+        self._restarting = False
         self._lock = threading.Lock()
         self._marking = threading.local()  # this thread's transaction marks a request done
 
     def restart(self) -> int:
+        """Ends the server's backends; how many (recorded in `ended` only when some were)."""
         with self.admin.connect() as conn:
             pids = conn.execute(
                 text(
@@ -123,7 +126,8 @@ class Restarts:
                     text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
                 ).scalar_one()
                 ended += bool(done)
-        self.ended.append(ended)
+        if ended:
+            self.ended.append(ended)
         return ended
 
     def _moment(self, *_: Any) -> None:
@@ -133,9 +137,19 @@ class Restarts:
             self._marking.on = False
         with self._lock:
             self.seen += 1
-            due = self.seen in self.when.moments
-        if due:
-            self.restart()  # from the thread at that moment: what it runs dies too
+            self.owed += self.seen in self.when.moments
+            if not self.owed or self._restarting:
+                return
+            self._restarting = True
+        ended = 0
+        try:
+            ended = self.restart()  # from the thread at that moment: what it runs dies too
+        finally:
+            # A restart due when no backend was alive (every connection the last one left
+            # dead, none opened since) happens at the next moment instead.
+            with self._lock:
+                self._restarting = False
+                self.owed -= bool(ended)
 
     def _marks_done(self, finish: Callable[..., Any]) -> Callable[..., Any]:
         def marking(*args: Any, **kw: Any) -> Any:
