@@ -83,7 +83,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -195,12 +195,17 @@ class Destination:
 
     workspace: str
     channel: str
+    """The conversation it goes to; for a reply, the one it was asked in — its effects (a
+    vote's live message) belong there even when the reply itself goes `direct_to` the asker."""
     platform: str
     person: str | None = None
     """Whom a notice sent there concerns, when others read that conversation too (a Teams
     channel or group chat): the notice names them and calls on them (`Reply.notify`). None
     where only they read it (a DM, a personal chat) or for a reply, which is shown where it
     was asked for."""
+    direct_to: str | None = None
+    """The person a reply for the asker only goes to, privately (`Reply.direct_to`: their DM
+    with the app), rather than to `channel`."""
 
 
 @dataclass(eq=False)
@@ -629,7 +634,9 @@ class Inbox:
                     channel=to["channel"],
                     platform=to["platform"],
                     kind="answer",
-                    reply=reply_from_payload(answer["reply"]),
+                    reply=replace(
+                        reply_from_payload(answer["reply"]), direct_to=to.get("direct_to")
+                    ),
                     key=f"inbox:{fenced.key}",
                     now=now,
                 )

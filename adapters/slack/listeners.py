@@ -87,7 +87,12 @@ def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
     """Bolt's `respond`, sent through the server's shared connection pool. Bolt's own opens a
     new HTTP session — a new connection, on Slack a new TLS handshake — for every answer: in a
     1,000-click burst that was a thousand connections, several ms of CPU each, on the process
-    that acks. Anything that is not a plain response_url `respond` is returned as it is."""
+    that acks. Anything that is not a plain response_url `respond` is returned as it is.
+
+    An answer Slack did not take (an HTTP error: the URL expired or used up, Slack failing)
+    raises, where slack-sdk returns it like any other: a reply shown nowhere must not count as
+    delivered — the work after the ack then fails and the reply goes through the outbox
+    (`Inbox.run`), or a read runs again."""
     url = getattr(respond, "response_url", None)
     if session is None or not isinstance(url, str) or not url:
         return respond
@@ -99,7 +104,12 @@ def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
         )
         # What Bolt's respond sends: the given fields (blocks are dicts here), text always.
         message = {"text": "", **{k: v for k, v in body.items() if v is not None}}
-        return await client.send_dict(message)
+        answered = await client.send_dict(message)
+        if answered.status_code != 200:
+            raise SlackClientError(
+                f"response_url refused the answer: HTTP {answered.status_code} {answered.body!r}"
+            )
+        return answered
 
     return send
 
@@ -107,11 +117,12 @@ def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
 def answer_destination(actor: Actor) -> Callable[[Reply], Destination]:
     """Where a reply goes through the outbox when it could not be shown (see `deliver`):
     what only the asker may see goes to their DM with the app (a message to a user id),
-    everything else to the channel."""
+    everything else to the channel — the channel either way where its effects are carried out
+    (a vote's receipt in a DM, the poll's live message in the channel)."""
 
     def where(reply: Reply) -> Destination:
-        to = actor.user if is_private(reply) else actor.channel
-        return Destination(actor.workspace, to, "slack")
+        to = actor.user if is_private(reply) else None
+        return Destination(actor.workspace, actor.channel, "slack", direct_to=to)
 
     return where
 

@@ -217,6 +217,31 @@ def test_a_reply_slack_would_not_take_is_sent_through_the_outbox(
     assert count(app, InboxEntry, InboxEntry.status == "done") == 1
 
 
+def test_a_receipt_the_response_url_refused_is_sent_through_the_outbox(
+    slack_server: SlackServer,
+) -> None:
+    """Slack answered the response_url with an error (the URL expired or used up, Slack
+    failing), which slack-sdk returns as it returns a success: the vote is counted and its
+    receipt is not lost — the outbox sends it to the voter's DM with the app."""
+    server, app = slack_server, slack_server.app
+    server.post_command('poll "Lunch?" "Tacos" "Pho"')
+    server.settle()
+    server.fake.fail_next("response_url", status=404, error="expired_url")
+    assert server.post_command("vote P-1 1").status_code == 200
+    server.settle()
+    assert server.fake.responses == [] and server.fake.pending_failures == []
+    assert count(app, OutboxMessage, OutboxMessage.kind == "answer") == 1
+    server.loop.run(server.web_app[RUNTIME_KEY].dispatch())
+    (receipt,) = [c for c in server.fake.calls_to("chat.postMessage") if c.args["channel"] == USER]
+    assert "Recorded your vote on P-1" in receipt.args["text"]
+    assert count(app, InboxEntry, InboxEntry.status == "done") == 2
+    # …and the vote's effect is carried out in the channel it was cast in: the poll's message
+    # shows it (not looked for in the DM the receipt went to).
+    server.loop.run(app.postings.idle())
+    *_, shown = server.fake.calls_to("chat.update")
+    assert shown.args["channel"] == CHANNEL and "1 vote" in str(shown.args["blocks"])
+
+
 def test_a_teams_activity_left_by_a_dead_process_is_answered_in_its_conversation(
     migrated_db_url: str, clock: FakeClock
 ) -> None:
