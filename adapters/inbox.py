@@ -45,7 +45,8 @@ that would only queue — and nothing is stored, so nothing runs later either.
 
 A read a worker runs from a handed-off row (the web process records reads too: the worker needs
 the row) runs as an admitted one does, outside `once`: no fence, no `answered` mark, no reply
-stored, no savepoints — its row is only finished once its reply is out (`run`). Run again after
+stored, no savepoints — its row is only finished once its reply is out (`run`); when showing it
+fails, the row is left for recovery to run the read again (`forward`). Run again after
 a crash it does no harm, as above; its reply can then come twice, as a write's stored reply can
 when its process dies between showing it and the done mark. In bench_slack's split read phase
 the row's transaction (its lock, its two savepoints, the sealed answer, the group's commit)
@@ -543,7 +544,7 @@ class Inbox:
             return
         except Exception:
             log.exception("inbox %s: the work after the ack failed", entry.id)
-            await self.forward(entry)
+            await self.forward(entry, rerun_unanswered=True)
             return
         await self.finish(entry)
 
@@ -608,22 +609,32 @@ class Inbox:
             session, entry_ids=entry_ids, worker=self.worker_id, now=self.clock.now()
         )
 
-    async def forward(self, entry: Entry) -> bool:
+    async def forward(self, entry: Entry, *, rerun_unanswered: bool = False) -> bool:
         """Hand the reply the engine gave for `entry` (if it gave one) to the outbox, and finish
-        the row — one transaction. True when a reply was handed over."""
+        the row — one transaction. True when a reply was handed over.
+
+        A row with no reply stored is finished too, unless `rerun_unanswered`: the work after
+        the ack failed without one — a handed-off read, whose reply is never stored
+        (it stores nothing; showing it failed), or a write before its engine call — and the row
+        is left to recovery, which runs the request again once its claim runs out (as it does
+        a dead process's; MAX_ATTEMPTS bounds it, then the sender is told). Finishing it would
+        leave the person who asked with nothing shown and nothing owed."""
         try:
-            return await asyncio.to_thread(self._forward, entry.id)
+            return await asyncio.to_thread(self._forward, entry.id, rerun_unanswered)
         except SQLAlchemyError as exc:
             log.warning("inbox %s not forwarded (%s); it will be picked up again", entry.id, exc)
             return False
         finally:
             self.release(entry)
 
-    def _forward(self, entry_id: int) -> bool:
+    def _forward(self, entry_id: int, rerun_unanswered: bool = False) -> bool:
         now = self.clock.now()
         with self.db.uow() as session:
             fenced = store.fence(session, entry_id, worker=self.worker_id)
             if fenced is None:
+                return False
+            if fenced.answer is None and rerun_unanswered:
+                log.info("inbox %s: nothing answered to forward; left to run again", entry_id)
                 return False
             answer = self._open(entry_id, fenced.answer)
             to = answer.get("to") if answer else None

@@ -123,6 +123,34 @@ def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_
         assert work(worker) == 0
 
 
+def test_a_handed_off_read_whose_reply_could_not_be_shown_is_run_again(
+    db_url: str, clock: FakeClock
+) -> None:
+    """A read stores no reply the outbox could send instead: when showing it fails (Slack
+    refused the post and the response_url too), its row is left to recovery, which runs the
+    read again once its claim runs out — not finished with nothing shown."""
+    with web_and_worker(db_url, clock) as (web, worker):
+        web.post_command("decide Ship the handed-off feature")
+        web.settle()
+        assert work(worker) == 1
+        web.post_command("decisions")
+        web.settle()
+        web.fake.fail_next("chat.postMessage", status=200, error="channel_not_found")
+        web.fake.fail_next("response_url", status=500)
+        assert work(worker) == 1
+        posted = len(web.fake.calls_to("chat.postMessage"))  # the decision's, the read's refused
+        assert web.fake.responses == [] and web.fake.pending_failures == []  # both refused
+        assert sorted(status for status, _ in rows(web)) == ["done", "received"]
+        assert work(worker) == 0  # still claimed: left alone
+        clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT
+        assert work(worker) == 1
+        *_, listed = web.fake.calls_to("chat.postMessage")
+        assert len(web.fake.calls_to("chat.postMessage")) == posted + 1
+        assert "Ship the handed-off feature" in str(listed.args["blocks"])  # the read's reply
+        assert [status for status, _ in rows(web)] == ["done", "done"]
+        assert work(worker) == 0
+
+
 def test_clicks_on_a_poll_are_counted_by_the_worker(db_url: str, clock: FakeClock) -> None:
     with web_and_worker(db_url, clock) as (web, worker):
         message_ts, tacos = _lunch_poll_and_its_tacos_button(web, worker)
