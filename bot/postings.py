@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, or_, select, update
 from bot import kinds
 from bot.common import load
 from bot.context import Actor, Deps
+from bot.errors import NotFound
 from bot.grammar import KIND_BY_NOUN
 from bot.parser import parse_ref
 from bot.views import Reply
@@ -94,10 +95,14 @@ def forget(deps: Deps, actor: Actor, ref: str, *, conversation: str, message_id:
 
 def mark_changed(deps: Deps, actor: Actor, ref: str) -> int:
     """Count a change of `ref` on every live message of it on the actor's platform (after the
-    change committed); returns how many messages are now behind."""
+    change committed); returns how many messages are now behind. An object not found where the
+    actor is has none to count (0): a refresh retrying that would retry for ever."""
     parsed = parse_ref(ref, verb="show")
     with deps.db.uow() as session:
-        found = load(session, actor, parsed)
+        try:
+            found = load(session, actor, parsed)
+        except NotFound:
+            return 0
         changed = session.execute(
             update(Posting)
             .where(

@@ -138,3 +138,27 @@ def test_a_message_left_behind_by_a_dead_replica_is_caught_up(
     assert asyncio.run(catch_up()) == 1
     assert [ballots for _, _, ballots in platform.edits] == [1]
     assert asyncio.run(catch_up()) == 0  # up to date now
+
+
+def test_a_change_of_an_object_not_found_where_it_is_counted_counts_nothing_and_ends(
+    replicas: list[App], clock: FakeClock
+) -> None:
+    """A change counted from another conversation than the object's (once: a vote's receipt
+    sent through the outbox to the voter's DM) finds no live message to move: nothing is
+    counted and the refresh ends — not a failure retried, with a growing wait, until the
+    process stops."""
+    app = replicas[0]
+    open_poll(app)
+    elsewhere = Actor(WORKSPACE, "D0VOTER001", user="U001", platform="slack")
+    assert app.engine.posting_changed(elsewhere, "P-1") == 0
+    assert app.engine.posting_changed(elsewhere, "P-99") == 0
+    platform = Platform(clock)
+    (service,) = serve([app], platform, clock)
+
+    async def refresh() -> None:
+        service.changed(elsewhere, "P-1")
+        await asyncio.wait_for(service.idle(), 10)
+
+    asyncio.run(refresh())
+    assert platform.edits == []
+    assert app.engine.posting_changed(voter(0), "P-1") == 1  # where the poll is, it counts
