@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -113,6 +114,28 @@ gives up after `connect_timeout`, a statement (or, on SQLite, the wait for anoth
 write lock) after `statement_timeout`; the caller then gets an error it can answer honestly."""
 
 
+def _into_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (it stays so), waiting through the busy timeout while
+    another connection holds the lock it needs. A file the migrations just made is not in WAL
+    yet, and the first connections of processes started together switch it at once: the switch
+    reads, then asks for the write lock, and SQLite refuses that upgrade at once rather than
+    wait ("database is locked", the busy timeout not waited for) while another connection
+    holds it — a web replica's first request was refused so
+    (tests/inbox/test_hand_off_promises.py). `BEGIN IMMEDIATE` waits for the lock; once it is
+    free the file is in WAL (the other switched it), or this connection switches it."""
+    for _ in range(10):  # each turn waits for another connection's switch or write to end
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("ROLLBACK")
+    cursor.execute("PRAGMA journal_mode=WAL")
+
+
 def _sqlite_engine(
     url: str, *, statement_timeout: float, reading: Callable[[], bool], **kw: Any
 ) -> Engine:
@@ -132,7 +155,7 @@ def _sqlite_engine(
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _into_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         # Deleted rows (counted pending ballots, finished inbox requests) are overwritten with
         # zeros, not left in free space for a reader of the file.

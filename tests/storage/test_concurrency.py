@@ -4,15 +4,19 @@ failing with "database is locked" — on both databases, through the engine as a
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from adapters.bootstrap import App
 from bot.context import Actor
 from bot.views import Reply
+from storage import upgrade
+from storage.db import Database
 from storage.models import Decision, ItemScore, Member
 
 THREADS = 50
@@ -88,3 +92,46 @@ def test_concurrent_writes_to_one_item_do_not_deadlock(
         scorers = session.scalar(select(func.count()).select_from(ItemScore))
     assert scorers == len({i % 10 for i in range(30) if i % 3 == 0})
     assert "database is locked" not in caplog.text
+
+
+def test_a_first_connection_waits_for_the_lock_it_needs_to_put_the_file_in_wal(
+    sqlite_url: str,
+) -> None:
+    """The migrations leave a new file in rollback-journal mode; the first connection of each
+    process puts it in WAL. With another connection's write under way (processes started
+    together: another's first request, or its own switch), the switch failed at once with
+    "database is locked", the busy timeout not waited for: a web replica's first request was
+    refused (tests/inbox/test_hand_off_promises.py, 2-3 runs in 10 on SQLite). It waits for
+    the lock as a write does, then switches."""
+    upgrade(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    other.execute("BEGIN IMMEDIATE")  # another process's write, under way
+    other.execute("INSERT INTO counters (workspace, kind, last) VALUES ('w', 'D', 1)")
+    asked = threading.Event()  # the new connection waits for the write lock
+
+    def commit_once_asked() -> None:
+        if asked.wait(30):
+            other.execute("COMMIT")
+
+    writer = threading.Thread(target=commit_once_asked)
+    writer.start()
+    db = Database(sqlite_url)
+
+    @event.listens_for(db.engine, "connect", insert=True)
+    def _traced(dbapi_connection: Any, _record: Any) -> None:
+        def trace(statement: str) -> None:
+            if statement == "BEGIN IMMEDIATE":
+                asked.set()
+
+        dbapi_connection.set_trace_callback(trace)
+
+    try:
+        with db.uow() as session:
+            assert session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+    finally:
+        asked.set()
+        writer.join(30)
+        other.close()
+        db.dispose()

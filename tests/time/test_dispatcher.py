@@ -85,6 +85,39 @@ def test_slack_is_paced_per_channel_and_teams_faster(app: App, clock: FakeClock)
     assert [m.reply.text for _, m in slack.sent if m.channel == "C1"] == ["m0", "m1", "m2"]
 
 
+def test_a_message_for_one_person_spends_none_of_its_channels_pace(
+    app: App, clock: FakeClock
+) -> None:
+    """Private messages queued in a channel's lane (`direct_to`: each to a person's DM) go out
+    one after another without waiting for the channel's slot, and leave it to the channel's
+    own messages, which keep their pace: a worker that died owing 60 receipts had them sent
+    one a second, a minute for the last (tests/server/test_kill_hand_off.py)."""
+    with app.db.uow() as session:
+        # Four receipts, each to its voter's DM, then two messages for the channel itself.
+        for i, person in enumerate(("U1", "U2", "U3", "U4", None, None)):
+            outbox.enqueue(
+                session,
+                workspace="slack:T1",
+                channel="C1",
+                platform="slack",
+                kind="answer",
+                reply=Reply(ok=True, kind="vote", text=f"m{i}", direct_to=person),
+                key=f"m:{i}",
+                now=clock.now(),
+            )
+    start = clock.now()
+
+    async def fake_sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
+    slack = Recorder("slack", clock)
+    assert asyncio.run(Dispatcher(app, {"slack": slack}, sleep=fake_sleep).run_once()) == 6
+    assert slack.texts == ["m0", "m1", "m2", "m3", "m4", "m5"]  # in order, one lane
+    at = {m.reply.text: sent - start for sent, m in slack.sent}
+    assert [at[f"m{i}"] for i in range(5)] == [timedelta(0)] * 5  # none waited for a slot
+    assert at["m5"] == timedelta(seconds=1)  # the channel's second message, a second after m4
+
+
 def test_429_waits_for_retry_after_then_delivers(app: App, clock: FakeClock) -> None:
     put(app, 2)
 
