@@ -52,6 +52,18 @@ MAX_GROUP = 200
 IDLE_SECONDS = 1.0
 
 
+def yield_the_interpreter() -> None:
+    """Let another thread waiting for the interpreter lock run now — in one process, the event
+    loop that acks. A group's writes (a burst's engine calls) otherwise run back to back: each
+    lets the lock go inside SQLite or psycopg, only to take it straight back, so a loop with
+    requests waiting got it only when the 5 ms switch interval forced it out — and past what
+    the process could work, acks went at the work's pace instead of the backlog answering the
+    surplus busy. bench_slack, one process, interleaved pairs: saturation 0.40-0.74x a bare
+    Bolt app's acks without, 0.89-1.18x with; commands worked a second 533 against 568; the
+    burst unchanged (every vote counted within 0.02 s of the last ack)."""
+    time.sleep(0)
+
+
 class GroupCommit:
     def __init__(
         self,
@@ -131,6 +143,8 @@ class GroupCommit:
                     if done and self.max_seconds is not None and spent > self.max_seconds:
                         left = group[n:]
                         break
+                    if n:
+                        yield_the_interpreter()
                     if item[2].set_running_or_notify_cancel():
                         done.append((item, self._one(session, item[0])))
         except Exception as exc:  # the transaction failed: every write of the group with it
