@@ -24,7 +24,7 @@ from adapters.bootstrap import App
 from adapters.roster import Fetch
 from adapters.slack.workers import Workers
 from storage import profiles
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, transient
 from storage.group_commit import GroupCommit
 
 log = logging.getLogger("align.slack.people")
@@ -51,6 +51,10 @@ class People:
             app.db,
             name="align-profiles",
             urgent=False,
+            # A group's upserts come in the order people came: two processes' groups with the
+            # same people in another order deadlock on PostgreSQL (a web process running reads
+            # beside its worker). A read and an upsert run again as they are: each alone, then.
+            again_alone=transient,
             thread_setup=priority.lower_this_thread,  # work after the ack: acks go first
         )
 

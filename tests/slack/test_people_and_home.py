@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.clock import FakeClock
 from bot.context import Actor
+from storage import profiles
 from storage.models import Profile
 from tests.slack.conftest import CHANNEL, USER, SlackServer
 
@@ -149,3 +154,31 @@ def test_profiles_expire_after_an_hour(slack_server: SlackServer) -> None:
         profile = session.execute(select(Profile)).scalar_one()
         assert profile.is_admin is True
         assert profile.fetched_at > datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
+def test_a_profile_write_that_meets_a_deadlock_is_tried_again_not_the_command_failed(
+    slack_server_any_db: SlackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (a web process running reads, its worker the writes) each store the
+    profiles of the people they serve, a group of them per transaction, in the order they came:
+    on PostgreSQL two groups with the same people in another order deadlock, and the one picked
+    fails. Its writes are tried again, alone — the person's command is answered, not told
+    "Something went wrong" (bench_slack's split shape: hundreds of `decisions` so)."""
+    server = slack_server_any_db
+    real, met = profiles.save_person, []
+
+    def deadlocked_once(*args: Any, **kw: Any) -> None:
+        if not met:
+            met.append(1)
+            raise OperationalError("INSERT INTO profiles …", {}, DeadlockDetected("deadlock"))
+        real(*args, **kw)
+
+    monkeypatch.setattr(profiles, "save_person", deadlocked_once)
+    server.fake.users[USER] = {"tz": "America/New_York"}
+    server.post_command("decide Taken all the same")
+    server.settle()
+    assert met
+    (post,) = server.fake.calls_to("chat.postMessage")
+    assert "Taken all the same" in json.dumps(post.args["blocks"])
+    with server.app.db.uow() as session:
+        assert session.execute(select(Profile.tz)).scalar_one() == "America/New_York"
