@@ -43,11 +43,8 @@ took over) or admitted and running. Past that `record` (and `admit`) raises `Bus
 anything: the adapter answers the person at once and privately with BUSY — never an ack for work
 that would only queue — and nothing is stored, so nothing runs later either.
 
-A read slash command is admitted in a web process that hands off too: it runs there, without a
-row, as in one process (the hand-off's row, claim, replay and done mark cost the split shape
-3.0-3.5 ms of CPU a read in bench_slack, against 0.8 ms run where it came in). A read a worker
-runs from a handed-off row (one typed in the bot's DM, which comes as an event, recorded like
-every event) runs as an admitted one does, outside `once`: no fence, no `answered` mark, no reply
+A read a worker runs from a handed-off row (the web process records reads too: the worker needs
+the row) runs as an admitted one does, outside `once`: no fence, no `answered` mark, no reply
 stored, no savepoints — its row is only finished once its reply is out (`run`); when showing it
 fails, the row is left for recovery to run the read again (`forward`). Run again after
 a crash it does no harm, as above; its reply can then come twice, as a write's stored reply can
@@ -63,8 +60,7 @@ a dead process's row. The web process then spends no CPU, and holds no GIL, on t
 the rendering or the reply: under a load it cannot keep up with, its acks stay as fast as a
 bare Bolt app's, and the bound is on the shared queue (the rows waiting for a worker, counted
 in the database every QUEUE_COUNTED_EVERY), not on its own work.
-A request whose ack must carry the engine's answer (a form's errors) still runs where it came
-in, and so does a read slash command (above), which only costs the web process its read.
+A request whose ack must carry the engine's answer (a form's errors) still runs where it came in.
 
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its

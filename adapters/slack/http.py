@@ -11,8 +11,7 @@ the listeners work from that row. A request recorded before (an Events API retry
 signed request replayed inside Slack's five minutes) is answered 200 and not run again; one the
 database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack; one past
 ALIGN_MAX_BACKLOG is answered "busy" at once and recorded nowhere (busy.py). A slash command
-the engine says only reads is admitted without a row (`Inbox.admit`), in a web process that
-hands off too: it runs where it came in. Bolt runs each
+the engine says only reads is admitted without a row (`Inbox.admit`). Bolt runs each
 listener to its end before answering (`process_before_response`): listeners ack, start their
 work and return at once, so the request knows whether work began from its row; a request that
 started none (an event Align ignores) is finished on the spot.
@@ -153,11 +152,11 @@ class _Record(AsyncMiddleware):
             await next()
             return None
         inbox = self.runtime.app.inbox
-        # A read stores nothing: it runs here without a row, in a web process that hands off
-        # too — a hand-off's row, claim, replay through Bolt and done mark cost the split shape
-        # 3.0-3.5 ms of CPU per read (bench_slack) against 0.8 run here, and a queue's hop.
-        if kind == "command" and self.runtime.app.engine.only_reads(
-            unescape(str(req.body.get("text") or ""))
+        # A web process that hands off records reads too: the worker that runs them needs a row.
+        if (
+            kind == "command"
+            and not inbox.hands_off
+            and self.runtime.app.engine.only_reads(unescape(str(req.body.get("text") or "")))
         ):
             try:
                 req.context[KEY] = inbox.admit("slack")

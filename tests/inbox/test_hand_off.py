@@ -25,7 +25,6 @@ from storage import inbox as store
 from storage.models import Ballot, Decision, InboxEntry, Question
 from tests.conftest import count_rows
 from tests.slack.conftest import CHANNEL, SlackServer, running_slack_server
-from tests.slack.test_direct_messages import DM, dm
 from tests.teams.harness import teams_server
 
 HAND_OFF = {"ALIGN_HAND_OFF": "true"}
@@ -80,24 +79,26 @@ def test_the_web_process_acks_and_records_and_the_worker_runs_the_command_once(
         assert work(worker) == 0  # nothing run twice
 
 
-def test_a_read_runs_in_the_web_process_without_a_row(db_url: str, clock: FakeClock) -> None:
-    """A read command stores nothing, so a web process that hands off runs it itself, as one
-    process does (`Inbox.admit`): no row, no hop through the queue, no replay in a worker."""
+def test_a_read_is_recorded_and_handed_off_too(db_url: str, clock: FakeClock) -> None:
+    """Without hand-off a read command is not recorded (nothing to lose); here the worker
+    needs its row to run it."""
     with web_and_worker(db_url, clock) as (web, worker):
         assert web.post_command("help").status_code == 200
         web.settle()
-        assert rows(web) == []
+        assert rows(web) == [("received", None)]
+        assert web.fake.responses == []
+        assert work(worker) == 1
         (answer,) = web.fake.wait_for_responses_sync(1)
         assert answer.body["response_type"] == "ephemeral"
         assert answer.body["text"] == "Align commands"  # the help
-        assert work(worker) == 0
 
 
-def test_a_write_is_handed_off_with_its_row_and_a_read_after_it_runs_in_the_web_process(
+def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_it(
     db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker runs the write, fenced by its row, and commits it with its answered mark;
-    the read that lists it runs where it came in, taking no row and no lock."""
+    """A read stores nothing, so the worker runs it as a process runs an admitted read: no row
+    lock, no answer stored with it (adapters/inbox.py); its row is finished once it replied. A
+    write still commits with its row's answered mark."""
     fenced: list[int] = []
     fence = store.fence
 
@@ -113,35 +114,40 @@ def test_a_write_is_handed_off_with_its_row_and_a_read_after_it_runs_in_the_web_
         assert len(fenced) == 1
         assert web.post_command("decisions").status_code == 200
         web.settle()
+        assert sorted(rows(web)) == [("done", None), ("received", None)]
+        assert work(worker) == 1
         listed = web.fake.calls_to("chat.postMessage")[-1]
         assert "Ship the handed-off feature" in str(listed.args["blocks"])  # the read's reply
-        assert rows(web) == [("done", None)]  # the write's row alone
-        assert len(fenced) == 1  # the read took no lock
+        assert sorted(rows(web)) == [("done", None), ("done", None)]
+        assert len(fenced) == 1  # the read took no lock on its row
         assert work(worker) == 0
 
 
 def test_a_handed_off_read_whose_reply_could_not_be_shown_is_run_again(
     db_url: str, clock: FakeClock
 ) -> None:
-    """A read typed in the bot's DM comes as an event, handed off with a row like any event;
-    it stores no reply the outbox could send instead: when showing it fails (Slack refused the
-    post), its row is left to recovery, which runs the read again once its claim runs out —
-    not finished with nothing shown."""
+    """A read stores no reply the outbox could send instead: when showing it fails (Slack
+    refused the post and the response_url too), its row is left to recovery, which runs the
+    read again once its claim runs out — not finished with nothing shown."""
     with web_and_worker(db_url, clock) as (web, worker):
-        assert web.post_event(dm("decisions")).status_code == 200
+        web.post_command("decide Ship the handed-off feature")
         web.settle()
-        # The post refused, and so is the one a refused post falls back to (a DM has no
-        # response_url: its `respond` posts too).
-        web.fake.fail_next("chat.postMessage", status=200, error="channel_not_found", times=2)
         assert work(worker) == 1
-        assert web.fake.pending_failures == []  # both refused
-        assert [status for status, _ in rows(web)] == ["received"]
+        web.post_command("decisions")
+        web.settle()
+        web.fake.fail_next("chat.postMessage", status=200, error="channel_not_found")
+        web.fake.fail_next("response_url", status=500)
+        assert work(worker) == 1
+        posted = len(web.fake.calls_to("chat.postMessage"))  # the decision's, the read's refused
+        assert web.fake.responses == [] and web.fake.pending_failures == []  # both refused
+        assert sorted(status for status, _ in rows(web)) == ["done", "received"]
         assert work(worker) == 0  # still claimed: left alone
         clock.advance(timedelta(seconds=31))  # past ALIGN_INBOX_CLAIM_TIMEOUT
         assert work(worker) == 1
-        (listed,) = [c for c in web.fake.calls_to("chat.postMessage") if c.args["channel"] == DM]
-        assert "Decisions" in str(listed.args["blocks"])  # the read's reply (the DM's own: none)
-        assert [status for status, _ in rows(web)] == ["done"]
+        *_, listed = web.fake.calls_to("chat.postMessage")
+        assert len(web.fake.calls_to("chat.postMessage")) == posted + 1
+        assert "Ship the handed-off feature" in str(listed.args["blocks"])  # the read's reply
+        assert [status for status, _ in rows(web)] == ["done", "done"]
         assert work(worker) == 0
 
 

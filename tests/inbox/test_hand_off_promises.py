@@ -849,8 +849,6 @@ def test_the_workers_loop_survives_a_failed_turn_and_stops_without_dropping_work
 # ------------------------------------------------------------------ the same, either way
 
 
-READS = ("help", "a list")
-"""Read commands: the web process runs them itself, without a row (`Inbox.admit`)."""
 SCRIPT: list[tuple[str, Callable[[SlackServer], Any]]] = [
     ("a decision", lambda s: s.post_command("decide Same either way")),
     ("help", lambda s: s.post_command("help")),
@@ -883,8 +881,7 @@ def test_a_worker_runs_each_request_exactly_as_the_process_it_came_to_would_have
     db_url: str, clock: FakeClock, tmp_path: Path
 ) -> None:
     """README: the worker runs a handed-off request "exactly as it would have run in the web
-    process — the same listener, the same once-only inbox row, the same reply" (a read runs in
-    the web process itself, as in one process). The same
+    process — the same listener, the same once-only inbox row, the same reply". The same
     script of commands and events, to one `all` process and to a web process that hands off
     to a worker: Slack sees the very same calls and replies."""
     with running_slack_server(f"sqlite:///{tmp_path / 'alone.db'}", clock) as alone:
@@ -896,5 +893,5 @@ def test_a_worker_runs_each_request_exactly_as_the_process_it_came_to_would_have
         for what, step in SCRIPT:
             assert step(web).status_code == 200, what
             web.settle()
-            assert work(worker) == (0 if what in READS else 1), what
+            assert work(worker) == 1, what
         assert what_slack_saw(web) == expected
