@@ -52,8 +52,9 @@ class People:
             name="align-profiles",
             urgent=False,
             # A group's upserts come in the order people came: two processes' groups with the
-            # same people in another order deadlock on PostgreSQL (a web process running reads
-            # beside its worker). A read and an upsert run again as they are: each alone, then.
+            # same people in another order deadlock on PostgreSQL (two workers, or a web process
+            # running reads beside its worker: bench_slack once). A read and an upsert run again
+            # as they are: each alone, then.
             again_alone=transient,
             thread_setup=priority.lower_this_thread,  # work after the ack: acks go first
         )
