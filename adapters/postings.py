@@ -147,6 +147,9 @@ class Postings:
         # idempotent, and a row is forgotten only when its message is gone — then no click
         # comes from it.
         self._known: set[tuple[str, str, str, str, str]] = set()
+        self._noting: dict[tuple[str, str, str, str, str], asyncio.Future[None]] = {}
+        """Messages being looked up now (`_remember`): the clicks that come meanwhile wait for
+        that one lookup instead of each making its own (a burst's land together)."""
         self.updates = 0  # messages edited, for tests and the benchmark
 
     def add_updater(self, platform: str, updater: Updater) -> None:
@@ -223,9 +226,22 @@ class Postings:
         if if_new:
             if known in self._known:
                 return
-            if where in await self.run(self.engine.postings, actor, ref):
-                self._note_known(known)
+            noting = self._noting.get(known)
+            if noting is not None:  # a burst's clicks on one card: the first one looks it up
+                await asyncio.shield(noting)
                 return
+            self._noting[known] = asyncio.get_running_loop().create_future()
+            try:
+                if where not in await self.run(self.engine.postings, actor, ref):
+                    await self._remember_anew(actor, ref, where)
+                self._note_known(known)
+            finally:
+                self._noting.pop(known).set_result(None)
+            return
+        await self._remember_anew(actor, ref, where)
+        self._note_known(known)
+
+    async def _remember_anew(self, actor: Actor, ref: str, where: tuple[str, str]) -> None:
         await self.run(
             self.engine.remember_posting,
             actor,
@@ -233,7 +249,6 @@ class Postings:
             conversation=where[0],
             message_id=where[1],
         )
-        self._note_known(known)
 
     def _note_known(self, known: tuple[str, str, str, str, str]) -> None:
         if len(self._known) >= KNOWN_POSTINGS:
