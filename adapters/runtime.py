@@ -301,8 +301,9 @@ class Dispatcher:
             if turn.row is None:
                 break
             row = turn.row
+            message = self._outgoing(row)
             try:
-                await sender.send(self._outgoing(row))
+                await sender.send(message)
             except DeliveryError as exc:
                 if exc.retry_after is not None:
                     # The platform asked this whole channel to wait: every worker waits.
@@ -336,7 +337,7 @@ class Dispatcher:
             # Spent, what a channel's lane holds for its people (a poll's private reminders, the
             # receipts a dead worker owed, forwarded there) went out one a second: 60 receipts
             # took a minute (tests/server/test_kill_hand_off.py).
-            if not row.payload.get("direct_to"):
+            if not message.reply.direct_to:
                 slot = self.app.clock.now() + interval
             if await asyncio.to_thread(self._mark_sent, row, lane, slot):
                 sent += 1
