@@ -157,7 +157,11 @@ def test_a_message_whose_edits_keep_failing_is_tried_less_and_less_often_until_o
     (update,) = server.fake.calls_to("chat.update")  # the eleventh try went out
     assert "*1*  1. Date" in _text(update) and "*1*  2. Scope" in _text(update)
     assert postings(server) == [(2, 2, 0)]
-    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # The postings service's warnings: asyncio's "Task was destroyed but it is pending!" for an
+    # earlier test's server, collected meanwhile, is no warning of this message (CI saw two).
+    warned = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "align.postings"
+    ]
     assert len(warned) == 1, [r.getMessage() for r in warned]
     assert f"failed {FAILURES_WARNED} edits in a row" in warned[0].getMessage()
 
