@@ -639,15 +639,17 @@ class Inbox:
             answer = self._open(entry_id, fenced.answer)
             to = answer.get("to") if answer else None
             if answer and to:
+                reply = reply_from_payload(answer["reply"])
+                # The asker's DM when the reply was for them only; a reply the engine itself
+                # sent somebody privately keeps that address.
+                direct_to = to.get("direct_to") or reply.direct_to
                 outbox.enqueue(
                     session,
                     workspace=to["workspace"],
                     channel=to["channel"],
                     platform=to["platform"],
                     kind="answer",
-                    reply=replace(
-                        reply_from_payload(answer["reply"]), direct_to=to.get("direct_to")
-                    ),
+                    reply=replace(reply, direct_to=direct_to),
                     key=f"inbox:{fenced.key}",
                     now=now,
                 )

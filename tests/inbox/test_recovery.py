@@ -146,6 +146,25 @@ def test_a_reply_the_dead_process_never_sent_goes_out_through_the_outbox_and_the
     assert count(app, InboxEntry, InboxEntry.status == "done") == 2
 
 
+def test_a_forwarded_reply_the_engine_addressed_to_someone_keeps_its_address(
+    slack_server_any_db: SlackServer, clock: FakeClock
+) -> None:
+    """A reply the engine itself sends somebody privately (`direct_to`, as a sign-off notice
+    does) keeps that address when it is forwarded, though it was asked in a channel: only a
+    reply for the asker alone takes the asker's DM from its destination."""
+    server, app = slack_server_any_db, slack_server_any_db.app
+    dead = doomed(app)
+    key, body = slack_command(server, "decide Private note")
+    entry = server.loop.run(dead.record("slack", key, body))
+    noted = Reply(ok=True, kind="notice", text="For U0OTHER only", direct_to="U0OTHER")
+    dead.once(entry, answer_destination(actor(server)), lambda: noted)
+    clock.advance(PAST_THE_CLAIM)
+    assert recover(server) == 1
+    server.loop.run(server.web_app[RUNTIME_KEY].dispatch())
+    posts = [(c.args["channel"], c.args["text"]) for c in server.fake.calls_to("chat.postMessage")]
+    assert posts == [("U0OTHER", "For U0OTHER only")]
+
+
 def test_a_crash_inside_the_engine_transaction_leaves_nothing_done_and_the_rerun_does_it_once(
     slack_server_any_db: SlackServer, clock: FakeClock
 ) -> None:
