@@ -32,6 +32,7 @@ from typing import Any, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 __all__ = [
     "Call",
@@ -95,6 +96,7 @@ class FakeHttpServer:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._answering: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -117,9 +119,9 @@ class FakeHttpServer:
         """Bind a free port on the current event loop and start serving."""
         if self._runner is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
-        runner = web.AppRunner(
-            self._build_app(), handle_signals=False, access_log=None, shutdown_timeout=1.0
-        )
+        app = self._build_app()
+        app.middlewares.append(self._track_answers())
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, 0)
         await site.start()
@@ -128,11 +130,42 @@ class FakeHttpServer:
         self.port = int(runner.addresses[0][1])
         return self
 
+    def _track_answers(self) -> Middleware:
+        """A middleware that keeps the tasks answering requests (the handler's, and its
+        connection's) while they answer, for `stop()` to end what the runner leaves running."""
+
+        @web.middleware
+        async def track(request: web.Request, handler: Handler) -> web.StreamResponse:
+            tasks: set[asyncio.Task[Any]] = {request.task}
+            if (current := asyncio.current_task()) is not None:
+                tasks.add(current)
+            self._answering |= tasks
+            try:
+                return await handler(request)
+            finally:
+                self._answering -= tasks
+
+        return track
+
     async def stop(self) -> None:
-        """Close the listening socket and open connections; safe to call twice."""
+        """Close the listening socket and open connections, and end the answers still running;
+        safe to call twice.
+
+        aiohttp's shutdown forgets a request whose client went away (the caller cancelled, as
+        a worker that dies mid-send does) and lets its handler run on (`handler_cancellation`
+        is off), so a `slow()` answer outlives the runner: the loop is then closed under it,
+        and asyncio logs "Task was destroyed but it is pending!" whenever it is collected, in
+        some later test. And the handlers the runner does cancel only finish on the loop's
+        next turns. So what still answers is cancelled here and awaited."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        answering = [task for task in self._answering if not task.done()]
+        for task in answering:
+            task.cancel()
+        if answering:
+            await asyncio.wait(answering)
+        self._answering.clear()
         self._loop = None
         self.port = None
 

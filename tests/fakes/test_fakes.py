@@ -8,6 +8,7 @@ async plugin is needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -301,6 +302,33 @@ def test_a_slow_slack_answers_late_but_the_post_is_there_at_once() -> None:
         assert time.monotonic() - began < 0.4
 
     run_with_slack(scenario)
+
+
+def test_a_slow_answer_whose_caller_gave_up_ends_when_the_fake_stops() -> None:
+    """The caller cancels while the fake holds back a slow answer (a worker dying mid-send, as in
+    tests/slack/test_delivery.py): aiohttp's shutdown lets that handler run on, so unless `stop()`
+    ends it, a loop closed after the fake stops holds a pending task, and asyncio logs "Task was
+    destroyed but it is pending!" when it is collected, in whichever test runs then."""
+
+    async def main() -> None:
+        slack = await FakeSlackApi().start()
+        slack.slow("chat.postMessage", 30)
+        posting = asyncio.create_task(
+            slack_client(slack).chat_postMessage(channel="C0PLAN", text="slow")
+        )
+        while not slack.history("C0PLAN"):
+            await asyncio.sleep(0.01)
+        posting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await posting
+        began = time.monotonic()
+        await slack.stop()
+        assert time.monotonic() - began < 5  # not the 30 s answer
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        assert not left, left
+        assert slack.calls_to("chat.postMessage") == []  # never answered
+
+    asyncio.run(main())
 
 
 @pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")  # slack_sdk's
