@@ -157,8 +157,8 @@ def test_a_message_whose_edits_keep_failing_is_tried_less_and_less_often_until_o
     (update,) = server.fake.calls_to("chat.update")  # the eleventh try went out
     assert "*1*  1. Date" in _text(update) and "*1*  2. Scope" in _text(update)
     assert postings(server) == [(2, 2, 0)]
-    # The postings service's warnings: asyncio's "Task was destroyed but it is pending!" for an
-    # earlier test's server, collected meanwhile, is no warning of this message (CI saw two).
+    # The postings service's warnings only: a record another part of the process logs meanwhile
+    # (CI once saw asyncio's for an earlier test's fake, since mended) is no warning of this one.
     warned = [
         r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "align.postings"
     ]
