@@ -121,13 +121,17 @@ RUN_TOGETHER = 50
 """At most this many engine calls share a transaction (`once_together`): enough for a burst's
 commits to stop mattering, few enough that the first in a group is not kept long from its
 reply."""
-RUN_TOGETHER_SECONDS = 0.02
+RUN_TOGETHER_SECONDS = 0.005
 """…and on SQLite for at most about this long: the transaction holds SQLite's write lock, which
 the records of the acks still to come wait for (a group of fifty votes held them past the ack
-budget). Not on PostgreSQL, where a group holds no lock an ack needs: there a worker's first
-call alone outlasted it (a dozen round trips, each waiting its turn on the busy worker's
-interpreter lock), and cut short after it, a burst's groups ran 1.1 calls each — a
-transaction a vote."""
+budget). At 20 ms, a process past what it can work acked 0.58-0.88x as fast as a bare Bolt app
+(bench_slack saturation, 8 runs), its acks waiting out groups; at 5 ms, 0.87-1.13x (4 runs,
+interleaved with 4 of 20 ms) — and worked 371 commands a second against 403-409, the CPU that
+answers the surplus "busy" sooner taken from the work; a 1,000-click burst unchanged (every
+vote counted 0.02-0.03 s after the last ack). Acks first is the point of the bound.
+Not on PostgreSQL, where a group holds no lock an ack needs: there a worker's first call alone
+outlasted it (a dozen round trips, each waiting its turn on the busy worker's interpreter
+lock), and cut short after it, a burst's groups ran 1.1 calls each — a transaction a vote."""
 RUN_SIDE_BY_SIDE = 4
 """Groups of calls a PostgreSQL worker runs at once, each in its thread and transaction
 (`runs_together`): a group runs its calls one after another, each a few round trips, and one
