@@ -332,10 +332,7 @@ class Row:
     mode: str
     anonymous: bool
     size: int
-    engine: float
-    bare: float
-    ratio: float
-    votes: int
+    timed: Timed
 
 
 def _measure(
@@ -349,9 +346,7 @@ def _measure(
             for anonymous in (False, True):
                 timed = rates(app, mode, anonymous, sizes, votes, budget)
                 for size, t in zip(sizes, timed, strict=True):
-                    rows.append(
-                        Row(database, mode, anonymous, size, t.engine, t.bare, t.ratio, t.votes)
-                    )
+                    rows.append(Row(database, mode, anonymous, size, t))
     finally:
         app.db.dispose()
     return rows
@@ -377,11 +372,11 @@ def _report(rows: list[Row], votes: int, sizes: tuple[int, int] = SIZES) -> list
     )
     misses: list[str] = []
     for r in rows:
-        ratio = r.ratio
+        ratio = r.timed.ratio
         anon = "yes" if r.anonymous else "no"
         print(
-            f"| {r.database:<10} | {r.mode:<7} | {anon:<9} | {r.size:>7,} | {r.votes:>5} | "
-            f"{r.engine:>14.0f} | {r.bare:>19.0f} | {ratio:>13.2f} |"
+            f"| {r.database:<10} | {r.mode:<7} | {anon:<9} | {r.size:>7,} | {r.timed.votes:>5} | "
+            f"{r.timed.engine:>14.0f} | {r.timed.bare:>19.0f} | {ratio:>13.2f} |"
         )
         what = f"{r.database} {r.mode}{' anonymous' if r.anonymous else ''} at {r.size:,}"
         if ratio < RATIO_TARGET:
@@ -394,8 +389,8 @@ def _report(rows: list[Row], votes: int, sizes: tuple[int, int] = SIZES) -> list
         if size != sizes[0]:
             continue
         big = by_key[(database, mode, anonymous, sizes[-1])]
-        change = big.ratio / r.ratio - 1
-        raw = big.engine / r.engine - 1
+        change = big.timed.ratio / r.timed.ratio - 1
+        raw = big.timed.engine / r.timed.engine - 1
         what = f"{database} {mode}{' anonymous' if anonymous else ''}"
         print(
             f"  {what}: engine/bare at {large} vs at {small} {change:+.0%} (target within "
