@@ -7,8 +7,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.db import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
-
 
 class Settings(BaseSettings):
     # An empty variable (`ALIGN_PORT=` copied from .env.example) means "the default".
@@ -19,8 +17,10 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///align.db", alias="ALIGN_DATABASE_URL")
     db_connect_timeout: float = Field(5.0, gt=0, alias="ALIGN_DB_CONNECT_TIMEOUT")
     db_statement_timeout: float = Field(30.0, gt=0, alias="ALIGN_DB_STATEMENT_TIMEOUT")
-    db_pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, alias="ALIGN_DB_POOL_SIZE")
-    db_max_overflow: int = Field(DEFAULT_MAX_OVERFLOW, ge=0, alias="ALIGN_DB_MAX_OVERFLOW")
+    # storage.db's DEFAULT_POOL_SIZE and DEFAULT_MAX_OVERFLOW (why these); not imported from it:
+    # this module is read at every `align` start, before anything needs SQLAlchemy.
+    db_pool_size: int = Field(20, ge=1, alias="ALIGN_DB_POOL_SIZE")
+    db_max_overflow: int = Field(10, ge=0, alias="ALIGN_DB_MAX_OVERFLOW")
     # Seconds an outbox claim lasts unless renewed (renewed every third of it while the worker
     # lives): after a crash, another replica takes over that much later (adapters/runtime.py).
     outbox_lease: float = Field(60.0, ge=1, alias="ALIGN_OUTBOX_LEASE")

@@ -8,15 +8,16 @@ import pytest
 from sqlalchemy import event, text
 
 from adapters.bootstrap import build
+from adapters.settings import Settings
 from adapters.slack.workers import threads_for
+from storage.db import DEFAULT_MAX_OVERFLOW, DEFAULT_POOL_SIZE
 from tests.conftest import make_settings
-
-pytestmark = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 BESIDE_THE_SLACK_THREADS = 4
 """The inbox's writer, the outbox dispatcher, the scheduler, the queue's claims."""
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_busy_process_at_its_usual_concurrency_opens_no_connection_the_second_time(
     db_url: str,
 ) -> None:
@@ -52,3 +53,12 @@ def test_a_busy_process_at_its_usual_concurrency_opens_no_connection_the_second_
         app.db.dispose()
     assert first == at_once
     assert again == 0
+
+
+def test_the_settings_default_to_the_pool_storage_sizes() -> None:
+    """The settings repeat storage.db's pool defaults (they do not import it, to start light)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.db_pool_size, settings.db_max_overflow) == (
+        DEFAULT_POOL_SIZE,
+        DEFAULT_MAX_OVERFLOW,
+    )
