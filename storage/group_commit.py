@@ -58,9 +58,10 @@ def yield_the_interpreter() -> None:
     lets the lock go inside SQLite or psycopg, only to take it straight back, so a loop with
     requests waiting got it only when the 5 ms switch interval forced it out — and past what
     the process could work, acks went at the work's pace instead of the backlog answering the
-    surplus busy. bench_slack, one process, interleaved pairs: saturation 0.40-0.74x a bare
-    Bolt app's acks without, 0.89-1.18x with; commands worked a second 533 against 568; the
-    burst unchanged (every vote counted within 0.02 s of the last ack)."""
+    surplus busy. bench_slack, one process, interleaved pairs (on SQLite, with the 20 ms groups
+    of the time; adapters.inbox.RUN_TOGETHER_SECONDS has the figures since): saturation
+    0.40-0.74x a bare Bolt app's acks without, 0.89-1.18x with; commands worked a second 533
+    against 568; the burst unchanged (every vote counted within 0.02 s of the last ack)."""
     time.sleep(0)
 
 
