@@ -92,6 +92,15 @@ def _run_at_commit(session: Session) -> None:
 
 _NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
 
+_READ_ON_POSTGRESQL = {"isolation_level": "AUTOCOMMIT"}
+"""A read transaction's connection on PostgreSQL (`Database.reading`): each statement on its
+own, with no BEGIN before them and no COMMIT after — two round trips of three for a read
+command of one query (a handed-off read's worker and a one-process read alike). Nothing is
+lost by it: at PostgreSQL's READ COMMITTED, which Align runs at, every statement of a
+transaction takes a snapshot of its own anyway, and a read transaction writes nothing
+(tests/engine/test_reads.py sees every statement each read verb sends). psycopg sets and
+resets autocommit on the connection itself, without a round trip."""
+
 
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them, the driver we ship."""
@@ -417,6 +426,8 @@ class Database:
         sessions = self._kept_session() if kept or reading else self._sessions()
         with writer, sessions as session:
             with session.begin():
+                if reading and self.dialect == "postgresql":
+                    session.connection(execution_options=_READ_ON_POSTGRESQL)
                 yield session
                 _run_at_commit(session)
             if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":

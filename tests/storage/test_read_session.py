@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from storage.db import Database
+from storage.db import Database, driver
 from storage.models import Counter
 
 
@@ -102,5 +102,33 @@ def test_a_command_that_fails_leaves_the_kept_session_as_new(migrated_db_url: st
             assert again.info == {}
             assert len(again.new) == 0 and len(again.identity_map) == 0
             assert again.scalars(select(Counter)).all() == []  # rolled back
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_postgresql_read_sends_no_begin_and_the_next_write_is_a_transaction_again(
+    migrated_db_url: str,
+) -> None:
+    """A read's statements run each on its own (storage.db `_READ_ON_POSTGRESQL`: no BEGIN or
+    COMMIT round trips); the connection goes back to the pool as it came, so a write on it
+    after the read is one transaction again — undone whole when it fails."""
+    db = Database(migrated_db_url, pool_size=1, max_overflow=0)  # one connection, reused
+    try:
+        with db.reading(), db.uow() as read:
+            connection = driver(read)[1].driver_connection  # psycopg's own
+            assert connection.autocommit
+            assert read.scalars(select(Counter)).all() == []
+            assert connection.info.transaction_status.name == "IDLE"  # no transaction open
+            used = connection
+        with pytest.raises(RuntimeError), db.uow() as write:
+            connection = driver(write)[1].driver_connection
+            assert connection is used and not connection.autocommit
+            write.add(Counter(workspace="w", kind="D", last=1))
+            write.flush()
+            assert connection.info.transaction_status.name == "INTRANS"
+            raise RuntimeError("refused")
+        with db.reading(), db.uow() as again:
+            assert again.scalars(select(Counter)).all() == []  # the failed write left nothing
     finally:
         db.dispose()
