@@ -18,15 +18,20 @@ their GIL, are measured in one run under the same load:
   app pays for signature checks, parsing and dispatch.
 
 All talk to a ``FakeSlackApi`` (a process of its own) for the Web API. The load is signed slash
-commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0.0.1:
+commands, half writes (``ask ...``) and half reads (``decisions``), then reads alone, all on
+127.0.0.1:
 
 (a) throughput at saturation: a closed loop with 20 requests in flight for N seconds (acks per
     second, and how many of them were "busy" answers past ALIGN_MAX_BACKLOG); the server's
-    CPU per command run, and then per read command (`decisions` only). Each phase is measured
-    on its own: its CPU is taken until every command it sent is over (replied to, and for
-    Align its inbox row finished), and the next phase starts only then; busy answers are not
-    counted as commands (their CPU is in the figure all the same). The split shape's read
-    phase holds 20 reads awaiting their reply instead (`Replies`): its acks come before the
+    CPU per command run, and then per read command: each verb the grammar marks `reads` in a
+    phase of its own, in a channel of its own holding what a team's channel holds (SEEDED
+    decisions, questions and roadmap items, and sign-offs waiting for every reader) — an
+    empty `decisions` alone, as this measured before, was the cheapest read there is (in the
+    engine: 0.09 ms, against 0.4-3.0 ms for the others with twenty rows). Each phase is
+    measured on its own: its CPU is taken until every command it sent is over (replied to, and
+    for Align its inbox row finished), and the next phase starts only then; busy answers are
+    not counted as commands (their CPU is in the figure all the same). The split shape's read
+    phases hold 20 reads awaiting their reply instead (`Replies`): its acks come before the
     work, and 20 in flight on acks filled its shared queue;
 (b) ack latency at an offered 50 requests per second: an open loop that fires on a fixed
     schedule whether or not earlier requests were answered, as Slack does; latency is measured
@@ -37,9 +42,9 @@ commands, half writes (``ask ...``) and half reads (``decisions``), all on 127.0
     totals the poll's message finally shows (its last chat.update), checked against 1,000.
 
 Targets: saturation acks at least 0.8x bare Bolt's; align p99 under 50 ms at 50 req/s; at most
-1.0 ms server CPU per read command; in the burst every vote counted within 3 s of the last ack,
-the message showing all 1,000, and ack p99 within 2x bare Bolt's. Each figure is printed with
-its target and OK or MISS; the benchmark exits 0 either way.
+1.0 ms server CPU per read command, for every read verb; in the burst every vote counted within
+3 s of the last ack, the message showing all 1,000, and ack p99 within 2x bare Bolt's. Each
+figure is printed with its target and OK or MISS; the benchmark exits 0 either way.
 
 Before the servers: what recording a request costs (adapters/inbox.py) — the one database write
 an ack waits for: `Inbox.record` as the Slack middleware calls it (seal, the group-commit writer
@@ -79,6 +84,10 @@ SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-T0TEST0001-U0BOT00001-bench"
 TEAM_ID = "T0TEST0001"
 CHANNEL_ID = "C0BENCH001"
+READ_CHANNEL_ID = "C0BENCH002"
+"""Where the read phases run: SEEDED of everything in it, nothing else written there."""
+SEEDED = 20
+USERS = 7
 IN_FLIGHT = 20
 RATE = 50.0
 TARGET_RATIO = 0.8
@@ -384,22 +393,50 @@ worker process (`--role web` + `--role worker`, ALIGN_HAND_OFF) on the one datab
 # --------------------------------------------------------------------------------------------
 
 
-def _command(i: int, fake_root: str, *, reads: bool = False) -> bytes:
-    write = i % 2 == 0 and not reads
+def _command(i: int, fake_root: str, *, reads: str | None = None) -> bytes:
+    if reads is not None:
+        return _slash(i, reads, fake_root, channel=READ_CHANNEL_ID)
+    write = i % 2 == 0
     text = f"ask Should we ship the bench feature {i} first?" if write else "decisions"
     return _slash(i, text, fake_root)
 
 
-def _slash(i: int, text: str, fake_root: str) -> bytes:
+def _read_verbs() -> list[str]:
+    from bot import grammar
+
+    return [verb.name for verb in grammar.VERBS if verb.reads]
+
+
+def _seed_lines() -> list[str]:
+    """What the read channel holds: SEEDED decisions, open questions (some overdue) and
+    roadmap items across the lanes, and a few proposals waiting for every reader's sign-off."""
+    everyone = ",".join(f"<@U0USER{n:04d}>" for n in range(USERS))
+    lanes = ("now", "next", "later")
+    return [
+        *(f"decide Bench decision {n} | because of reason {n} tag:bench" for n in range(SEEDED)),
+        *(
+            f"ask Bench question {n}? owner:<@U0USER{n % USERS:04d}> due:{n % 3 + 1}d"
+            for n in range(SEEDED)
+        ),
+        *(
+            f"item Bench item {n} reach:{n + 1} impact:2 confidence:80% effort:{n % 5 + 1} "
+            f"lane:{lanes[n % 3]} tag:bench"
+            for n in range(SEEDED)
+        ),
+        *(f"propose Bench proposal {n} | bench rationale approvers:{everyone}" for n in range(3)),
+    ]  # fmt: skip
+
+
+def _slash(i: int, text: str, fake_root: str, *, channel: str = CHANNEL_ID) -> bytes:
     return urlencode(
         {
             "token": "legacy-verification-token",
             "team_id": TEAM_ID,
             "team_domain": "bench",
-            "channel_id": CHANNEL_ID,
-            "channel_name": "bench",
-            "user_id": f"U0USER{i % 7:04d}",
-            "user_name": f"user{i % 7}",
+            "channel_id": channel,
+            "channel_name": "bench" if channel == CHANNEL_ID else "bench-reads",
+            "user_id": f"U0USER{i % USERS:04d}",
+            "user_name": f"user{i % USERS}",
             "command": "/align",
             "text": text,
             "api_app_id": "A0APP00001",
@@ -419,7 +456,8 @@ class Load:
     ok: int = 0
     busy: int = 0
     """Acks that answered "Align is busy" (ALIGN_MAX_BACKLOG): acked, nothing recorded."""
-    reads: bool = False
+    reads: str | None = None
+    """The read verb to send in READ_CHANNEL_ID, or None: half `ask`, half `decisions`."""
     database: str | None = None
     """The server's database URL (Align), for `drain` to see its inbox finished."""
     errors: list[str] = field(default_factory=list)
@@ -555,7 +593,8 @@ class Figures:
     acked: int
     completed: float | None
     cpu_ms: float | None
-    read_cpu_ms: float | None
+    read_cpu_ms: dict[str, float | None]
+    """Server CPU ms per read command, by verb (empty without replies)."""
     read_busy: int
     p50_ms: float
     p99_ms: float
@@ -653,6 +692,17 @@ async def _cpu_per_command(
     return throughput, completed, cpu_ms
 
 
+async def _seed(load: Load, fake: Child) -> None:
+    """Fill the read channel (`_seed_lines`), one command at a time, and wait for its work."""
+    for line in _seed_lines():
+        i = load.counter
+        load.counter += 1
+        if not await load.post(_slash(i, line, load.fake_root, channel=READ_CHANNEL_ID)):
+            raise RuntimeError(f"seeding the read channel failed: {load.errors}")
+    if await drain(load, fake) is None:
+        raise RuntimeError("seeding the read channel did not finish")
+
+
 async def measure(
     name: str,
     server: Server,
@@ -681,20 +731,24 @@ async def measure(
         busy, acked = load.busy - busy_before, int(throughput * seconds)
         offered = int(seconds * RATE)
         latencies = await open_loop(load, seconds)
-        read_cpu_ms, read_busy = None, 0
+        read_cpu_ms: dict[str, float | None] = {}
+        read_busy = 0
         if replies:
-            # Read commands only (`decisions`), as many in flight: what one costs the server,
-            # once everything the commands before them started is over (`drain`).
+            # Read commands only, one verb at a time, as many in flight: what one costs the
+            # server, once everything the commands before them started is over (`drain`).
             await drain(load, fake)
-            load.reads = True
-            if isinstance(server, Split):  # hand-off acks come before the work (`Replies`)
-                load.pace = Replies(load, fake).room
+            await _seed(load, fake)
             busy_before = load.busy
-            _, _, read_cpu_ms = await _cpu_per_command(
-                load, server, fake, seconds / 2, replies=True
-            )
+            for verb in _read_verbs():
+                load.reads = verb
+                if isinstance(server, Split):  # hand-off acks come before the work (`Replies`)
+                    load.pace = Replies(load, fake).room
+                _, _, read_cpu_ms[verb] = await _cpu_per_command(
+                    load, server, fake, seconds / 4, replies=True
+                )
+                load.pace = None
             read_busy = load.busy - busy_before
-            load.pace = None
+            load.reads = None
     return Figures(
         name=name,
         throughput=throughput,
@@ -864,7 +918,8 @@ def _stored_questions(workdir: str) -> int | None:
         return None
     with contextlib.closing(sqlite3.connect(path)) as conn:
         try:
-            return int(conn.execute("SELECT count(*) FROM questions").fetchone()[0])
+            found = conn.execute("SELECT count(*) FROM questions WHERE channel = ?", (CHANNEL_ID,))
+            return int(found.fetchone()[0])
         except sqlite3.Error:
             return None
 
@@ -1006,6 +1061,10 @@ def record_cost(workdir: str, count: int, postgres: str | None) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+def _ms_or_nan(ms: float | None) -> str:
+    return "n/a" if ms is None else f"{ms:.2f}"
+
+
 def _report(f: Figures) -> None:
     errors = f"; {len(f.errors)} errors {sorted(set(f.errors))}" if f.errors else ""
     busy = f" ({f.busy} of them answered busy)" if f.busy else ""
@@ -1019,9 +1078,10 @@ def _report(f: Figures) -> None:
             f"{'':>10}  server CPU per command run: {f.cpu_ms:5.2f} ms (all its threads; busy "
             f"answers' CPU included, not counted as commands)"
         )
-    if f.read_cpu_ms is not None:
+    if f.read_cpu_ms:
         busy = f" ({f.read_busy} more answered busy)" if f.read_busy else ""
-        print(f"{'':>10}  server CPU per read command (`decisions`): {f.read_cpu_ms:5.2f} ms{busy}")
+        each = ", ".join(f"{verb} {_ms_or_nan(ms)}" for verb, ms in f.read_cpu_ms.items())
+        print(f"{'':>10}  server CPU per read command, by verb (ms): {each}{busy}")
     if f.completed is not None:
         print(f"{'':>10}  replies delivered (ack to last reply): {f.completed:7.1f} commands/s")
 
@@ -1066,7 +1126,7 @@ def _report_load(
     for figures in results.values():
         _report(figures)
     if stored is not None:
-        print(f"align stored {stored} questions")
+        print(f"align stored {stored} questions from the load's writes")
     print(f"Web API calls align made (the fake's count): {methods}")
 
 
@@ -1097,10 +1157,12 @@ def _verdict_load(results: dict[str, Figures]) -> None:
             f"{name} ack p99 at {RATE:.0f} req/s: {align.p99_ms:.1f} ms "
             f"(target < {TARGET_P99_MS:.0f} ms; {align.answered}/{align.offered} acked)",
         )
-        if align.read_cpu_ms is not None:
+        if align.read_cpu_ms:
+            figures = align.read_cpu_ms.values()
+            worst = max((ms for ms in figures if ms is not None), default=float("nan"))
             _verdict(
-                align.read_cpu_ms <= TARGET_READ_CPU_MS,
-                f"{name} server CPU per read command: {align.read_cpu_ms:.2f} ms "
+                None not in figures and worst <= TARGET_READ_CPU_MS,
+                f"{name} server CPU per read command: at most {worst:.2f} ms, every read verb "
                 f"(target <= {TARGET_READ_CPU_MS:.1f} ms; bare Bolt's ack: "
                 f"{bare.cpu_ms or float('nan'):.2f} ms)",
             )
