@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, literal_column, select
 
 from bot import kinds
 from bot.changes import describe_change
@@ -151,6 +151,36 @@ def channel_tz(session: UnitOfWork, actor: Actor) -> str:
     return remembered[key]
 
 
+def channel_tz_column(workspace: Any, channel: Any) -> Any:
+    """The channel's stored zone (NULL when it has none) as a column of another statement, for
+    `workspace` and `channel` (its `bindparam`s): a listing reads it with its rows instead of
+    asking for it in a statement of its own — and with no rows, needs no zone at all. Give
+    what it read to `channel_tz_read`."""
+    return (
+        select(_CHANNELS.c.tz)
+        .where(_CHANNELS.c.workspace == workspace, _CHANNELS.c.channel == channel)
+        .scalar_subquery()
+        .label("channel_tz")
+    )
+
+
+def channel_tz_read(session: UnitOfWork, actor: Actor, stored: str | None) -> str:
+    """`channel_tz`, given the channel's stored zone as read with another statement
+    (`channel_tz_column`), and remembered for the transaction as `channel_tz` remembers it."""
+    if actor.tz:
+        return actor.tz
+    remembered: dict[tuple[str, str], str] = session.info.setdefault(_TZ_CACHE, {})
+    return remembered.setdefault((actor.workspace, actor.channel), stored or "UTC")
+
+
+def sql_constant(value: str) -> Any:
+    """A text constant written into a statement's SQL itself, not bound: a `Prepared`
+    statement (and `paging.Listing`) binds only the values its caller passes."""
+    if "'" in value:
+        raise ValueError("a constant without quotes")
+    return literal_column(f"'{value}'")
+
+
 def seen(session: UnitOfWork, actor: Actor, now: datetime) -> None:
     """Remember that this person is in this channel (participation counts them). One upsert, so
     two first commands of a person at once cannot both insert the row."""
@@ -212,6 +242,8 @@ __all__ = [
     "audit",
     "channel_settings",
     "channel_tz",
+    "channel_tz_column",
+    "channel_tz_read",
     "clean_tag",
     "clean_tags",
     "day",
@@ -219,6 +251,7 @@ __all__ = [
     "history_view",
     "load",
     "seen",
+    "sql_constant",
     "tags_of",
     "when",
 ]
