@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert
 
 from bot import decisions
-from bot.common import audit, channel_tz, history_view, load, when
+from bot.common import (
+    audit,
+    channel_tz,
+    channel_tz_column,
+    channel_tz_read,
+    history_view,
+    load,
+    sql_constant,
+    when,
+)
 from bot.context import Actor, Deps, Event
 from bot.errors import Conflict, UsageError
-from bot.paging import page_query
+from bot.paging import Listing
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
@@ -18,7 +27,43 @@ from storage.db import UnitOfWork
 from storage.models import Decision, Question
 
 FILTERS = ("open", "overdue", "mine", "all")
-_QUESTION_INSERT = insert(cast(Table, Question.__table__))
+_Q = cast(Table, Question.__table__)
+_QUESTION_INSERT = insert(_Q)
+
+
+def _listing(*where: Any) -> Listing:
+    """A `questions` filter's page, built once and bound per call (`scope_workspace`,
+    `scope_channel`, `now`, `user`), on the raw cursor: the columns the list shows and the
+    channel's zone. An ORM select built per call, its objects loaded, and the zone asked for
+    apart cost 0.4 ms of an empty `questions`."""
+    stmt = (
+        _Q.select()
+        .with_only_columns(
+            _Q.c.number,
+            _Q.c.text,
+            _Q.c.owner,
+            _Q.c.due_at,
+            _Q.c.status,
+            _Q.c.answer,
+            channel_tz_column(bindparam("scope_workspace"), bindparam("scope_channel")),
+        )
+        .where(
+            _Q.c.workspace == bindparam("scope_workspace"),
+            _Q.c.channel == bindparam("scope_channel"),
+            *where,
+        )
+        .order_by(_Q.c.number.desc())
+    )
+    return Listing(stmt)
+
+
+_OPEN = _Q.c.status == sql_constant("open")
+_LISTINGS = {
+    "open": _listing(_OPEN),
+    "overdue": _listing(_OPEN, _Q.c.due_at.is_not(None), _Q.c.due_at < bindparam("now")),
+    "mine": _listing(_OPEN, _Q.c.owner == bindparam("user")),
+    "all": _listing(),
+}
 
 
 def snapshot(question: Question) -> dict[str, Any]:
@@ -92,18 +137,17 @@ def cmd_questions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     which = words[0] if words else "open"
     with deps.db.uow() as session:
         now = deps.clock.now()
-        tz = channel_tz(session, actor)
-        stmt = select(Question).where(
-            Question.workspace == actor.workspace, Question.channel == actor.channel
-        )
-        if which in ("open", "overdue", "mine"):
-            stmt = stmt.where(Question.status == "open")
+        params: dict[str, Any] = {
+            "scope_workspace": actor.workspace,
+            "scope_channel": actor.channel,
+        }
         if which == "overdue":
-            stmt = stmt.where(Question.due_at.is_not(None), Question.due_at < now)
-        if which == "mine":
-            stmt = stmt.where(Question.owner == actor.user)
-        page = page_query(session, stmt.order_by(Question.number.desc()), {}, cmd)
+            params["now"] = now
+        elif which == "mine":
+            params["user"] = actor.user
+        page = _LISTINGS[which].page(session, params, cmd)
         rows = page.rows
+        tz = channel_tz_read(session, actor, rows[0].channel_tz) if rows else "UTC"
         lines = tuple(Line(f"Q-{q.number}", q.text, _meta(q, now, tz)) for q in rows)
         data = {
             "filter": which,
@@ -126,7 +170,8 @@ def cmd_questions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
 
 
-def _meta(question: Question, now: Any, tz: str) -> str:
+def _meta(question: Any, now: Any, tz: str) -> str:
+    """A listed question's line after its text (a row of `_listing`)."""
     parts = [question.status]
     if question.owner:
         parts.append(mention(question.owner))
@@ -136,7 +181,8 @@ def _meta(question: Question, now: Any, tz: str) -> str:
     return " · ".join(parts)
 
 
-def _json(question: Question, now: Any) -> dict[str, Any]:
+def _json(question: Any, now: Any) -> dict[str, Any]:
+    """A listed question (a row of `_listing`) as `questions --json` gives it."""
     return {
         "id": f"Q-{question.number}",
         "text": question.text,
