@@ -12,7 +12,7 @@ from bot.changes import describe_change
 from bot.context import Actor
 from bot.errors import NotFound
 from bot.parser import Ref
-from bot.timeparse import format_local
+from bot.timeparse import format_local, zone
 from bot.views import Block, Divider, Line, ListBlock, mention
 from storage.db import Prepared, PreparedUpsert, UnitOfWork
 from storage.models import AuditEntry, Channel, Member
@@ -200,7 +200,13 @@ def when(moment: datetime | None, tz: str) -> str:
 
 
 def day(moment: datetime, tz: str) -> str:
-    return format_local(moment, tz, with_zone=False)[4:14]
+    """The local date, 2026-11-25 (`format_local`'s date part). Once per row of `decisions`:
+    the date's own isoformat is a third of the cost of formatting the whole line with strftime
+    and cutting the date out of it — the same text for any year of four digits."""
+    local = moment.astimezone(zone(tz))
+    if local.year < 1000:  # strftime does not pad the year to four digits
+        return format_local(moment, tz, with_zone=False)[4:14]
+    return local.date().isoformat()
 
 
 def clean_tags(values: list[str]) -> list[str]:

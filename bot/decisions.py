@@ -17,6 +17,8 @@ from bot import links as object_links
 from bot.common import (
     audit,
     channel_tz,
+    channel_tz_column,
+    channel_tz_read,
     clean_tag,
     clean_tags,
     day,
@@ -35,7 +37,7 @@ from bot.signoff import settling
 from bot.signoff import view as signoff_view
 from bot.timeparse import parse_review, parse_since, parse_when
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
-from storage.db import UnitOfWork
+from storage.db import Prepared, UnitOfWork
 from storage.models import Decision, DecisionTag, Poll, Question
 
 STATUSES = ("proposed", "accepted", "rejected", "superseded")
@@ -59,6 +61,7 @@ _CHANNEL_DECISIONS = (
         _D.c.created_by,
         _D.c.created_at,
         _D.c.review_at,
+        channel_tz_column(bindparam("scope_workspace"), bindparam("scope_channel")),
     )
     .where(
         _D.c.workspace == bindparam("scope_workspace"),
@@ -68,6 +71,27 @@ _CHANNEL_DECISIONS = (
 )
 _CHANNEL_LISTING = Listing(_CHANNEL_DECISIONS)
 """`decisions` with no words, tag:, status: or since: (the common case), on the raw cursor."""
+_CHANNEL_PAGE_TAGS = Prepared(
+    lambda _dialect: (
+        select(_DT.c.decision_id, _DT.c.tag)
+        .where(
+            _DT.c.decision_id.in_(
+                select(_D.c.id)
+                .where(
+                    _D.c.workspace == bindparam("scope_workspace"),
+                    _D.c.channel == bindparam("scope_channel"),
+                )
+                .order_by(_D.c.created_at.desc(), _D.c.number.desc())
+                .limit(bindparam("page_limit"))
+                .offset(bindparam("page_offset"))
+            )
+        )
+        .order_by(_DT.c.tag)
+    )
+)
+"""The tags of a page of `_CHANNEL_LISTING` (the same page, chosen again in the statement), on
+the raw cursor: the page's ids bound in an expanding IN could only go through `session.execute`,
+a fifth of a page of twenty decisions."""
 _TAGS_OF = (
     select(_DT.c.decision_id, _DT.c.tag)
     .where(_DT.c.decision_id.in_(bindparam("ids", expanding=True)))
@@ -280,8 +304,15 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         rows = page.rows
         tags_by: dict[int, list[str]] = {d.id: [] for d in rows}
         if rows:
-            tz = channel_tz(session, actor)
-            for decision_id, tag in session.execute(_TAGS_OF, {"ids": list(tags_by)}):
+            tz = channel_tz_read(session, actor, rows[0].channel_tz)
+            if stmt is _CHANNEL_DECISIONS:
+                size = page.size
+                tagged: Any = _CHANNEL_PAGE_TAGS.rows(
+                    session, {**scope, "page_limit": size, "page_offset": page.first}
+                )
+            else:
+                tagged = session.execute(_TAGS_OF, {"ids": list(tags_by)})
+            for decision_id, tag in tagged:
                 tags_by[decision_id].append(tag)
         lines = tuple(
             Line(
