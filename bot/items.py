@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import (
+    Integer,
+    Table,
+    bindparam,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.types import NullType
 
 from bot.common import (
     audit,
@@ -20,7 +30,7 @@ from bot.paging import page_of
 from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
-from storage.db import UnitOfWork
+from storage.db import Prepared, UnitOfWork
 from storage.models import Item, ItemScore, ItemTag, Poll
 
 LANES = ("now", "next", "later")
@@ -217,22 +227,102 @@ def cmd_move(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     )
 
 
+class Listed(NamedTuple):
+    """An item as the lists show it: the values of its row and its tags, not an ORM entity."""
+
+    number: int
+    title: str
+    lane: str
+    vote_rank: int | None
+    tags: list[str]
+
+
+# Every item of a channel in up to three lanes, with each scorer's inputs (one row per score;
+# an unscored item once, its scorer NULL), then every tag of those items in order: one
+# statement on the raw cursor (`Prepared`), built once. The ORM query per lane it replaces
+# built its statement and cache key per call and loaded entities with their scores and tags
+# in two more queries — nine statements for a `roadmap`, 0.7 ms of CPU in an empty channel.
+_I = cast(Table, Item.__table__)
+_S = cast(Table, ItemScore.__table__)
+_T = cast(Table, ItemTag.__table__)
+
+
+def _as_driver_gives(column: Any) -> Any:
+    """A float column read as the driver gives it (a float, as a double precision column's
+    result processor leaves it): `Prepared` asks a type for its processor without the
+    cursor's column type, which psycopg's numeric types need."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+_LANE_BINDS = tuple(f"lane_{n}" for n in range(len(ALL_LANES)))
+_SCOPE = (
+    _I.c.workspace == bindparam("scope_workspace"),
+    _I.c.channel == bindparam("scope_channel"),
+    _I.c.lane.in_([bindparam(name) for name in _LANE_BINDS]),
+)
+_SCORED = (
+    select(
+        literal_column("0", Integer).label("kind"),
+        _I.c.id,
+        _I.c.number,
+        _I.c.title,
+        _I.c.lane,
+        _I.c.vote_rank,
+        _S.c.scorer.label("detail"),
+        *(_as_driver_gives(_S.c[name]) for name in INPUTS),
+    )
+    .select_from(_I.outerjoin(_S, _S.c.item_id == _I.c.id))
+    .where(*_SCOPE)
+)
+_TAGGED = (
+    select(
+        literal_column("1", Integer),
+        _T.c.item_id,
+        null(),
+        null(),
+        null(),
+        null(),
+        _T.c.tag,
+        null(),
+        null(),
+        null(),
+        null(),
+    )
+    .select_from(_T.join(_I, _I.c.id == _T.c.item_id))
+    .where(*_SCOPE)
+)
+_BACKLOG = union_all(_SCORED, _TAGGED)
+_RANKED = Prepared(
+    lambda _dialect: _BACKLOG.order_by(
+        _BACKLOG.selected_columns.kind, _BACKLOG.selected_columns.detail
+    )
+)
+
+
 def ranked_items(
     session: UnitOfWork, actor: Actor, *, lanes: tuple[str, ...], by: str = "rice"
-) -> list[tuple[Item, Score]]:
-    """Items of the channel in order: by RICE (unscored last) or by the latest vote result."""
-    rows = (
-        session.execute(
-            select(Item).where(
-                Item.workspace == actor.workspace,
-                Item.channel == actor.channel,
-                Item.lane.in_(lanes),
-            )
-        )
-        .scalars()
-        .all()
-    )
-    scored = [(item, score_of(item)) for item in rows]
+) -> list[tuple[Listed, Score]]:
+    """Items of the channel in order: by RICE (unscored last) or by the latest vote result.
+    Ranked in Python (medians of every scorer's inputs); every key ends with the number, so
+    the order the database sends rows in does not matter."""
+    if not lanes:
+        return []
+    if len(lanes) > len(_LANE_BINDS):
+        raise ValueError(f"at most {len(_LANE_BINDS)} lanes, not {lanes}")
+    padded = (*lanes, *(lanes[0],) * (len(_LANE_BINDS) - len(lanes)))
+    params = {"scope_workspace": actor.workspace, "scope_channel": actor.channel}
+    params |= dict(zip(_LANE_BINDS, padded, strict=True))
+    found: dict[int, tuple[Listed, list[Inputs]]] = {}
+    for kind, item_id, number, title, lane, rank, detail, *inputs in _RANKED.rows(session, params):
+        if kind:
+            found[item_id][0].tags.append(detail)
+            continue
+        entry = found.get(item_id)
+        if entry is None:
+            entry = found[item_id] = (Listed(number, title, lane, rank, []), [])
+        if detail is not None:
+            entry[1].append(Inputs(*inputs))
+    scored = [(item, combine(scores)) for item, scores in found.values()]
     if by == "votes":
         scored.sort(
             key=lambda pair: (
@@ -247,7 +337,7 @@ def ranked_items(
     return scored
 
 
-def _line(item: Item, score: Score, *, by: str) -> Line:
+def _line(item: Listed, score: Score, *, by: str) -> Line:
     meta = [f"RICE {format_number(score.rice)}"]
     if item.vote_rank is not None:
         meta.append(f"vote #{item.vote_rank}")
@@ -256,14 +346,14 @@ def _line(item: Item, score: Score, *, by: str) -> Line:
     return Line(f"I-{item.number}", item.title, " · ".join(meta))
 
 
-def _item_json(item: Item, score: Score) -> dict[str, Any]:
+def _item_json(item: Item | Listed, score: Score, tags: list[str]) -> dict[str, Any]:
     return {
         "id": f"I-{item.number}",
         "title": item.title,
         "lane": item.lane,
         "rice": round(score.rice, 2) if score.rice is not None else None,
         "vote_rank": item.vote_rank,
-        "tags": tags_of(item),
+        "tags": tags,
     }
 
 
@@ -302,7 +392,7 @@ def cmd_priorities(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         blocks=blocks,
         data={
             "by": by,
-            "items": [_item_json(i, s) for i, s in page.rows],
+            "items": [_item_json(i, s, i.tags) for i, s in page.rows],
             "page": page.to_json(),
         },
     )
@@ -311,10 +401,14 @@ def cmd_priorities(deps: Deps, actor: Actor, cmd: Command) -> Reply:
 def roadmap_blocks(
     session: UnitOfWork, actor: Actor, lanes: tuple[str, ...] = LANES
 ) -> tuple[list[Any], dict[str, Any]]:
+    """The roadmap's lanes: one ranking of all of them (`ranked_items`, one statement), each
+    lane's items in its order."""
+    by_lane: dict[str, list[tuple[Listed, Score]]] = {lane: [] for lane in lanes}
+    for item, score in ranked_items(session, actor, lanes=lanes):
+        by_lane[item.lane].append((item, score))
     blocks: list[Any] = []
     data: dict[str, Any] = {}
-    for lane in lanes:
-        ranked = ranked_items(session, actor, lanes=(lane,))
+    for lane, ranked in by_lane.items():
         blocks.append(
             ListBlock(
                 tuple(_line(i, s, by="rice") for i, s in ranked),
@@ -323,7 +417,7 @@ def roadmap_blocks(
                 more_hint=f"All of them: priorities lane:{lane}",
             )
         )
-        data[lane] = [_item_json(i, s) for i, s in ranked]
+        data[lane] = [_item_json(i, s, i.tags) for i, s in ranked]
     return blocks, data
 
 
@@ -371,7 +465,7 @@ def view(deps: Deps, session: UnitOfWork, actor: Actor, item: Item, *, full: boo
             for name, (lo, hi) in score.disagreements.items()
         )
         blocks.append(Context(f"⚠ Scorers disagree widely: {spread}. Worth a conversation."))
-    data = _item_json(item, score) | {
+    data = _item_json(item, score, tags_of(item)) | {
         "medians": score.medians,
         "disagreement": {k: list(v) for k, v in score.disagreements.items()},
         "vote_poll": f"P-{vote_poll.number}" if vote_poll else None,
