@@ -34,6 +34,8 @@ class Score:
 
 
 def combine(inputs: Sequence[Inputs]) -> Score:
+    if len(inputs) == 1:
+        return _alone(inputs[0])
     medians: dict[str, float | None] = {}
     disagreements: dict[str, tuple[float, float]] = {}
     for name in INPUTS:
@@ -41,11 +43,34 @@ def combine(inputs: Sequence[Inputs]) -> Score:
         medians[name] = float(median(values)) if values else None
         if len(values) >= 2 and _wide(name, values):
             disagreements[name] = (min(values), max(values))
-    rice = None
+    return Score(medians, _rice(medians), len(inputs), disagreements)
+
+
+def _alone(inputs: Inputs) -> Score:
+    """`combine` of one scorer's inputs (most items have one), without the lists and medians:
+    the median of one value is that value, and one scorer never disagrees. A list ranks every
+    item of a channel, and the general path was a third of a `roadmap` of twenty."""
+    reach, impact, confidence, effort = (
+        inputs.reach,
+        inputs.impact,
+        inputs.confidence,
+        inputs.effort,
+    )
+    medians: dict[str, float | None] = {
+        "reach": None if reach is None else float(reach),
+        "impact": None if impact is None else float(impact),
+        "confidence": None if confidence is None else float(confidence),
+        "effort": None if effort is None else float(effort),
+    }
+    return Score(medians, _rice(medians), 1, {})
+
+
+def _rice(medians: dict[str, float | None]) -> float | None:
+    """Reach × impact × confidence ÷ effort of the medians; None unless all four are known."""
     if all(medians[name] is not None for name in INPUTS):
         reach, impact, confidence, effort = (medians[n] or 0.0 for n in INPUTS)
-        rice = reach * impact * (confidence / 100.0) / effort if effort else None
-    return Score(medians, rice, len(inputs), disagreements)
+        return reach * impact * (confidence / 100.0) / effort if effort else None
+    return None
 
 
 def _wide(name: str, values: Iterable[float]) -> bool:
