@@ -67,10 +67,13 @@ def _alone(inputs: Inputs) -> Score:
 
 def _rice(medians: dict[str, float | None]) -> float | None:
     """Reach × impact × confidence ÷ effort of the medians; None unless all four are known."""
-    if all(medians[name] is not None for name in INPUTS):
-        reach, impact, confidence, effort = (medians[n] or 0.0 for n in INPUTS)
-        return reach * impact * (confidence / 100.0) / effort if effort else None
-    return None
+    reach, impact = medians["reach"], medians["impact"]
+    confidence, effort = medians["confidence"], medians["effort"]
+    if reach is None or impact is None or confidence is None or effort is None:
+        return None
+    # `or 0.0`: a -0.0 typed as `reach:-0` makes a plain 0.0, not -0.0 in --json.
+    reach, impact, confidence = reach or 0.0, impact or 0.0, confidence or 0.0
+    return reach * impact * (confidence / 100.0) / effort if effort else None
 
 
 def _wide(name: str, values: Iterable[float]) -> bool:

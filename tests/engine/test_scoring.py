@@ -4,6 +4,7 @@ same RICE to the last bit, no disagreement."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from itertools import product
 
@@ -28,3 +29,15 @@ def test_no_scorer_has_no_score() -> None:
     none = combine([])
     assert (none.rice, none.scorers, none.disagreements) == (None, 0, {})
     assert none.medians == {"reach": None, "impact": None, "confidence": None, "effort": None}
+
+
+def test_a_negative_zero_input_makes_a_plain_zero() -> None:
+    """`reach:-0` passes the range check as -0.0; the RICE it makes is 0.0, which `--json`
+    shows as 0.0, not -0.0."""
+    for inputs in (
+        [Inputs(-0.0, 1.0, 50.0, 1.0)],
+        [Inputs(-0.0, 1.0, 50.0, 1.0)] * 2,
+        [Inputs(1.0, 1.0, -0.0, 1.0)],
+    ):
+        rice = combine(inputs).rice
+        assert rice == 0.0 and math.copysign(1.0, rice) == 1.0
