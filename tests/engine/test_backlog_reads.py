@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from sqlalchemy import event
+
 from adapters.console.render import render
 from bot.paging import PAGE_SIZE
 from bot.views import Reply
@@ -207,3 +210,25 @@ def test_pages_are_cut_from_the_ranking(chat: Chat) -> None:
     assert [row["id"] for row in roadmap.data["lanes"]["now"]] == [
         i for i in ranked if int(i[2:]) % 3 == 0
     ]
+
+
+@pytest.mark.parametrize("line", ["roadmap", "priorities", "priorities by:votes lane:now"])
+def test_one_statement_reads_the_items_their_scores_and_tags(chat: Chat, line: str) -> None:
+    """Not one query per lane and two more per query for the scores and tags (a `roadmap` sent
+    nine). SQLite shows each statement it runs; the code is the same on PostgreSQL."""
+    if chat.app.db.dialect != "sqlite":
+        pytest.skip("SQLite traces its statements; the code path is the same on PostgreSQL")
+    for command, who in BACKLOG:
+        chat.ok(command, **who)
+    statements: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    event.listen(chat.app.db.engine, "checkout", trace)
+    try:
+        chat.ok(line)
+    finally:
+        event.remove(chat.app.db.engine, "checkout", trace)
+    items = [s for s in statements if "item" in s.lower()]
+    assert len(items) == 1, items
