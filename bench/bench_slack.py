@@ -30,9 +30,9 @@ commands, half writes (``ask ...``) and half reads (``decisions``), then reads a
     engine: 0.09 ms, against 0.4-3.0 ms for the others with twenty rows). Each phase is
     measured on its own: its CPU is taken until every command it sent is over (replied to, and
     for Align its inbox row finished), and the next phase starts only then; busy answers are
-    not counted as commands (their CPU is in the figure all the same). The split shape's read
-    phases hold 20 reads awaiting their reply instead (`Replies`): its acks come before the
-    work, and 20 in flight on acks filled its shared queue;
+    not counted as commands (their CPU is in the figure all the same). The read phases hold 20
+    reads awaiting their reply instead (`Replies`): acks come before the work, and 20 in flight
+    on acks filled the queue;
 (b) ack latency at an offered 50 requests per second: an open loop that fires on a fixed
     schedule whether or not earlier requests were answered, as Slack does; latency is measured
     from each request's scheduled time, so a stalled server cannot hide its queue;
@@ -112,6 +112,11 @@ def _serve_fake(conn: Connection) -> None:
         async with FakeSlackApi(team_id=TEAM_ID) as fake:
             conn.send(fake.url)
             loop = asyncio.get_running_loop()
+            # "count" goes through only the calls made since it was last asked: asked every few
+            # ms while reads are paced on their replies (`Replies`), a count over every call so
+            # far held the fake's event loop for milliseconds once the phases before had made
+            # tens of thousands — the server's replies waited, and the later phases ran slower.
+            counted, posts = 0, 0
             while (word := await loop.run_in_executor(None, conn.recv)) != "stop":
                 calls = fake.calls
                 if word == "methods":
@@ -128,8 +133,9 @@ def _serve_fake(conn: Connection) -> None:
                 elif isinstance(word, tuple) and word[0] == "tally":  # what the message shows
                     conn.send(_shown_tally(calls, word[1]))
                 else:
-                    replies = [c for c in calls if c.method.startswith("chat.post")]
-                    conn.send(len(replies) + len(fake.responses))
+                    posts += sum(1 for c in calls[counted:] if c.method.startswith("chat.post"))
+                    counted = len(calls)
+                    conn.send(posts + len(fake.responses))
 
     asyncio.run(main())
 
@@ -500,13 +506,14 @@ class Load:
 
 class Replies:
     """Commands in flight counted until their reply, not their ack: at most `limit` sent and
-    not yet answered (a busy answer, or a failure, ends one too). For the split shape's read
-    phase: a web process that hands off acks a read before any of its work, so a closed loop on
-    acks is no bound on the work at all — the web process queued reads faster than the worker
-    ran them, the shared queue filled to ALIGN_MAX_BACKLOG within the phase, and most reads
-    were answered busy (5,850 in one run; 6,139 of 8,710 at 1,740 acks/s in another), their
-    CPU counted in the figure but not they (`_cpu_per_command`). Paced on replies, none is
-    refused and the figure is what a read that runs costs, the worker's polling included."""
+    not yet answered (a busy answer, or a failure, ends one too). For the read phases: Align
+    acks a read before any of its work, so a closed loop on acks is no bound on the work at
+    all — the split's web process queued reads faster than the worker ran them, the shared
+    queue filled to ALIGN_MAX_BACKLOG within the phase, and most reads were answered busy
+    (5,850 in one run; 6,139 of 8,710 at 1,740 acks/s in another), their CPU counted in the
+    figure but not they (`_cpu_per_command`); one process, once its reads cost more than an
+    empty list, refused 1,545 of its six phases' reads so. Paced on replies, none is refused
+    and the figure is what a read that runs costs, a worker's polling included."""
 
     def __init__(self, load: Load, fake: Child, limit: int = IN_FLIGHT) -> None:
         self.load, self.fake, self.limit = load, fake, limit
@@ -741,10 +748,9 @@ async def measure(
             busy_before = load.busy
             for verb in _read_verbs():
                 load.reads = verb
-                if isinstance(server, Split):  # hand-off acks come before the work (`Replies`)
-                    load.pace = Replies(load, fake).room
+                load.pace = Replies(load, fake).room  # acks come before the work (`Replies`)
                 _, _, read_cpu_ms[verb] = await _cpu_per_command(
-                    load, server, fake, seconds / 4, replies=True
+                    load, server, fake, seconds / 2, replies=True
                 )
                 load.pace = None
             read_busy = load.busy - busy_before
