@@ -233,7 +233,20 @@ def _utc(moment: datetime) -> datetime:
         raise UsageError(f"That time is out of range. {TIME_HELP}") from exc
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+"""strftime's %a where Align runs: Python sets no LC_TIME locale, so C's English names."""
+
+
 def format_local(moment: datetime, tz: str | None, *, with_zone: bool = True) -> str:
+    """Like "Fri 2026-11-27 16:04 CET". Assembled from the fields rather than with strftime, which
+    cost twice as much — once per row of a list (`questions` shows every due time): the same
+    text for every year of four digits (strftime does not pad a shorter one, so it keeps it)."""
     local = moment.astimezone(zone(tz))
-    text = local.strftime("%a %Y-%m-%d %H:%M")
+    if local.year < 1000:
+        text = local.strftime("%a %Y-%m-%d %H:%M")
+    else:
+        text = (
+            f"{_DAYS[local.weekday()]} {local.year}-{local.month:02}-{local.day:02} "
+            f"{local.hour:02}:{local.minute:02}"
+        )
     return f"{text} {local.tzname()}" if with_zone else text

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot.common import day
 from bot.errors import UsageError
-from bot.timeparse import format_local, parse_since, parse_when
+from bot.timeparse import format_local, parse_since, parse_when, zone
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # Wednesday; Berlin is UTC+1 in winter
 
@@ -132,3 +135,22 @@ def test_unreadable_since_is_a_usage_error(typed: str) -> None:
 def test_an_unknown_zone_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="not a time zone"):
         parse_when("fri", now=NOW, tz="Mars/Olympus")
+
+
+ZONES = ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata", "Pacific/Chatham"]
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    tz=st.sampled_from(ZONES),
+)
+def test_a_moment_reads_as_strftime_writes_it(moment: datetime, tz: str) -> None:
+    """format_local and common.day assemble the text from the date's fields (cheaper than
+    strftime, once per row of a list): the same text strftime gives, for any moment and zone."""
+    local = moment.astimezone(zone(tz))
+    expected = local.strftime("%a %Y-%m-%d %H:%M")
+    assert format_local(moment, tz, with_zone=False) == expected
+    assert format_local(moment, tz) == f"{expected} {local.tzname()}"
+    assert day(moment, tz) == expected[4:14]
