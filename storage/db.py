@@ -18,7 +18,17 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, bindparam, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Engine,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
@@ -869,6 +879,21 @@ class Prepared:
         return _converted(converting, fetched[0]), [row[column] for row in fetched]
 
 
+def in_list(column: Any, name: str, dialect: str) -> Any:
+    """`column IN (…)` for a `Prepared` statement, the list bound as one value named `name`.
+
+    A `Prepared` statement is compiled once, where an expanding IN has SQLAlchemy render the
+    SQL anew for each length of list. PostgreSQL takes the list as an array (`= ANY`, the form
+    its planner turns an IN list into); SQLite, which has no arrays, as JSON text it unpacks
+    (`json_each`, built into SQLite since 3.38). An empty list matches no row, as an empty IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    unpacked: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=JSON))
+    )
+    return column.in_(unpacked.scalar_subquery())
+
+
 def _bound(compiled: _Compiled, params: dict[str, Any]) -> Any:
     """The values of one run of a `Prepared` statement, each through its bind processor, in
     the order or by the names its SQL takes them."""
@@ -947,6 +972,7 @@ __all__ = [
     "dialect_insert",
     "disconnected",
     "driver",
+    "in_list",
     "in_savepoint",
     "normalize_url",
     "queued",

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -39,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 
-from storage.db import Database, Prepared, UnitOfWork, at_commit, dialect_insert
+from storage.db import Database, Prepared, UnitOfWork, at_commit, dialect_insert, in_list
 from storage.models import InboxEntry, ProcessedEvent
 
 RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
@@ -84,16 +83,27 @@ _DONE = {
 _FINISH = Prepared(
     lambda _dialect: update(_T).where(*_OURS, _UNFINISHED).values(_DONE).returning(_T.c.id)
 )
-_FINISH_MANY = (
-    update(_T)
-    .where(
-        _T.c.id.in_(bindparam("entry_ids", expanding=True)),
-        _T.c.claimed_by == bindparam("worker"),
-        _UNFINISHED,
+
+
+def _finish_many_statement(dialect: str) -> Any:
+    """On SQLite the rows are looked up by id, as they were with an IN of bound values: with
+    the ids unpacked from JSON (`in_list`), SQLite can no longer count them, and walked every
+    unfinished row instead (the status index) — told the status test is likely true (the
+    listed rows are unfinished, but for a rare one taken over), it looks each id up again."""
+    unfinished = func.likely(_UNFINISHED) if dialect == "sqlite" else _UNFINISHED
+    return (
+        update(_T)
+        .where(
+            in_list(_T.c.id, "entry_ids", dialect),
+            _T.c.claimed_by == bindparam("worker"),
+            unfinished,
+        )
+        .values(_DONE)
+        .returning(_T.c.id)
     )
-    .values(_DONE)
-    .returning(_T.c.id)
-)
+
+
+_FINISH_MANY = Prepared(_finish_many_statement)
 _QUEUED = (
     _T.c.status == RECEIVED,
     or_(_T.c.claimed_until.is_(None), _T.c.claimed_until <= bindparam("now")),
@@ -251,7 +261,7 @@ def finish_many(
     if not entry_ids:
         return set()
     params = {"entry_ids": entry_ids, "worker": worker, "at": now}
-    return {int(row[0]) for row in session.execute(_FINISH_MANY, params)}
+    return {int(row[0]) for row in _FINISH_MANY.rows(session, params)}
 
 
 def waiting(session: UnitOfWork, *, now: datetime) -> int:
@@ -279,29 +289,35 @@ class Unfinished:
     attempts: int
 
 
-@cache
-def _claim_queued_statement() -> Any:
+def _claim_queued_statement(dialect: str) -> Any:
     queued = (
         select(_T.c.id)
         .where(
-            _T.c.status == RECEIVED,
+            _T.c.status == _constant(RECEIVED),
             _T.c.claimed_until.is_(None),
-            _T.c.platform.in_(bindparam("platforms", expanding=True)),
+            in_list(_T.c.platform, "platforms", dialect),
         )
         .order_by(_T.c.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
+    if dialect == "sqlite":
+        # SQLite's LIMIT comes with an OFFSET, which SQLAlchemy would bind (a value no caller
+        # of a `Prepared` statement passes) unless it is given one.
+        queued = queued.offset(literal_column("0"))
     return (
         update(_T)
         .where(_T.c.id.in_(queued.scalar_subquery()))
         .values(
             claimed_by=bindparam("worker"),
             claimed_until=bindparam("until"),
-            attempts=_T.c.attempts + 1,
+            attempts=_T.c.attempts + literal_column("1"),
         )
         .returning(_T.c.id, _T.c.platform, _T.c.status, _T.c.payload, _T.c.answer, _T.c.attempts)
     )
+
+
+_CLAIM_QUEUED = Prepared(_claim_queued_statement)
 
 
 def claim_queued(
@@ -316,7 +332,7 @@ def claim_queued(
     statement, oldest first: the queue's common case, with none of `take_over`'s care for rows
     a process died with (`take_over` handles those)."""
     params = {"worker": worker, "until": until, "platforms": platforms, "limit": limit}
-    rows = session.execute(_claim_queued_statement(), params).all()
+    rows = _CLAIM_QUEUED.rows(session, params)
     return sorted((Unfinished(*row) for row in rows), key=lambda row: row.id)
 
 

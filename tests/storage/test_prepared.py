@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, bindparam, insert, literal_column, select, text
+from sqlalchemy import Engine, bindparam, insert, literal_column, null, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from adapters.bootstrap import App
@@ -155,6 +155,51 @@ def test_prepared_first_and_column_converts_the_first_row_only(app: App) -> None
     assert type(first[0]) is bool and first[1].tzinfo is not None
     assert questions == ["Q1?", "Q2?", "Q3?"]
     assert nothing == (None, [])
+
+
+_CLOSE = Prepared(
+    lambda _dialect: (
+        update(_POLLS)
+        .where(_POLLS.c.workspace == bindparam("workspace"))
+        .values(closed_at=bindparam("at"))
+        .returning(_POLLS.c.number, _POLLS.c.anonymous, _POLLS.c.closed_at)
+    )
+)
+_REOPEN = Prepared(
+    lambda _dialect: (
+        update(_POLLS).where(_POLLS.c.workspace == bindparam("workspace")).values(closed_at=null())
+    )
+)
+
+
+def test_a_prepared_returning_reads_like_sqlalchemy_and_a_plain_update_gives_nothing(
+    app: App,
+) -> None:
+    """RETURNING's columns are converted as a SELECT's are (`rows`), and `run` gives None for a
+    statement without rows to give — whether it has rows is known from the statement, not asked
+    of the cursor, on both databases."""
+    now = datetime(2026, 11, 25, 9, 0, 30, 250000, tzinfo=UTC)
+    with app.db.uow() as session:
+        session.add(
+            Poll(
+                workspace="w",
+                channel="c",
+                mode="single",
+                created_by="ana",
+                number=1,
+                question="Q?",
+                anonymous=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    with app.db.uow() as session:
+        assert _REOPEN.run(session, {"workspace": "w"}) is None
+        assert _CLOSE.run(session, {"workspace": "nobody", "at": now}) is None
+        assert _CLOSE.rows(session, {"workspace": "nobody", "at": now}) == []
+        closed = _CLOSE.rows(session, {"workspace": "w", "at": now})
+    assert closed == [(1, True, now)]
+    assert type(closed[0][1]) is bool and closed[0][2].tzinfo is not None
 
 
 _FAILS = Prepared(lambda _dialect: select(literal_column("x")).select_from(text("no_such_table")))
