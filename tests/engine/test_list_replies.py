@@ -9,10 +9,14 @@ cursor, so that they answer exactly as before, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot import decisions
 from bot.clock import FakeClock
 from bot.common import channel_settings
 from bot.context import Actor
@@ -107,3 +111,28 @@ def test_list_replies_are_as_pinned(chat: Chat, clock: FakeClock) -> None:
     assert list(got) == list(EXPECTED)
     for key, expected in EXPECTED.items():
         assert got[key] == expected, key
+
+
+def test_a_decision_recorded_while_a_page_is_read_leaves_the_pages_tags_right(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL each statement of a read sees what was committed before it ran: the tags
+    of the page listed are looked up by its decisions' ids, so a decision recorded between the
+    page and its tags changes neither (choosing the page again in SQL shifted it by one)."""
+    for n in range(41):
+        chat.ok(f"decide Decision {n} tag:t{n}")
+    listing = decisions._CHANNEL_LISTING
+    page = listing.page
+
+    def then_another(*args: Any, **kwargs: Any) -> Any:
+        found = page(*args, **kwargs)
+        writer = threading.Thread(target=chat.ok, args=("decide Recorded meanwhile tag:new",))
+        writer.start()  # a write of its own, committed before the tags are read
+        writer.join()
+        return found
+
+    monkeypatch.setattr(listing, "page", then_another)
+    reply = chat.ok("decisions")
+    listed = reply.data["decisions"]
+    assert [d["id"] for d in listed] == [f"D-{n}" for n in range(41, 1, -1)]
+    assert [d["tags"] for d in listed] == [[f"t{n - 1}"] for n in range(41, 1, -1)]
