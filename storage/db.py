@@ -436,7 +436,9 @@ class Database:
         sessions = self._kept_session() if kept or reading else self._sessions()
         with writer, sessions as session:
             with session.begin():
-                if reading and self.dialect == "postgresql":
+                # Not a command's transaction (`kept`), even opened by a read: its later units
+                # of work are savepoints of it, and write in it.
+                if reading and not kept and self.dialect == "postgresql":
                     session.connection(execution_options=_READ_ON_POSTGRESQL)
                 yield session
                 _run_at_commit(session)
