@@ -71,9 +71,8 @@ def test_a_read_cut_by_the_statement_timeout_gives_back_a_transactional_connecti
         read.execute(text("SELECT pg_sleep(2)"))
     assert "statement timeout" in str(caught.value)
     _a_write_is_one_transaction(db)
-    with db.reading(), db.uow() as read:  # and the timeout still holds on it
-        with pytest.raises(DBAPIError):
-            read.execute(text("SELECT pg_sleep(2)"))
+    with pytest.raises(DBAPIError), db.reading(), db.uow() as read:  # the timeout still holds
+        read.execute(text("SELECT pg_sleep(2)"))
 
 
 def test_a_read_inside_a_write_transaction_leaves_the_write_a_transaction(
@@ -101,11 +100,10 @@ def test_a_read_inside_a_joined_block_is_a_savepoint_of_the_write(
 ) -> None:
     db = one_connection
     with pytest.raises(RuntimeError), db.uow() as write:
-        with db.joined(write):
-            with db.reading(), db.uow() as read:
-                assert read is write
-                assert not _psycopg(read).autocommit  # type: ignore[attr-defined]
-                read.add(Counter(workspace="w", kind="D", last=1))
+        with db.joined(write), db.reading(), db.uow() as read:
+            assert read is write
+            assert not _psycopg(read).autocommit  # type: ignore[attr-defined]
+            read.add(Counter(workspace="w", kind="D", last=1))
         raise RuntimeError("refused")
     _a_write_is_one_transaction(db)
 
