@@ -11,15 +11,16 @@ from sqlalchemy import select
 
 from adapters.bootstrap import App
 from storage import inbox as store
+from storage.db import Database
 from storage.models import InboxEntry
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def _queue(app: App, *rows: tuple[str, str | None]) -> list[int]:
+def queue(db: Database, *rows: tuple[str, str | None]) -> list[int]:
     """Record a row per (platform, worker): queued without a worker, claimed with one."""
     ids = []
-    with app.db.uow() as session:
+    with db.uow() as session:
         for number, (platform, worker) in enumerate(rows):
             until = NOW + timedelta(minutes=1) if worker else None
             found = store.record(
@@ -37,8 +38,8 @@ def _queue(app: App, *rows: tuple[str, str | None]) -> list[int]:
 
 
 def test_claim_queued_takes_the_oldest_queued_rows_of_the_platforms_given(app: App) -> None:
-    slack_1, teams, claimed, slack_2, other, slack_3 = _queue(
-        app,
+    slack_1, teams, claimed, slack_2, other, slack_3 = queue(
+        app.db,
         ("slack", None),
         ("teams", None),
         ("slack", "web-1"),
@@ -72,8 +73,8 @@ def test_claim_queued_takes_the_oldest_queued_rows_of_the_platforms_given(app: A
 
 
 def test_finish_many_finishes_only_the_listed_rows_the_worker_holds(app: App) -> None:
-    mine_1, mine_2, theirs, mine_3, unlisted = _queue(
-        app, ("slack", "w"), ("slack", "w"), ("slack", "x"), ("slack", "w"), ("slack", "w")
+    mine_1, mine_2, theirs, mine_3, unlisted = queue(
+        app.db, ("slack", "w"), ("slack", "w"), ("slack", "x"), ("slack", "w"), ("slack", "w")
     )
     with app.db.uow() as session:
         assert store.finish(session, entry_id=mine_3, worker="w", now=NOW)

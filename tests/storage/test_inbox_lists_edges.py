@@ -6,7 +6,7 @@ once never take the same row (SKIP LOCKED)."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,31 +15,13 @@ from adapters.bootstrap import App
 from storage import inbox as store
 from storage.db import Database
 from storage.models import InboxEntry
+from tests.storage.test_inbox_lists import NOW, queue
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 UNTIL = NOW + timedelta(minutes=5)
 
 
-def _queue(db: Database, *rows: tuple[str, str | None]) -> list[int]:
-    ids = []
-    with db.uow() as session:
-        for number, (platform, worker) in enumerate(rows):
-            found = store.record(
-                session,
-                platform=platform,
-                key=f"k{number}-{platform}-{worker}",
-                payload=f"p{number}",
-                worker=worker,
-                now=NOW,
-                until=NOW + timedelta(minutes=1) if worker else None,
-            )
-            assert found is not None
-            ids.append(found)
-    return ids
-
-
 def test_finish_many_with_repeated_ids_and_ids_no_row_has(app: App) -> None:
-    first, second, third = _queue(app.db, ("slack", "w"), ("teams", "w"), ("slack", "w"))
+    first, second, third = queue(app.db, ("slack", "w"), ("teams", "w"), ("slack", "w"))
     with app.db.uow() as session:
         done = store.finish_many(
             session,
@@ -54,7 +36,7 @@ def test_finish_many_with_repeated_ids_and_ids_no_row_has(app: App) -> None:
 
 
 def test_claim_queued_with_one_platform_many_platforms_and_none_queued(app: App) -> None:
-    ids = _queue(app.db, *[(platform, None) for platform in ("teams", "slack") * 4])
+    ids = queue(app.db, *[(platform, None) for platform in ("teams", "slack") * 4])
     with app.db.uow() as session:
         assert (
             store.claim_queued(session, worker="w", until=UNTIL, platforms=["discord"], limit=5)
@@ -78,7 +60,7 @@ def test_claim_queued_with_one_platform_many_platforms_and_none_queued(app: App)
 def test_two_workers_claiming_at_once_never_take_the_same_row(migrated_db_url: str) -> None:
     db = Database(migrated_db_url, pool_size=4, max_overflow=0)
     try:
-        ids = _queue(db, *[("slack", None)] * 40)
+        ids = queue(db, *[("slack", None)] * 40)
         taken: dict[str, list[int]] = {"a": [], "b": []}
         ready = threading.Barrier(2)
         errors: list[BaseException] = []
