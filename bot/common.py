@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, literal_column, select
+from sqlalchemy import Table, bindparam, insert, select
 
 from bot import kinds
 from bot.changes import describe_change
@@ -173,14 +173,6 @@ def channel_tz_read(session: UnitOfWork, actor: Actor, stored: str | None) -> st
     return remembered.setdefault((actor.workspace, actor.channel), stored or "UTC")
 
 
-def sql_constant(value: str) -> Any:
-    """A text constant written into a statement's SQL itself, not bound: a `Prepared`
-    statement (and `paging.Listing`) binds only the values its caller passes."""
-    if "'" in value:
-        raise ValueError("a constant without quotes")
-    return literal_column(f"'{value}'")
-
-
 def seen(session: UnitOfWork, actor: Actor, now: datetime) -> None:
     """Remember that this person is in this channel (participation counts them). One upsert, so
     two first commands of a person at once cannot both insert the row."""
@@ -257,7 +249,6 @@ __all__ = [
     "history_view",
     "load",
     "seen",
-    "sql_constant",
     "tags_of",
     "when",
 ]

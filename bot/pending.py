@@ -7,12 +7,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, literal_column, null, select, union_all
 
-from bot.common import channel_tz_column, channel_tz_read, sql_constant, when
+from bot.common import channel_tz_column, channel_tz_read, when
 from bot.context import Actor, Deps
 from bot.errors import UsageError
 from bot.parser import Command
 from bot.views import Block, Heading, Line, ListBlock, Reply, Section, counted
-from storage.db import Prepared, UnitOfWork
+from storage.db import Prepared, UnitOfWork, sql_constant
 from storage.models import Decision, DecisionRole, Participation, Poll, Question, Stance
 
 _D = cast(Table, Decision.__table__)

@@ -14,7 +14,6 @@ from bot.common import (
     channel_tz_read,
     history_view,
     load,
-    sql_constant,
     when,
 )
 from bot.context import Actor, Deps, Event
@@ -23,7 +22,7 @@ from bot.paging import Listing
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
 from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
-from storage.db import UnitOfWork
+from storage.db import UnitOfWork, sql_constant
 from storage.models import Decision, Question
 
 FILTERS = ("open", "overdue", "mine", "all")

@@ -896,6 +896,14 @@ def in_list(column: Any, name: str, dialect: str) -> Any:
     return column.in_(unpacked.scalar_subquery())
 
 
+def sql_constant(value: str) -> Any:
+    """A text constant written into a statement's SQL itself, not bound: a `Prepared`
+    statement (and `paging.Listing`) binds only the values its caller passes."""
+    if "'" in value:
+        raise ValueError("a constant without quotes")
+    return literal_column(f"'{value}'")
+
+
 def _bound(compiled: _Compiled, params: dict[str, Any]) -> Any:
     """The values of one run of a `Prepared` statement, each through its bind processor, in
     the order or by the names its SQL takes them."""
@@ -980,6 +988,7 @@ __all__ = [
     "queued",
     "raw",
     "raw_all",
+    "sql_constant",
     "transient",
     "upsert",
 ]

@@ -38,7 +38,15 @@ from sqlalchemy import (
     update,
 )
 
-from storage.db import Database, Prepared, UnitOfWork, at_commit, dialect_insert, in_list
+from storage.db import (
+    Database,
+    Prepared,
+    UnitOfWork,
+    at_commit,
+    dialect_insert,
+    in_list,
+    sql_constant,
+)
 from storage.models import InboxEntry, ProcessedEvent
 
 RECEIVED, ANSWERED, DONE, FAILED = "received", "answered", "done", "failed"
@@ -48,13 +56,7 @@ _T: Table = InboxEntry.__table__  # type: ignore[assignment]  # a mapped class's
 _OURS = (_T.c.id == bindparam("entry_id"), _T.c.claimed_by == bindparam("worker"))
 
 
-def _constant(value: str) -> Any:
-    """A status written into the statement's SQL itself, not bound: a `Prepared` statement
-    binds only the values its caller passes."""
-    return literal_column(f"'{value}'")
-
-
-_UNFINISHED = _T.c.status.in_([_constant(status) for status in UNFINISHED])
+_UNFINISHED = _T.c.status.in_([sql_constant(status) for status in UNFINISHED])
 _FENCE = Prepared(
     lambda _dialect: (
         select(_T.c.dedupe_key, _T.c.status, _T.c.answer)
@@ -67,12 +69,14 @@ _ANSWERED = Prepared(
         update(_T)
         .where(_T.c.id == bindparam("entry_id"))
         .values(
-            status=_constant(ANSWERED), answer=bindparam("sealed"), claimed_until=bindparam("until")
+            status=sql_constant(ANSWERED),
+            answer=bindparam("sealed"),
+            claimed_until=bindparam("until"),
         )
     )
 )
 _DONE = {
-    "status": _constant(DONE),
+    "status": sql_constant(DONE),
     "finished_at": bindparam("at"),
     "claimed_by": null(),
     "claimed_until": null(),
@@ -127,7 +131,7 @@ def _record_statement(dialect: str) -> Any:
         .values(
             platform=bindparam("platform"),
             dedupe_key=bindparam("key"),
-            status=_constant(RECEIVED),
+            status=sql_constant(RECEIVED),
             attempts=bindparam("attempts"),
             claimed_by=bindparam("worker"),
             claimed_until=bindparam("until"),
@@ -293,7 +297,7 @@ def _claim_queued_statement(dialect: str) -> Any:
     queued = (
         select(_T.c.id)
         .where(
-            _T.c.status == _constant(RECEIVED),
+            _T.c.status == sql_constant(RECEIVED),
             _T.c.claimed_until.is_(None),
             in_list(_T.c.platform, "platforms", dialect),
         )
