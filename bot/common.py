@@ -141,14 +141,14 @@ def channel_tz(session: UnitOfWork, actor: Actor) -> str:
         return actor.tz
     # Remembered per transaction: a command asks several times, and for a channel without
     # settings (the common case) each ask would otherwise be another SELECT.
-    remembered: dict[tuple[str, str], str] = session.info.setdefault(_TZ_CACHE, {})
-    key = (actor.workspace, actor.channel)
-    if key not in remembered:
-        # One column, not the ORM object: `session.get` cost a fifth of a listing.
-        params = {"workspace": actor.workspace, "channel": actor.channel}
-        found = session.execute(_CHANNEL_TZ, params).scalar_one_or_none()
-        remembered[key] = found or "UTC"
-    return remembered[key]
+    remembered: dict[tuple[str, str], str] = session.info.get(_TZ_CACHE, {})
+    found = remembered.get((actor.workspace, actor.channel))
+    if found is not None:
+        return found
+    # One column, not the ORM object: `session.get` cost a fifth of a listing.
+    params = {"workspace": actor.workspace, "channel": actor.channel}
+    stored = session.execute(_CHANNEL_TZ, params).scalar_one_or_none()
+    return channel_tz_read(session, actor, stored)  # remembers it
 
 
 def channel_tz_column(workspace: Any, channel: Any) -> Any:
