@@ -35,7 +35,8 @@ request from running twice. So each adapter, for each request:
 A command the engine says only reads (`Engine.only_reads`: the grammar marks its verb) is not
 recorded: it stores nothing, so a replay running it again does no harm, and a crash losing it
 loses no data — the person types it again. The adapter `admit`s it instead (a `Pass`, no
-database write), runs it like any other, and the pass ends with its work (`run`). That spares
+database write), runs it like any other (Slack answers it in its ack), and the pass ends with
+its work (`run`). That spares
 a read the three writes a recorded request costs (record, answer, done mark) and the sealing.
 
 A process holds at most ALIGN_MAX_BACKLOG requests recorded and unfinished (its own and those it

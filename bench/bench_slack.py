@@ -31,8 +31,9 @@ commands, half writes (``ask ...``) and half reads (``decisions``), then reads a
     measured on its own: its CPU is taken until every command it sent is over (replied to, and
     for Align its inbox row finished), and the next phase starts only then; busy answers are
     not counted as commands (their CPU is in the figure all the same). The read phases hold 20
-    reads awaiting their reply instead (`Replies`): acks come before the work, and 20 in flight
-    on acks filled the queue;
+    reads awaiting their reply instead (`Replies`): the split's acks come before the work, and
+    20 in flight on acks filled the queue (one process answers a read in its ack: that ack is
+    its reply);
 (b) ack latency at an offered 50 requests per second: an open loop that fires on a fixed
     schedule whether or not earlier requests were answered, as Slack does; latency is measured
     from each request's scheduled time, so a stalled server cannot hide its queue;
@@ -472,9 +473,17 @@ class Load:
     pace: Callable[[], Any] | None = None
     """Awaited before each request is sent (`Replies.room`), when set."""
 
+    answered: int = 0
+    """Acks that carried the command's reply (a read answered in its ack): no reply follows."""
+
     @property
     def recorded(self) -> int:
         return self.ok - self.busy
+
+    @property
+    def owed(self) -> int:
+        """Commands run whose reply comes after the ack (to the fake)."""
+        return self.recorded - self.answered
 
     async def send(self) -> bool:
         if self.pace is not None:
@@ -495,7 +504,9 @@ class Load:
                 answer = await response.read()
                 if response.status == 200:
                     self.ok += 1
-                    self.busy += b"Align is busy" in answer
+                    busy = b"Align is busy" in answer
+                    self.busy += busy
+                    self.answered += not busy and b'"response_type"' in answer
                     return True
                 self.errors.append(f"HTTP {response.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -506,14 +517,15 @@ class Load:
 
 class Replies:
     """Commands in flight counted until their reply, not their ack: at most `limit` sent and
-    not yet answered (a busy answer, or a failure, ends one too). For the read phases: Align
-    acks a read before any of its work, so a closed loop on acks is no bound on the work at
-    all — the split's web process queued reads faster than the worker ran them, the shared
-    queue filled to ALIGN_MAX_BACKLOG within the phase, and most reads were answered busy
-    (5,850 in one run; 6,139 of 8,710 at 1,740 acks/s in another), their CPU counted in the
-    figure but not they (`_cpu_per_command`); one process, once its reads cost more than an
-    empty list, refused 1,545 of its six phases' reads so. Paced on replies, none is refused
-    and the figure is what a read that runs costs, a worker's polling included."""
+    not yet answered (a busy answer, or a failure, or an ack carrying the reply ends one too).
+    For the read phases: a web process that hands off acks a read before any of its work, so a
+    closed loop on acks is no bound on the work at all — the split's web process queued reads
+    faster than the worker ran them, the shared queue filled to ALIGN_MAX_BACKLOG within the
+    phase, and most reads were answered busy (5,850 in one run; 6,139 of 8,710 at 1,740 acks/s
+    in another), their CPU counted in the figure but not they (`_cpu_per_command`); one process,
+    once its reads cost more than an empty list, refused 1,545 of its six phases' reads so.
+    Paced on replies, none is refused and the figure is what a read that runs costs, a worker's
+    polling included."""
 
     def __init__(self, load: Load, fake: Child, limit: int = IN_FLIGHT) -> None:
         self.load, self.fake, self.limit = load, fake, limit
@@ -525,7 +537,7 @@ class Replies:
     def _outstanding(self) -> int:
         assert self.start is not None
         load = self.load
-        sent = load.counter - load.busy - load.failed - self.start[0]
+        sent = load.counter - load.busy - load.failed - load.answered - self.start[0]
         return sent - (self.replied - self.start[1])
 
     async def room(self) -> None:
@@ -536,7 +548,7 @@ class Replies:
             if self.start is None:
                 load = self.load
                 self.replied = int(await _ask_fake(self.fake, "count"))
-                self.start = (load.counter - load.busy - load.failed, self.replied)
+                self.start = (load.counter - load.busy - load.failed - load.answered, self.replied)
         waited = loop.time()
         while self._outstanding() >= self.limit and loop.time() - waited < REQUEST_TIMEOUT:
             if self.asking.locked() or loop.time() - self.polled_at < 0.005:
@@ -620,7 +632,7 @@ async def drain(load: Load, fake: Child, timeout: float = DRAIN_TIMEOUT) -> floa
     start = loop.time()
     while loop.time() - start < timeout:
         replies = int(await loop.run_in_executor(None, fake.ask, "count"))  # type: ignore[arg-type]
-        if replies >= load.recorded and not _unfinished(load.database):
+        if replies >= load.owed and not _unfinished(load.database):
             return loop.time() - start
         await asyncio.sleep(0.05)
     return None

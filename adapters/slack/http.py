@@ -47,7 +47,7 @@ from adapters.slack import socket as socket_mode
 from adapters.slack.client import WorkspaceClients, shared_session, web_client
 from adapters.slack.delivery import SlackSender
 from adapters.slack.listeners import SlackBot, runs_anywhere, unescape, workspace_of
-from adapters.slack.workers import Workers, threads_for
+from adapters.slack.workers import Workers, read_threads_for, threads_for
 from adapters.web_keys import SENDERS, SERVING, SHUTDOWN, SOCKET_MODE, SOCKET_STARTERS, Serving
 from storage.db import UnitOfWork
 
@@ -153,6 +153,7 @@ class _Record(AsyncMiddleware):
             return None
         inbox = self.runtime.app.inbox
         # A web process that hands off records reads too: the worker that runs them needs a row.
+        # Anywhere else a read is admitted without one, and answered in its ack (listeners.py).
         if (
             kind == "command"
             and not inbox.hands_off
@@ -198,7 +199,8 @@ class SlackRuntime:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.workers = Workers(threads_for(app.db.dialect))
+        dialect = app.db.dialect
+        self.workers = Workers(threads_for(dialect), read_threads_for(dialect))
         # One connection pool for every Web API call (Bolt's per-request clients share it);
         # created here, inside the server's running loop, and closed with the server.
         self.session = shared_session()

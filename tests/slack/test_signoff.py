@@ -164,8 +164,8 @@ def test_pending_is_private_and_app_home_lists_what_waits_for_your_sign_off(
     server.fake.channel_members[CHANNEL] = [PM, ANA, server.fake.bot_user_id]
     # U0OUTSIDER is named, but is not in the channel: a title must not leak to their App Home.
     command(server, f"propose Raise prices approvers:<@{ANA}>,<@U0OUTSIDER> due:fri")
-    command(server, "pending", user=ANA)
-    answer = server.fake.responses[-1].body
+    read = server.post_command("pending", user=ANA)
+    answer = read.json()  # a read: answered in its ack
     assert answer["response_type"] == "ephemeral"
     assert "Sign-offs you owe" in text_of(answer["blocks"])
     assert "Raise prices" in text_of(answer["blocks"])

@@ -100,6 +100,16 @@ def test_a_slash_command_over_socket_mode_is_acked_and_answered(
             assert post.args["channel"] == CHANNEL
             assert "Over the socket" in json.dumps(post.args["blocks"])
             assert server.fake.calls_to("users.info")[0].args["user"] == USER
+
+            # A read is answered in the envelope's ack, as over HTTP.
+            payload = dict(parse_qsl(server.command_body("decisions")))
+            envelope = {**envelope, "envelope_id": "env-2", "payload": payload}
+            ack = server.loop.run(exchange())
+            assert ack["envelope_id"] == "env-2"
+            assert ack["payload"]["response_type"] == "in_channel"
+            assert "Over the socket" in json.dumps(ack["payload"]["blocks"])
+            server.settle()
+            assert len(server.fake.calls_to("chat.postMessage")) == 1  # the decision's only
         finally:
             server.loop.run(endpoint.stop())
 

@@ -71,7 +71,7 @@ def test_bolts_clients_log_as_the_apps_does(
 ) -> None:
     """The client a listener gets is one Bolt builds per request, from the app's."""
     caplog.set_level(logging.DEBUG)
-    slack_server.post_command("decisions")
+    slack_server.post_command("decide Log the client")  # a read would answer in its ack
     slack_server.fake.wait_for_sync("chat.postMessage")
     slack_server.settle()
     assert any(
