@@ -337,13 +337,13 @@ class SlackBot:
         entry = context.get(KEY)
         work = entry.task if isinstance(entry, Pass) else None
         waited: set[asyncio.Future[Any]] = {answer} if work is None else {answer, work}
-        await asyncio.wait(
-            waited, timeout=self.inbox.ack_budget, return_when=asyncio.FIRST_COMPLETED
-        )
-        if answer.done():
-            return answer.result()
-        answer.cancel()  # from now on the work shows the answer itself
-        return ""
+        try:
+            await asyncio.wait(
+                waited, timeout=self.inbox.ack_budget, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:  # the budget out, or this request cancelled: the work shows the answer itself
+            answer.cancel()
+        return answer.result() if not answer.cancelled() else ""
 
     async def on_button(
         self,
