@@ -36,8 +36,8 @@ A command the engine says only reads (`Engine.only_reads`: the grammar marks its
 recorded: it stores nothing, so a replay running it again does no harm, and a crash losing it
 loses no data — the person types it again. The adapter `admit`s it instead (a `Pass`, no
 database write), runs it like any other (Slack answers it in its ack), and the pass ends with
-its work (`run`). That spares
-a read the three writes a recorded request costs (record, answer, done mark) and the sealing.
+its work (`run`). That spares a read the three writes a recorded request costs (record, answer,
+done mark) and the sealing.
 
 A process holds at most ALIGN_MAX_BACKLOG requests recorded and unfinished (its own and those it
 took over) or admitted and running. Past that `record` (and `admit`) raises `Busy` before writing

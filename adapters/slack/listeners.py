@@ -7,14 +7,14 @@ submission runs the engine before its ack, because Slack shows validation errors
 response. A slash command that only reads (admitted without a row) is answered in its ack:
 Slack shows the ack's body as the command's response, so the reply needs no Web API call after
 it — one HTTP exchange instead of two, the most a read cost the server (bench_slack: `help`
-from 1.0-1.1 ms of CPU to 0.7). The ack waits for it at most ALIGN_INBOX_ACK_BUDGET, as it
+from 0.95-1.12 ms of CPU to 0.69-0.81). The ack waits for it at most ALIGN_INBOX_ACK_BUDGET, as it
 would for a row; a read slower than that is acked empty and shown after, like any reply.
 
-The engine runs in `Workers`' threads through `Inbox.once` — the command and the
-row's "answered" mark commit together, so a request run again after a crash never runs the
-engine twice. Replies go out after the ack — channel messages with `chat.postMessage` (so polls
-have a ts to update), errors and confirmations ephemerally through `response_url`; a reply that
-cannot be shown goes through the outbox (`answer_destination` says where).
+The engine runs in `Workers`' threads through `Inbox.once` — the command and the row's
+"answered" mark commit together, so a request run again after a crash never runs the engine
+twice. Replies go out after the ack — channel messages with `chat.postMessage` (so polls have a
+ts to update), errors and confirmations ephemerally through `response_url`; a reply that cannot
+be shown goes through the outbox (`answer_destination` says where).
 
 Adapters decide nothing: a typed line and a button click both become `engine.handle(actor, text)`
 (buttons carry the command text), a modal becomes `engine.submit_form`, and the listeners only

@@ -10,10 +10,11 @@ event loop that sends the acks: four there (`threads_for`); a 1,000-click burst 
 Read commands on SQLite run in one thread of their own (`read`): WAL gives a read its snapshot
 without waiting for the write lock, so a second thread only adds a contender for the GIL. The
 driver lets go of the GIL at every row it steps through, and each time another thread waiting
-for it wakes up: four threads of reads, twenty in flight, cost bench_slack's `questions` about
-0.3 ms of CPU more per read than one thread (medians of six runs). A read then waits behind no
-write either. On PostgreSQL a read waits on the network, and one thread held twenty reads
-in flight to its round trips: reads share the pool there.
+for it wakes up: with twenty reads in flight, four threads cost bench_slack's `questions`
+0.1-0.6 ms of CPU more per read than one (three comparisons on one noisy machine; the engine
+read on the event loop itself, 0.5 ms less again). A read then waits behind no write either.
+On PostgreSQL a read waits on the network, and one thread held twenty reads in flight to its
+round trips: reads share the pool there.
 """
 
 from __future__ import annotations
