@@ -108,12 +108,16 @@ def test_a_worker_whose_listening_connection_is_ended_listens_again_and_still_wa
     monkeypatch.setattr(recovery, "LISTEN_AGAIN_AFTER", 0.0)
 
     def listeners() -> list[int]:
+        """This schema's listeners only: a test beside this one (pytest -n) may be listening on
+        the same server, and ending its connection failed it."""
         with app.db.uow() as session:
+            channel = session.execute(text(f"SELECT {store.QUEUED_CHANNEL}")).scalar_one()
             found = session.execute(
                 text(
                     "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
-                    "AND pid <> pg_backend_pid()"
-                )
+                    "AND position(:channel in query) > 0 AND pid <> pg_backend_pid()"
+                ),
+                {"channel": f'"{channel}"'},
             )
             return [int(pid) for (pid,) in found]
 
