@@ -12,7 +12,8 @@ when the loop has something to do, and then it is what waits.
 On Linux each thread has its own priority and a new thread starts with its creator's: the
 threads lowered here are started by the event loop (the Slack listeners' pool, the inbox's
 engine groups, the profile lookups), and a lowered thread never starts one that an ack waits
-for (every `GroupCommit` is submitted to from the loop).
+for (every `GroupCommit` is submitted to from the loop). The thread that runs read commands on
+SQLite is not lowered: a read's work is its ack's answer (adapters/slack/workers.py).
 """
 
 from __future__ import annotations

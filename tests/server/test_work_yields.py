@@ -53,6 +53,20 @@ def test_the_listeners_pool_runs_lowered(lowered: int) -> None:
     assert _in_the_listeners_pool() == min(19, lowered)
 
 
+def test_the_reads_thread_runs_at_the_process_priority(lowered: int) -> None:
+    """A read's work is its ack's answer (adapters/slack/workers.py): it is not lowered."""
+
+    async def main() -> tuple[int, int]:
+        workers = Workers(1, read_threads=1)
+        try:
+            return await workers.read(_mine), await workers.run(_mine)
+        finally:
+            workers.close()
+
+    process = _mine()
+    assert asyncio.run(main()) == (process, min(19, lowered))
+
+
 def test_the_inbox_runs_its_engine_groups_lowered_and_records_at_the_process_priority(
     lowered: int, tmp_path: Any
 ) -> None:
