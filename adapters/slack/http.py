@@ -298,7 +298,9 @@ class SlackRuntime:
         )
 
     async def stop_receiving(self) -> None:
-        """Close the Socket Mode connection: no new envelopes while in-flight work finishes."""
+        """Close the Socket Mode connection: no new envelopes while in-flight work finishes; and
+        no read's ack waits any longer for its answer (`SlackBot.stop_waiting`)."""
+        self.bot.stop_waiting()
         socket, self.socket = self.socket, None
         if socket is not None:
             await socket.close_async()

@@ -210,6 +210,8 @@ class SlackBot:
         self.people = People(app, workers)
         self.postings = app.postings
         self.inbox = app.inbox
+        self._stopping: asyncio.Future[None] | None = None
+        """Done once the server stops receiving (`stop_waiting`): a read's ack waits no more."""
 
     def register(self) -> None:
         bolt = self.bolt
@@ -332,11 +334,13 @@ class SlackBot:
         self, answer: asyncio.Future[dict[str, Any]], context: AsyncBoltContext
     ) -> dict[str, Any] | str:
         """A read's answer as the body of its ack, or an empty ack when it is not ready within
-        ALIGN_INBOX_ACK_BUDGET (or its work ended without one): then the answer is the work's
-        to show after the ack (`_run_command`), as every other reply is."""
+        ALIGN_INBOX_ACK_BUDGET (or its work ended without one, or the server stops): then the
+        answer is the work's to show after the ack (`_run_command`), as every other reply is."""
         entry = context.get(KEY)
         work = entry.task if isinstance(entry, Pass) else None
-        waited: set[asyncio.Future[Any]] = {answer} if work is None else {answer, work}
+        waited: set[asyncio.Future[Any]] = {answer, self._stopped()}
+        if work is not None:
+            waited.add(work)
         try:
             await asyncio.wait(
                 waited, timeout=self.inbox.ack_budget, return_when=asyncio.FIRST_COMPLETED
@@ -344,6 +348,19 @@ class SlackBot:
         finally:  # the budget out, or this request cancelled: the work shows the answer itself
             answer.cancel()
         return answer.result() if not answer.cancelled() else ""
+
+    def _stopped(self) -> asyncio.Future[None]:
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+        return self._stopping
+
+    def stop_waiting(self) -> None:
+        """The server stops: a read's ack still waiting for its answer is sent empty at once, and
+        the work shows the answer within the shutdown grace — an ack that waited out its budget
+        held the stop past ALIGN_SHUTDOWN_GRACE (aiohttp waits for the request's handler)."""
+        stopping = self._stopped()
+        if not stopping.done():
+            stopping.set_result(None)
 
     async def on_button(
         self,

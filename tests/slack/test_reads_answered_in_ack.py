@@ -294,6 +294,22 @@ def test_a_signal_while_a_reads_ack_waits_still_answers_it_exactly_once(
         assert noise not in output, output
 
 
+def test_a_signal_while_a_reads_ack_waits_past_the_grace_stops_within_the_grace(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while a read's ack waits for an answer Slack never gives (its profile lookup
+    held for good), with an ack budget longer than the grace: the stop still fits in
+    ALIGN_SHUTDOWN_GRACE (adapters/web_keys.py `Grace`), and the read is shown nowhere. Before
+    the ack stopped waiting at shutdown (`SlackBot.stop_waiting`), aiohttp waited the grace for
+    the ack's handler, cancelled the request — which does not end the handler — and waited the
+    grace again: 6.0 s with a 3 s grace, and the whole budget with a grace of 0."""
+    took, ack, after, output = stop_while_a_read_waits(
+        sqlite_url, tmp_path, grace="3", budget="10", released=False
+    )
+    assert in_ack_body(ack) + after == 0, (ack, after)
+    assert took < 3 + 1.5, f"stopped after {took:.1f}s with a 3 s grace period:\n{output}"
+
+
 def test_concurrent_private_reads_racing_their_budget_are_answered_exactly_once(
     racing: SlackServer,
 ) -> None:
