@@ -34,12 +34,8 @@ from tests.slack.conftest import (
     SlackServer,
     running_slack_server,
 )
+from tests.slack.test_reads import rows
 from tests.slack.test_socket_mode import SocketEndpoint
-
-
-def rows(server: SlackServer) -> int:
-    with server.app.db.uow() as session:
-        return int(session.execute(select(func.count()).select_from(InboxEntry)).scalar_one())
 
 
 def answer_of(ack: httpx.Response) -> dict[str, object] | None:
