@@ -26,14 +26,19 @@ def rows(server: SlackServer, *where: object) -> int:
         return int(session.execute(query).scalar_one())
 
 
+def one_decision(server: SlackServer, title: str) -> None:
+    """A decision recorded, its message posted and its inbox row done: what a read then lists."""
+    assert server.post_command(f"decide {title}").status_code == 200
+    server.fake.wait_for_sync("chat.postMessage")
+    server.settle()
+    assert rows(server) == 1
+
+
 def test_a_read_is_answered_in_its_ack_without_an_inbox_row(
     slack_server_any_db: SlackServer,
 ) -> None:
     server = slack_server_any_db
-    assert server.post_command("decide Ship the reads path").status_code == 200
-    server.fake.wait_for_sync("chat.postMessage")
-    server.settle()
-    assert rows(server) == 1
+    one_decision(server, "Ship the reads path")
 
     ack = server.post_command("decisions")
     assert ack.status_code == 200

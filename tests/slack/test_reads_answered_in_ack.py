@@ -34,7 +34,7 @@ from tests.slack.conftest import (
     SlackServer,
     running_slack_server,
 )
-from tests.slack.test_reads import rows
+from tests.slack.test_reads import one_decision, rows
 from tests.slack.test_socket_mode import SocketEndpoint
 
 
@@ -48,10 +48,7 @@ def test_thirty_reads_at_once_are_each_answered_in_their_ack(
     slack_server_any_db: SlackServer,
 ) -> None:
     server = slack_server_any_db
-    assert server.post_command("decide Burst of reads").status_code == 200
-    server.fake.wait_for_sync("chat.postMessage")
-    server.settle()
-    assert rows(server) == 1
+    one_decision(server, "Burst of reads")
 
     with ThreadPoolExecutor(30) as pool:
         acks = list(pool.map(lambda _: server.post_command("decisions"), range(30)))
