@@ -13,6 +13,7 @@ import math
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -435,20 +436,13 @@ class Database:
         )
         sessions = self._kept_session() if kept or reading else self._sessions()
         with writer, sessions as session:
-            try:
-                with session.begin():
-                    # Not a command's transaction (`kept`), even opened by a read: its later
-                    # units of work are savepoints of it, and write in it.
-                    if reading and not kept and self.dialect == "postgresql":
-                        session.connection(execution_options=_READ_ON_POSTGRESQL)
-                    yield session
-                    _run_at_commit(session)
-            finally:
-                # `driver`'s note holds the transaction, which holds the session: left there, a
-                # new session and its transaction, connection and pool checkout (43 objects)
-                # were a cycle only the garbage collector freed — after a load, one pass over
-                # 55,000 of them held the event loop for 110 ms (bench_slack's p99 at 50 req/s).
-                session.info.pop(_DRIVER, None)
+            with session.begin():
+                # Not a command's transaction (`kept`), even opened by a read: its later units
+                # of work are savepoints of it, and write in it.
+                if reading and not kept and self.dialect == "postgresql":
+                    session.connection(execution_options=_READ_ON_POSTGRESQL)
+                yield session
+                _run_at_commit(session)
             if session.info.pop(CHECKPOINT, False) and self.dialect == "sqlite":
                 self._checkpoint()
 
@@ -694,19 +688,24 @@ def driver(session: Session) -> tuple[Any, Any]:
     runs in its transaction's connection; once the transaction has ended, or can no longer be
     used (rolled back by an error), the session is asked again (and says so). Keyed by the
     innermost transaction: a savepoint's SAVEPOINT is sent when its session is first asked for
-    its connection, so each savepoint asks once too."""
+    its connection, so each savepoint asks once too.
+
+    The note names the transaction by a weak reference: the transaction holds the session, so
+    a strong one made every new session, its transaction, connection and pool checkout (43
+    objects) a cycle only the garbage collector freed — after a load, one pass over 55,000 of
+    them held the event loop for 110 ms (bench_slack's p99 at 50 req/s)."""
     transaction = session.get_nested_transaction() or session.get_transaction()
     found = session.info.get(_DRIVER)
     if (
         transaction is not None
         and found is not None
-        and found[0] is transaction
+        and found[0]() is transaction
         and transaction.is_active
     ):
         return found[1], found[2]
     connection = session.connection()
     current = session.get_nested_transaction() or session.get_transaction()
-    session.info[_DRIVER] = (current, connection.dialect, connection.connection)
+    session.info[_DRIVER] = (weakref.ref(current), connection.dialect, connection.connection)
     return connection.dialect, connection.connection
 
 
