@@ -321,26 +321,24 @@ class SlackBot:
         respond = pooled(respond, self.session)
         text = unescape(command.get("text") or "")
         channel = command.get("channel_id") or context.channel_id or ""
-        if not isinstance(context.get(KEY), Pass):
+        entry = context.get(KEY)
+        if not isinstance(entry, Pass):
             await ack()
             self._start(context, self._run_command(text, context, client, respond, channel))
             return
         # A read (admitted, no row): its answer is the ack itself when it is ready in time.
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._start(context, self._run_command(text, context, client, respond, channel, answer))
-        await ack(await self._in_time(answer, context))
+        assert entry.task is not None  # `_start` set it
+        await ack(await self._in_time(answer, entry.task))
 
     async def _in_time(
-        self, answer: asyncio.Future[dict[str, Any]], context: AsyncBoltContext
+        self, answer: asyncio.Future[dict[str, Any]], work: asyncio.Task[Any]
     ) -> dict[str, Any] | str:
         """A read's answer as the body of its ack, or an empty ack when it is not ready within
-        ALIGN_INBOX_ACK_BUDGET (or its work ended without one, or the server stops): then the
+        ALIGN_INBOX_ACK_BUDGET (or its `work` ended without one, or the server stops): then the
         answer is the work's to show after the ack (`_run_command`), as every other reply is."""
-        entry = context.get(KEY)
-        work = entry.task if isinstance(entry, Pass) else None
-        waited: set[asyncio.Future[Any]] = {answer, self._stopped()}
-        if work is not None:
-            waited.add(work)
+        waited: set[asyncio.Future[Any]] = {answer, work, self._stopped()}
         try:
             await asyncio.wait(
                 waited, timeout=self.inbox.ack_budget, return_when=asyncio.FIRST_COMPLETED

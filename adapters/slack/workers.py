@@ -91,4 +91,5 @@ class Workers:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._reads.shutdown(wait=False, cancel_futures=True)
+        if self._reads is not self._pool:
+            self._reads.shutdown(wait=False, cancel_futures=True)
