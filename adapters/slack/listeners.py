@@ -7,7 +7,7 @@ submission runs the engine before its ack, because Slack shows validation errors
 response. A slash command that only reads (admitted without a row) is answered in its ack:
 Slack shows the ack's body as the command's response, so the reply needs no Web API call after
 it — one HTTP exchange instead of two, the most a read cost the server (bench_slack: `help`
-from 0.95-1.12 ms of CPU to 0.69-0.81). The ack waits for it at most ALIGN_INBOX_ACK_BUDGET, as it
+from 0.95-1.12 ms of CPU to 0.57-0.81). The ack waits for it at most ALIGN_INBOX_ACK_BUDGET, as it
 would for a row; a read slower than that is acked empty and shown after, like any reply.
 
 The engine runs in `Workers`' threads through `Inbox.once` — the command and the row's
