@@ -31,7 +31,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from adapters import priority, secret_watch
+from adapters import cpu, priority, secret_watch
 from adapters.bootstrap import App, build, check_secret
 from adapters.preflight import ROLES, ConfigError, Plan, plan, verify
 from adapters.settings import Settings
@@ -165,15 +165,25 @@ def serve(
         settings, role=role, socket=socket, teams_emulator=teams_emulator, host=host, port=port
     )
     yield_cpu(settings, planned.role)
+    keeper = one_cpu(settings)
     app = build(settings)
     try:
         # Before anything is received or sent: a process with another secret must not start.
         check_secret(app)
-        status = asyncio.run(_serve(app, planned, socket=socket and planned.inbound))
+        status = asyncio.run(_serve(app, planned, socket=socket and planned.inbound, keeper=keeper))
     finally:
         app.db.dispose()
     if status:
         raise click.exceptions.Exit(status)
+
+
+def one_cpu(settings: Settings) -> cpu.Follow | None:
+    """The process's threads on one CPU, as ALIGN_CPU says (adapters/cpu.py); before any
+    thread starts, so that every thread inherits it. The `Follow` for `_serve` to run, if any."""
+    try:
+        return cpu.keep_on_one(settings.cpu)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def yield_cpu(settings: Settings, role: str) -> None:
@@ -214,7 +224,7 @@ def collect_less() -> None:
     gc.set_threshold(YOUNG_COLLECTED_AFTER, middle, oldest)
 
 
-async def _serve(app: App, planned: Plan, *, socket: bool) -> int:
+async def _serve(app: App, planned: Plan, *, socket: bool, keeper: cpu.Follow | None = None) -> int:
     """Serve until stopped; the exit status: 0 after a signal, 1 after a part failed (`Stop`)."""
     stop = Stop()
     loop = asyncio.get_running_loop()
@@ -241,7 +251,12 @@ async def _serve(app: App, planned: Plan, *, socket: bool) -> int:
         log.info(
             "Align listening on http://%s:%d (role %s)", planned.host, planned.port, planned.role
         )
-        await _until_stopped(web_app, stop.requested)
+        following = asyncio.ensure_future(cpu.follow(keeper)) if keeper else None
+        try:
+            await _until_stopped(web_app, stop.requested)
+        finally:
+            if following is not None:
+                following.cancel()
         log.info("stopping: finishing work in flight (up to %.0f s)", grace)
     finally:
         await runner.cleanup()

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # that on a host it shares with web processes their acks go first: work can wait a few
     # milliseconds, an ack cannot. 0 leaves it as it is.
     worker_nice: int = Field(10, ge=0, le=19, alias="ALIGN_WORKER_NICE")
+    # `align serve` keeps its threads on one CPU (adapters/cpu.py): `auto` follows the idlest
+    # of the CPUs it may use, a number stays on that CPU, `off` leaves them to the kernel.
+    cpu: str = Field("auto", pattern=r"^(auto|off|\d+)$", alias="ALIGN_CPU")
     webhook_loopback_for_tests: bool = Field(False, alias="ALIGN_WEBHOOK_LOOPBACK_FOR_TESTS")
     # Seconds between a running process's re-checks of ALIGN_SECRET (adapters/secret_watch.py,
     # 30 unless set): so that a test's process notices `align adopt-secret` quickly.

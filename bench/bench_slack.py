@@ -177,17 +177,20 @@ def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Con
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    keeper = None
     if kind.startswith("align"):  # as `align serve --role …` does, before any thread
-        from adapters.server import yield_cpu
+        from adapters.server import one_cpu, yield_cpu
         from adapters.settings import Settings
 
         role = ROLE_OF[kind]
-        yield_cpu(Settings(_env_file=None, ALIGN_HAND_OFF=str(role != "all").lower()), role)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, ALIGN_HAND_OFF=str(role != "all").lower())  # type: ignore[call-arg]
+        yield_cpu(settings, role)
+        keeper = one_cpu(settings)
     profilers: list[Any] = []
     if profile:
         profilers = _profile_every_thread()
     try:
-        asyncio.run(_serve_app_async(kind, database, fake_url, conn))
+        asyncio.run(_serve_app_async(kind, database, fake_url, conn, keeper))
     finally:
         if profilers:
             _print_profile(kind, profilers)
@@ -248,7 +251,9 @@ def _print_profile(kind: str, profilers: list[Any]) -> None:
         print(out.getvalue(), file=sys.stderr)
 
 
-async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connection) -> None:
+async def _serve_app_async(
+    kind: str, database: str, fake_url: str, conn: Connection, keeper: Any = None
+) -> None:
     from aiohttp import web
 
     if kind.startswith("align"):
@@ -297,8 +302,15 @@ async def _serve_app_async(kind: str, database: str, fake_url: str, conn: Connec
         from adapters.server import collect_less
 
         collect_less()
+    following = None
+    if keeper is not None:  # as `align serve` does once it listens
+        from adapters import cpu
+
+        following = asyncio.ensure_future(cpu.follow(keeper))
     conn.send(int(runner.addresses[0][1]))
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # the stop word
+    if following is not None:
+        following.cancel()
     await runner.cleanup()
 
 

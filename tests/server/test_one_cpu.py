@@ -1,0 +1,204 @@
+"""`align serve` keeps its threads on one CPU (ALIGN_CPU, adapters/cpu.py): `auto` starts where
+the process is and follows the idlest CPU it may use, a number stays put, `off` leaves the
+threads to the kernel. The moves are decided from /proc/stat's figures, given here; the
+pinning itself is read back from the kernel on a real `align serve` process."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from adapters import cpu
+from adapters.preflight import ConfigError
+from adapters.server import one_cpu
+from tests.conftest import make_settings
+from tests.fakes import FakeSlackApi
+from tests.server.process import align, free_port, wait_until
+
+STAT = """cpu  900 0 300 8000 100 0 0 0 0 0
+cpu0 500 0 100 3900 50 0 0 0 0 0
+cpu1 400 0 200 4100 50 0 0 7 0 0
+intr 12345
+ctxt 999
+"""
+
+
+def test_proc_stat_reads_as_busy_and_total_ticks_per_cpu() -> None:
+    # busy: all but idle (4th) and iowait (5th); steal (8th) is busy: the host's, not ours.
+    assert cpu.cpu_times(STAT) == {0: (600, 4550), 1: (607, 4757)}
+
+
+class Readings:
+    """What /proc would say at each check: per CPU (busy, total) and this process's ticks."""
+
+    def __init__(self) -> None:
+        self.times: cpu.Times = {0: (0, 0), 1: (0, 0)}
+        self.own = 0
+        self.pinned: list[int] = []
+
+    def advance(self, busy: dict[int, int], own: int, ticks: int = 100) -> None:
+        for c, more in busy.items():
+            self.times[c] = (self.times[c][0] + more, self.times[c][1] + ticks)
+        self.own += own
+
+    def follow(self, on: int = 0) -> cpu.Follow:
+        return cpu.Follow(
+            on,
+            frozenset(self.times),
+            read_stat=lambda: dict(self.times),
+            own_ticks=lambda: self.own,
+            pin=self.pinned.append,
+        )
+
+
+def test_the_first_look_only_takes_the_readings() -> None:
+    readings = Readings()
+    keeper = readings.follow()
+    readings.advance({0: 100, 1: 0}, own=0)  # before the first look: not compared
+    assert keeper.check() is None
+    assert readings.pinned == []
+
+
+def test_a_cpu_busy_with_this_process_alone_is_kept() -> None:
+    readings = Readings()
+    keeper = readings.follow()
+    keeper.check()
+    readings.advance({0: 95, 1: 0}, own=90)  # nearly all of CPU 0 is our own work
+    assert keeper.check() is None
+    assert (keeper.cpu, readings.pinned) == (0, [])
+
+
+def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one() -> None:
+    readings = Readings()
+    keeper = readings.follow()
+    keeper.check()
+    readings.advance({0: 100, 1: 10}, own=40)  # 60% of CPU 0 went to someone else
+    assert keeper.check() == 1
+    assert (keeper.cpu, readings.pinned) == (1, [1])
+    # The next look starts afresh on CPU 1: what came before the move is not compared.
+    readings.advance({0: 0, 1: 100}, own=100)
+    assert keeper.check() is None
+    readings.advance({0: 0, 1: 100}, own=100)
+    assert keeper.check() is None
+    assert readings.pinned == [1]
+
+
+def test_it_does_not_move_for_less_than_the_margin() -> None:
+    readings = Readings()
+    keeper = readings.follow()
+    keeper.check()
+    # 50% of CPU 0 is others' work; CPU 1 is 30% busy: idler by 20 points, under the margin.
+    readings.advance({0: 90, 1: 30}, own=40)
+    assert keeper.check() is None
+    assert readings.pinned == []
+
+
+def test_a_cpu_missing_from_the_readings_is_no_candidate() -> None:
+    readings = Readings()
+    keeper = readings.follow()
+    keeper.check()
+    readings.advance({0: 100, 1: 0}, own=0)
+    del readings.times[1]  # taken offline
+    assert keeper.check() is None
+    assert readings.pinned == []
+
+
+def test_off_leaves_the_threads_where_the_kernel_puts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned: list[int] = []
+    monkeypatch.setattr(cpu, "_pin_all", pinned.append)
+    assert one_cpu(make_settings("sqlite:///unused.db", ALIGN_CPU="off")) is None
+    assert pinned == []
+
+
+@pytest.mark.skipif(not cpu.supported(), reason="Linux CPU affinity")
+def test_a_cpu_the_process_may_not_use_is_refused_in_words() -> None:
+    beyond = max(os.sched_getaffinity(0)) + 1
+    with pytest.raises(ConfigError, match=rf"ALIGN_CPU={beyond}: this process may run on CPUs"):
+        one_cpu(make_settings("sqlite:///unused.db", ALIGN_CPU=str(beyond)))
+
+
+def test_a_setting_that_is_no_cpu_is_refused() -> None:
+    with pytest.raises(ValueError, match="ALIGN_CPU"):
+        make_settings("sqlite:///unused.db", ALIGN_CPU="fast")
+
+
+def _cpus_of_every_thread(pid: int) -> set[str]:
+    """Each thread's `Cpus_allowed_list`, as the kernel has it."""
+    found = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                found.add(line.split(":", 1)[1].strip())
+    return found
+
+
+needs_two = pytest.mark.skipif(
+    not cpu.supported() or len(os.sched_getaffinity(0)) < 2, reason="two CPUs, Linux affinity"
+)
+
+
+@needs_two
+@pytest.mark.parametrize("setting", ["auto", "off", "first"])
+def test_a_real_align_serve_keeps_every_thread_on_one_cpu(tmp_path: Path, setting: str) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    value = str(allowed[0]) if setting == "first" else setting
+    port = free_port()
+    with FakeSlackApi.running() as slack:
+        env = {
+            "ALIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'align.db'}",
+            "ALIGN_SECRET": "s",
+            "ALIGN_PORT": str(port),
+            "SLACK_SIGNING_SECRET": "sig",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_API_URL": slack.url,
+            "ALIGN_CPU": value,
+        }
+        with align(tmp_path, "serve", port=port, **env) as serve:
+            serve.wait_listening()
+            pid = serve.proc.pid
+            # Started by then: the event loop, the inbox's writer, the scheduler's threads.
+            wait_until(lambda: len(os.listdir(f"/proc/{pid}/task")) > 2, 10, "threads")
+            cpus = _cpus_of_every_thread(pid)
+            if setting == "off":  # what this test's own process may use: every CPU allowed
+                assert cpus == _cpus_of_every_thread(os.getpid()) and len(allowed) > 1
+            elif setting == "first":
+                assert cpus == {value}
+                assert f"threads kept on CPU {value} (ALIGN_CPU)" in serve.output
+            else:
+                assert len(cpus) == 1 and next(iter(cpus)).isdigit()
+                assert int(next(iter(cpus))) in allowed
+                assert "following the idlest (ALIGN_CPU=auto" in serve.output
+            serve.send(signal.SIGTERM)
+            assert serve.wait(timeout=30) == 0
+
+
+def test_following_looks_again_and_again_and_outlives_a_failed_look(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    class Keeper:
+        looks = 0
+
+        def check(self) -> None:
+            self.looks += 1
+            if self.looks in (1, 3):
+                raise OSError("no /proc")
+
+    async def main() -> int:
+        keeper = Keeper()
+        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=0))  # type: ignore[arg-type]
+        while keeper.looks < 5:
+            await asyncio.sleep(0)
+        task.cancel()
+        return keeper.looks
+
+    assert asyncio.run(main()) >= 5
+    assert "ALIGN_CPU: could not look at the CPUs (no /proc)" in caplog.text
