@@ -93,6 +93,8 @@ class Follow:
 
     cpu: int
     allowed: frozenset[int]
+    fixed: bool = False
+    """ALIGN_CPU named the CPU: it stays there (`follow` only says where it is)."""
     read_stat: Callable[[], Times] = _read_stat
     own_ticks: Callable[[], int] = _own_ticks
     pin: Callable[[int], None] = _pin_all
@@ -141,7 +143,8 @@ class Follow:
 
 def keep_on_one(setting: str) -> Follow | None:
     """Put the process's threads on one CPU as ALIGN_CPU says (the module docstring); the
-    `Follow` to run (`follow`) for `auto`, else None. Called before any thread starts."""
+    `Follow` for `follow` to run, or None when the threads were left where they were. Called
+    before any thread starts."""
     if setting == "off" or not supported():
         return None
     allowed = frozenset(os.sched_getaffinity(0))
@@ -152,27 +155,30 @@ def keep_on_one(setting: str) -> Follow | None:
                 f"ALIGN_CPU={cpu}: this process may run on CPUs {_listed(allowed)} only"
             )
         _pin_all(cpu)
-        log.info("threads kept on CPU %d (ALIGN_CPU)", cpu)
-        return None
+        return Follow(cpu, allowed, fixed=True)
     if len(allowed) < 2:
         return None
     cpu = _current_cpu()
     if cpu not in allowed:  # not yet moved onto an allowed one: take the first
         cpu = min(allowed)
     _pin_all(cpu)
-    log.info(
-        "threads kept on CPU %d of %s, following the idlest (ALIGN_CPU=auto; off to spread)",
-        cpu,
-        _listed(allowed),
-    )
     return Follow(cpu, allowed)
 
 
 async def follow(
     keeper: Follow, *, first: float = FOLLOW_FIRST, every: float = FOLLOW_EVERY
 ) -> None:
-    """`keeper.check()` now, after `first` seconds, then about every `every` until cancelled
-    (a few /proc reads: on the loop)."""
+    """Say where the threads are; then, for `auto`, `keeper.check()` now, after `first`
+    seconds, then about every `every` until cancelled (a few /proc reads: on the loop). Run
+    once the server listens: a start that fails says only why."""
+    if keeper.fixed:
+        log.info("threads kept on CPU %d (ALIGN_CPU)", keeper.cpu)
+        return
+    log.info(
+        "threads kept on CPU %d of %s, following the idlest (ALIGN_CPU=auto; off to spread)",
+        keeper.cpu,
+        _listed(keeper.allowed),
+    )
     wait = first
     while True:
         try:

@@ -186,6 +186,9 @@ def test_following_looks_again_and_again_and_outlives_a_failed_look(
 
     class Keeper:
         looks = 0
+        fixed = False
+        cpu = 1
+        allowed = frozenset({0, 1})
 
         def check(self) -> None:
             self.looks += 1
