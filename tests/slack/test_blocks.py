@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from adapters.slack import blocks
 from bot.views import (
     Actions,
@@ -78,6 +84,93 @@ def test_long_texts_fields_and_buttons_are_clipped_to_slacks_sizes() -> None:
 def test_mentions_pass_and_everything_else_is_escaped() -> None:
     (section,) = blocks.render(_reply(Section("<@U0ANA00001|ana> & <!here> in <#C0PROD001>")))
     assert section["text"]["text"] == "<@U0ANA00001|ana> &amp; &lt;!here&gt; in <#C0PROD001>"
+
+
+_REF_KEEP = re.compile(r"<(?:[@#][A-Z0-9]+(?:\|[^<>]*)?)>")
+_REF_FENCE = re.compile(r"`{3,}")
+
+
+def _reference_escape(text: str) -> str:
+    """escape as it was before its fast paths: the straightforward definition."""
+    out: list[str] = []
+    last = 0
+    for match in _REF_KEEP.finditer(text):
+        out.append(_reference_plain(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_reference_plain(text[last:]))
+    return "".join(out)
+
+
+def _reference_plain(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _REF_FENCE.sub(lambda m: "'" * len(m.group(0)), text)
+
+
+# Pieces that make mentions, near-mentions and everything escape treats specially.
+_PIECES = st.sampled_from(
+    [
+        "<",
+        ">",
+        "&",
+        "@",
+        "#",
+        "|",
+        "`",
+        "``",
+        "```",
+        "````",
+        "U0",
+        "C1",
+        "ab",
+        " ",
+        "\n",
+        "·",
+        "é",
+        "🙂",
+        "<@U0USER0003>",
+        "<#C0PROD001|prod>",
+        "<@U1|a & b>",
+        "<@U1|x```y>",
+        "<!here>",
+        "<@u1>",
+        "<@>",
+        "<@U1|",
+        "&amp;",
+        "&lt;",
+    ]
+)
+_TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_TEXT)
+def test_escape_equals_the_straightforward_version_for_any_text(text: str) -> None:
+    assert blocks.escape(text) == _reference_escape(text)
+    assert blocks._escape_plain(text) == _reference_plain(text)
+
+
+_LINE = "Q-3 Bench question 3? · open · <@U0USER0003> · due Fri 2026-11-27 16:04 UTC\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("", ""),
+        ("plain · text", "plain · text"),
+        (_LINE * 20, _LINE * 20),
+        ("R&D <b> <@U1>", "R&amp;D &lt;b&gt; <@U1>"),
+        ("<@U1> > 2", "<@U1> &gt; 2"),
+        ("<<@U1>>", "&lt;<@U1>&gt;"),
+        ("<@U1|a & ```b> ```", "<@U1|a & ```b> '''"),
+        ("<@U1|a>b>", "<@U1|a>b&gt;"),
+        ("``<@U1>`", "``<@U1>`"),
+        ("````x <#C1>", "''''x <#C1>"),
+        ("<@u1> <!channel>", "&lt;@u1&gt; &lt;!channel&gt;"),
+    ],
+)
+def test_escape_examples(text: str, escaped: str) -> None:
+    assert blocks.escape(text) == escaped == _reference_escape(text)
 
 
 def test_bars_divider_and_a_ballot_form() -> None:
