@@ -29,7 +29,17 @@ from bot.errors import Conflict, UsageError
 from bot.paging import page_of
 from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
+from bot.views import (
+    Context,
+    Heading,
+    Later,
+    Line,
+    ListBlock,
+    Reply,
+    Section,
+    counted,
+    mention,
+)
 from storage.db import Prepared, UnitOfWork
 from storage.models import Item, ItemScore, ItemTag, Poll
 
@@ -390,49 +400,53 @@ def cmd_priorities(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         kind="list",
         text=f"{counted(page.total, 'item')} by {by}",
         blocks=blocks,
-        data={
-            "by": by,
-            "items": [_item_json(i, s, i.tags) for i, s in page.rows],
-            "page": page.to_json(),
-        },
+        data=Later(
+            lambda: {
+                "by": by,
+                "items": [_item_json(i, s, i.tags) for i, s in page.rows],
+                "page": page.to_json(),
+            }
+        ),
     )
 
 
 def roadmap_blocks(
     session: UnitOfWork, actor: Actor, lanes: tuple[str, ...] = LANES
-) -> tuple[list[Any], dict[str, Any]]:
+) -> tuple[list[Any], dict[str, list[tuple[Listed, Score]]]]:
     """The roadmap's lanes: one ranking of all of them (`ranked_items`, one statement), each
-    lane's items in its order."""
+    lane's items in its order — as blocks, and as ranked items for `roadmap_json`."""
     by_lane: dict[str, list[tuple[Listed, Score]]] = {lane: [] for lane in lanes}
     for item, score in ranked_items(session, actor, lanes=lanes):
         by_lane[item.lane].append((item, score))
-    blocks: list[Any] = []
-    data: dict[str, Any] = {}
-    for lane, ranked in by_lane.items():
-        blocks.append(
-            ListBlock(
-                tuple(_line(i, s, by="rice") for i, s in ranked),
-                title=lane.capitalize(),
-                empty="—",
-                more_hint=f"All of them: priorities lane:{lane}",
-            )
+    blocks: list[Any] = [
+        ListBlock(
+            tuple(_line(i, s, by="rice") for i, s in ranked),
+            title=lane.capitalize(),
+            empty="—",
+            more_hint=f"All of them: priorities lane:{lane}",
         )
-        data[lane] = [_item_json(i, s, i.tags) for i, s in ranked]
-    return blocks, data
+        for lane, ranked in by_lane.items()
+    ]
+    return blocks, by_lane
+
+
+def roadmap_json(by_lane: dict[str, list[tuple[Listed, Score]]]) -> dict[str, Any]:
+    """The lanes of `roadmap_blocks` as the JSON replies carry them."""
+    return {lane: [_item_json(i, s, i.tags) for i, s in ranked] for lane, ranked in by_lane.items()}
 
 
 def cmd_roadmap(deps: Deps, actor: Actor, cmd: Command) -> Reply:
     if cmd.args or cmd.options:
         raise UsageError("roadmap takes no arguments.", verb="roadmap")
     with deps.db.uow() as session:
-        blocks, data = roadmap_blocks(session, actor)
-    total = sum(len(v) for v in data.values())
+        blocks, by_lane = roadmap_blocks(session, actor)
+    total = sum(len(v) for v in by_lane.values())
     return Reply(
         ok=True,
         kind="roadmap",
         text=f"Roadmap: {total} item(s)",
         blocks=[Heading("Roadmap"), *blocks],
-        data={"lanes": data},
+        data=Later(lambda: {"lanes": roadmap_json(by_lane)}),
     )
 
 

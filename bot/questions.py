@@ -21,7 +21,17 @@ from bot.errors import Conflict, UsageError
 from bot.paging import Listing
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
+from bot.views import (
+    Context,
+    Heading,
+    Later,
+    Line,
+    ListBlock,
+    Reply,
+    Section,
+    counted,
+    mention,
+)
 from storage.db import UnitOfWork, sql_constant
 from storage.models import Decision, Question
 
@@ -148,11 +158,13 @@ def cmd_questions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         rows = page.rows
         tz = channel_tz_read(session, actor, rows[0].channel_tz) if rows else "UTC"
         lines = tuple(Line(f"Q-{q.number}", q.text, _meta(q, now, tz)) for q in rows)
-        data = {
-            "filter": which,
-            "questions": [_json(q, now) for q in rows],
-            "page": page.to_json(),
-        }
+        data = Later(
+            lambda: {
+                "filter": which,
+                "questions": [_json(q, now) for q in rows],
+                "page": page.to_json(),
+            }
+        )
     blocks: list[Any] = [
         Heading(f"Questions · {which}"),
         ListBlock(lines, empty=f"No {which} questions."),
