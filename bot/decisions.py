@@ -36,8 +36,18 @@ from bot.signoff import roles as signoff_roles
 from bot.signoff import settling
 from bot.signoff import view as signoff_view
 from bot.timeparse import parse_review, parse_since, parse_when
-from bot.views import Context, Heading, Line, ListBlock, Reply, Section, counted, mention
-from storage.db import Prepared, UnitOfWork, in_list
+from bot.views import (
+    Context,
+    Heading,
+    Later,
+    Line,
+    ListBlock,
+    Reply,
+    Section,
+    counted,
+    mention,
+)
+from storage.db import UnitOfWork, json_list
 from storage.models import Decision, DecisionTag, Poll, Question
 
 STATUSES = ("proposed", "accepted", "rejected", "superseded")
@@ -62,6 +72,10 @@ _CHANNEL_DECISIONS = (
         _D.c.created_at,
         _D.c.review_at,
         channel_tz_column(bindparam("scope_workspace"), bindparam("scope_channel")),
+        select(json_list(_DT.c.tag))
+        .where(_DT.c.decision_id == _D.c.id)
+        .scalar_subquery()
+        .label("tags"),
     )
     .where(
         _D.c.workspace == bindparam("scope_workspace"),
@@ -71,17 +85,6 @@ _CHANNEL_DECISIONS = (
 )
 _CHANNEL_LISTING = Listing(_CHANNEL_DECISIONS)
 """`decisions` with no words, tag:, status: or since: (the common case), on the raw cursor."""
-_PAGE_TAGS = Prepared(
-    lambda dialect: (
-        select(_DT.c.decision_id, _DT.c.tag)
-        .where(in_list(_DT.c.decision_id, "ids", dialect))
-        .order_by(_DT.c.tag)
-    )
-)
-"""The tags of the decisions listed, by their ids (bound as one value: `in_list`), on the raw
-cursor: through `session.execute` an expanding IN cost a fifth of a page of twenty decisions.
-By id, not by choosing the page again in SQL: on PostgreSQL each statement of a read sees what
-was committed before it ran, and a decision recorded in between would shift the page."""
 
 
 def snapshot(decision: Decision) -> dict[str, Any]:
@@ -287,11 +290,8 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         else:
             page = page_query(session, stmt, scope, cmd, entities=False)
         rows = page.rows
-        tags_by: dict[int, list[str]] = {d.id: [] for d in rows}
         if rows:
             tz = channel_tz_read(session, actor, rows[0].channel_tz)
-            for decision_id, tag in _PAGE_TAGS.rows(session, {"ids": list(tags_by)}):
-                tags_by[decision_id].append(tag)
         lines = tuple(
             Line(
                 f"D-{d.number}",
@@ -301,7 +301,12 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
             )
             for d in rows
         )
-        data = {"decisions": [_json(d, tags_by[d.id]) for d in rows], "page": page.to_json()}
+        data = Later(
+            lambda: {
+                "decisions": [_json(d, sorted(d.tags or ())) for d in rows],
+                "page": page.to_json(),
+            }
+        )
     title = "Decisions" + (f" matching “{' '.join(words)}”" if words else "")
     blocks: list[Any] = [
         Heading(title),

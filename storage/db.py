@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from storage.models import Counter
 
@@ -900,6 +902,26 @@ def in_list(column: Any, name: str, dialect: str) -> Any:
         func.json_each(bindparam(name, type_=JSON))
     )
     return column.in_(unpacked.scalar_subquery())
+
+
+class json_list(FunctionElement[Any]):
+    """The values of one column over a subquery's rows, as one JSON array (`json_group_array`
+    on SQLite, `json_agg` on PostgreSQL, where no rows give NULL): a list's rows then carry
+    each row's few related values (a decision's tags) in the one statement that reads them,
+    where a statement of their own cost the read a second round of execution."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_list, "sqlite")
+def _json_list_sqlite(element: json_list, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_list, "postgresql")
+def _json_list_postgresql(element: json_list, compiler: Any, **kw: Any) -> str:
+    return f"json_agg({compiler.process(element.clauses, **kw)})"
 
 
 def sql_constant(value: str) -> Any:
