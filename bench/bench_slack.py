@@ -17,7 +17,9 @@ their GIL, are measured in one run under the same load:
 * ``bare-bolt``: a Bolt ``AsyncApp`` whose ``/align`` handler only acks — the floor any Bolt
   app pays for signature checks, parsing and dispatch.
 
-All talk to a ``FakeSlackApi`` (a process of its own) for the Web API. The load is signed slash
+All talk to a ``FakeSlackApi`` (a process of its own) for the Web API. The load generator and
+the fake get one CPU and the servers the others, bare Bolt and Align alike (`_apart`): Slack is
+not on the server's machine. The load is signed slash
 commands, half writes (``ask ...``) and half reads (``decisions``), then reads alone, all on
 127.0.0.1:
 
@@ -173,10 +175,38 @@ ROLE_OF = {"align": "all", "align-web": "web", "align-worker": "worker"}
 "align-worker" the split shape, two processes on one database, the web one handing off."""
 
 
+SERVER_CPUS = "ALIGN_BENCH_SERVER_CPUS"
+"""The CPUs the servers may use (`_apart`), for the server processes spawned (they inherit the
+load generator's set otherwise)."""
+
+
+def _apart() -> str | None:
+    """Give the load generator and the fake Web API (this process and its children) one CPU
+    and the servers the others — the same for bare Bolt and Align — and say so; None where
+    the machine has one CPU or no CPU affinity. The generator stands in for Slack, which is
+    on another machine: on the servers' CPU, the kernel ran it beside the server it had just
+    woken (an Align server on one CPU, ALIGN_CPU, had the generator's main thread on its own
+    CPU at every look, once a second), and each request then cost the server the switches
+    and the caches of a process that is not there in production."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    generator, servers = cpus[:1], cpus[1:]
+    os.environ[SERVER_CPUS] = ",".join(map(str, servers))
+    os.sched_setaffinity(0, generator)
+    return f"load generator and fake Web API on CPU {generator[0]}, servers on CPU(s) " + (
+        ",".join(map(str, servers))
+    )
+
+
 def _serve_app(kind: str, database: str, fake_url: str, profile: bool, conn: Connection) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get(SERVER_CPUS):  # before any thread: every thread inherits it
+        os.sched_setaffinity(0, {int(c) for c in os.environ[SERVER_CPUS].split(",")})
     keeper = None
     if kind.startswith("align"):  # as `align serve --role …` does, before any thread
         from adapters.server import one_cpu, yield_cpu
@@ -1266,6 +1296,9 @@ def main(argv: list[str] | None = None) -> int:
     stored: int | None = None
     with tempfile.TemporaryDirectory(prefix="align-bench-") as workdir:
         print(machine.describe(workdir))
+        placed = _apart()
+        if placed:
+            print(placed)
         count = 20 if args.smoke else RECORDS // 4 if args.quick else RECORDS
         if part in (None, "record"):
             ok_record = record_cost(workdir, count, args.postgres)
