@@ -2,7 +2,9 @@
 stopped by signals; its stderr kept in a file for the test to read.
 
 The process gets a minimal environment (no variable of the test's own shell leaks in) and runs
-in the test's temporary directory, so no `.env` file is picked up by accident.
+in the test's temporary directory, so no `.env` file is picked up by accident. It runs this
+checkout's code: the virtualenv's editable install points at one checkout only, and a test run
+in another (a git worktree) would otherwise start that one's `align serve`, not its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ALIGN = str(Path(sys.executable).parent / "align")
+CHECKOUT = str(Path(__file__).resolve().parents[2])
 START_TIMEOUT = 60.0
 
 
@@ -98,6 +101,7 @@ def environment(tmp_path: Path, **variables: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "LANG": "C.UTF-8",
+        "PYTHONPATH": CHECKOUT,
         **variables,
     }
 
