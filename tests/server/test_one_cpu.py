@@ -5,6 +5,7 @@ pinning itself is read back from the kernel on a real `align serve` process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -76,14 +77,40 @@ def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one() -> None:
     keeper = readings.follow()
     keeper.check()
     readings.advance({0: 100, 1: 10}, own=40)  # 60% of CPU 0 went to someone else
+    # Worth a move: first a second look, after a random pause, over a fresh moment.
+    assert keeper.check() is None and readings.pinned == []
+    assert keeper.soon is not None and 0 <= keeper.soon <= cpu.SPREAD
+    readings.advance({0: 100, 1: 10}, own=40)  # the pause: not counted
+    assert keeper.check() is None and keeper.soon == cpu.CONFIRM
+    readings.advance({0: 100, 1: 10}, own=40)
     assert keeper.check() == 1
     assert (keeper.cpu, readings.pinned) == (1, [1])
+    assert keeper.soon is None
     # The next look starts afresh on CPU 1: what came before the move is not compared.
     readings.advance({0: 0, 1: 100}, own=100)
     assert keeper.check() is None
     readings.advance({0: 0, 1: 100}, own=100)
     assert keeper.check() is None
     assert readings.pinned == [1]
+
+
+def test_work_that_left_meanwhile_is_not_followed() -> None:
+    """Two processes on CPU 0, both busy: each look's window still holds the other's work if
+    the other moved away near its end. Moving on it, both ended up on CPU 1 and moved back
+    together, look after look (two real `align serve` started together, each half busy: both
+    moved at their first look, one came back 17 s later; simulated, up to 27 moves in 20
+    minutes). The second, fresh look sees the other gone."""
+    readings = Readings()
+    keeper = readings.follow()
+    keeper.check()
+    readings.advance({0: 100, 1: 0}, own=50)  # the other process: half of CPU 0
+    assert keeper.check() is None and keeper.soon is not None
+    readings.advance({0: 50, 1: 50}, own=50)  # it looked first and moved to CPU 1
+    keeper.check()
+    readings.advance({0: 50, 1: 50}, own=50)
+    assert keeper.check() is None
+    assert (keeper.cpu, readings.pinned) == (0, [])
+    assert keeper.soon is None
 
 
 def test_it_does_not_move_for_less_than_the_margin() -> None:
@@ -189,6 +216,7 @@ def test_following_looks_again_and_again_and_outlives_a_failed_look(
         fixed = False
         cpu = 1
         allowed = frozenset({0, 1})
+        soon = None
 
         def check(self) -> None:
             self.looks += 1
@@ -205,3 +233,28 @@ def test_following_looks_again_and_again_and_outlives_a_failed_look(
 
     assert asyncio.run(main()) >= 5
     assert "ALIGN_CPU: could not look at the CPUs (no /proc)" in caplog.text
+
+
+def test_a_look_that_would_move_is_followed_by_the_second_look_soon() -> None:
+    import asyncio
+
+    class Keeper:
+        looks = 0
+        fixed = False
+        cpu = 1
+        allowed = frozenset({0, 1})
+        soon: float | None = None
+
+        def check(self) -> None:
+            self.looks += 1
+            self.soon = 0.0 if self.looks in (2, 3) else None  # pause, then the fresh moment
+
+    async def main() -> int:
+        keeper = Keeper()
+        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=3600))  # type: ignore[arg-type]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), 2)
+        task.cancel()
+        return keeper.looks
+
+    assert asyncio.run(main()) == 4  # the third and fourth without waiting the hour
