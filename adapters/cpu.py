@@ -148,8 +148,12 @@ class Follow:
             self._confirming, self._last = True, None
             self.soon = random.uniform(0, SPREAD)
             return None
+        try:
+            self.pin(idlest[1])
+        except OSError:  # refused: no longer in the process's CPU set, or just taken offline
+            self.allowed -= {idlest[1]}  # the threads stay where they are, and so does `cpu`
+            raise
         previous, self.cpu = self.cpu, idlest[1]
-        self.pin(self.cpu)
         self._last = None  # the next readings start afresh on the new CPU
         log.info(
             "moved to CPU %d: other work took %.0f%% of CPU %d, CPU %d was %.0f%% busy",

@@ -6,6 +6,7 @@ pinning itself is read back from the kernel on a real `align serve` process."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 from pathlib import Path
@@ -111,6 +112,41 @@ def test_work_that_left_meanwhile_is_not_followed() -> None:
     assert keeper.check() is None
     assert (keeper.cpu, readings.pinned) == (0, [])
     assert keeper.soon is None
+
+
+def a_move_decided(
+    readings: Readings, keeper: cpu.Follow, busy: dict[int, int], own: int
+) -> int | None:
+    """What `keeper` does after `busy` and `own` over a look, then again over its second one."""
+    readings.advance(busy, own=own)
+    assert keeper.check() is None and keeper.soon is not None, "no move to confirm"
+    keeper.check()  # the second look's readings
+    readings.advance(busy, own=own)
+    return keeper.check()
+
+
+def test_a_cpu_that_refuses_the_threads_is_left_where_they_are_and_not_tried_again() -> None:
+    """A CPU out of the set the process may use since it started (a container's CPU set
+    changed) or taken offline as the threads were moved: sched_setaffinity refuses it. The
+    keeper said it was there all the same, and from then on watched that idle CPU instead of
+    the threads' own: it never moved again, whatever took their CPU."""
+    readings = Readings()
+    readings.times[2] = (0, 0)
+    keeper = readings.follow()
+
+    def refused(to: int) -> None:
+        if to == 1:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        readings.pinned.append(to)
+
+    keeper.pin = refused
+    keeper.check()
+    with pytest.raises(OSError):
+        a_move_decided(readings, keeper, {0: 100, 1: 0, 2: 20}, own=0)
+    assert (keeper.cpu, keeper.allowed, readings.pinned) == (0, {0, 2}, [])
+    keeper.check()  # the next look's readings
+    assert a_move_decided(readings, keeper, {0: 100, 1: 0, 2: 20}, own=0) == 2
+    assert (keeper.cpu, readings.pinned) == (2, [2])
 
 
 def test_it_does_not_move_for_less_than_the_margin() -> None:
