@@ -135,9 +135,12 @@ class Follow:
 
         here = busy(self.cpu)
         total_here = after.get(self.cpu, (0, 0))[1] - before.get(self.cpu, (0, 0))[1]
-        if here is None or total_here <= 0:
+        if self.cpu not in after:  # offline: the kernel spread the threads, unpinned; any CPU
+            others_here = 1 + MOVE_MARGIN  # will do (none is busier than all of the time)
+        elif here is None or total_here <= 0:
             return None
-        others_here = max(0.0, here - (own_after - own_before) / total_here)
+        else:
+            others_here = max(0.0, here - (own_after - own_before) / total_here)
         idlest = min(
             ((b, c) for c in sorted(self.allowed - {self.cpu}) if (b := busy(c)) is not None),
             default=None,
@@ -156,10 +159,11 @@ class Follow:
         previous, self.cpu = self.cpu, idlest[1]
         self._last = None  # the next readings start afresh on the new CPU
         log.info(
-            "moved to CPU %d: other work took %.0f%% of CPU %d, CPU %d was %.0f%% busy",
+            "moved to CPU %d: %s, CPU %d was %.0f%% busy",
             self.cpu,
-            others_here * 100,
-            previous,
+            f"other work took {others_here:.0%} of CPU {previous}"
+            if previous in after
+            else f"CPU {previous} was taken offline",
             self.cpu,
             idlest[0] * 100,
         )

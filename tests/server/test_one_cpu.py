@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import signal
 from pathlib import Path
@@ -73,7 +74,10 @@ def test_a_cpu_busy_with_this_process_alone_is_kept() -> None:
     assert (keeper.cpu, readings.pinned) == (0, [])
 
 
-def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one() -> None:
+def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="align.serve")
     readings = Readings()
     keeper = readings.follow()
     keeper.check()
@@ -87,6 +91,7 @@ def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one() -> None:
     assert keeper.check() == 1
     assert (keeper.cpu, readings.pinned) == (1, [1])
     assert keeper.soon is None
+    assert "moved to CPU 1: other work took 60% of CPU 0, CPU 1 was 10% busy" in caplog.text
     # The next look starts afresh on CPU 1: what came before the move is not compared.
     readings.advance({0: 0, 1: 100}, own=100)
     assert keeper.check() is None
@@ -147,6 +152,23 @@ def test_a_cpu_that_refuses_the_threads_is_left_where_they_are_and_not_tried_aga
     keeper.check()  # the next look's readings
     assert a_move_decided(readings, keeper, {0: 100, 1: 0, 2: 20}, own=0) == 2
     assert (keeper.cpu, readings.pinned) == (2, [2])
+
+
+def test_a_cpu_taken_offline_under_the_threads_is_left_for_the_idlest_other(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offline, the threads' CPU leaves /proc/stat, and the kernel spreads them over the
+    others, forgetting their pinning: the keeper, seeing no figures for its CPU, stayed put and
+    left them spread for good."""
+    caplog.set_level(logging.INFO, logger="align.serve")
+    readings = Readings()
+    readings.times[2] = (0, 0)
+    keeper = readings.follow()
+    keeper.check()
+    del readings.times[0]
+    assert a_move_decided(readings, keeper, {1: 60, 2: 20}, own=10) == 2
+    assert (keeper.cpu, readings.pinned) == (2, [2])
+    assert "moved to CPU 2: CPU 0 was taken offline, CPU 2 was 20% busy" in caplog.text
 
 
 def test_it_does_not_move_for_less_than_the_margin() -> None:
