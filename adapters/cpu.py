@@ -209,12 +209,15 @@ async def follow(
         keeper.cpu,
         _listed(keeper.allowed),
     )
-    wait = first
+    wait, failing = first, False
     while True:
         try:
             keeper.check()
+            failing = False
         except OSError as exc:  # /proc unreadable, a CPU taken away: stay where we are
-            log.warning("ALIGN_CPU: could not look at the CPUs (%s)", exc)
+            if not failing:  # once, not at every look for as long as it lasts
+                log.warning("ALIGN_CPU: could not look at the CPUs (%s)", exc)
+            failing = True
         await asyncio.sleep(wait if keeper.soon is None else keeper.soon)
         wait = every * random.uniform(0.8, 1.2)
 

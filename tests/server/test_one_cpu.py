@@ -316,3 +316,32 @@ def test_a_look_that_would_move_is_followed_by_the_second_look_soon() -> None:
         return keeper.looks
 
     assert asyncio.run(main()) == 4  # the third and fourth without waiting the hour
+
+
+def test_a_look_that_keeps_failing_is_warned_of_once(caplog: pytest.LogCaptureFixture) -> None:
+    """/proc unreadable for good (a sandbox): one warning, not one every ten seconds for the
+    life of the process; another after a look that worked."""
+    import asyncio
+
+    class Keeper:
+        looks = 0
+        fixed = False
+        cpu = 1
+        allowed = frozenset({0, 1})
+        soon = None
+
+        def check(self) -> None:
+            self.looks += 1
+            if self.looks != 20:
+                raise PermissionError(13, "Permission denied", "/proc/stat")
+
+    async def main() -> None:
+        keeper = Keeper()
+        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=0))  # type: ignore[arg-type]
+        while keeper.looks < 30:
+            await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(main())
+    warned = [r for r in caplog.records if "could not look at the CPUs" in r.getMessage()]
+    assert len(warned) == 2, caplog.text
