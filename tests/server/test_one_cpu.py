@@ -345,3 +345,24 @@ def test_a_look_that_keeps_failing_is_warned_of_once(caplog: pytest.LogCaptureFi
     asyncio.run(main())
     warned = [r for r in caplog.records if "could not look at the CPUs" in r.getMessage()]
     assert len(warned) == 2, caplog.text
+
+
+@pytest.mark.skipif(not cpu.supported(), reason="Linux CPU affinity")
+def test_a_real_align_serve_on_a_cpu_it_may_not_use_says_so_in_one_sentence(
+    tmp_path: Path,
+) -> None:
+    from tests.server.test_start_errors import one_sentence
+
+    beyond = max(os.sched_getaffinity(0)) + 1
+    env = {
+        "ALIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'align.db'}",
+        "ALIGN_SECRET": "s",
+        "ALIGN_CPU": str(beyond),
+    }
+    with align(tmp_path, "serve", port=free_port(), **env) as serve:
+        assert serve.wait(timeout=60) == 1
+    allowed = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    assert one_sentence(serve.output) == (
+        f"ALIGN_CPU={beyond}: this process may run on CPUs {allowed} only"
+    )
+    assert not (tmp_path / "align.db").exists()
