@@ -218,6 +218,11 @@ async def follow(
             if not failing:  # once, not at every look for as long as it lasts
                 log.warning("ALIGN_CPU: could not look at the CPUs (%s)", exc)
             failing = True
+        except Exception:  # a /proc we cannot read: following ends, said once, serving goes on
+            log.exception(
+                "ALIGN_CPU: stopped following the idlest CPU; threads stay on CPU %d", keeper.cpu
+            )
+            return
         await asyncio.sleep(wait if keeper.soon is None else keeper.soon)
         wait = every * random.uniform(0.8, 1.2)
 

@@ -366,3 +366,18 @@ def test_a_real_align_serve_on_a_cpu_it_may_not_use_says_so_in_one_sentence(
         f"ALIGN_CPU={beyond}: this process may run on CPUs {allowed} only"
     )
     assert not (tmp_path / "align.db").exists()
+
+
+def test_a_look_that_fails_otherwise_ends_following_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    class Keeper:
+        fixed, cpu, allowed, soon = False, 1, frozenset({0, 1}), None
+
+        def check(self) -> None:
+            raise ValueError("a /proc/stat line of another shape")
+
+    asyncio.run(cpu.follow(Keeper(), first=0, every=0))  # type: ignore[arg-type]  # returns
+    assert "ALIGN_CPU: stopped following the idlest CPU; threads stay on CPU 1" in caplog.text
