@@ -47,7 +47,7 @@ from bot.views import (
     counted,
     mention,
 )
-from storage.db import UnitOfWork, json_list
+from storage.db import UnitOfWork, json_list, listed
 from storage.models import Decision, DecisionTag, Poll, Question
 
 STATUSES = ("proposed", "accepted", "rejected", "superseded")
@@ -303,7 +303,7 @@ def cmd_decisions(deps: Deps, actor: Actor, cmd: Command) -> Reply:
         )
         data = Later(
             lambda: {
-                "decisions": [_json(d, sorted(d.tags or ())) for d in rows],
+                "decisions": [_json(d, sorted(listed(d.tags))) for d in rows],
                 "page": page.to_json(),
             }
         )

@@ -8,6 +8,7 @@ waiting), and a busy timeout makes the waiting patient.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
@@ -908,10 +909,19 @@ class json_list(FunctionElement[Any]):
     """The values of one column over a subquery's rows, as one JSON array (`json_group_array`
     on SQLite, `json_agg` on PostgreSQL, where no rows give NULL): a list's rows then carry
     each row's few related values (a decision's tags) in the one statement that reads them,
-    where a statement of their own cost the read a second round of execution."""
+    where a statement of their own cost the read a second round of execution. Read a value with
+    `listed`, when it is needed: SQLite gives the array as JSON text, psycopg as a list; typed
+    JSON, each row's text was decoded as it was fetched, for a list only `--json` shows."""
 
-    type = JSON()
     inherit_cache = True
+
+
+def listed(value: Any) -> list[Any]:
+    """A `json_list` value as a list (NULL, for no rows at all on PostgreSQL: empty)."""
+    if isinstance(value, str):
+        found: list[Any] = json.loads(value)
+        return found
+    return list(value or ())
 
 
 @compiles(json_list, "sqlite")

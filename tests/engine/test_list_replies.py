@@ -117,8 +117,8 @@ def test_a_decision_recorded_while_a_page_is_read_leaves_the_pages_tags_right(
     chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL each statement of a read sees what was committed before it ran: the tags
-    of the page listed are looked up by its decisions' ids, so a decision recorded between the
-    page and its tags changes neither (choosing the page again in SQL shifted it by one)."""
+    of the page listed come with its rows, in the same statement, so a decision recorded while
+    the page is read changes neither (choosing the page again in SQL shifted it by one)."""
     for n in range(41):
         chat.ok(f"decide Decision {n} tag:t{n}")
     listing = decisions._CHANNEL_LISTING
@@ -136,3 +136,15 @@ def test_a_decision_recorded_while_a_page_is_read_leaves_the_pages_tags_right(
     listed = reply.data["decisions"]
     assert [d["id"] for d in listed] == [f"D-{n}" for n in range(41, 1, -1)]
     assert [d["tags"] for d in listed] == [[f"t{n - 1}"] for n in range(41, 1, -1)]
+
+
+def test_a_pages_tags_come_sorted_and_a_decision_without_tags_has_none(chat: Chat) -> None:
+    chat.ok("decide Untagged")
+    chat.ok("decide Tagged tag:zeta,alpha tag:mid")
+    listed = chat.ok("decisions").data["decisions"]
+    assert [(d["id"], d["tags"]) for d in listed] == [
+        ("D-2", ["alpha", "mid", "zeta"]),
+        ("D-1", []),
+    ]
+    filtered = chat.ok("decisions tag:mid").data["decisions"]  # the filtered query, too
+    assert [(d["id"], d["tags"]) for d in filtered] == [("D-2", ["alpha", "mid", "zeta"])]
