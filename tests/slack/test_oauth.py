@@ -294,7 +294,7 @@ def test_oauth_redirect_saves_the_install_and_its_token_authorises_commands(
         assert {call.token for call in used} == {token}, slack.calls_summary()
         actor = Actor(workspace=f"slack:{slack.team_id}", channel=CHANNEL, user="U0ANA00001")
         listed = server.app.engine.handle(actor, "decisions")
-        assert "Ship the EU launch first" in json.dumps(listed.data)
+        assert "Ship the EU launch first" in json.dumps(dict(listed.data))
 
         # The token is checked with Slack (auth.test) once, not on every command.
         checks = len(slack.calls_to("auth.test"))
@@ -351,7 +351,7 @@ def test_uninstall_forgets_the_tokens_and_keeps_the_data(
 
         actor = Actor(workspace=f"slack:{slack.team_id}", channel=CHANNEL, user="U0ANA00001")
         listed = server.app.engine.handle(actor, "decisions")
-        assert "Keep the data on uninstall" in json.dumps(listed.data)
+        assert "Keep the data on uninstall" in json.dumps(dict(listed.data))
 
         # With no token left, a command from that workspace is not served; Bolt tells the
         # user (through the response_url) to reinstall.
