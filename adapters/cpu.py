@@ -133,13 +133,12 @@ class Follow:
             total = after[cpu][1] - before[cpu][1]
             return (after[cpu][0] - before[cpu][0]) / total if total > 0 else None
 
-        here = busy(self.cpu)
-        total_here = after.get(self.cpu, (0, 0))[1] - before.get(self.cpu, (0, 0))[1]
         if self.cpu not in after:  # offline: the kernel spread the threads, unpinned; any CPU
             others_here = 1 + MOVE_MARGIN  # will do (none is busier than all of the time)
-        elif here is None or total_here <= 0:
+        elif (here := busy(self.cpu)) is None:
             return None
-        else:
+        else:  # `busy` had ticks to divide by
+            total_here = after[self.cpu][1] - before[self.cpu][1]
             others_here = max(0.0, here - (own_after - own_before) / total_here)
         idlest = min(
             ((b, c) for c in sorted(self.allowed - {self.cpu}) if (b := busy(c)) is not None),
@@ -218,7 +217,7 @@ async def follow(
             if not failing:  # once, not at every look for as long as it lasts
                 log.warning("ALIGN_CPU: could not look at the CPUs (%s)", exc)
             failing = True
-        except Exception:  # a /proc we cannot read: following ends, said once, serving goes on
+        except Exception:  # a /proc we cannot parse: following ends, said once, serving goes on
             log.exception(
                 "ALIGN_CPU: stopped following the idlest CPU; threads stay on CPU %d", keeper.cpu
             )

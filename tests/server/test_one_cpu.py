@@ -56,6 +56,12 @@ class Readings:
             pin=self.pinned.append,
         )
 
+    def looked(self, on: int = 0) -> cpu.Follow:
+        """`follow`, once its first look has taken the readings."""
+        keeper = self.follow(on)
+        keeper.check()
+        return keeper
+
 
 def test_the_first_look_only_takes_the_readings() -> None:
     readings = Readings()
@@ -67,8 +73,7 @@ def test_the_first_look_only_takes_the_readings() -> None:
 
 def test_a_cpu_busy_with_this_process_alone_is_kept() -> None:
     readings = Readings()
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     readings.advance({0: 95, 1: 0}, own=90)  # nearly all of CPU 0 is our own work
     assert keeper.check() is None
     assert (keeper.cpu, readings.pinned) == (0, [])
@@ -79,8 +84,7 @@ def test_other_work_on_its_cpu_moves_every_thread_to_the_idler_one(
 ) -> None:
     caplog.set_level(logging.INFO, logger="align.serve")
     readings = Readings()
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     readings.advance({0: 100, 1: 10}, own=40)  # 60% of CPU 0 went to someone else
     # Worth a move: first a second look, after a random pause, over a fresh moment.
     assert keeper.check() is None and readings.pinned == []
@@ -107,8 +111,7 @@ def test_work_that_left_meanwhile_is_not_followed() -> None:
     moved at their first look, one came back 17 s later; simulated, up to 27 moves in 20
     minutes). The second, fresh look sees the other gone."""
     readings = Readings()
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     readings.advance({0: 100, 1: 0}, own=50)  # the other process: half of CPU 0
     assert keeper.check() is None and keeper.soon is not None
     readings.advance({0: 50, 1: 50}, own=50)  # it looked first and moved to CPU 1
@@ -163,8 +166,7 @@ def test_a_cpu_taken_offline_under_the_threads_is_left_for_the_idlest_other(
     caplog.set_level(logging.INFO, logger="align.serve")
     readings = Readings()
     readings.times[2] = (0, 0)
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     del readings.times[0]
     assert a_move_decided(readings, keeper, {1: 60, 2: 20}, own=10) == 2
     assert (keeper.cpu, readings.pinned) == (2, [2])
@@ -173,8 +175,7 @@ def test_a_cpu_taken_offline_under_the_threads_is_left_for_the_idlest_other(
 
 def test_it_does_not_move_for_less_than_the_margin() -> None:
     readings = Readings()
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     # 50% of CPU 0 is others' work; CPU 1 is 30% busy: idler by 20 points, under the margin.
     readings.advance({0: 90, 1: 30}, own=40)
     assert keeper.check() is None
@@ -183,8 +184,7 @@ def test_it_does_not_move_for_less_than_the_margin() -> None:
 
 def test_a_cpu_missing_from_the_readings_is_no_candidate() -> None:
     readings = Readings()
-    keeper = readings.follow()
-    keeper.check()
+    keeper = readings.looked()
     readings.advance({0: 100, 1: 0}, own=0)
     del readings.times[1]  # taken offline
     assert keeper.check() is None
