@@ -916,14 +916,6 @@ class json_list(FunctionElement[Any]):
     inherit_cache = True
 
 
-def listed(value: Any) -> list[Any]:
-    """A `json_list` value as a list (NULL, for no rows at all on PostgreSQL: empty)."""
-    if isinstance(value, str):
-        found: list[Any] = json.loads(value)
-        return found
-    return list(value or ())
-
-
 @compiles(json_list, "sqlite")
 def _json_list_sqlite(element: json_list, compiler: Any, **kw: Any) -> str:
     return f"json_group_array({compiler.process(element.clauses, **kw)})"
@@ -932,6 +924,14 @@ def _json_list_sqlite(element: json_list, compiler: Any, **kw: Any) -> str:
 @compiles(json_list, "postgresql")
 def _json_list_postgresql(element: json_list, compiler: Any, **kw: Any) -> str:
     return f"json_agg({compiler.process(element.clauses, **kw)})"
+
+
+def listed(value: Any) -> list[Any]:
+    """A `json_list` value as a list (NULL, for no rows at all on PostgreSQL: empty)."""
+    if isinstance(value, str):
+        found: list[Any] = json.loads(value)
+        return found
+    return list(value or ())
 
 
 def sql_constant(value: str) -> Any:
