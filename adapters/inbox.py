@@ -44,24 +44,26 @@ took over) or admitted and running. Past that `record` (and `admit`) raises `Bus
 anything: the adapter answers the person at once and privately with BUSY — never an ack for work
 that would only queue — and nothing is stored, so nothing runs later either.
 
-A read a worker runs from a handed-off row (the web process records reads too: the worker needs
-the row) runs as an admitted one does, outside `once`: no fence, no `answered` mark, no reply
-stored, no savepoints — its row is only finished once its reply is out (`run`); when showing it
-fails, the row is left for recovery to run the read again (`forward`). Run again after
-a crash it does no harm, as above; its reply can then come twice, as a write's stored reply can
-when its process dies between showing it and the done mark. In bench_slack's split read phase
-the row's transaction (its lock, its two savepoints, the sealed answer, the group's commit)
-cost the worker more than the read itself.
+A read a worker runs from a queued row (web processes of earlier versions queued reads; now a
+web process admits and answers them itself, as one process does) runs as an admitted one does,
+outside `once`: no fence, no `answered` mark, no reply stored, no savepoints — its row is only
+finished once its reply is out (`run`); when showing it fails, the row is left for recovery to
+run the read again (`forward`). Run again after a crash it does no harm, as above; its reply can
+then come twice, as a write's stored reply can when its process dies between showing it and the
+done mark. In bench_slack's split read phase the row's transaction (its lock, its two
+savepoints, the sealed answer, the group's commit) cost the worker more than the read itself.
 
 A web process can hand its requests off instead of running them (`align serve --role web` with
 ALIGN_HAND_OFF): it records them queued — claimed by nobody, `record(hand_off=True)`, the same
 one write — and acks, and a worker process takes each within a few tens of milliseconds
 (`take_waiting`, adapters/recovery.py) and runs it through the platform's replayer, as it would
 a dead process's row. The web process then spends no CPU, and holds no GIL, on the engine,
-the rendering or the reply: under a load it cannot keep up with, its acks stay as fast as a
-bare Bolt app's, and the bound is on the shared queue (the rows waiting for a worker, counted
-in the database every QUEUE_COUNTED_EVERY), not on its own work.
-A request whose ack must carry the engine's answer (a form's errors) still runs where it came in.
+the rendering or the reply of anything that writes: under a load it cannot keep up with, its
+acks stay fast, and the bound is on the shared queue (the rows waiting for a worker, counted
+in the database every QUEUE_COUNTED_EVERY) and the reads it is answering.
+A request whose ack must carry the engine's answer (a form's errors) still runs where it came
+in, and so does a read, answered in its ack: queued, it cost three times the CPU across the two
+processes (bench_slack) and its reply came a queue's wait later.
 
 `recover` (at start and every few seconds in the worker/all role, adapters/recovery.py) takes
 over rows whose claim ran out — their process died: a `received` row is run again through its

@@ -301,7 +301,10 @@ async def verify(
 
 def _hand_off_line(planned: Plan, nice: int) -> str:
     if planned.role == "web":
-        return "requests: recorded and acknowledged here, run by the workers (ALIGN_HAND_OFF)"
+        return (
+            "requests: recorded and acknowledged here, run by the workers (ALIGN_HAND_OFF); "
+            "read commands answered here, in their acknowledgement"
+        )
     if planned.role == "worker":
         return "requests: runs those web processes hand off (ALIGN_HAND_OFF)" + (
             f", at nice +{nice} (ALIGN_WORKER_NICE)" if nice else ""

@@ -6,16 +6,16 @@ ran out; once an hour `Inbox.prune` deletes finished ones past the retention. `w
 only record and work their own requests; a deployment runs at least one worker (or `all`)
 process.
 
-With ALIGN_HAND_OFF, web processes leave their requests to the workers, and a worker watches
-the shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, every GATHER
-seconds while rows keep coming, up to IN_FLIGHT requests at a time per process (what they wait
-for is the database and Slack; more would only queue for the engine's threads).
-On PostgreSQL an idle worker instead waits for the notification a queued row sends when it is
-committed (storage/inbox.py `queued_notices`), and looks by itself only every IDLE_LISTENING
-seconds (rows a dead process left; recovery takes those too): looking every WATCH_EVERY cost an
-idle worker 55-85 ms of CPU a second, and bench_slack's split read phase, 20 reads in flight
-paced on their replies, paid it per read. While its listening connection is lost it looks
-every WATCH_EVERY again.
+With ALIGN_HAND_OFF, web processes leave their requests to the workers, and a worker watches the
+shared queue closely (`Queue`): every WATCH_EVERY seconds when it is idle, every GATHER seconds
+while rows keep coming, up to IN_FLIGHT requests at a time per process (what they wait for is
+the database and Slack; more would only queue for the engine's threads). On PostgreSQL an idle
+worker instead waits for the notification a queued row sends when it is committed
+(storage/inbox.py `queued_notices`), and looks by itself only every IDLE_LISTENING seconds (rows
+a dead process left; recovery takes those too): looking every WATCH_EVERY cost an idle worker
+55-85 ms of CPU a second, and bench_slack's split read phase (reads were queued then), 20 reads
+in flight paced on their replies, paid it per read. While its listening connection is lost it
+looks every WATCH_EVERY again.
 
 With an injected FakeClock nothing wakes by itself, as with the runtime: tests call
 `app.inbox.recover()` after moving the clock, and `Queue.round()`.

@@ -567,7 +567,7 @@ class Replies:
     in another), their CPU counted in the figure but not they (`_cpu_per_command`); one process,
     once its reads cost more than an empty list, refused 1,545 of its six phases' reads so.
     Paced on replies, none is refused and the figure is what a read that runs costs, a worker's
-    polling included."""
+    polling included. (A web process now answers a read in its ack too, where the two are one.)"""
 
     def __init__(self, load: Load, fake: Child, limit: int = IN_FLIGHT) -> None:
         self.load, self.fake, self.limit = load, fake, limit

@@ -11,7 +11,7 @@ the listeners work from that row. A request recorded before (an Events API retry
 signed request replayed inside Slack's five minutes) is answered 200 and not run again; one the
 database cannot take within ALIGN_INBOX_ACK_BUDGET gets a 503 instead of an ack; one past
 ALIGN_MAX_BACKLOG is answered "busy" at once and recorded nowhere (busy.py). A slash command
-the engine says only reads is admitted without a row (`Inbox.admit`). Bolt runs each
+the engine says only reads is admitted without a row (`Inbox.admit`), in every role. Bolt runs each
 listener to its end before answering (`process_before_response`): listeners ack, start their
 work and return at once, so the request knows whether work began from its row; a request that
 started none (an event Align ignores) is finished on the spot.
@@ -152,12 +152,11 @@ class _Record(AsyncMiddleware):
             await next()
             return None
         inbox = self.runtime.app.inbox
-        # A web process that hands off records reads too: the worker that runs them needs a row.
-        # Anywhere else a read is admitted without one, and answered in its ack (listeners.py).
-        if (
-            kind == "command"
-            and not inbox.hands_off
-            and self.runtime.app.engine.only_reads(unescape(str(req.body.get("text") or "")))
+        # A read is admitted without a row and answered in its ack (listeners.py), in a web
+        # process that hands off too: it stores nothing a worker must run once, and queued for
+        # one it cost three times the CPU, across two processes, and a queue's wait more.
+        if kind == "command" and self.runtime.app.engine.only_reads(
+            unescape(str(req.body.get("text") or ""))
         ):
             try:
                 req.context[KEY] = inbox.admit("slack")

@@ -1,16 +1,19 @@
-"""ALIGN_HAND_OFF: a `--role web` process only records and acknowledges; a worker process runs
-the request from its row — once, with the same reply — on both databases, through the real
-Slack and Teams servers. "The worker" is a second server on the same database with
-`--role worker`, driven by `Queue.round()` (what its loop runs every few tens of ms)."""
+"""ALIGN_HAND_OFF: a `--role web` process only records and acknowledges (a read it answers in its
+ack); a worker process runs the request from its row — once, with the same reply — on both
+databases, through the real Slack and Teams servers. "The worker" is a second server on the same
+database with `--role worker`, driven by `Queue.round()` (what its loop runs every few tens of
+ms)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import create_engine, event, select, text
@@ -19,6 +22,7 @@ from adapters import inbox as inbox_module
 from adapters.inbox import BUSY
 from adapters.recovery import QUEUE, Queue
 from adapters.slack import blocks
+from adapters.slack.http import request_key
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from storage import inbox as store
@@ -79,26 +83,37 @@ def test_the_web_process_acks_and_records_and_the_worker_runs_the_command_once(
         assert work(worker) == 0  # nothing run twice
 
 
-def test_a_read_is_recorded_and_handed_off_too(db_url: str, clock: FakeClock) -> None:
-    """Without hand-off a read command is not recorded (nothing to lose); here the worker
-    needs its row to run it."""
+def test_a_read_is_answered_in_its_ack_by_the_web_process(db_url: str, clock: FakeClock) -> None:
+    """A read stores nothing a worker must run once: the web process answers it in its ack, as
+    one process does, and records nothing for a worker — including what the worker wrote."""
     with web_and_worker(db_url, clock) as (web, worker):
-        assert web.post_command("help").status_code == 200
+        web.post_command("decide Ship the handed-off feature")
         web.settle()
-        assert rows(web) == [("received", None)]
-        assert web.fake.responses == []
         assert work(worker) == 1
-        (answer,) = web.fake.wait_for_responses_sync(1)
-        assert answer.body["response_type"] == "ephemeral"
-        assert answer.body["text"] == "Align commands"  # the help
+        posted = len(web.fake.calls)
+        for text, shown in (("help", "Align commands"), ("decisions", "Ship the handed-off")):
+            ack = web.post_command(text)
+            assert ack.status_code == 200
+            assert shown in ack.json()["text"] + json.dumps(ack.json().get("blocks"))
+            web.settle()
+        assert rows(web) == [("done", None)]  # the decision's row alone
+        assert work(worker) == 0
+        assert len(web.fake.calls) == posted and web.fake.responses == []  # no reply after it
 
 
-def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_it(
+def queued_by_an_earlier_web(web: SlackServer, text: str) -> None:
+    """A read queued for a worker, as a web process of an earlier version queued every slash
+    command (a rolling upgrade leaves such rows): the worker still runs it."""
+    body = dict(parse_qsl(web.command_body(text)))
+    web.loop.run(web.app.inbox.record("slack", request_key(body, ""), body, hand_off=True))
+
+
+def test_a_queued_read_runs_outside_its_rows_transaction_and_a_write_within_it(
     db_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A read stores nothing, so the worker runs it as a process runs an admitted read: no row
-    lock, no answer stored with it (adapters/inbox.py); its row is finished once it replied. A
-    write still commits with its row's answered mark."""
+    """A read stores nothing, so the worker runs a queued one as a process runs an admitted
+    read: no row lock, no answer stored with it (adapters/inbox.py); its row is finished once it
+    replied. A write still commits with its row's answered mark."""
     fenced: list[int] = []
     fence = store.fence
 
@@ -112,8 +127,7 @@ def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_
         web.settle()
         assert work(worker) == 1
         assert len(fenced) == 1
-        assert web.post_command("decisions").status_code == 200
-        web.settle()
+        queued_by_an_earlier_web(web, "decisions")
         assert sorted(rows(web)) == [("done", None), ("received", None)]
         assert work(worker) == 1
         listed = web.fake.calls_to("chat.postMessage")[-1]
@@ -123,7 +137,7 @@ def test_a_handed_off_read_runs_outside_its_rows_transaction_and_a_write_within_
         assert work(worker) == 0
 
 
-def test_a_handed_off_read_whose_reply_could_not_be_shown_is_run_again(
+def test_a_queued_read_whose_reply_could_not_be_shown_is_run_again(
     db_url: str, clock: FakeClock
 ) -> None:
     """A read stores no reply the outbox could send instead: when showing it fails (Slack
@@ -133,8 +147,7 @@ def test_a_handed_off_read_whose_reply_could_not_be_shown_is_run_again(
         web.post_command("decide Ship the handed-off feature")
         web.settle()
         assert work(worker) == 1
-        web.post_command("decisions")
-        web.settle()
+        queued_by_an_earlier_web(web, "decisions")
         web.fake.fail_next("chat.postMessage", status=200, error="channel_not_found")
         web.fake.fail_next("response_url", status=500)
         assert work(worker) == 1
@@ -193,6 +206,8 @@ def test_the_bound_is_on_the_queue_the_web_processes_share(
             web.settle()
         refused = web.post_command("ask Third?")
         assert refused.json() == {"response_type": "ephemeral", "text": BUSY}
+        # A read, answered in the web process itself, is held to the same bound.
+        assert web.post_command("help").json() == {"response_type": "ephemeral", "text": BUSY}
 
         with running_slack_server(
             db_url,
