@@ -400,10 +400,12 @@ class Inbox:
         """Whether the backlog is full. A web process that hands off judges the shared queue
         by a count younger than QUEUE_COUNT_TRUSTED only: on an older one it counts again and
         lets requests through until that count is back (never "busy" for a queue that was
-        run while nobody asked)."""
-        if self.backlog < self.max_backlog:
+        run while nobody asked). What the process holds itself (the reads it answers, its
+        recording) it knows exactly: that alone at the bound is full, whatever the count's age."""
+        backlog = self.backlog
+        if backlog < self.max_backlog:
             return False
-        if not self.hands_off:
+        if not self.hands_off or backlog - self._waiting >= self.max_backlog:
             return True
         if self._recounting:
             return False

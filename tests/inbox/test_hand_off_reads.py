@@ -3,9 +3,9 @@ and answered by the web process itself, in its ack, as one process answers them
 (adapters/slack/http.py `_Record`, listeners.py `on_command`). Attacked through the real
 protocol — signed HTTP and Socket Mode into the running app, the fake Slack Web API — on both
 databases: no worker at all, a read slower than the ack budget, a reply Slack will not take
-after the ack, Socket Mode, the asker's profile, a stop while a read waits. Whatever happens,
-nothing is queued for a worker, and the person sees each read's answer once — or, where one
-process would lose it, loses it the same way."""
+after the ack, Socket Mode, the asker's profile, a stop while a read waits, a backlog its own
+reads fill. Whatever happens, nothing is queued for a worker, and the person sees each read's
+answer once — or, where one process would lose it, loses it the same way."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from adapters.inbox import BUSY
 from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS, Serving
 from bot.clock import FakeClock
 from storage.models import InboxEntry, OutboxMessage, Profile
@@ -309,3 +310,36 @@ def test_a_stop_sends_a_waiting_reads_ack_at_once_and_still_shows_the_read(
     assert "No decisions" in json.dumps(post.args["blocks"])
     for noise in ("Traceback", "Unclosed", "destroyed but it is pending"):
         assert noise not in output, output
+
+
+def test_reads_in_flight_in_the_web_process_fill_its_backlog(db_url: str, clock: FakeClock) -> None:
+    """ALIGN_MAX_BACKLOG holds the web process's own reads too: with two of them still
+    running (their channel's member list held past the ack budget), the next read and the next
+    write are answered busy and nothing is stored, whatever the age of its last count of the
+    shared queue — the queue is empty; its own reads are what fills the bound."""
+    with web_and_worker(db_url, clock, ALIGN_MAX_BACKLOG="2", ALIGN_INBOX_ACK_BUDGET="0.2") as (
+        web,
+        worker,
+    ):
+        web.fake.hold("conversations.members")
+        try:
+            for _ in range(2):
+                assert answer_of(web.post_command("decisions")) is None  # acked past the budget
+            web.fake.wait_held_sync("conversations.members")
+            assert web.app.inbox.backlog == 2
+
+            for text in ("decisions", "help", "ask Is there room?", "decisions"):
+                refused = web.post_command(text)
+                assert refused.text and refused.json() == {
+                    "response_type": "ephemeral",
+                    "text": BUSY,
+                }, text
+                web.loop.run(web.app.inbox.idle())  # its count of the shared queue, if begun
+            assert rows(web) == [] and work(worker) == 0
+        finally:
+            web.fake.release("conversations.members")
+        listed = web.fake.wait_for_sync("chat.postMessage", 2)
+        assert all("No decisions" in json.dumps(call.args["blocks"]) for call in listed)
+        web.settle()
+        assert len(listed) == 2 and web.app.inbox.backlog == 0
+        assert answer_of(web.post_command("decisions")) is not None  # room again
