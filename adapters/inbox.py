@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -225,6 +226,10 @@ class Pass:
     task: asyncio.Task[Any] | None = field(default=None, repr=False)
     """The work the adapter started from it."""
     running: bool = field(default=True, repr=False)
+    answer: tuple[Reply, Destination] | None = field(default=None, repr=False)
+    """The engine's reply once it answered, and where it goes when it cannot be shown: with no
+    row to run it again from, a reply the platform refused after the ack goes to the outbox
+    (`Inbox.run`), as a recorded request's stored reply does."""
 
 
 Where = Callable[[Reply], Destination | None]
@@ -536,12 +541,14 @@ class Inbox:
     async def run(self, entry: Entry | Pass, work: Coroutine[Any, Any, Any]) -> None:
         """Do the work after the ack for `entry`, then finish it. When the work fails, a reply
         the engine already gave goes out through the outbox instead of being lost. A `Pass`
-        has nothing to finish or forward: it only ends."""
+        has nothing to finish: it ends, its reply handed to the outbox if it was not shown."""
         if isinstance(entry, Pass):
             try:
                 await work
             except Exception:
                 log.exception("%s read: the work after the ack failed", entry.platform)
+                if entry.answer is not None:
+                    await self._send_later(*entry.answer)
             finally:
                 self.release(entry)
             return
@@ -556,6 +563,31 @@ class Inbox:
             await self.forward(entry, rerun_unanswered=True)
             return
         await self.finish(entry)
+
+    async def _send_later(self, reply: Reply, to: Destination) -> None:
+        """A read's reply, shown nowhere, to the outbox (which retries it), in a transaction of
+        its own: nothing else of a read is stored. One key for every try: a try whose COMMIT
+        landed unseen is not sent twice."""
+        key = f"read:{secrets.token_hex(16)}"
+
+        def enqueue(session: UnitOfWork) -> None:
+            outbox.enqueue(
+                session,
+                workspace=to.workspace,
+                channel=to.channel,
+                platform=to.platform,
+                kind="answer",
+                reply=replace(reply, direct_to=to.direct_to or reply.direct_to),
+                key=key,
+                now=self.clock.now(),
+            )
+
+        try:
+            await asyncio.to_thread(self.db.attempted, enqueue)
+        except SQLAlchemyError as exc:
+            log.warning("%s read: its reply was not handed to the outbox (%s)", to.platform, exc)
+        else:
+            log.info("%s read: its reply goes through the outbox", to.platform)
 
     def release(self, entry: Entry | Pass) -> None:
         """This process stops working `entry` without finishing it: once its claim runs out,

@@ -99,7 +99,7 @@ def pooled(respond: Respond, session: aiohttp.ClientSession | None) -> Respond:
     An answer Slack did not take (an HTTP error: the URL expired or used up, Slack failing)
     raises, where slack-sdk returns it like any other: a reply shown nowhere must not count as
     delivered — the work after the ack then fails and the reply goes through the outbox
-    (`Inbox.run`), or a read runs again."""
+    (`Inbox.run`) — a read's too — or a read queued for a worker runs again."""
     url = getattr(respond, "response_url", None)
     if session is None or not isinstance(url, str) or not url:
         return respond
@@ -304,9 +304,13 @@ class SlackBot:
             reply = self.inbox.once(entry if isinstance(entry, Entry) else None, where, run, *args)
             return _with_rendered(reply)
 
-        if reads:
-            return await self.workers.read(work)
-        return await self.workers.run(work)
+        if not reads:
+            return await self.workers.run(work)
+        reply, body = await self.workers.read(work)
+        admitted = context.get(KEY)
+        if isinstance(admitted, Pass):  # where its reply goes if showing it fails (`Pass`)
+            admitted.answer = (reply, where(reply))
+        return reply, body
 
     # ------------------------------------------------------------------ listeners
 

@@ -5,7 +5,7 @@ protocol — signed HTTP and Socket Mode into the running app, the fake Slack We
 databases: no worker at all, a read slower than the ack budget, a reply Slack will not take
 after the ack, Socket Mode, the asker's profile, a stop while a read waits, a backlog its own
 reads fill. Whatever happens, nothing is queued for a worker, and the person sees each read's
-answer once — or, where one process would lose it, loses it the same way."""
+answer once — a reply Slack refused after the ack through the outbox, as one process sends it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.inbox import BUSY
+from adapters.runtime import RUNTIME_KEY
 from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS, Serving
 from bot.clock import FakeClock
 from storage.models import InboxEntry, OutboxMessage, Profile
@@ -125,7 +126,8 @@ def late_read_slack_refused(
     role: str, db_url: str, clock: FakeClock, verb: str, caplog: pytest.LogCaptureFixture
 ) -> dict[str, Any]:
     """A read past its ack budget whose reply Slack then refuses everywhere it could be shown
-    (its response_url; for a channel's read, chat.postMessage first): what became of it."""
+    (its response_url; for a channel's read, chat.postMessage first): what became of it, and
+    what the outbox's dispatcher then sent."""
     caplog.clear()
     with one_process_or_web(role, db_url, clock, ALIGN_INBOX_ACK_BUDGET="0.3") as (
         server,
@@ -133,6 +135,7 @@ def late_read_slack_refused(
     ):
         server.post_command("help")
         server.settle()
+        earlier = count_rows(server.app, OutboxMessage)  # the other role's run: one database
         server.fake.hold("users.info")
         url = server.fake.response_url("refused")
         user = f"U0LATE{role.upper():0>4}"  # looked up anew: the other run stored its own
@@ -145,34 +148,59 @@ def late_read_slack_refused(
         server.settle()
         queued = work(worker) if worker is not None else 0
         server.settle()
-        return {
+        posted = len(server.fake.calls_to("chat.postMessage"))
+        seen = {
             "acked": acked,
-            "shown": len(server.fake.responses) + len(server.fake.calls_to("chat.postMessage")),
+            "shown": len(server.fake.responses) + posted,
             "refused": [c.method for c in server.fake.failed_calls],  # response_url's not kept
             "unrefused": len(server.fake.pending_failures),
-            "stored": (count_rows(server.app, InboxEntry), count_rows(server.app, OutboxMessage)),
+            "stored": (
+                count_rows(server.app, InboxEntry),
+                count_rows(server.app, OutboxMessage) - earlier,
+            ),
             "queued": queued,
             "backlog": server.app.inbox.backlog,
             "logged": [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR],
         }
+        dispatching = worker or server  # a web process sends no outbox; its worker does
+        clock.advance(timedelta(seconds=5))  # past the channel's pace the other run's post set
+        dispatching.loop.run(dispatching.web_app[RUNTIME_KEY].dispatch())
+        dispatching.settle()
+        sent = server.fake.calls_to("chat.postMessage")[posted:]
+        seen["sent"] = [
+            (
+                "the asker" if c.args["channel"] == user else c.args["channel"],
+                c.args["text"] + json.dumps(c.args.get("blocks")),
+            )
+            for c in sent
+        ]
+        with server.app.db.uow() as session:
+            ordered = select(OutboxMessage.status).order_by(OutboxMessage.id)
+            seen["outbox"] = list(session.scalars(ordered))[earlier:]
+        return seen
 
 
 @pytest.mark.parametrize("verb", ["help", "decisions"])
-def test_a_late_reads_reply_slack_refuses_is_lost_in_a_web_process_as_in_one_process(
+def test_a_late_reads_reply_slack_refuses_goes_through_the_outbox_in_a_web_process_as_in_one(
     db_url: str, clock: FakeClock, verb: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An admitted read has no row to run again and no stored reply for the outbox: when Slack
-    refuses its reply after the empty ack, one process logs the failure and the person sees
-    nothing (they may type it again). The web process now does exactly the same — where a
-    queued read's row used to be left for recovery to run again."""
+    """An admitted read has no row to run again and no stored reply: when Slack refuses its
+    reply after the empty ack, the reply the engine gave goes to the outbox — as a recorded
+    request's does — and the dispatcher sends it where it belongs: `help` to the asker's DM
+    with the app, a channel's list to the channel. The web process does exactly what one
+    process does, and queues nothing."""
     alone = late_read_slack_refused("all", db_url, clock, verb, caplog)
     web = late_read_slack_refused("web", db_url, clock, verb, caplog)
     assert web == alone
     assert web["acked"] is None and web["shown"] == 0
     assert web["refused"] == (["chat.postMessage"] if verb == "decisions" else [])
     assert web["unrefused"] == 0  # its response_url refused too
-    assert web["stored"] == (0, 0) and web["queued"] == 0 and web["backlog"] == 0
+    assert web["stored"] == (0, 1) and web["queued"] == 0 and web["backlog"] == 0
     assert web["logged"] == ["slack read: the work after the ack failed"]
+    to, shown = ("the asker", "Align commands") if verb == "help" else (CHANNEL, "No decisions")
+    ((sent_to, sent),) = web["sent"]
+    assert sent_to == to and shown in sent, sent
+    assert web["outbox"] == ["sent"]
 
 
 # `align serve` sets web_app[SOCKET_MODE] before it starts the app; this flips it on a running
