@@ -216,6 +216,20 @@ class Destination:
     """The person a reply for the asker only goes to, privately (`Reply.direct_to`: their DM
     with the app), rather than to `channel`."""
 
+    def enqueue(self, session: UnitOfWork, reply: Reply, *, key: str, now: datetime) -> None:
+        """`reply` to the outbox, for here, in the caller's transaction (once per `key`). A reply
+        the engine itself sent somebody privately keeps that address."""
+        outbox.enqueue(
+            session,
+            workspace=self.workspace,
+            channel=self.channel,
+            platform=self.platform,
+            kind="answer",
+            reply=replace(reply, direct_to=self.direct_to or reply.direct_to),
+            key=key,
+            now=now,
+        )
+
 
 @dataclass(eq=False)
 class Pass:
@@ -571,16 +585,7 @@ class Inbox:
         key = f"read:{secrets.token_hex(16)}"
 
         def enqueue(session: UnitOfWork) -> None:
-            outbox.enqueue(
-                session,
-                workspace=to.workspace,
-                channel=to.channel,
-                platform=to.platform,
-                kind="answer",
-                reply=replace(reply, direct_to=to.direct_to or reply.direct_to),
-                key=key,
-                now=self.clock.now(),
-            )
+            to.enqueue(session, reply, key=key, now=self.clock.now())
 
         try:
             await asyncio.to_thread(self.db.attempted, enqueue)
@@ -681,19 +686,7 @@ class Inbox:
             to = answer.get("to") if answer else None
             if answer and to:
                 reply = reply_from_payload(answer["reply"])
-                # The asker's DM when the reply was for them only; a reply the engine itself
-                # sent somebody privately keeps that address.
-                direct_to = to.get("direct_to") or reply.direct_to
-                outbox.enqueue(
-                    session,
-                    workspace=to["workspace"],
-                    channel=to["channel"],
-                    platform=to["platform"],
-                    kind="answer",
-                    reply=replace(reply, direct_to=direct_to),
-                    key=f"inbox:{fenced.key}",
-                    now=now,
-                )
+                Destination(**to).enqueue(session, reply, key=f"inbox:{fenced.key}", now=now)
             store.finish(session, entry_id=entry_id, worker=self.worker_id, now=now)
         return bool(answer and to)
 
@@ -834,16 +827,8 @@ class Inbox:
             notify: tuple[str, ...] = (to.person,)
         else:
             text, notify = GAVE_UP.format(attempts=row.attempts), ()
-        outbox.enqueue(
-            session,
-            workspace=to.workspace,
-            channel=to.channel,
-            platform=to.platform,
-            kind="answer",
-            reply=Reply(ok=False, kind="error", text=text, notify=notify),
-            key=f"inbox-given-up:{row.id}",
-            now=self.clock.now(),
-        )
+        gave_up = Reply(ok=False, kind="error", text=text, notify=notify)
+        to.enqueue(session, gave_up, key=f"inbox-given-up:{row.id}", now=self.clock.now())
 
     async def _replay(self, entry: Entry) -> None:
         replay = self._replayers.get(entry.platform)

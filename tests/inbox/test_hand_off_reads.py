@@ -37,7 +37,7 @@ from tests.inbox.test_hand_off import HAND_OFF, rows, web_and_worker, work
 from tests.server.process import accepts, align, free_port, wait_until
 from tests.server.test_shutdown import slack_env
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
-from tests.slack.test_reads_answered_in_ack import answer_of, signed_command
+from tests.slack.test_reads_answered_in_ack import answer_of, post_events, signed_command
 from tests.slack.test_socket_mode import SocketEndpoint
 
 
@@ -296,15 +296,7 @@ def stop_a_web_process_while_a_read_waits(
             serve.wait_listening()
             body, headers = signed_command(fake, "decisions", fake.response_url("stop"))
 
-            def post() -> httpx.Response | Exception:
-                try:
-                    return httpx.post(
-                        f"{serve.url}/slack/events", content=body, headers=headers, timeout=30
-                    )
-                except httpx.HTTPError as exc:
-                    return exc
-
-            acked = pool.submit(post)
+            acked = pool.submit(post_events, serve.url, body, headers)
             fake.wait_held_sync("users.info", timeout=30)
             began = time.monotonic()
             serve.send(signal.SIGTERM)

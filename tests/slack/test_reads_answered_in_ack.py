@@ -38,6 +38,15 @@ from tests.slack.test_reads import one_decision, rows
 from tests.slack.test_socket_mode import SocketEndpoint
 
 
+def post_events(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response | Exception:
+    """A signed request to a real server's /slack/events, from another thread: what it
+    answered, or how the exchange failed (the server stopping under it)."""
+    try:
+        return httpx.post(f"{url}/slack/events", content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        return exc
+
+
 def answer_of(ack: httpx.Response) -> dict[str, object] | None:
     """The ack's body as a command response, or None for an empty ack."""
     assert ack.status_code == 200, ack.text
@@ -242,15 +251,7 @@ def stop_while_a_read_waits(
             serve.wait_listening()
             body, headers = signed_command(fake, "decisions", fake.response_url("stop"))
 
-            def post() -> httpx.Response | Exception:
-                try:
-                    return httpx.post(
-                        f"{serve.url}/slack/events", content=body, headers=headers, timeout=30
-                    )
-                except httpx.HTTPError as exc:
-                    return exc
-
-            acked = pool.submit(post)
+            acked = pool.submit(post_events, serve.url, body, headers)
             fake.wait_held_sync("users.info", timeout=30)
             began = time.monotonic()
             serve.send(signal.SIGTERM)
