@@ -182,6 +182,11 @@ def keep_on_one(setting: str) -> Follow | None:
             raise ValueError(
                 f"ALIGN_CPU={cpu}: this process may run on CPUs {_listed(allowed)} only"
             )
+        if not _may_pin(cpu):
+            raise ValueError(
+                f"ALIGN_CPU={cpu}: this process may not choose its CPU here (a sandbox or "
+                "container refuses it); set ALIGN_CPU=off"
+            )
         _pin_all(cpu)
         return Follow(cpu, allowed, fixed=True)
     if len(allowed) < 2:
@@ -189,8 +194,25 @@ def keep_on_one(setting: str) -> Follow | None:
     cpu = _current_cpu()
     if cpu not in allowed:  # not yet moved onto an allowed one: take the first
         cpu = min(allowed)
+    if not _may_pin(cpu):
+        log.warning(
+            "this process may not choose its CPU here (a sandbox or container refuses it): "
+            "its threads are left to the kernel (ALIGN_CPU=auto)"
+        )
+        return None
     _pin_all(cpu)
     return Follow(cpu, allowed)
+
+
+def _may_pin(cpu: int) -> bool:
+    """Whether the calling thread could be put on `cpu`: where a sandbox refuses affinity
+    (EPERM) every thread would stay where the kernel puts it, and the log must not say
+    otherwise."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except PermissionError:
+        return False
+    return True
 
 
 async def follow(

@@ -205,6 +205,30 @@ def test_a_cpu_the_process_may_not_use_is_refused_in_words() -> None:
         one_cpu(make_settings("sqlite:///unused.db", ALIGN_CPU=str(beyond)))
 
 
+@pytest.mark.skipif(not cpu.supported(), reason="Linux CPU affinity")
+def test_where_affinity_is_refused_the_threads_are_left_to_the_kernel_and_the_log_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sandbox that refuses sched_setaffinity (EPERM): `auto` follows nothing and says the
+    threads are the kernel's; a CPU named in ALIGN_CPU is refused at start in one sentence."""
+    pinned: list[int] = []
+    monkeypatch.setattr(cpu, "_pin_all", pinned.append)
+
+    def refused(pid: int, cpus: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refused)
+    monkeypatch.setattr(cpu, "_current_cpu", lambda: min(os.sched_getaffinity(0)))
+    if len(os.sched_getaffinity(0)) > 1:
+        with caplog.at_level(logging.WARNING, logger="align.serve"):
+            assert one_cpu(make_settings("sqlite:///unused.db", ALIGN_CPU="auto")) is None
+        assert "threads are left to the kernel" in caplog.text
+    first = min(os.sched_getaffinity(0))
+    with pytest.raises(ConfigError, match=rf"ALIGN_CPU={first}: this process may not choose"):
+        one_cpu(make_settings("sqlite:///unused.db", ALIGN_CPU=str(first)))
+    assert pinned == []
+
+
 def test_a_setting_that_is_no_cpu_is_refused() -> None:
     with pytest.raises(ValueError, match="ALIGN_CPU"):
         make_settings("sqlite:///unused.db", ALIGN_CPU="fast")
