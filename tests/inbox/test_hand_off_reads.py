@@ -9,7 +9,6 @@ answer once — a reply Slack refused after the ack through the outbox, as one p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -28,7 +27,7 @@ from sqlalchemy import select
 
 from adapters.inbox import BUSY
 from adapters.runtime import RUNTIME_KEY
-from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS, Serving
+from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from storage.models import InboxEntry, OutboxMessage, Profile
 from tests.conftest import count_rows, opened
@@ -38,7 +37,7 @@ from tests.server.process import accepts, align, free_port, wait_until
 from tests.server.test_shutdown import slack_env
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
 from tests.slack.test_reads_answered_in_ack import answer_of, post_events, signed_command
-from tests.slack.test_socket_mode import SocketEndpoint
+from tests.slack.test_socket_mode import socket_mode
 
 
 @contextmanager
@@ -211,45 +210,31 @@ def test_over_socket_mode_a_read_is_answered_in_its_ack_and_a_write_still_queued
 ) -> None:
     """`--socket --role web`: the envelope's ack carries a read's answer, as in one process;
     a write is acked bare and left to the worker."""
-    with web_and_worker(db_url, clock, SLACK_APP_TOKEN="xapp-test") as (web, worker):
-        endpoint = SocketEndpoint()
-        web.loop.run(endpoint.start())
-        web.fake.respond_with("apps.connections.open", {"url": endpoint.url})
-        try:
-            web.web_app[SOCKET_MODE] = True
-            for start in web.web_app[SOCKET_STARTERS]:
-                web.loop.run(start())
+    with (
+        web_and_worker(db_url, clock, SLACK_APP_TOKEN="xapp-test") as (web, worker),
+        socket_mode(web) as endpoint,
+    ):
 
-            async def exchange(envelope_id: str, text: str) -> dict[str, Any]:
-                await endpoint.send(
-                    {
-                        "envelope_id": envelope_id,
-                        "type": "slash_commands",
-                        "accepts_response_payload": True,
-                        "payload": dict(parse_qsl(web.command_body(text))),
-                    }
-                )
-                return await asyncio.wait_for(endpoint.acks.get(), 10)
+        async def exchange(envelope_id: str, text: str) -> dict[str, Any]:
+            return await endpoint.command(envelope_id, dict(parse_qsl(web.command_body(text))))
 
-            ack = web.loop.run(exchange("env-write", "decide Over the socket, handed off"))
-            assert ack == {"envelope_id": "env-write"}  # bare: the worker runs it
-            web.settle()
-            assert rows(web) == [("received", None)]
-            assert web.fake.calls_to("chat.postMessage") == []
-            assert work(worker) == 1
-            (post,) = web.fake.calls_to("chat.postMessage")
-            assert "Over the socket, handed off" in json.dumps(post.args["blocks"])
+        ack = web.loop.run(exchange("env-write", "decide Over the socket, handed off"))
+        assert ack == {"envelope_id": "env-write"}  # bare: the worker runs it
+        web.settle()
+        assert rows(web) == [("received", None)]
+        assert web.fake.calls_to("chat.postMessage") == []
+        assert work(worker) == 1
+        (post,) = web.fake.calls_to("chat.postMessage")
+        assert "Over the socket, handed off" in json.dumps(post.args["blocks"])
 
-            ack = web.loop.run(exchange("env-read", "decisions"))
-            assert ack["envelope_id"] == "env-read"
-            assert ack["payload"]["response_type"] == "in_channel"
-            assert "Over the socket, handed off" in json.dumps(ack["payload"]["blocks"])
-            web.settle()
-            assert rows(web) == [("done", None)]  # the write's alone
-            assert work(worker) == 0
-            assert len(web.fake.calls_to("chat.postMessage")) == 1 and web.fake.responses == []
-        finally:
-            web.loop.run(endpoint.stop())
+        ack = web.loop.run(exchange("env-read", "decisions"))
+        assert ack["envelope_id"] == "env-read"
+        assert ack["payload"]["response_type"] == "in_channel"
+        assert "Over the socket, handed off" in json.dumps(ack["payload"]["blocks"])
+        web.settle()
+        assert rows(web) == [("done", None)]  # the write's alone
+        assert work(worker) == 0
+        assert len(web.fake.calls_to("chat.postMessage")) == 1 and web.fake.responses == []
 
 
 def test_a_read_shown_in_the_askers_time_zone_looks_them_up_in_the_web_process(

@@ -6,7 +6,6 @@ ack — and nothing is stored for it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
@@ -20,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS
 from bot.clock import FakeClock
 from storage.models import InboxEntry
 from tests.conftest import opened
@@ -35,7 +33,7 @@ from tests.slack.conftest import (
     running_slack_server,
 )
 from tests.slack.test_reads import one_decision, rows
-from tests.slack.test_socket_mode import SocketEndpoint
+from tests.slack.test_socket_mode import socket_mode
 
 
 def post_events(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response | Exception:
@@ -357,43 +355,28 @@ def test_a_read_late_in_a_channel_the_bot_is_not_in_is_shown_once_through_its_re
 def test_a_read_over_socket_mode_not_answered_in_time_is_acked_bare_and_posted_once(
     migrated_sqlite_url: str, clock: FakeClock
 ) -> None:
-    with running_slack_server(
-        migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test", ALIGN_INBOX_ACK_BUDGET="0.3"
-    ) as server:
-        endpoint = SocketEndpoint()
-        server.loop.run(endpoint.start())
-        server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
-        try:
-            server.web_app[SOCKET_MODE] = True
-            for start in server.web_app[SOCKET_STARTERS]:
-                server.loop.run(start())
+    with (
+        running_slack_server(
+            migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test", ALIGN_INBOX_ACK_BUDGET="0.3"
+        ) as server,
+        socket_mode(server) as endpoint,
+    ):
 
-            async def exchange(envelope_id: str, text: str) -> dict[str, Any]:
-                payload = dict(parse_qsl(server.command_body(text)))
-                await endpoint.send(
-                    {
-                        "envelope_id": envelope_id,
-                        "type": "slash_commands",
-                        "accepts_response_payload": True,
-                        "payload": payload,
-                    }
-                )
-                return await asyncio.wait_for(endpoint.acks.get(), 10)
+        async def exchange(envelope_id: str, text: str) -> dict[str, Any]:
+            return await endpoint.command(envelope_id, dict(parse_qsl(server.command_body(text))))
 
-            server.fake.hold("users.info")
-            ack = server.loop.run(exchange("env-late", "decisions"))
-            assert ack["envelope_id"] == "env-late"
-            assert not ack.get("payload")  # acked without an answer once the budget ran out
-            server.fake.wait_held_sync("users.info")
-            server.fake.release("users.info")
-            server.settle()
-            (post,) = server.fake.calls_to("chat.postMessage")
-            assert "No decisions" in json.dumps(post.args["blocks"])
+        server.fake.hold("users.info")
+        ack = server.loop.run(exchange("env-late", "decisions"))
+        assert ack["envelope_id"] == "env-late"
+        assert not ack.get("payload")  # acked without an answer once the budget ran out
+        server.fake.wait_held_sync("users.info")
+        server.fake.release("users.info")
+        server.settle()
+        (post,) = server.fake.calls_to("chat.postMessage")
+        assert "No decisions" in json.dumps(post.args["blocks"])
 
-            ack = server.loop.run(exchange("env-now", "decisions"))  # looked up now: in time
-            assert ack["payload"]["response_type"] == "in_channel"
-            server.settle()
-            assert len(server.fake.calls_to("chat.postMessage")) == 1
-            assert server.fake.responses == [] and server.app.inbox.backlog == 0
-        finally:
-            server.loop.run(endpoint.stop())
+        ack = server.loop.run(exchange("env-now", "decisions"))  # looked up now: in time
+        assert ack["payload"]["response_type"] == "in_channel"
+        server.settle()
+        assert len(server.fake.calls_to("chat.postMessage")) == 1
+        assert server.fake.responses == [] and server.app.inbox.backlog == 0

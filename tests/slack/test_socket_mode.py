@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +21,7 @@ from adapters.preflight import ConfigError
 from adapters.slack.http import SLACK_KEY
 from adapters.web_keys import SOCKET_MODE, SOCKET_STARTERS
 from bot.clock import FakeClock
-from tests.slack.conftest import CHANNEL, USER, running_slack_server
+from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
 
 # `align serve` sets web_app[SOCKET_MODE] before it starts the app; these tests flip it on a
 # running one, which aiohttp merely frowns upon.
@@ -67,51 +69,73 @@ class SocketEndpoint:
         if self.runner is not None:
             await self.runner.cleanup()
 
-
-def test_a_slash_command_over_socket_mode_is_acked_and_answered(
-    migrated_sqlite_url: str, clock: FakeClock
-) -> None:
-    with running_slack_server(migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server:
-        endpoint = SocketEndpoint()
-        server.loop.run(endpoint.start())
-        server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
-        try:
-            server.web_app[SOCKET_MODE] = True  # what `align serve --socket` sets
-            for start in server.web_app[SOCKET_STARTERS]:
-                server.loop.run(start())
-            (opened,) = server.fake.calls_to("apps.connections.open")
-            assert opened.token == "xapp-test"
-
-            payload = dict(parse_qsl(server.command_body("decide Over the socket")))
-            envelope = {
-                "envelope_id": "env-1",
+    async def command(self, envelope_id: str, payload: dict[str, str]) -> dict[str, Any]:
+        """A slash command in its envelope, as Slack sends it over the socket; the app's ack."""
+        await self.send(
+            {
+                "envelope_id": envelope_id,
                 "type": "slash_commands",
                 "accepts_response_payload": True,
                 "payload": payload,
             }
+        )
+        return await asyncio.wait_for(self.acks.get(), 10)
 
-            async def exchange() -> dict[str, Any]:
-                await endpoint.send(envelope)
-                return await asyncio.wait_for(endpoint.acks.get(), 10)
 
-            ack = server.loop.run(exchange())
-            assert ack["envelope_id"] == "env-1"
-            (post,) = server.fake.wait_for_sync("chat.postMessage")
-            assert post.args["channel"] == CHANNEL
-            assert "Over the socket" in json.dumps(post.args["blocks"])
-            assert server.fake.calls_to("users.info")[0].args["user"] == USER
+@contextmanager
+def socket_mode(server: SlackServer) -> Iterator[SocketEndpoint]:
+    """The running server connected over Socket Mode to an endpoint of ours, as `align serve
+    --socket` connects (SOCKET_MODE set, then its starters run); the endpoint closed after."""
+    endpoint = SocketEndpoint()
+    server.loop.run(endpoint.start())
+    server.fake.respond_with("apps.connections.open", {"url": endpoint.url})
+    try:
+        server.web_app[SOCKET_MODE] = True
+        for start in server.web_app[SOCKET_STARTERS]:
+            server.loop.run(start())
+        yield endpoint
+    finally:
+        server.loop.run(endpoint.stop())
 
-            # A read is answered in the envelope's ack, as over HTTP.
-            payload = dict(parse_qsl(server.command_body("decisions")))
-            envelope = {**envelope, "envelope_id": "env-2", "payload": payload}
-            ack = server.loop.run(exchange())
-            assert ack["envelope_id"] == "env-2"
-            assert ack["payload"]["response_type"] == "in_channel"
-            assert "Over the socket" in json.dumps(ack["payload"]["blocks"])
-            server.settle()
-            assert len(server.fake.calls_to("chat.postMessage")) == 1  # the decision's only
-        finally:
-            server.loop.run(endpoint.stop())
+
+def test_a_slash_command_over_socket_mode_is_acked_and_answered(
+    migrated_sqlite_url: str, clock: FakeClock
+) -> None:
+    with (
+        running_slack_server(migrated_sqlite_url, clock, SLACK_APP_TOKEN="xapp-test") as server,
+        socket_mode(server) as endpoint,
+    ):
+        (opened,) = server.fake.calls_to("apps.connections.open")
+        assert opened.token == "xapp-test"
+
+        payload = dict(parse_qsl(server.command_body("decide Over the socket")))
+        envelope = {
+            "envelope_id": "env-1",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": payload,
+        }
+
+        async def exchange() -> dict[str, Any]:
+            await endpoint.send(envelope)
+            return await asyncio.wait_for(endpoint.acks.get(), 10)
+
+        ack = server.loop.run(exchange())
+        assert ack["envelope_id"] == "env-1"
+        (post,) = server.fake.wait_for_sync("chat.postMessage")
+        assert post.args["channel"] == CHANNEL
+        assert "Over the socket" in json.dumps(post.args["blocks"])
+        assert server.fake.calls_to("users.info")[0].args["user"] == USER
+
+        # A read is answered in the envelope's ack, as over HTTP.
+        payload = dict(parse_qsl(server.command_body("decisions")))
+        envelope = {**envelope, "envelope_id": "env-2", "payload": payload}
+        ack = server.loop.run(exchange())
+        assert ack["envelope_id"] == "env-2"
+        assert ack["payload"]["response_type"] == "in_channel"
+        assert "Over the socket" in json.dumps(ack["payload"]["blocks"])
+        server.settle()
+        assert len(server.fake.calls_to("chat.postMessage")) == 1  # the decision's only
 
 
 def test_socket_mode_without_an_app_token_says_what_is_missing(
