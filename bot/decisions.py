@@ -36,17 +36,7 @@ from bot.signoff import roles as signoff_roles
 from bot.signoff import settling
 from bot.signoff import view as signoff_view
 from bot.timeparse import parse_review, parse_since, parse_when
-from bot.views import (
-    Context,
-    Heading,
-    Later,
-    Line,
-    ListBlock,
-    Reply,
-    Section,
-    counted,
-    mention,
-)
+from bot.views import Context, Heading, Later, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork, json_list, listed
 from storage.models import Decision, DecisionTag, Poll, Question
 

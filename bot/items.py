@@ -29,17 +29,7 @@ from bot.errors import Conflict, UsageError
 from bot.paging import page_of
 from bot.parser import Command, join_text, parse_ref
 from bot.scoring import IMPACT_HELP, IMPACT_SCALE, INPUTS, Inputs, Score, combine, format_number
-from bot.views import (
-    Context,
-    Heading,
-    Later,
-    Line,
-    ListBlock,
-    Reply,
-    Section,
-    counted,
-    mention,
-)
+from bot.views import Context, Heading, Later, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import Prepared, UnitOfWork
 from storage.models import Item, ItemScore, ItemTag, Poll
 

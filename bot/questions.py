@@ -21,17 +21,7 @@ from bot.errors import Conflict, UsageError
 from bot.paging import Listing
 from bot.parser import Command, join_text, parse_ref, parse_user
 from bot.timeparse import parse_when
-from bot.views import (
-    Context,
-    Heading,
-    Later,
-    Line,
-    ListBlock,
-    Reply,
-    Section,
-    counted,
-    mention,
-)
+from bot.views import Context, Heading, Later, Line, ListBlock, Reply, Section, counted, mention
 from storage.db import UnitOfWork, sql_constant
 from storage.models import Decision, Question
 
