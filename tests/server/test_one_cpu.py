@@ -297,6 +297,23 @@ class Looks:
     allowed = frozenset({0, 1})
     soon: float | None = None
 
+    def followed(
+        self, *, until_looks: int | None = None, turns: int = 100_000, every: float = 0
+    ) -> int:
+        """`cpu.follow` over this stand-in, its first look at once, for turns of the loop that
+        take no time: until it looked `until_looks` times, or `turns` turns. Its looks."""
+
+        async def main() -> int:
+            task = asyncio.ensure_future(cpu.follow(self, first=0, every=every))  # type: ignore[arg-type]
+            for _ in range(turns):
+                if until_looks is not None and self.looks >= until_looks:
+                    break
+                await asyncio.sleep(0)
+            task.cancel()
+            return self.looks
+
+        return asyncio.run(main())
+
 
 def test_following_looks_again_and_again_and_outlives_a_failed_look(
     caplog: pytest.LogCaptureFixture,
@@ -307,15 +324,7 @@ def test_following_looks_again_and_again_and_outlives_a_failed_look(
             if self.looks in (1, 3):
                 raise OSError("no /proc")
 
-    async def main() -> int:
-        keeper = Keeper()
-        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=0))  # type: ignore[arg-type]
-        while keeper.looks < 5:
-            await asyncio.sleep(0)
-        task.cancel()
-        return keeper.looks
-
-    assert asyncio.run(main()) >= 5
+    assert Keeper().followed(until_looks=5) >= 5
     assert "ALIGN_CPU: could not look at the CPUs (no /proc)" in caplog.text
 
 
@@ -325,15 +334,8 @@ def test_a_look_that_would_move_is_followed_by_the_second_look_soon() -> None:
             self.looks += 1
             self.soon = 0.0 if self.looks in (2, 3) else None  # pause, then the fresh moment
 
-    async def main() -> int:
-        keeper = Keeper()
-        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=3600))  # type: ignore[arg-type]
-        for _ in range(100):  # turns of the loop, no time: only a sooner look can come
-            await asyncio.sleep(0)
-        task.cancel()
-        return keeper.looks
-
-    assert asyncio.run(main()) == 4  # the third and fourth without waiting the hour
+    # 100 turns of the loop, no time: only a sooner look can come.
+    assert Keeper().followed(turns=100, every=3600) == 4  # the 3rd and 4th not waiting the hour
 
 
 def test_a_look_that_keeps_failing_is_warned_of_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -346,14 +348,7 @@ def test_a_look_that_keeps_failing_is_warned_of_once(caplog: pytest.LogCaptureFi
             if self.looks != 20:
                 raise PermissionError(13, "Permission denied", "/proc/stat")
 
-    async def main() -> None:
-        keeper = Keeper()
-        task = asyncio.ensure_future(cpu.follow(keeper, first=0, every=0))  # type: ignore[arg-type]
-        while keeper.looks < 30:
-            await asyncio.sleep(0)
-        task.cancel()
-
-    asyncio.run(main())
+    assert Keeper().followed(until_looks=30) >= 30
     warned = [r for r in caplog.records if "could not look at the CPUs" in r.getMessage()]
     assert len(warned) == 2, caplog.text
 
