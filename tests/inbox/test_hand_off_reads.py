@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -30,13 +28,11 @@ from adapters.runtime import RUNTIME_KEY
 from adapters.web_keys import Serving
 from bot.clock import FakeClock
 from storage.models import InboxEntry, OutboxMessage, Profile
-from tests.conftest import count_rows, opened
-from tests.fakes import FakeSlackApi
+from tests.conftest import count_rows
 from tests.inbox.test_hand_off import HAND_OFF, rows, web_and_worker, work
-from tests.server.process import accepts, align, free_port, wait_until
-from tests.server.test_shutdown import slack_env
+from tests.server.process import accepts, wait_until
 from tests.slack.conftest import CHANNEL, USER, SlackServer, running_slack_server
-from tests.slack.test_reads_answered_in_ack import answer_of, post_events, signed_command
+from tests.slack.test_reads_answered_in_ack import answer_of, sigterm_while_a_read_waits
 from tests.slack.test_socket_mode import socket_mode
 
 
@@ -272,29 +268,17 @@ def stop_a_web_process_while_a_read_waits(
     profile lookup held by Slack) when SIGTERM arrives; Slack answers the lookup only once the
     ack came back. The ack, how long after the signal it came, whether it came while the lookup
     was still held, the read's replies after it, the process's exit status and its log."""
-    port = free_port()
-    with FakeSlackApi.running() as fake, ThreadPoolExecutor(1) as pool:
-        fake.hold("users.info")
-        env = slack_env(db_url, fake, port, "5")
-        env.update(ALIGN_INBOX_ACK_BUDGET="10", **HAND_OFF)
-        with align(tmp_path, "serve", "--role", "web", port=port, **env) as serve:
-            serve.wait_listening()
-            body, headers = signed_command(fake, "decisions", fake.response_url("stop"))
-
-            acked = pool.submit(post_events, serve.url, body, headers)
-            fake.wait_held_sync("users.info", timeout=30)
-            began = time.monotonic()
-            serve.send(signal.SIGTERM)
-            ack = acked.result(timeout=30)
-            took = time.monotonic() - began
-            still_held = fake.held_count("users.info") == 1 and not fake.calls_to("users.info")
-            wait_until(lambda: not accepts(port), 10, "the server to stop accepting")
-            fake.release("users.info")
-            status = serve.wait(timeout=30)
-        shown = [*fake.calls_to("chat.postMessage"), *fake.responses]
-    with opened(db_url) as app:
-        assert count_rows(app, InboxEntry) == 0  # nothing stored for a read
-    return ack, took, still_held, shown, status, serve.output
+    with sigterm_while_a_read_waits(
+        db_url, tmp_path, "--role", "web", grace="5", budget="10", **HAND_OFF
+    ) as stop:
+        ack = stop.acked.result(timeout=30)
+        took = time.monotonic() - stop.began
+        fake = stop.fake
+        still_held = fake.held_count("users.info") == 1 and not fake.calls_to("users.info")
+        wait_until(lambda: not accepts(stop.port), 10, "the server to stop accepting")
+        fake.release("users.info")
+        status = stop.serve.wait(timeout=30)
+    return ack, took, still_held, stop.shown(), status, stop.serve.output
 
 
 def test_a_stop_sends_a_waiting_reads_ack_at_once_and_still_shows_the_read(

@@ -10,20 +10,21 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from storage.models import InboxEntry
-from tests.conftest import opened
+from tests.conftest import count_rows, opened
 from tests.fakes import FakeSlackApi, sign_slack_request
-from tests.server.process import accepts, align, free_port, wait_until
+from tests.server.process import AlignProcess, accepts, align, free_port, wait_until
 from tests.server.test_shutdown import slack_env
 from tests.slack.conftest import (
     APP_ID,
@@ -232,37 +233,62 @@ def signed_command(fake: FakeSlackApi, text: str, url: str) -> tuple[bytes, dict
     return body.encode(), headers
 
 
-def stop_while_a_read_waits(
-    db_url: str, tmp_path: Path, *, grace: str, budget: str, released: bool
-) -> tuple[float, httpx.Response | Exception, int, str]:
-    """`align serve` with a read's ack waiting for its answer (its profile lookup held by
-    Slack) when SIGTERM arrives; Slack answers the lookup right after the server stops
-    accepting when `released`, never otherwise. How long the stop took from the signal, what
-    the read's HTTP request got, how many times the answer was shown after the ack (message or
-    response_url), and the process's log."""
+@dataclass
+class ReadAtStop:
+    """`align serve` just sent SIGTERM while a read's ack waits for its answer: the fake Slack
+    holding the read's profile lookup, the process, its port, the read's HTTP exchange (in
+    another thread) and when the signal went."""
+
+    fake: FakeSlackApi
+    serve: AlignProcess
+    port: int
+    acked: Future[httpx.Response | Exception]
+    began: float
+
+    def shown(self) -> list[Any]:
+        """The read's replies after its ack: a message, or through its response_url."""
+        return [*self.fake.calls_to("chat.postMessage"), *self.fake.responses]
+
+
+@contextmanager
+def sigterm_while_a_read_waits(
+    db_url: str, tmp_path: Path, *args: str, grace: str, budget: str, **env: str
+) -> Iterator[ReadAtStop]:
+    """`align serve *args` (ALIGN_SHUTDOWN_GRACE `grace`, ALIGN_INBOX_ACK_BUDGET `budget`, and
+    `env`) receiving `decisions` while Slack holds its asker's profile lookup, then SIGTERM.
+    After, nothing is stored for the read."""
     port = free_port()
     with FakeSlackApi.running() as fake, ThreadPoolExecutor(1) as pool:
         fake.hold("users.info")
-        env = slack_env(db_url, fake, port, grace)
-        env["ALIGN_INBOX_ACK_BUDGET"] = budget
-        with align(tmp_path, "serve", port=port, **env) as serve:
+        variables = {**slack_env(db_url, fake, port, grace), "ALIGN_INBOX_ACK_BUDGET": budget}
+        with align(tmp_path, "serve", *args, port=port, **variables, **env) as serve:
             serve.wait_listening()
             body, headers = signed_command(fake, "decisions", fake.response_url("stop"))
-
             acked = pool.submit(post_events, serve.url, body, headers)
             fake.wait_held_sync("users.info", timeout=30)
             began = time.monotonic()
             serve.send(signal.SIGTERM)
-            wait_until(lambda: not accepts(port), 10, "the server to stop accepting")
-            if released:
-                fake.release("users.info")
-            assert serve.wait(timeout=30) == 0, serve.output
-            took = time.monotonic() - began
-            ack = acked.result(timeout=30)
-        after = len(fake.calls_to("chat.postMessage")) + len(fake.responses)
-    with opened(db_url) as app, app.db.uow() as session:  # nothing stored for a read
-        assert session.execute(select(func.count()).select_from(InboxEntry)).scalar_one() == 0
-    return took, ack, after, serve.output
+            yield ReadAtStop(fake, serve, port, acked, began)
+    with opened(db_url) as app:
+        assert count_rows(app, InboxEntry) == 0  # nothing stored for a read
+
+
+def stop_while_a_read_waits(
+    db_url: str, tmp_path: Path, *, grace: str, budget: str, released: bool
+) -> tuple[float, httpx.Response | Exception, int, str]:
+    """`align serve` with a read's ack waiting for its answer when SIGTERM arrives; Slack
+    answers the lookup right after the server stops accepting when `released`, never
+    otherwise. How long the stop took from the signal, what the read's HTTP request got, how
+    many times the answer was shown after the ack (message or response_url), and the
+    process's log."""
+    with sigterm_while_a_read_waits(db_url, tmp_path, grace=grace, budget=budget) as stop:
+        wait_until(lambda: not accepts(stop.port), 10, "the server to stop accepting")
+        if released:
+            stop.fake.release("users.info")
+        assert stop.serve.wait(timeout=30) == 0, stop.serve.output
+        took = time.monotonic() - stop.began
+        ack = stop.acked.result(timeout=30)
+    return took, ack, len(stop.shown()), stop.serve.output
 
 
 def in_ack_body(ack: httpx.Response | Exception) -> int:
