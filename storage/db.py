@@ -929,12 +929,12 @@ def _json_list_postgresql(element: json_list, compiler: Any, **kw: Any) -> str:
     return f"CAST(json_agg({compiler.process(element.clauses, **kw)}) AS text)"
 
 
-def listed(value: Any) -> list[Any]:
+def listed(value: str | None) -> list[Any]:
     """A `json_list` value as a list (NULL, for no rows at all on PostgreSQL: empty)."""
-    if isinstance(value, str):
-        found: list[Any] = json.loads(value)
-        return found
-    return list(value or ())
+    if value is None:
+        return []
+    found: list[Any] = json.loads(value)
+    return found
 
 
 def sql_constant(value: str) -> Any:
